@@ -1,0 +1,2 @@
+"""Operator lowerings, one module per kernel family; importing them registers them."""
+from microc.codegen.ops import activation, conv, elementwise  # noqa: F401

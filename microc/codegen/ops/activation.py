@@ -1,0 +1,1 @@
+"""Lowerings of the activation kernels (runtime_c/include/mc_activation.h)."""

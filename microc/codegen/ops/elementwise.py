@@ -1,0 +1,1 @@
+"""Lowerings of the elementwise kernels (runtime_c/include/mc_elementwise.h)."""

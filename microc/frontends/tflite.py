@@ -1,0 +1,154 @@
+"""Read a .tflite flatbuffer into the IR.
+
+Options are turned into plain attributes here, and SAME/VALID padding into explicit pads with TFLite's
+own arithmetic (ComputePaddingHeightWidth), so nothing downstream knows the file format.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import tflite
+from tflite.BuiltinOperator import BuiltinOperator
+
+from microc.errors import ModelFormatError
+from microc.ir import Graph, Op, Quant, Tensor
+
+_OP_NAMES = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
+_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16", 9: "int8"}
+_ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
+_PADDING = {0: "SAME", 1: "VALID"}
+
+# Builtin op name -> (options class, parser of that options table into attributes).
+_OPTIONS = {
+    "CONV_2D": (tflite.Conv2DOptions, lambda o: dict(
+        padding=_PADDING[o.Padding()], stride=(o.StrideH(), o.StrideW()),
+        dilation=(o.DilationHFactor(), o.DilationWFactor()),
+        activation=_ACTIVATIONS[o.FusedActivationFunction()])),
+    "DEPTHWISE_CONV_2D": (tflite.DepthwiseConv2DOptions, lambda o: dict(
+        padding=_PADDING[o.Padding()], stride=(o.StrideH(), o.StrideW()),
+        dilation=(o.DilationHFactor(), o.DilationWFactor()), depth_multiplier=o.DepthMultiplier(),
+        activation=_ACTIVATIONS[o.FusedActivationFunction()])),
+    "FULLY_CONNECTED": (tflite.FullyConnectedOptions, lambda o: dict(
+        activation=_ACTIVATIONS[o.FusedActivationFunction()], weights_format=o.WeightsFormat(),
+        keep_num_dims=bool(o.KeepNumDims()))),
+    "AVERAGE_POOL_2D": (tflite.Pool2DOptions, lambda o: _pool_attrs(o)),
+    "MAX_POOL_2D": (tflite.Pool2DOptions, lambda o: _pool_attrs(o)),
+    "ADD": (tflite.AddOptions, lambda o: dict(activation=_ACTIVATIONS[o.FusedActivationFunction()])),
+    "SUB": (tflite.SubOptions, lambda o: dict(activation=_ACTIVATIONS[o.FusedActivationFunction()])),
+    "MUL": (tflite.MulOptions, lambda o: dict(activation=_ACTIVATIONS[o.FusedActivationFunction()])),
+    "SOFTMAX": (tflite.SoftmaxOptions, lambda o: dict(beta=float(o.Beta()))),
+    "LEAKY_RELU": (tflite.LeakyReluOptions, lambda o: dict(alpha=float(o.Alpha()))),
+    "CONCATENATION": (tflite.ConcatenationOptions, lambda o: dict(
+        axis=o.Axis(), activation=_ACTIVATIONS[o.FusedActivationFunction()])),
+    "MEAN": (tflite.ReducerOptions, lambda o: dict(keep_dims=bool(o.KeepDims()))),
+    "SQUEEZE": (tflite.SqueezeOptions, lambda o: dict(squeeze_dims=list(o.SqueezeDimsAsNumpy())
+                                                      if o.SqueezeDimsLength() else [])),
+}
+
+
+def _pool_attrs(o) -> dict:
+    return dict(padding=_PADDING[o.Padding()], stride=(o.StrideH(), o.StrideW()),
+                filter=(o.FilterHeight(), o.FilterWidth()),
+                activation=_ACTIVATIONS[o.FusedActivationFunction()])
+
+
+def load_tflite(path: str | Path) -> Graph:
+    path = Path(path)
+    try:
+        buf = path.read_bytes()
+    except OSError as e:
+        raise ModelFormatError(f"cannot read {path}: {e.strerror}") from None
+    if len(buf) < 8 or buf[4:8] != b"TFL3":
+        raise ModelFormatError(f"{path.name} is not a TFLite model (no TFL3 file identifier)")
+    try:
+        return _build_graph(buf, path.stem)
+    except (IndexError, ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ModelFormatError(f"{path.name} is malformed or truncated ({type(e).__name__}: {e})") from None
+    except Exception as e:  # flatbuffers raises struct.error and friends on bad offsets
+        if type(e).__module__ in ("struct", "flatbuffers.number_types", "flatbuffers.table"):
+            raise ModelFormatError(f"{path.name} is malformed or truncated ({e})") from None
+        raise
+
+
+def _build_graph(buf: bytes, name: str) -> Graph:
+    model = tflite.Model.GetRootAs(buf, 0)
+    if model.SubgraphsLength() < 1:
+        raise ModelFormatError(f"{name}.tflite has no subgraph")
+    sg = model.Subgraphs(0)
+    tensors = [_read_tensor(model, sg.Tensors(i)) for i in range(sg.TensorsLength())]
+    ops = [_read_op(model, sg.Operators(i), i, tensors) for i in range(sg.OperatorsLength())]
+    for op in ops:
+        _resolve_padding(op)
+    return Graph(
+        name=name,
+        ops=ops,
+        inputs=[tensors[i] for i in sg.InputsAsNumpy()],
+        outputs=[tensors[i] for i in sg.OutputsAsNumpy()],
+        source_hash=hashlib.sha256(buf).hexdigest(),
+    )
+
+
+def _read_tensor(model, t) -> Tensor:
+    dtype = _DTYPES.get(t.Type(), f"type{t.Type()}")
+    shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+    name = (t.Name() or b"").decode("utf-8", "replace")
+    data = None
+    buffer = model.Buffers(t.Buffer())
+    if buffer is not None and buffer.DataLength() > 0:
+        raw = buffer.DataAsNumpy().tobytes()
+        data = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape).copy()
+    return Tensor(name=name, shape=shape, dtype=dtype, quant=_read_quant(t.Quantization()), data=data)
+
+
+def _read_quant(q) -> Quant | None:
+    if q is None or q.ScaleLength() == 0:
+        return None
+    scale = q.ScaleAsNumpy().astype(np.float64)
+    zp = q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength() else np.zeros_like(scale, np.int64)
+    return Quant(scale=scale, zero_point=zp, axis=q.QuantizedDimension() if scale.size > 1 else None)
+
+
+def _op_name(model, op) -> str:
+    code = model.OperatorCodes(op.OpcodeIndex())
+    builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+    name = _OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
+    if name == "CUSTOM":
+        name = f"CUSTOM({(code.CustomCode() or b'').decode()})"
+    return name
+
+
+def _read_op(model, op, index: int, tensors: list[Tensor]) -> Op:
+    op_type = _op_name(model, op)
+    attrs = {}
+    if op_type in _OPTIONS and op.BuiltinOptions() is not None:
+        cls, parse = _OPTIONS[op_type]
+        table = op.BuiltinOptions()
+        options = cls()
+        options.Init(table.Bytes, table.Pos)
+        attrs = parse(options)
+    inputs = [tensors[i] if i >= 0 else None for i in op.InputsAsNumpy()] if op.InputsLength() else []
+    outputs = [tensors[i] for i in op.OutputsAsNumpy()]
+    name = outputs[0].name if outputs else f"op{index}"
+    return Op(type=op_type, inputs=inputs, outputs=outputs, attrs=attrs, name=name, index=index)
+
+
+def _resolve_padding(op: Op) -> None:
+    """Replace SAME/VALID with explicit (top, left, bottom, right) pads, as TFLite computes them."""
+    if "padding" not in op.attrs:
+        return
+    n, in_h, in_w, _ = op.inputs[0].shape
+    if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        f_h, f_w = op.inputs[1].shape[1:3]
+    else:
+        f_h, f_w = op.attrs["filter"]
+    s_h, s_w = op.attrs["stride"]
+    d_h, d_w = op.attrs.get("dilation", (1, 1))
+    out_h, out_w = op.outputs[0].shape[1:3]
+    if op.attrs["padding"] == "VALID":
+        op.attrs["pads"] = (0, 0, 0, 0)
+        return
+    tot_h = max((out_h - 1) * s_h + (f_h - 1) * d_h + 1 - in_h, 0)
+    tot_w = max((out_w - 1) * s_w + (f_w - 1) * d_w + 1 - in_w, 0)
+    op.attrs["pads"] = (tot_h // 2, tot_w // 2, tot_h - tot_h // 2, tot_w - tot_w // 2)

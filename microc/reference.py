@@ -1,0 +1,42 @@
+"""The reference every output is checked against: TensorFlow Lite Micro's interpreter on the host."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from microc.errors import MicrocError
+
+_ARENA = 8 * 1024 * 1024
+
+
+def reference_outputs(model_path: str | Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Run one sample (one array per model input) through TFLite Micro; returns the outputs."""
+    interp = _interpreter(str(model_path))
+    for i, x in enumerate(inputs):
+        interp.set_input(x, i)
+    interp.invoke()
+    return [np.array(interp.get_output(i)) for i in range(len(_output_count(interp)))]
+
+
+def _output_count(interp) -> range:
+    n = 0
+    while True:
+        try:
+            interp.get_output_details(n)
+        except Exception:
+            return range(n)
+        n += 1
+
+
+_cache: dict[str, object] = {}
+
+
+def _interpreter(path: str):
+    if path not in _cache:
+        from tflite_micro.python.tflite_micro import runtime
+        try:
+            _cache[path] = runtime.Interpreter.from_file(path, arena_size=_ARENA)
+        except Exception as e:
+            raise MicrocError(f"TensorFlow Lite Micro cannot run {Path(path).name}: {e}") from None
+    return _cache[path]

@@ -1,0 +1,49 @@
+/* Arithmetic shared by every int8 kernel: TFLite's requantization, bit for bit.
+ * MultiplyByQuantizedMultiplier = RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x << left,
+ * multiplier), right), the double rounding of TFLite Micro's reference kernels (and CMSIS-NN). */
+#ifndef MC_COMMON_H
+#define MC_COMMON_H
+#include <stdint.h>
+
+/* Constant data (weights, biases, multipliers); a board may place it elsewhere (e.g. AVR PROGMEM). */
+#ifndef MC_WEIGHT_ATTR
+#define MC_WEIGHT_ATTR __attribute__((aligned(4)))
+#endif
+
+#define MC_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MC_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+static inline int32_t mc_srdhm(int32_t a, int32_t b) {
+  int64_t ab;
+  int32_t nudge;
+  if (a == b && a == INT32_MIN) return INT32_MAX;
+  ab = (int64_t)a * (int64_t)b;
+  nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+  return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+static inline int32_t mc_rounding_divide_by_pot(int32_t x, int exponent) {
+  const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+  const int32_t remainder = x & mask;
+  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* x * multiplier * 2^(shift - 31), rounded as TFLite does. */
+static inline int32_t mc_requantize(int32_t x, int32_t multiplier, int32_t shift) {
+  const int left = shift > 0 ? shift : 0;
+  const int right = shift > 0 ? 0 : -shift;
+  /* Shift as unsigned: TFLite multiplies by (1 << left), which would be signed overflow in C. */
+  const int32_t shifted = (int32_t)((uint32_t)x << left);
+  return mc_rounding_divide_by_pot(mc_srdhm(shifted, multiplier), right);
+}
+
+static inline int8_t mc_clamp_s8(int32_t v, int32_t lo, int32_t hi) {
+  return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+static inline float mc_clamp_f32(float v, float lo, float hi) {
+  return v < lo ? lo : (v > hi ? hi : v);
+}
+
+#endif
