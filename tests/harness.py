@@ -1,0 +1,53 @@
+"""Run generated model code on the host in-process: compile the model's C and the kernels into a shared
+library and call `<name>_run` through ctypes. Used by per-operator tests (fast, no device protocol) and
+for the sanitizer runs; the CLI's host board goes through the real runner protocol instead."""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from microc import RUNTIME_C
+from microc.codegen.generate import GeneratedModel, generate
+from microc.frontends import load_model
+
+CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-fPIC", "-shared"]
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+
+
+def build_shared(model: GeneratedModel, workdir: Path, extra_flags: list[str] = ()) -> Path:
+    src = workdir / "model"
+    src.mkdir(parents=True, exist_ok=True)
+    for name, text in model.files.items():
+        (src / name).write_text(text)
+    sources = sorted(src.glob("*.c")) + sorted((RUNTIME_C / "src").glob("mc_*.c"))
+    sources = [s for s in sources if s.name != "mc_runner.c"]
+    lib = workdir / f"lib{model.name}.so"
+    cmd = ["gcc", *CFLAGS, *extra_flags, f"-I{src}", f"-I{RUNTIME_C / 'include'}",
+           *map(str, sources), "-o", str(lib), "-lm"]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return lib
+
+
+def run_shared(lib: Path, model: GeneratedModel, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    dll = ctypes.CDLL(str(lib))
+    info = model.metadata
+    ins = [np.ascontiguousarray(x, dtype=t["dtype"]).reshape(t["shape"]) for x, t in zip(inputs, info["inputs"])]
+    outs = [np.zeros(t["shape"], t["dtype"]) for t in info["outputs"]]
+    in_ptrs = (ctypes.c_void_p * len(ins))(*[x.ctypes.data for x in ins])
+    out_ptrs = (ctypes.c_void_p * len(outs))(*[y.ctypes.data for y in outs])
+    status = getattr(dll, f"{model.name}_run")(in_ptrs, out_ptrs)
+    assert status == 0, f"{model.name}_run returned {status}"
+    return outs
+
+
+def compile_and_run(model_path: Path, samples: list[list[np.ndarray]], workdir: Path,
+                    extra_flags: list[str] = ()) -> list[list[np.ndarray]]:
+    """Generate C for the model, build it as a shared library, run every sample."""
+    name = "m" + hashlib.sha1(Path(model_path).read_bytes()).hexdigest()[:8]
+    model = generate(load_model(model_path), name)
+    lib = build_shared(model, Path(workdir), extra_flags)
+    return [run_shared(lib, model, s) for s in samples]
