@@ -2,9 +2,13 @@
 #ifndef MC_KERNELS_H
 #define MC_KERNELS_H
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "mc_common.h"
-#include "mc_conv.h"
-#include "mc_elementwise.h"
-#include "mc_activation.h"
+#include "mc_conv.h"        /* CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED */
+#include "mc_pool.h"        /* AVERAGE_POOL_2D, MAX_POOL_2D, MEAN */
+#include "mc_elementwise.h" /* ADD, SUB, MUL */
+#include "mc_shape.h"       /* CONCATENATION, PAD */
+#include "mc_activation.h"  /* SOFTMAX, LOGISTIC, TANH, HARD_SWISH */
+#include "mc_pointwise.h"   /* RELU, RELU6, LEAKY_RELU, QUANTIZE, DEQUANTIZE (RESHAPE, SQUEEZE: none) */
 #endif

@@ -1,0 +1,1 @@
+"""Lowerings of the shape kernels (runtime_c/include/mc_shape.h)."""

@@ -1,0 +1,4 @@
+#ifndef MC_SHAPE_H
+#define MC_SHAPE_H
+#include <stdint.h>
+#endif
