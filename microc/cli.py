@@ -1,0 +1,133 @@
+"""microc's command line. Every user-facing failure is one line on stderr and a non-zero exit."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from microc.errors import MicrocError
+
+DEFAULT_BOARD = "mps2-an386"
+
+
+class _Cli(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MicrocError as e:
+            click.echo(f"microc: error: {e}", err=True)
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("microc: interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="microc")
+def main():
+    """Compile a neural network (.tflite) into static C firmware for a microcontroller, build it,
+    run it (host, QEMU, or a board on a serial port) and verify its outputs against
+    TensorFlow Lite Micro, with latency and memory measured.
+
+    \b
+    Typical use:
+      microc boards                                   # the boards microc knows
+      microc deploy model.tflite --board mps2-an386 --verify
+      microc compile model.tflite --board host -o out && microc build out && microc run out --verify
+    """
+
+
+_board = click.option("--board", "-b", default=DEFAULT_BOARD, show_default=True,
+                      help="Target board (see 'microc boards').")
+_samples = click.option("--samples", "-n", default=10, show_default=True,
+                        help="Random input samples (int8 models also get all -128 and all 127).")
+_seed = click.option("--seed", default=0, show_default=True, help="Seed of the random inputs.")
+_verify = click.option("--verify", is_flag=True, help="Compare every output with TensorFlow Lite Micro; "
+                       "exit 1 unless all match.")
+_json = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+
+
+@main.command("compile")
+@click.argument("model", type=click.Path(dir_okay=False))
+@_board
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Project folder to write (replaced if it is a microc project).")
+@click.option("--name", help="C name of the model (default: from the file name).")
+def compile_cmd(model, board, out_dir, name):
+    """Compile MODEL to C and render a project for BOARD into a folder."""
+    from microc.pipeline import compile_model
+    res = compile_model(model, board, out_dir, name)
+    m = res.metadata
+    click.echo(f"compiled {Path(model).name} for {res.board} into {res.out_dir}: {len(m['layers'])} layers, "
+               f"arena {m['arena_bytes']:,} B (lower bound {m['lower_bound_bytes']:,} B), "
+               f"weights {m['weight_bytes']:,} B")
+
+
+@main.command("build")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+def build_cmd(project):
+    """Build a compiled project with its board's toolchain."""
+    from microc.build import build_project
+    res = build_project(Path(project))
+    click.echo(f"built {res.artifact}: flash {res.flash_bytes:,} B, RAM {res.ram_bytes:,} B")
+
+
+@main.command("run")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.option("--input", "input_file", type=click.Path(dir_okay=False, exists=True),
+              help="A .npy of one input, or of N inputs along a leading axis.")
+@_samples
+@_seed
+@_verify
+@_json
+@click.option("--port", help="Serial port of a real board (e.g. /dev/ttyACM0) instead of the emulator.")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for any device reply.")
+def run_cmd(project, input_file, samples, seed, verify, as_json, port, timeout):
+    """Run a built project on its board (host, QEMU, or --port) and report outputs and cost."""
+    from microc.runner.session import run_project
+    report = run_project(Path(project), input_file=input_file, samples=samples, seed=seed,
+                         verify=verify, port=port, timeout=timeout)
+    _finish(report, as_json, verify)
+
+
+@main.command("deploy")
+@click.argument("model", type=click.Path(dir_okay=False))
+@_board
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False),
+              help="Project folder (default: ./microc-out/<model>-<board>).")
+@click.option("--name", help="C name of the model (default: from the file name).")
+@_samples
+@_seed
+@_verify
+@_json
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for any device reply.")
+def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, timeout):
+    """Compile, build and run MODEL on BOARD in one step."""
+    from microc.build import build_project
+    from microc.pipeline import compile_model
+    from microc.runner.session import run_project
+    out_dir = Path(out_dir or Path("microc-out") / f"{Path(model).stem}-{board}")
+    compile_model(model, board, out_dir, name)
+    build_project(out_dir)
+    report = run_project(out_dir, samples=samples, seed=seed, verify=verify, timeout=timeout)
+    _finish(report, as_json, verify)
+
+
+@main.command("boards")
+def boards_cmd():
+    """List the boards microc can target."""
+    from microc.boards import list_boards
+    for b in list_boards():
+        click.echo(f"{b.name:16} {b.description}")
+
+
+def _finish(report, as_json: bool, verify: bool) -> None:
+    from microc.report import print_report
+    if as_json:
+        click.echo(json.dumps(report.to_json()))
+    else:
+        print_report(report)
+    if verify and not report.match:
+        sys.exit(1)

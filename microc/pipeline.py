@@ -1,0 +1,88 @@
+"""The compile step end to end: model file → IR → C → a project folder for a board.
+
+The project folder is written whole or not at all: everything goes to a temporary sibling first and is
+moved into place only when every step succeeded.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from microc.codegen.generate import GeneratedModel, generate
+from microc.errors import MicrocError
+from microc.frontends import load_model
+
+MANIFEST = "microc.json"
+
+
+@dataclass
+class CompileResult:
+    out_dir: Path
+    name: str
+    board: str
+    metadata: dict
+
+
+def c_identifier(text: str) -> str:
+    ident = re.sub(r"\W", "_", text).strip("_").lower() or "model"
+    return ident if not ident[0].isdigit() else f"m_{ident}"
+
+
+def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
+                  name: str | None = None) -> CompileResult:
+    from microc.boards import load_board
+    from microc.project import check_fits, render_project
+
+    model_path = Path(model_path).resolve()
+    board = load_board(board_name)
+    graph = load_model(model_path)
+    name = c_identifier(name or graph.name)
+    model = generate(graph, name)
+    check_fits(model, board)
+    out_dir = Path(out_dir)
+    with _atomic_dir(out_dir) as tmp:
+        _write_model(tmp, model)
+        render_project(tmp, board, name)
+        manifest = {"name": name, "board": board.name, "model": str(model_path),
+                    "model_hash": graph.source_hash}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return CompileResult(out_dir, name, board.name, model.metadata)
+
+
+def _write_model(root: Path, model: GeneratedModel) -> None:
+    (root / "model").mkdir()
+    for fname, text in model.files.items():
+        (root / "model" / fname).write_text(text)
+    (root / "metadata.json").write_text(json.dumps(model.metadata, indent=2) + "\n")
+
+
+def read_manifest(project: str | Path) -> dict:
+    path = Path(project) / MANIFEST
+    if not path.is_file():
+        raise MicrocError(f"{project} is not a microc project (no {MANIFEST}); create one with 'microc compile'")
+    return json.loads(path.read_text())
+
+
+def read_metadata(project: str | Path) -> dict:
+    return json.loads((Path(project) / "metadata.json").read_text())
+
+
+@contextlib.contextmanager
+def _atomic_dir(out_dir: Path):
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MANIFEST).exists():
+        raise MicrocError(f"{out_dir} exists and is not a microc project; refusing to overwrite it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)

@@ -1,0 +1,35 @@
+"""The readable report of a run, printed with rich."""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _fmt(n) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
+def print_report(report, console: Console | None = None) -> None:
+    console = console or Console()
+    j = report.to_json()
+    verdict = {True: "[green]MATCH[/]", False: "[red]MISMATCH[/]", None: "not verified"}[report.match]
+    console.print(f"[bold]{report.metadata['name']}[/] on [bold]{report.board}[/]: {verdict}"
+                  + (f" ({j['outputs_checked']:,} outputs, max |diff| {j['max_abs_diff']:g})"
+                     if report.comparison else ""))
+    samples = Table("sample", "match", "instructions", title="Samples", title_justify="left")
+    for s in report.samples:
+        samples.add_row(str(s.index), {True: "yes", False: "[red]NO[/]", None: "-"}[s.match],
+                        _fmt(s.instructions))
+    console.print(samples)
+    mem = Table("arena", "lower bound", "weights", "flash", "RAM", "instructions/inference",
+                title="Cost", title_justify="left")
+    mem.add_row(*(_fmt(j[k]) for k in ("arena_bytes", "lower_bound_bytes", "weight_bytes",
+                                       "flash_bytes", "ram_bytes", "instructions")))
+    console.print(mem)
+    if any(l["instructions"] is not None for l in j["layers"]):
+        layers = Table("#", "operator", "instructions", "share", title="Layers", title_justify="left")
+        total = sum(l["instructions"] or 0 for l in j["layers"]) or 1
+        for l in j["layers"]:
+            layers.add_row(str(l["index"]), l["type"], _fmt(l["instructions"]),
+                           f"{100 * (l['instructions'] or 0) / total:.1f}%")
+        console.print(layers)

@@ -1,0 +1,25 @@
+"""The real models in ../shared/models (made elsewhere; never copied into the project)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from microc import ROOT
+
+SHARED = ROOT.parent / "shared" / "models"
+
+INT8 = ["mlperf_tiny/kws_ref_model", "mlperf_tiny/vww_96_int8", "mlperf_tiny/pretrainedResnet_quant",
+        "mlperf_tiny/ad01_int8", "tflm/hello_world_int8"]
+FLOAT = ["mlperf_tiny/pretrainedResnet", "mlperf_tiny/vww_96_float", "mlperf_tiny/ad01_fp32",
+         "tflm/hello_world_float"]
+# TensorFlow Lite Micro's planned activation memory ("head" of print_allocations()) for the same files.
+TFLM_HEAD_BYTES = {"mlperf_tiny/kws_ref_model": 16000, "mlperf_tiny/vww_96_int8": 73728,
+                   "mlperf_tiny/pretrainedResnet_quant": 49152, "mlperf_tiny/ad01_int8": 768}
+
+
+def shared_model(name: str) -> Path:
+    path = SHARED / f"{name}.tflite"
+    if not path.exists():
+        pytest.skip(f"shared model {name} not found: ../shared/models is not beside this checkout")
+    return path
