@@ -1,0 +1,311 @@
+"""The runner protocol end to end: runtime_c/src/mc_runner.c on the host platform, serving a fake model
+(tests/c), driven by microc.runner over a pipe, a TCP socket and a pty."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import time
+import zlib
+
+import numpy as np
+import pytest
+
+from microc import ROOT, RUNTIME_C
+from microc.errors import DeviceError
+from microc.runner.host import HostDevice
+from microc.runner.protocol import HEADER, SYNC, Device, encode_frame
+from microc.runner.transport import SerialTransport, Transport
+
+IN0, IN1, OUT = 3000, 5, 3000
+HOST_CFLAGS = ["-std=c99", "-D_POSIX_C_SOURCE=200809L", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"]
+CORTEX_M4_CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-mcpu=cortex-m4", "-mthumb",
+                    "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-c"]
+BOUND_SECONDS = 5.0  # failures must surface within this; not a speed assertion
+
+
+@pytest.fixture(scope="session")
+def firmware(tmp_path_factory) -> str:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed (scripts/setup.sh installs it)")
+    exe = tmp_path_factory.mktemp("fake") / "fake_device"
+    sources = [ROOT / "tests/c/fake_model.c", ROOT / "tests/c/fake_main.c",
+               RUNTIME_C / "src/mc_runner.c", RUNTIME_C / "platform/host.c"]
+    cmd = ["gcc", *HOST_CFLAGS, f"-I{RUNTIME_C / 'include'}", *map(str, sources), "-o", str(exe)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return str(exe)
+
+
+@pytest.fixture
+def device(firmware):
+    with HostDevice(firmware, timeout=BOUND_SECONDS) as dev:
+        yield dev
+
+
+def expected_output(in0: bytes, in1: bytes) -> bytes:
+    a = np.frombuffer(in0, np.uint8)
+    b = np.resize(np.frombuffer(in1, np.uint8), a.size)
+    return (a + b).astype(np.uint8).tobytes()  # uint8 addition wraps, as in C
+
+
+def random_inputs(seed: int) -> tuple[bytes, bytes]:
+    rng = np.random.default_rng(seed)
+    in1 = rng.integers(0, 256, IN1, dtype=np.uint8)
+    in1[0] = 1  # 0xEE would make the fake model fail
+    return rng.integers(0, 256, IN0, dtype=np.uint8).tobytes(), in1.tobytes()
+
+
+def run_model(dev: Device, in0: bytes, in1: bytes) -> bytes:
+    dev.write_input(0, in0)
+    dev.write_input(1, in1)
+    assert dev.invoke().status == 0
+    return dev.read_output(0, OUT)
+
+
+# ---- requests ----
+
+def test_info_round_trips_the_json(device):
+    assert device.info() == {"name": "fake", "hash": "0123abcd", "inputs": [{"bytes": 3000}, {"bytes": 5}],
+                             "outputs": [{"bytes": 3000}], "arena_bytes": 6005}
+
+
+def test_chunked_inputs_give_the_expected_outputs(device):
+    for seed in (1, 2):  # the second run proves the outputs follow new inputs
+        in0, in1 = random_inputs(seed)
+        assert run_model(device, in0, in1) == expected_output(in0, in1)
+
+
+def test_per_layer_ticks_come_back(device):
+    first = device.invoke(per_layer=True)
+    second = device.invoke(per_layer=True)
+    assert first.layer_ticks == (0x0102030405060708, 1)
+    assert second.layer_ticks == (0x0102030405060708, 2)
+    assert device.invoke().layer_ticks is None
+
+
+def test_a_negative_status_round_trips(device):
+    device.write_input(1, b"\xee\0\0\0\0")
+    assert device.invoke().status == -2
+
+
+def test_out_of_bounds_requests_are_rejected_and_the_link_survives(device):
+    with pytest.raises(DeviceError, match=r"rejected WRITE: index or range out of bounds \(error 3\)"):
+        device.write_input(0, bytes(IN0 + 1))
+    with pytest.raises(DeviceError, match="rejected WRITE: index or range"):
+        device.write_input(2, b"x")
+    with pytest.raises(DeviceError, match="rejected READ: index or range"):
+        device.read_output(1, 10)
+    assert device.info()["name"] == "fake"
+
+
+def test_exit_stops_the_process_with_the_requested_code(device):
+    device.exit(3)
+    assert device.wait(BOUND_SECONDS) == 3
+
+
+def test_close_stops_a_device_that_was_not_told_to_exit(firmware):
+    dev = HostDevice(firmware, timeout=BOUND_SECONDS)
+    dev.info()
+    assert dev.close() is not None
+    assert dev.process.poll() is not None
+
+
+def test_a_missing_executable_is_a_device_error(tmp_path):
+    with pytest.raises(DeviceError, match="cannot start"):
+        HostDevice(tmp_path / "nope")
+
+
+# ---- malformed frames, checked by reading the device's raw answer ----
+
+def raw_answer(dev: Device, frame: bytes) -> tuple[int, bytes]:
+    """Send bytes as they are, and decode the answer here rather than with microc.runner.protocol."""
+    dev.transport.write(frame)
+    assert dev.transport.read_exact(2, BOUND_SECONDS) == SYNC
+    header = dev.transport.read_exact(HEADER.size, BOUND_SECONDS)
+    version, type_, length = HEADER.unpack(header)
+    payload = dev.transport.read_exact(length, BOUND_SECONDS)
+    (crc,) = struct.unpack("<I", dev.transport.read_exact(4, BOUND_SECONDS))
+    assert (version, crc) == (1, zlib.crc32(header + payload))
+    return type_, payload
+
+
+def version_2_info_frame() -> bytes:
+    body = HEADER.pack(2, 0x01, 0)
+    return SYNC + body + struct.pack("<I", zlib.crc32(body))
+
+
+@pytest.mark.parametrize("frame, code", [
+    (encode_frame(0x42), 2),
+    (encode_frame(0x83), 2),  # a response type is not a request
+    (version_2_info_frame(), 4),
+    (SYNC + HEADER.pack(1, 0x02, 5000), 5),  # answered at once, without reading the payload
+    (encode_frame(0x03, b""), 6),
+    (encode_frame(0x04, b"\0\0\0\0\0"), 6),
+    (encode_frame(0x01, b"x"), 6),
+])
+def test_malformed_frames_get_error_frames(device, frame, code):
+    type_, payload = raw_answer(device, frame)
+    assert (type_, payload[0]) == (0x7F, code)
+    assert payload[1:].isascii() and payload[1:]
+    assert device.info()["name"] == "fake"
+
+
+def test_a_read_longer_than_the_device_buffer_is_rejected(device):
+    type_, payload = raw_answer(device, encode_frame(0x04, struct.pack("<BII", 0, 0, 1025)))
+    assert (type_, payload[0]) == (0x7F, 3)
+
+
+def test_stray_bytes_before_a_frame_are_skipped(device):
+    device.transport.write(b"boot banner\r\n\xa5\xa5\x00")
+    assert device.info()["name"] == "fake"
+
+
+# ---- corruption on the wire ----
+
+class FlipWrite(Transport):
+    """Flips one byte of the next write: a request corrupted on its way to the device."""
+
+    def __init__(self, inner: Transport, at: int):
+        self.inner, self.at = inner, at
+
+    def write(self, data: bytes) -> None:
+        if self.at is not None:
+            data = bytearray(data)
+            data[self.at] ^= 0x10
+            self.at = None
+        self.inner.write(bytes(data))
+
+    def read_exact(self, n: int, timeout: float) -> bytes:
+        return self.inner.read_exact(n, timeout)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class FlipRead(FlipWrite):
+    """Flips the at-th byte the host receives, and can put noise before the first frame."""
+
+    def __init__(self, inner: Transport, at: int | None, noise: bytes = b""):
+        super().__init__(inner, None)
+        self.read_at, self.seen, self.noise = at, 0, noise
+
+    def read_exact(self, n: int, timeout: float) -> bytes:
+        if self.noise:
+            data, self.noise = self.noise[:n], self.noise[n:]
+            return data + (self.inner.read_exact(n - len(data), timeout) if len(data) < n else b"")
+        data = bytearray(self.inner.read_exact(n, timeout))
+        if self.read_at is not None and self.seen <= self.read_at < self.seen + n:
+            data[self.read_at - self.seen] ^= 0x01
+        self.seen += n
+        return bytes(data)
+
+
+def test_a_corrupted_request_gets_a_crc_error_from_the_device(device):
+    link = Device(FlipWrite(device.transport, at=-5), timeout=BOUND_SECONDS)  # last payload byte
+    with pytest.raises(DeviceError, match=r"device rejected WRITE: bad CRC \(error 1\)"):
+        link.write_input(1, b"\1\2\3\4\5")
+    in0, in1 = random_inputs(3)
+    assert run_model(link, in0, in1) == expected_output(in0, in1)
+
+
+def test_a_corrupted_answer_is_caught_by_the_host_crc(device):
+    info_len = len(device.info())
+    link = Device(FlipRead(device.transport, at=20), timeout=BOUND_SECONDS)  # inside the INFO JSON
+    with pytest.raises(DeviceError, match=r"device sent a frame with a bad CRC \(type 0x81, \d+ bytes\)"):
+        link.info()
+    assert len(link.info()) == info_len
+
+
+def test_noise_before_an_answer_is_skipped_by_the_host(device):
+    link = Device(FlipRead(device.transport, at=None, noise=b"\x5a\xa5\x00hello\xa5"), timeout=BOUND_SECONDS)
+    assert link.info()["name"] == "fake"
+
+
+# ---- a device that dies or hangs ----
+
+def test_a_killed_device_raises_within_the_timeout(firmware):
+    with HostDevice(firmware, timeout=1.0) as dev:
+        dev.info()
+        dev.process.kill()
+        dev.process.wait()
+        start = time.monotonic()
+        with pytest.raises(DeviceError, match="INVOKE.*(exited|closed)"):
+            dev.invoke()
+        assert time.monotonic() - start < BOUND_SECONDS
+
+
+def test_a_hung_device_times_out(firmware):
+    with HostDevice(firmware, timeout=0.5) as dev:
+        dev.info()
+        dev.process.send_signal(signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            with pytest.raises(DeviceError, match=r"^device did not answer INVOKE within 0.5 s$"):
+                dev.invoke()
+            assert time.monotonic() - start < BOUND_SECONDS
+        finally:
+            dev.process.send_signal(signal.SIGCONT)
+        # The late INVOKE answer is still on its way: later requests must not take it for theirs.
+        with pytest.raises(DeviceError, match="cannot take INFO after an earlier failure: .*INVOKE within"):
+            dev.info()
+
+
+# ---- the serial transport: a TCP socket (as QEMU's -serial tcp) and a pty (as a UART) ----
+
+def start_on_fd(firmware: str, fd) -> subprocess.Popen:
+    return subprocess.Popen([firmware], stdin=fd, stdout=fd)
+
+
+def exercise(dev: Device, proc: subprocess.Popen) -> None:
+    assert dev.info()["name"] == "fake"
+    in0, in1 = random_inputs(4)
+    assert run_model(dev, in0, in1) == expected_output(in0, in1)
+    dev.exit(5)
+    assert proc.wait(timeout=BOUND_SECONDS) == 5
+
+
+def test_serial_transport_over_a_socket(firmware):
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        with SerialTransport(f"socket://127.0.0.1:{port}") as link:
+            conn, _ = server.accept()
+            with conn:
+                proc = start_on_fd(firmware, conn.fileno())
+            try:
+                exercise(Device(link, timeout=BOUND_SECONDS), proc)
+            finally:
+                proc.kill()
+                proc.wait()
+
+
+def test_serial_transport_over_a_pty(firmware):
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    proc = start_on_fd(firmware, master)  # the device holds the master end, as QEMU's -serial pty does
+    os.close(master)
+    try:
+        with SerialTransport(path) as link:
+            os.close(slave)  # pyserial opened its own; ours would keep the pty alive after the device
+            exercise(Device(link, timeout=BOUND_SECONDS), proc)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_serial_transport_names_a_port_it_cannot_open():
+    with pytest.raises(DeviceError, match="cannot open serial link /dev/nonexistent-microc"):
+        SerialTransport("/dev/nonexistent-microc")
+
+
+# ---- the device side is bare-metal C ----
+
+def test_the_runner_compiles_cleanly_for_cortex_m4(tmp_path):
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is not installed (scripts/setup.sh installs it)")
+    cmd = ["arm-none-eabi-gcc", *CORTEX_M4_CFLAGS, f"-I{RUNTIME_C / 'include'}",
+           str(RUNTIME_C / "src/mc_runner.c"), "-o", str(tmp_path / "mc_runner.o")]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
