@@ -1,0 +1,101 @@
+"""End to end on the real models in ../shared/models: the issue's acceptance checks.
+
+- `microc deploy M --board host --verify --samples 10 --json` matches TensorFlow Lite Micro (int8: bit for bit,
+  float: within verify.FLOAT_RTOL of the largest reference magnitude) on every sample;
+- the arena is no larger than TFLM's planned activation memory ("head") for the same file;
+- the generated C builds with -Werror and runs clean under ASan/UBSan, and cross-compiles for a Cortex-M4F.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import harness
+from shared_models import FLOAT, INT8, TFLM_HEAD_BYTES, shared_model
+from microc import RUNTIME_C
+from microc.codegen.generate import generate
+from microc.frontends import load_model
+from microc.reference import reference_outputs
+from microc.verify import Comparison, make_samples
+
+ARM_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-mcpu=cortex-m4", "-mthumb",
+             "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+
+
+@pytest.mark.parametrize("name", INT8 + FLOAT)
+def test_deploy_on_host_matches_tflm(name, tmp_path):
+    model = shared_model(name)
+    res = subprocess.run([sys.executable, "-m", "microc", "deploy", str(model), "--board", "host",
+                          "-o", str(tmp_path / "proj"), "--verify", "--samples", "10", "--json"],
+                         capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["match"] is True
+    assert report["samples"] == (12 if name in INT8 else 10)
+    if name in INT8:
+        assert report["max_abs_diff"] == 0
+    meta = json.loads((tmp_path / "proj" / "metadata.json").read_text())
+    assert report["arena_bytes"] == meta["arena_bytes"]
+
+
+@pytest.mark.parametrize("name", sorted(TFLM_HEAD_BYTES))
+def test_arena_no_larger_than_tflm(name):
+    meta = generate(load_model(shared_model(name)), "m").metadata
+    assert meta["lower_bound_bytes"] <= meta["arena_bytes"] <= TFLM_HEAD_BYTES[name]
+
+
+@pytest.mark.parametrize("name", INT8 + FLOAT)
+def test_clean_under_sanitizers(name, tmp_path):
+    model_path = shared_model(name)
+    model = generate(load_model(model_path), "m")
+    samples = make_samples(model.metadata["inputs"], 1, seed=7)[:1]
+    lib = harness.build_shared(model, tmp_path, harness.SANITIZE)
+    # The sanitizer runtime must be loaded first; run in a child so it can be preloaded.
+    code = _child_code(lib, model, samples)
+    asan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    env = {"LD_PRELOAD": asan, "ASAN_OPTIONS": "detect_leaks=0", "PATH": "/usr/bin:/bin"}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "runtime error" not in res.stderr, res.stderr[-3000:]
+    got = list(np.load(lib.parent / "outputs.npz").values())
+    want = reference_outputs(model_path, samples[0], len(got))
+    comparison = Comparison()
+    assert comparison.add(got, want), f"max abs diff {comparison.max_abs_diff}"
+
+
+def _child_code(lib, model, samples) -> str:
+    npz = lib.parent / "samples.npz"
+    np.savez(npz, *[x for s in samples for x in s])
+    meta = lib.parent / "meta.json"
+    meta.write_text(json.dumps(model.metadata))
+    n_in = len(model.metadata["inputs"])
+    return f"""
+import json, sys
+sys.path[:0] = {[str(p) for p in sys.path]!r}
+import numpy as np
+import harness
+from microc.codegen.generate import GeneratedModel
+meta = json.load(open({str(meta)!r}))
+model = GeneratedModel("m", {{}}, meta, None)
+arrs = list(np.load({str(npz)!r}).values())
+outs = harness.run_shared({str(lib)!r}, model, arrs[:{n_in}])
+np.savez({str(lib.parent / "outputs.npz")!r}, *outs)
+"""
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc is not installed")
+@pytest.mark.parametrize("name", INT8 + FLOAT)
+def test_cross_compiles_for_cortex_m4(name, tmp_path):
+    model = generate(load_model(shared_model(name)), "m")
+    for fname, text in model.files.items():
+        (tmp_path / fname).write_text(text)
+    sources = [*tmp_path.glob("*.c"), *(RUNTIME_C / "src").glob("mc_*.c")]
+    for src in sources:
+        subprocess.run(["arm-none-eabi-gcc", *ARM_FLAGS, f"-I{tmp_path}", f"-I{RUNTIME_C / 'include'}",
+                        "-c", str(src), "-o", str(tmp_path / (src.stem + ".o"))],
+                       check=True, capture_output=True, text=True)
