@@ -115,6 +115,35 @@ def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, time
     _finish(report, as_json, verify)
 
 
+@main.command("bench")
+@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("--board", "-b", "boards", multiple=True, default=[DEFAULT_BOARD], show_default=True,
+              help="Board to measure on; repeat for several.")
+@click.option("--samples", "-n", default=1, show_default=True, help="Verified random samples per model.")
+@click.option("--markdown", type=click.Path(dir_okay=False), help="Also write the table to this file.")
+@_json
+def bench_cmd(models, boards, samples, markdown, as_json):
+    """Measure MODELS on BOARDS: instructions per inference (deterministic under QEMU -icount), arena, flash
+    and RAM bytes, every run verified against TensorFlow Lite Micro. Prints a table (TFLM's figures
+    beside microc's for the MLPerf Tiny models on mps2-an386)."""
+    from rich.console import Console
+    from rich.markdown import Markdown
+    from microc.bench import markdown_table, rows_json, run_bench
+    err = Console(stderr=True)
+    with err.status("benchmarking") as status:
+        rows = run_bench([Path(m) for m in models], list(boards), samples,
+                         progress=lambda s: status.update(f"benchmarking {s}"))
+    table = markdown_table(rows)
+    if markdown:
+        Path(markdown).write_text(table)
+    if as_json:
+        click.echo(json.dumps(rows_json(rows)))
+    else:
+        Console().print(Markdown(table))
+    if not all(r.match for r in rows):
+        sys.exit(1)
+
+
 @main.command("boards")
 def boards_cmd():
     """List the boards microc can target."""
