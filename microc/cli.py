@@ -1,6 +1,7 @@
 """microc's command line. Every user-facing failure is one line on stderr and a non-zero exit."""
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -109,10 +110,21 @@ def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, time
     from microc.pipeline import compile_model
     from microc.runner.session import run_project
     out_dir = Path(out_dir or Path("microc-out") / f"{Path(model).stem}-{board}")
-    compile_model(model, board, out_dir, name)
-    build_project(out_dir)
-    report = run_project(out_dir, samples=samples, seed=seed, verify=verify, timeout=timeout)
+    with _progress(f"compiling {Path(model).name} for {board}") as step:
+        compile_model(model, board, out_dir, name)
+        step(f"building {out_dir}")
+        build_project(out_dir)
+        step(f"running on {board}" + (" and verifying" if verify else ""))
+        report = run_project(out_dir, samples=samples, seed=seed, verify=verify, timeout=timeout)
     _finish(report, as_json, verify)
+
+
+@contextlib.contextmanager
+def _progress(first: str):
+    """A spinner on stderr naming the current step (drawn only on a terminal; stdout stays clean)."""
+    from rich.console import Console
+    with Console(stderr=True).status(first) as status:
+        yield status.update
 
 
 @main.command("bench")
