@@ -1,0 +1,1 @@
+"""Writers from the IR back to model file formats (the inverse of microc/frontends)."""
