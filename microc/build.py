@@ -1,0 +1,109 @@
+"""Build a rendered project with its board's toolchain (plain `make`), then measure the artifact."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from microc.errors import MicrocError
+
+BUILD_RESULT = "build/microc-build.json"
+MAKE_TIMEOUT = 1800.0  # seconds; a big model's weights file takes a while to compile
+
+# Sections of an ELF that occupy flash (loaded from it) and RAM (live there at run time). .data counts
+# in both: its initial values sit in flash and are copied to RAM at reset.
+FLASH_SECTIONS = re.compile(r"^\.(text|rodata|data|ARM\.exidx|ARM\.extab|init_array|fini_array|"
+                            r"preinit_array|vectors|isr_vector|init|fini|srodata|sdata|eh_frame)")
+RAM_SECTIONS = re.compile(r"^\.(data|bss|sdata|sbss|noinit|stack|heap|tbss|tdata)")
+
+
+@dataclass
+class BuildResult:
+    artifact: str
+    flash_bytes: int
+    ram_bytes: int
+
+
+class BuildError(MicrocError):
+    pass
+
+
+def build_project(project: str | Path) -> BuildResult:
+    from microc.boards import load_board
+    from microc.pipeline import read_manifest
+    project = Path(project).resolve()
+    manifest = read_manifest(project)
+    board = load_board(manifest["board"])
+    _need_tool("make", "make")
+    _need_tool(board.toolchain.cc, board.toolchain.debian_package)
+    _run_make(project)
+    artifact = _artifact(project, manifest["name"])
+    flash, ram = elf_sizes(artifact, board)
+    result = BuildResult(str(artifact), flash, ram)
+    (project / BUILD_RESULT).write_text(json.dumps(asdict(result), indent=2) + "\n")
+    return result
+
+
+def read_build_result(project: str | Path) -> dict:
+    path = Path(project) / BUILD_RESULT
+    if not path.is_file():
+        raise MicrocError(f"{project} is not built yet: run microc build {project}")
+    result = json.loads(path.read_text())
+    if not Path(result["artifact"]).is_file():
+        raise MicrocError(f"{result['artifact']} is missing: run microc build {project}")
+    return result
+
+
+def _need_tool(tool: str, package: str) -> None:
+    if shutil.which(tool) is None:
+        raise BuildError(f"{tool} not found: install the Debian package {package} (scripts/setup.sh does)")
+
+
+def _run_make(project: Path) -> None:
+    jobs = str(min(2, os.cpu_count() or 1))
+    try:
+        proc = subprocess.run(["make", "-j", jobs], cwd=project, capture_output=True, text=True,
+                              timeout=MAKE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"make in {project} did not finish within {MAKE_TIMEOUT:g} s") from None
+    if proc.returncode != 0:
+        raise BuildError(f"build of {project.name} failed: {first_error(proc.stderr + proc.stdout)}")
+
+
+def first_error(output: str) -> str:
+    """The compiler's or linker's first error line, else make's last line."""
+    lines = [l.strip() for l in output.splitlines() if l.strip()]
+    for pattern in (r"\berror\b", r"undefined reference|cannot find|overflowed|will not fit"):
+        for line in lines:
+            if re.search(pattern, line, re.IGNORECASE):
+                return line
+    return lines[-1] if lines else "make failed without output"
+
+
+def _artifact(project: Path, name: str) -> Path:
+    for candidate in (project / "build" / f"{name}.elf", project / "build" / name):
+        if candidate.is_file():
+            return candidate
+    raise BuildError(f"make succeeded but left neither build/{name}.elf nor build/{name}")
+
+
+def elf_sizes(elf: Path, board) -> tuple[int, int]:
+    """(flash, RAM) bytes from the ELF's allocated sections, as `size -A` lists them."""
+    tool = board.toolchain.size if shutil.which(board.toolchain.size) else "size"
+    try:
+        out = subprocess.run([tool, "-A", str(elf)], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise BuildError(f"cannot read section sizes of {elf.name} with {tool}: {e}") from None
+    flash = ram = 0
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) != 3 or not fields[1].isdigit():
+            continue
+        section, size = fields[0], int(fields[1])
+        flash += size if FLASH_SECTIONS.match(section) else 0
+        ram += size if RAM_SECTIONS.match(section) else 0
+    return flash, ram

@@ -1,0 +1,45 @@
+"""Refuse, at compile time, a model that cannot fit its board's memory."""
+from __future__ import annotations
+
+from microc.errors import DoesNotFit
+
+# What the firmware needs beside the model, estimated from the builds of the shared models (the runner,
+# platform code, libc's startup and the layer loop): code, and static data besides the arena (the
+# runner's 1 KiB receive buffer, libc state).
+CODE_BASE_BYTES = 16 * 1024
+CODE_PER_LAYER_BYTES = 256
+RUNTIME_DATA_BYTES = 2 * 1024
+
+
+def memory_needs(model, board, extra_rodata: int = 0) -> dict[str, int]:
+    """Bytes the firmware needs in each placement kind (code, rodata, data, arena, stack)."""
+    layers = len(model.metadata["layers"])
+    return {"code": CODE_BASE_BYTES + CODE_PER_LAYER_BYTES * layers,
+            "rodata": model.metadata["weight_bytes"] + extra_rodata,
+            "data": RUNTIME_DATA_BYTES,
+            "arena": model.metadata["arena_bytes"],
+            "stack": board.stack_bytes}
+
+
+_LABELS = {"code": "code estimate", "rodata": "weights", "data": "runtime data", "arena": "arena",
+           "stack": "stack"}
+
+
+def check_fits(model, board, extra_rodata: int = 0) -> None:
+    """DoesNotFit naming the bytes needed and available in the first region that overflows. A board
+    without a memory map (the host) always fits."""
+    if not board.memory:
+        return
+    needs = memory_needs(model, board, extra_rodata)
+    by_region: dict[str, list[str]] = {}
+    for kind, region in board.placement.items():
+        by_region.setdefault(region, []).append(kind)
+    for region, kinds in by_region.items():
+        kinds = [k for k in _LABELS if k in kinds]
+        total = sum(needs[k] for k in kinds)
+        size = board.memory[region].size
+        if total > size:
+            parts = " + ".join(f"{_LABELS[k]} {needs[k]:,}" for k in kinds)
+            label = "RAM" if "arena" in kinds else "flash" if "rodata" in kinds else region
+            raise DoesNotFit(f"model needs {total:,} bytes of {label} ({parts}), {board.name} has "
+                             f"{size:,} in '{region}': exceeds by {total - size:,} bytes")
