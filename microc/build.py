@@ -18,7 +18,7 @@ MAKE_TIMEOUT = 1800.0  # seconds; a big model's weights file takes a while to co
 # in both: its initial values sit in flash and are copied to RAM at reset.
 FLASH_SECTIONS = re.compile(r"^\.(text|rodata|data|ARM\.exidx|ARM\.extab|init_array|fini_array|"
                             r"preinit_array|vectors|isr_vector|init|fini|srodata|sdata|eh_frame)")
-RAM_SECTIONS = re.compile(r"^\.(data|bss|sdata|sbss|noinit|stack|heap|tbss|tdata)")
+RAM_SECTIONS = re.compile(r"^\.(data|bss|arena|sdata|sbss|noinit|stack|heap|tbss|tdata)")
 
 
 @dataclass

@@ -1,0 +1,176 @@
+"""QEMU as the device: the firmware's UART on a loopback TCP port that pyserial connects to.
+
+QEMU runs with `-icount shift=0` (virtual time advances 1 ns per instruction, so the board's timer
+counts instructions deterministically) and semihosting (the firmware's mc_exit stops QEMU). The
+verdict always comes from the protocol; QEMU's exit status only explains a device that died.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from microc.errors import DeviceError
+from microc.runner.protocol import Device
+from microc.runner.transport import SerialTransport
+
+ICOUNT = ["-icount", "shift=0,align=off,sleep=off"]
+PORT_ATTEMPTS = 5
+GRACE_SECONDS = 1.0
+
+
+def qemu_command(board, elf: Path, serial: str) -> list[str]:
+    q = board.qemu
+    return [q.get("binary", "qemu-system-arm"), "-M", q["machine"], *q.get("args", ()), *ICOUNT,
+            "-nographic", "-monitor", "none", "-serial", serial, "-kernel", str(elf)]
+
+
+def _need_qemu(board) -> str:
+    binary = board.qemu.get("binary", "qemu-system-arm")
+    if shutil.which(binary) is None:
+        package = board.qemu.get("debian_package", "qemu-system-arm")
+        raise DeviceError(f"{binary} not found: install the Debian package {package}")
+    return binary
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago; QEMU may still lose it to another process, so
+    callers retry on a bind failure."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class QemuProcess:
+    """A QEMU process whose stderr goes to a file (readable after it dies); stop() always kills it."""
+
+    def __init__(self, cmd: list[str], stdout=subprocess.DEVNULL):
+        self.cmd = cmd
+        self._stderr = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=self._stderr)
+        except OSError as e:
+            self._stderr.close()
+            raise DeviceError(f"cannot start {cmd[0]}: {e.strerror}") from None
+
+    def stderr_text(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode("utf-8", "replace").strip()
+
+    def exit_note(self) -> str:
+        """Why QEMU ended, for error messages ("" while it runs)."""
+        code = self.proc.poll()
+        if code is None:
+            return ""
+        err = self.stderr_text().splitlines()
+        return f"QEMU exited with status {code}" + (f": {err[-1]}" if err else "")
+
+    def stop(self) -> int | None:
+        for step in (self.proc.terminate, self.proc.kill):
+            if self.proc.poll() is not None:
+                break
+            step()
+            try:
+                self.proc.wait(timeout=GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                pass
+        self._stderr.close()
+        return self.proc.poll()
+
+
+class QemuDevice(Device):
+    """A Device over QEMU's serial socket; close() stops QEMU whatever state it is in."""
+
+    def __init__(self, qemu: QemuProcess, transport: SerialTransport, timeout: float):
+        super().__init__(transport, timeout=timeout)
+        self.qemu = qemu
+
+    def _request(self, request, payload=b"", timeout=None):
+        try:
+            return super()._request(request, payload, timeout)
+        except DeviceError as e:
+            note = self.qemu.exit_note()
+            if note and note not in str(e):
+                raise type(e)(f"{e} ({note})") from None
+            raise
+
+    def close(self) -> None:
+        try:
+            self.transport.close()
+        finally:
+            self.qemu.stop()
+
+
+@contextlib.contextmanager
+def qemu_device(board, elf: str | os.PathLike, timeout: float = 120.0):
+    """Start QEMU on `elf` with its UART on a free loopback port, connect, yield a Device; QEMU is
+    killed on the way out, on errors and timeouts included."""
+    _need_qemu(board)
+    elf = Path(elf)
+    if not elf.is_file():
+        raise DeviceError(f"firmware {elf} does not exist: run microc build")
+    device = _start(board, elf, timeout)
+    try:
+        yield device
+    finally:
+        device.close()
+
+
+def _start(board, elf: Path, timeout: float) -> QemuDevice:
+    last = ""
+    for _ in range(PORT_ATTEMPTS):
+        port = free_port()
+        qemu = QemuProcess(qemu_command(board, elf, f"tcp:127.0.0.1:{port},server=on,wait=on"))
+        try:
+            transport = _connect(qemu, port, min(timeout, 30.0))
+        except _PortTaken as e:
+            qemu.stop()
+            last = str(e)
+            continue
+        except BaseException:
+            qemu.stop()
+            raise
+        return QemuDevice(qemu, transport, timeout)
+    raise DeviceError(f"QEMU could not listen on a free loopback port in {PORT_ATTEMPTS} attempts: {last}")
+
+
+class _PortTaken(Exception):
+    pass
+
+
+def _connect(qemu: QemuProcess, port: int, timeout: float) -> SerialTransport:
+    """Connect once QEMU listens (it starts the guest only then, with wait=on)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if qemu.proc.poll() is not None:
+            err = qemu.stderr_text()
+            if "in use" in err or "bind" in err.lower():
+                raise _PortTaken(err.splitlines()[-1])
+            raise DeviceError(f"QEMU did not start: {qemu.exit_note()}")
+        try:
+            return SerialTransport(f"socket://127.0.0.1:{port}")
+        except DeviceError:
+            if time.monotonic() > deadline:
+                raise DeviceError(f"QEMU did not open its serial port {port} within {timeout:g} s") from None
+            time.sleep(0.05)
+
+
+def run_console(board, elf: str | os.PathLike, timeout: float = 60.0) -> tuple[int | None, str]:
+    """Run firmware that prints to its UART and exits (a self-test): (exit status, what it printed).
+    Status None means it was killed at the timeout."""
+    _need_qemu(board)
+    with tempfile.TemporaryFile() as out:
+        qemu = QemuProcess(qemu_command(board, Path(elf), "stdio"), stdout=out)
+        try:
+            code = qemu.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:
+            qemu.stop()
+        out.seek(0)
+        return code, out.read().decode("utf-8", "replace")
