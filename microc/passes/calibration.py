@@ -1,0 +1,143 @@
+"""Calibration for post-training quantization: load the user's samples, run the float graph on
+TensorFlow Lite Micro with every activation as a graph output, and estimate each tensor's range.
+
+Running TFLM (rather than kernels of our own) keeps one float implementation: the reference.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from microc.errors import MicrocError
+from microc.ir import Graph, Tensor
+
+METHODS = ("minmax", "percentile")
+
+
+class CalibrationError(MicrocError):
+    pass
+
+
+# ---- calibration data: a list of samples, each one float32 array per graph input ----
+
+
+def load_calibration(path: str | Path, graph: Graph) -> list[list[np.ndarray]]:
+    """Samples from a .npy (N x input shape, or one sample), a .npz (one array per input name, or
+    arr_0) or a folder of .npy files; every array must be floating point and fit the input's shape."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("*.npy"))
+        if not files:
+            raise CalibrationError(f"calibration folder {path} holds no .npy files")
+        _single_input(graph, path)
+        per_input = [np.concatenate([_samples(_load_npy(f), graph.inputs[0], f.name) for f in files])]
+    elif path.suffix == ".npy":
+        _single_input(graph, path)
+        per_input = [_samples(_load_npy(path), graph.inputs[0], path.name)]
+    elif path.suffix == ".npz":
+        per_input = _npz_samples(path, graph)
+    elif not path.exists():
+        raise CalibrationError(f"calibration data not found: {path}")
+    else:
+        raise CalibrationError(f"calibration data {path.name}: expected a .npy, a .npz or a folder of .npy")
+    counts = {len(s) for s in per_input}
+    if len(counts) != 1:
+        raise CalibrationError(f"calibration data {path.name}: inputs have different sample counts "
+                               f"{sorted(counts)}")
+    if counts == {0}:
+        raise CalibrationError(f"calibration data {path.name} holds no samples")
+    return [[s[i] for s in per_input] for i in range(counts.pop())]
+
+
+def _single_input(graph: Graph, path: Path) -> None:
+    if len(graph.inputs) != 1:
+        names = ", ".join(t.name for t in graph.inputs)
+        raise CalibrationError(f"{path.name}: the model has {len(graph.inputs)} inputs ({names}); "
+                               "give a .npz with one array per input name")
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise CalibrationError(f"cannot read calibration file {path.name}: {e}") from None
+
+
+def _npz_samples(path: Path, graph: Graph) -> list[np.ndarray]:
+    try:
+        archive = np.load(path, allow_pickle=False)
+        arrays = {k: archive[k] for k in archive.files}
+    except (OSError, ValueError) as e:
+        raise CalibrationError(f"cannot read calibration file {path.name}: {e}") from None
+    if len(graph.inputs) == 1 and list(arrays) == ["arr_0"]:
+        return [_samples(arrays["arr_0"], graph.inputs[0], f"{path.name}:arr_0")]
+    missing = [t.name for t in graph.inputs if t.name not in arrays]
+    if missing:
+        raise CalibrationError(f"calibration data {path.name}: no array for input(s) {', '.join(missing)} "
+                               f"(has {', '.join(arrays) or 'none'})")
+    return [_samples(arrays[t.name], t, f"{path.name}:{t.name}") for t in graph.inputs]
+
+
+def _samples(arr: np.ndarray, t: Tensor, where: str) -> np.ndarray:
+    """`arr` as [N, *t.shape] float32: one sample of t's shape, or N of them along a new leading
+    axis (or along the batch axis when the input's batch is 1)."""
+    if arr.dtype.kind != "f":
+        raise CalibrationError(f"calibration data {where}: expected float32 values for input "
+                               f"{t.name!r}, got {arr.dtype}")
+    shape = tuple(t.shape)
+    if arr.shape == shape:
+        arr = arr[None]
+    elif arr.shape[1:] == shape:
+        pass
+    elif shape and shape[0] == 1 and arr.shape[1:] == shape[1:]:
+        arr = arr[:, None]
+    else:
+        raise CalibrationError(f"calibration data {where}: expected shape {shape} or (N, {', '.join(map(str, shape))}) "
+                               f"for input {t.name!r}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise CalibrationError(f"calibration data {where} contains NaN or infinite values")
+    return arr.astype(np.float32)
+
+
+# ---- running a graph on TFLM with every activation observable ----
+
+
+def run_all_tensors(graph: Graph, samples: list[list[np.ndarray]]) -> dict[int, np.ndarray]:
+    """Run `graph` over `samples` on TFLite Micro; returns id(tensor) -> [N, *shape] values of every
+    activation tensor (inputs included)."""
+    from microc.export.tflite import export_tflite
+    from tflite_micro.python.tflite_micro import runtime
+
+    observed = [t for t in graph.activations() if not any(t is i for i in graph.inputs)]
+    outputs = list(graph.outputs) + [t for t in observed if not any(t is o for o in graph.outputs)]
+    model = export_tflite(graph, extra_outputs=outputs)
+    arena = 2 * sum(t.nbytes for t in graph.activations()) + (4 << 20)
+    try:
+        interp = runtime.Interpreter.from_bytes(model, arena_size=arena)
+    except Exception as e:  # TFLM reports Prepare failures as RuntimeError with its log on stderr
+        raise MicrocError(f"TensorFlow Lite Micro cannot run {graph.name}: {e}") from None
+    values: dict[int, list[np.ndarray]] = {id(t): [] for t in [*graph.inputs, *outputs]}
+    for sample in samples:
+        for i, (t, x) in enumerate(zip(graph.inputs, sample)):
+            interp.set_input(np.ascontiguousarray(x, dtype=t.dtype), i)
+            values[id(t)].append(np.array(x, dtype=t.dtype))
+        interp.invoke()
+        for i, t in enumerate(outputs):
+            values[id(t)].append(np.array(interp.get_output(i), copy=True))
+    return {k: np.stack(v) for k, v in values.items()}
+
+
+# ---- range estimation ----
+
+
+def tensor_range(values: np.ndarray, method: str = "minmax", percentile: float = 99.99) -> tuple[float, float]:
+    """The real range [lo, hi] a tensor is quantized to: its extremes (minmax), or the
+    (100 - p)th and pth percentiles of its values over all samples, which ignores rare outliers."""
+    v = np.asarray(values, np.float64).reshape(-1)
+    if method == "minmax":
+        return float(v.min()), float(v.max())
+    if method == "percentile":
+        lo, hi = np.percentile(v, [100.0 - percentile, percentile])
+        return float(lo), float(hi)
+    raise CalibrationError(f"unknown calibration method {method!r} (expected {' or '.join(METHODS)})")

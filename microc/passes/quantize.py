@@ -1,0 +1,211 @@
+"""Post-training int8 quantization of a float IR graph, with TFLite's scheme and arithmetic.
+
+Weights: symmetric int8 (zero point 0, values in [-127, 127]); per output channel for CONV_2D (axis 0)
+and DEPTHWISE_CONV_2D (axis 3), per tensor for FULLY_CONNECTED, as TFLite's quantizer does
+(tensorflow/lite/tools/optimize/operator_property.cc). Bias: int32, scale input_scale * weight_scale,
+zero point 0. Activations: asymmetric int8 per tensor from the calibrated range. Scale constraints of
+the int8 kernels (TFLite Micro): SOFTMAX/LOGISTIC output 1/256 zp -128, TANH 1/128 zp 0; ops that
+copy or compare raw int8 values keep their input's parameters; CONCATENATION's inputs are requantized
+to the output's parameters where they differ. Parameter arithmetic is float32 with round-half-away, as
+quantization_utils.cc (GetAsymmetricQuantizationParams, SymmetricPerChannelQuantization).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from microc.errors import MicrocError, UnsupportedOperator
+from microc.ir import Graph, Op, Quant, Tensor
+
+_FIXED_OUTPUT = {"SOFTMAX": (1.0 / 256, -128), "LOGISTIC": (1.0 / 256, -128), "TANH": (1.0 / 128, 0)}
+_SAME_AS_INPUT = {"MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "SQUEEZE", "PAD", "RELU6"}
+_OWN_RANGE = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "RELU",
+              "LEAKY_RELU", "HARD_SWISH", "MEAN", "CONCATENATION"}
+SUPPORTED = sorted(_OWN_RANGE | _SAME_AS_INPUT | set(_FIXED_OUTPUT))
+_WEIGHT_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": None}  # None: per tensor
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+class QuantizationError(MicrocError):
+    pass
+
+
+# ---- TFLite's parameter arithmetic ----
+
+
+def round_half_away(x) -> np.ndarray:
+    """std::round: ties away from zero (numpy rounds ties to even)."""
+    x = np.asarray(x)
+    t = np.trunc(x)
+    return np.where(np.abs(x - t) >= 0.5, t + np.sign(x), t)
+
+
+def activation_quant(lo: float, hi: float) -> Quant:
+    """Asymmetric int8 parameters for [lo, hi], widened to contain 0 (GetAsymmetricQuantizationParams)."""
+    lo, hi = np.float32(min(lo, 0.0)), np.float32(max(hi, 0.0))
+    if hi == lo:  # a tensor that is always 0: any scale represents it
+        hi = np.float32(1.0)
+    scale = np.float32((hi - lo) / np.float32(255))
+    zp = int(np.clip(round_half_away(np.float32(-128) - lo / scale), -128, 127))
+    return Quant(np.array([scale], np.float64), np.array([zp], np.int64))
+
+
+def quantize_values(x, q: Quant) -> np.ndarray:
+    """Float -> int8 as TFLite Micro's QUANTIZE: round(x / scale) in float32, plus zp, clamped."""
+    r = round_half_away(np.asarray(x, np.float32) / np.float32(q.s))
+    return np.clip(r + q.zp, -128, 127).astype(np.int8)
+
+
+def dequantize_values(x, q: Quant) -> np.ndarray:
+    return (np.float64(np.float32(q.s)) * (np.asarray(x, np.int64) - q.zp)).astype(np.float32)
+
+
+def symmetric_weights(w: np.ndarray, axis: int | None, min_scale=None) -> tuple[np.ndarray, Quant]:
+    """int8 weights, scale max|w| / 127 per channel along `axis` (or per tensor); `min_scale` raises
+    scales so the bias fits in int32 (AdjustWeightsForBiasScale). An all-zero channel gets scale 1."""
+    w = np.asarray(w, np.float32)
+    if axis is None:
+        half = np.max(np.abs(w)).reshape(1)
+        shape = (1,) * w.ndim
+    else:
+        half = np.max(np.abs(w), axis=tuple(d for d in range(w.ndim) if d != axis))
+        shape = tuple(-1 if d == axis else 1 for d in range(w.ndim))
+    half = half.astype(np.float32)
+    if min_scale is not None:
+        half = np.maximum(half, (np.asarray(min_scale, np.float32) * np.float32(127)).astype(np.float32))
+    half = np.where(half == 0, np.float32(127), half).astype(np.float32)
+    scales = (half / np.float32(127)).astype(np.float32)
+    inv = (np.float32(127) / half).astype(np.float32)
+    q = np.clip(round_half_away(w * inv.reshape(shape)), -127, 127).astype(np.int8)
+    return q, Quant(scales.astype(np.float64), np.zeros(scales.size, np.int64), axis)
+
+
+def bias_values(b: np.ndarray, input_scale: float, weight: Quant) -> tuple[np.ndarray, Quant]:
+    """int32 bias with scale input_scale * weight_scale, zero point 0 (SymmetricPerChannelBiasQuantize)."""
+    scales = (np.float32(input_scale) * weight.scale.astype(np.float32)).astype(np.float32)
+    inv = (1.0 / scales.astype(np.float64)).astype(np.float32)
+    q = np.clip(round_half_away(np.asarray(b, np.float32) * inv), -_INT32_MAX, _INT32_MAX)
+    axis = 0 if weight.per_channel else None
+    return q.astype(np.int32), Quant(scales.astype(np.float64), np.zeros(scales.size, np.int64), axis)
+
+
+# ---- the pass ----
+
+
+def quantize_graph(graph: Graph, ranges: dict[int, tuple[float, float]],
+                   float_io: bool = False) -> tuple[Graph, dict[int, Tensor]]:
+    """The int8 graph of float `graph`, given each activation's calibrated range (by id(tensor)).
+    Returns it with a map id(float tensor) -> its int8 counterpart. With `float_io` the graph keeps
+    float32 inputs and outputs (QUANTIZE after each input, DEQUANTIZE before each output)."""
+    _check_float(graph)
+    qz = _Quantizer(ranges)
+    for t in graph.inputs:
+        qz.new[id(t)] = qz.activation(t, qz.range_quant(t))
+    ops = []
+    for op in graph.ops:
+        ops.extend(qz.op(op))
+    inputs = [qz.new[id(t)] for t in graph.inputs]
+    outputs = [qz.new[id(t)] for t in graph.outputs]
+    if float_io:
+        inputs, outputs, ops = _float_io(graph, inputs, outputs, ops)
+    return Graph(graph.name, ops, inputs, outputs, graph.source_hash), qz.new
+
+
+def _check_float(graph: Graph) -> None:
+    if any(t.dtype != "float32" for t in graph.inputs) or any(t.quant for t in graph.activations()):
+        raise QuantizationError(f"{graph.name} is not a float32 model (already quantized?); "
+                                "int8 quantization needs float inputs and activations")
+    bad = [op for op in graph.ops if op.type not in SUPPORTED]
+    if bad:
+        raise UnsupportedOperator(f"cannot quantize {bad[0].type} {bad[0].name!r} to int8 "
+                                  f"(microc quantizes {', '.join(SUPPORTED)})")
+
+
+class _Quantizer:
+    def __init__(self, ranges):
+        self.ranges = ranges
+        self.new: dict[int, Tensor] = {}
+
+    def range_quant(self, t: Tensor) -> Quant:
+        if id(t) not in self.ranges:
+            raise QuantizationError(f"tensor {t.name!r} has no calibrated range")
+        return activation_quant(*self.ranges[id(t)])
+
+    @staticmethod
+    def activation(t: Tensor, q: Quant, name: str | None = None) -> Tensor:
+        return Tensor(name or t.name, t.shape, "int8", q)
+
+    def op(self, op: Op) -> list[Op]:
+        """The int8 op(s) replacing `op`: requantizing QUANTIZE ops first where needed."""
+        inputs: list[Tensor | None] = []
+        for i, t in enumerate(op.inputs):  # in order: the bias needs the input and weight scales
+            inputs.append(self._input(op, i, t, inputs))
+        out_q = self._output_quant(op, inputs)
+        pre = []
+        if op.type == "CONCATENATION":
+            for i, t in enumerate(inputs):
+                if not _same_quant(t.quant, out_q):
+                    r = Tensor(f"{t.name}/requantized", t.shape, "int8", out_q)
+                    pre.append(Op("QUANTIZE", [t], [r], {}, r.name, -1))
+                    inputs[i] = r
+        for t in op.outputs:
+            self.new[id(t)] = self.activation(t, out_q)
+        return [*pre, Op(op.type, inputs, [self.new[id(t)] for t in op.outputs], dict(op.attrs),
+                         op.name, op.index)]
+
+    def _output_quant(self, op: Op, inputs: list[Tensor | None]) -> Quant:
+        if op.type in _FIXED_OUTPUT:
+            scale, zp = _FIXED_OUTPUT[op.type]
+            return Quant(np.array([scale]), np.array([zp], np.int64))
+        if op.type in _SAME_AS_INPUT:
+            return inputs[0].quant
+        return self.range_quant(op.outputs[0])
+
+    def _input(self, op: Op, i: int, t: Tensor | None, done: list) -> Tensor | None:
+        if t is None:
+            return None
+        if not t.is_const:
+            return self.new[id(t)]
+        if t.dtype != "float32":  # shapes, paddings, axes: unchanged
+            return t
+        if op.type in _WEIGHT_AXIS and i == 1:
+            return self._weights(op, t)
+        if op.type in _WEIGHT_AXIS and i == 2:
+            return self._bias(t, done[0].quant, done[1].quant)
+        data = np.asarray(t.data, np.float32)  # a constant operand of ADD, MUL, CONCATENATION...
+        q = activation_quant(float(data.min()), float(data.max()))
+        return Tensor(t.name, t.shape, "int8", q, quantize_values(data, q))
+
+    def _weights(self, op: Op, w: Tensor) -> Tensor:
+        if op.inputs[0].is_const:
+            raise QuantizationError(f"{op.type} {op.name!r}: constant input is not supported")
+        min_scale = None
+        bias = op.inputs[2] if len(op.inputs) > 2 else None
+        if bias is not None and bias.is_const:  # keep |bias| / (s_in * s_w) within half of int32
+            s_in = np.float32(self.new[id(op.inputs[0])].quant.s)
+            b = np.abs(np.asarray(bias.data, np.float32))
+            need = 2 * b / (s_in * np.float32(_INT32_MAX))
+            min_scale = need if _WEIGHT_AXIS[op.type] is not None else need.max()
+        data, q = symmetric_weights(w.data, _WEIGHT_AXIS[op.type], min_scale)
+        return Tensor(w.name, w.shape, "int8", q, data)
+
+    @staticmethod
+    def _bias(b: Tensor, input_q: Quant, weight_q: Quant) -> Tensor:
+        data, q = bias_values(b.data, input_q.s, weight_q)
+        return Tensor(b.name, b.shape, "int32", q, data)
+
+
+def _same_quant(a: Quant, b: Quant) -> bool:
+    return np.float32(a.s) == np.float32(b.s) and a.zp == b.zp
+
+
+def _float_io(graph: Graph, inputs, outputs, ops):
+    """Float32 graph inputs quantized on entry, int8 outputs dequantized on exit (names kept)."""
+    f_in = [Tensor(t.name, t.shape, "float32") for t in graph.inputs]
+    f_out = [Tensor(t.name, t.shape, "float32") for t in graph.outputs]
+    for t in inputs:
+        t.name = f"{t.name}/int8"
+    for t in outputs:
+        t.name = f"{t.name}/int8"
+    pre = [Op("QUANTIZE", [f], [q], {}, q.name, -1) for f, q in zip(f_in, inputs)]
+    post = [Op("DEQUANTIZE", [q], [f], {}, f.name, -1) for q, f in zip(outputs, f_out)]
+    return f_in, f_out, pre + ops + post
