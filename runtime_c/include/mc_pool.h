@@ -1,4 +1,50 @@
+/* Pooling and reductions: AVERAGE_POOL_2D, MAX_POOL_2D, MEAN (int8 and float32), with the arithmetic of
+ * TFLite Micro's reference kernels. */
 #ifndef MC_POOL_H
 #define MC_POOL_H
 #include <stdint.h>
+
+/* A 2-D pooling window over NHWC data. Padded cells are not counted: the window is clipped to the input,
+ * as TFLite does. pad_top/pad_left are the leading pads (the trailing ones follow from out_h/out_w). */
+typedef struct {
+  int32_t batches, in_h, in_w, channels, out_h, out_w;
+  int32_t filter_h, filter_w, stride_h, stride_w, pad_top, pad_left;
+} mc_pool_geom_t;
+
+typedef struct {
+  mc_pool_geom_t g;
+  int32_t act_min, act_max;
+} mc_pool_s8_t;
+
+typedef struct {
+  mc_pool_geom_t g;
+  float act_min, act_max;
+} mc_pool_f32_t;
+
+/* Average: sum / count rounded half away from zero; scratch holds channels int32 sums. */
+void mc_avg_pool_s8(const mc_pool_s8_t *p, const int8_t *in, int8_t *out, int32_t *scratch);
+void mc_max_pool_s8(const mc_pool_s8_t *p, const int8_t *in, int8_t *out);
+void mc_avg_pool_f32(const mc_pool_f32_t *p, const float *in, float *out);
+void mc_max_pool_f32(const mc_pool_f32_t *p, const float *in, float *out);
+
+/* MEAN over any set of axes. The input is described as kept dimensions (in output order) and reduced
+ * dimensions, each with its input stride in elements; adjacent dimensions are merged at compile time. */
+#define MC_MEAN_MAX_DIMS 6
+typedef struct {
+  int32_t n_kept, n_red;
+  int32_t kept_dims[MC_MEAN_MAX_DIMS], kept_strides[MC_MEAN_MAX_DIMS];
+  int32_t red_dims[MC_MEAN_MAX_DIMS], red_strides[MC_MEAN_MAX_DIMS];
+  int32_t count; /* elements reduced into each output */
+} mc_mean_geom_t;
+
+/* int8 requantizing: (sum - in_zp * count) * multiplier * 2^shift + out_zp, the multiplier already
+ * divided by count at compile time as TFLM's QuantizedMeanOrSum does. */
+typedef struct {
+  mc_mean_geom_t g;
+  int32_t in_zp_times_count, multiplier, shift, out_zp;
+} mc_mean_s8_t;
+
+void mc_mean_s8(const mc_mean_s8_t *p, const int8_t *in, int8_t *out);
+void mc_mean_f32(const mc_mean_geom_t *p, const float *in, float *out);
+
 #endif

@@ -1,1 +1,145 @@
-"""Lowerings of the pool kernels (runtime_c/include/mc_pool.h)."""
+"""Lowerings of the pool kernels (runtime_c/include/mc_pool.h): AVERAGE_POOL_2D, MAX_POOL_2D, MEAN."""
+from __future__ import annotations
+
+import numpy as np
+
+from microc.codegen.lowering import LoweringContext, lowering, unsupported
+from microc.codegen.ops.common import act_fields, require_dtype
+from microc.codegen.quant import quantize_multiplier
+from microc.ir import Op
+
+
+def c_list(fields: dict) -> dict:
+    """Fields with list values written as C array initializers ({1, 2}), for ctx.struct."""
+    return {k: "{" + ", ".join(str(int(x)) for x in v) + "}" if isinstance(v, (list, tuple)) else v
+            for k, v in fields.items()}
+
+
+def c_init(fields: dict) -> str:
+    """A C designated initializer for a nested struct: {.a = 1, .dims = {1, 2}}."""
+    return "{" + ", ".join(f".{k} = {v}" for k, v in c_list(fields).items()) + "}"
+
+
+def _same_quant(op: Op) -> None:
+    """Pools compare and average raw int8 values: TFLM requires input and output quantized alike."""
+    x, y = op.inputs[0], op.outputs[0]
+    if x.quant is None or y.quant is None or x.quant.per_channel or y.quant.per_channel:
+        raise unsupported(op, "int8 tensors must be per-tensor quantized")
+    if np.float32(x.quant.s) != np.float32(y.quant.s) or x.quant.zp != y.quant.zp:
+        raise unsupported(op, "int8 input and output must share scale and zero point")
+
+
+def _pool_geometry(op: Op) -> str:
+    x, y = op.inputs[0], op.outputs[0]
+    if len(x.shape) != 4 or len(y.shape) != 4:
+        raise unsupported(op, f"input {x.shape} and output {y.shape} must be 4-D NHWC")
+    (fh, fw), (sh, sw) = op.attrs["filter"], op.attrs["stride"]
+    if min(fh, fw, sh, sw) < 1:
+        raise unsupported(op, f"filter {fh}x{fw} and stride {sh}x{sw} must be positive")
+    top, left = op.attrs["pads"][:2]
+    if top >= fh or left >= fw:
+        raise unsupported(op, "a window lies entirely in the padding")
+    n, in_h, in_w, c = x.shape
+    return c_init(dict(batches=n, in_h=in_h, in_w=in_w, channels=c, out_h=y.shape[1],
+                       out_w=y.shape[2], filter_h=fh, filter_w=fw, stride_h=sh, stride_w=sw,
+                       pad_top=top, pad_left=left))
+
+
+def _avg_scratch(op: Op) -> int:
+    return 4 * op.inputs[0].shape[-1] if op.inputs[0].dtype == "int8" else 0
+
+
+def _lower_pool(op: Op, ctx: LoweringContext, kind: str) -> str:
+    dtype = require_dtype(op)
+    if op.attrs.get("activation", "NONE") not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+        raise unsupported(op, f"fused activation {op.attrs['activation']} is not supported")
+    x, y = op.inputs[0], op.outputs[0]
+    fields = {"g": _pool_geometry(op), **act_fields(op, y)}
+    if dtype == "float32":
+        p = ctx.struct("mc_pool_f32_t", kind, fields)
+        return f"mc_{kind}_f32({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+    _same_quant(op)
+    p = ctx.struct("mc_pool_s8_t", kind, fields)
+    scratch = f", (int32_t *){ctx.scratch()}" if kind == "avg_pool" else ""
+    return f"mc_{kind}_s8({p}, {ctx.ptr(x)}, {ctx.ptr(y)}{scratch});"
+
+
+@lowering("AVERAGE_POOL_2D", scratch_bytes=_avg_scratch)
+def lower_average_pool(op: Op, ctx: LoweringContext) -> str:
+    return _lower_pool(op, ctx, "avg_pool")
+
+
+@lowering("MAX_POOL_2D")
+def lower_max_pool(op: Op, ctx: LoweringContext) -> str:
+    return _lower_pool(op, ctx, "max_pool")
+
+
+# ---- MEAN ----
+
+def _mean_axes(op: Op) -> list[int]:
+    x, axis = op.inputs[0], op.inputs[1]
+    if axis is None or not axis.is_const or axis.dtype != "int32":
+        raise unsupported(op, "the axis list must be a constant int32 tensor")
+    rank = len(x.shape)
+    axes = []
+    for a in axis.data.reshape(-1).tolist():
+        if not -rank <= a < rank:
+            raise unsupported(op, f"axis {a} is out of range for a rank-{rank} input")
+        if a % rank not in axes:
+            axes.append(a % rank)
+    return sorted(axes)
+
+
+def _merged(dims: list[int], strides: list[int]) -> tuple[list[int], list[int]]:
+    """Drop size-1 dimensions and merge neighbours that are contiguous in the input."""
+    out_d, out_s = [], []
+    for d, s in zip(dims, strides):
+        if d == 1:
+            continue
+        if out_d and out_s[-1] == s * d:
+            out_d[-1] *= d
+            out_s[-1] = s
+        else:
+            out_d.append(d)
+            out_s.append(s)
+    return out_d or [1], out_s or [1]
+
+
+def mean_geometry(shape: tuple[int, ...], axes: list[int]) -> dict:
+    strides = [int(np.prod(shape[i + 1:], dtype=np.int64)) for i in range(len(shape))]
+    kept = _merged([shape[i] for i in range(len(shape)) if i not in axes],
+                   [strides[i] for i in range(len(shape)) if i not in axes])
+    red = _merged([shape[i] for i in axes], [strides[i] for i in axes])
+    count = int(np.prod([shape[i] for i in axes], dtype=np.int64))
+    return dict(n_kept=len(kept[0]), n_red=len(red[0]), kept_dims=kept[0], kept_strides=kept[1],
+                red_dims=red[0], red_strides=red[1], count=count)
+
+
+def mean_multiplier(in_scale: float, out_scale: float, count: int) -> tuple[int, int]:
+    """TFLM's QuantizedMeanOrSum: QuantizeMultiplier(in/out), then 1/count folded into it with
+    shift = floor(log2(count)) clamped to 32 and to 31 + shift."""
+    mult, shift = quantize_multiplier(float(np.float32(in_scale)) / float(np.float32(out_scale)))
+    extra = min(count.bit_length() - 1, 32, 31 + shift)  # >= 0: QuantizeMultiplier's shift >= -31
+    return (mult << extra) // count, shift - extra
+
+
+@lowering("MEAN")
+def lower_mean(op: Op, ctx: LoweringContext) -> str:
+    dtype = require_dtype(op)
+    x, y = op.inputs[0], op.outputs[0]
+    if len(x.shape) > 5:
+        raise unsupported(op, f"rank {len(x.shape)} input (TFLM reduces rank <= 5)")
+    axes = _mean_axes(op)
+    g = mean_geometry(x.shape, axes)
+    if g["count"] == 0 or y.size != x.size // g["count"]:
+        raise unsupported(op, f"output shape {y.shape} does not match input {x.shape} over axes {axes}")
+    if dtype == "float32":
+        p = ctx.struct("mc_mean_geom_t", "mean", c_list(g))
+        return f"mc_mean_f32({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+    geom = c_init(g)
+    # The installed TFLM requantizes every int8 MEAN (even with equal quantization), rounding; its
+    # older truncating same-quantization path is gone, so there is one int8 kernel.
+    mult, shift = mean_multiplier(x.quant.s, y.quant.s, g["count"])
+    p = ctx.struct("mc_mean_s8_t", "mean", {"g": geom, "in_zp_times_count": x.quant.zp * g["count"],
+                                            "multiplier": mult, "shift": shift, "out_zp": y.quant.zp})
+    return f"mc_mean_s8({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"

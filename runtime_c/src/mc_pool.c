@@ -1,0 +1,179 @@
+/* AVERAGE_POOL_2D, MAX_POOL_2D and MEAN with the arithmetic of TFLite Micro's reference kernels. */
+#include "mc_kernels.h"
+
+/* The window of output (oy, ox), clipped to the input: rows [*y0, *y1), columns [*x0, *x1). */
+static void pool_window(const mc_pool_geom_t *g, int32_t oy, int32_t ox, int32_t *y0, int32_t *y1,
+                        int32_t *x0, int32_t *x1) {
+  const int32_t iy = oy * g->stride_h - g->pad_top, ix = ox * g->stride_w - g->pad_left;
+  *y0 = MC_MAX(iy, 0);
+  *y1 = MC_MIN(iy + g->filter_h, g->in_h);
+  *x0 = MC_MAX(ix, 0);
+  *x1 = MC_MIN(ix + g->filter_w, g->in_w);
+}
+
+void mc_avg_pool_s8(const mc_pool_s8_t *p, const int8_t *in, int8_t *out, int32_t *acc) {
+  const mc_pool_geom_t *g = &p->g;
+  const int32_t C = g->channels;
+  int32_t b, oy, ox, y, x, c, y0, y1, x0, x1;
+  for (b = 0; b < g->batches; ++b) {
+    const int8_t *img = in + b * g->in_h * g->in_w * C;
+    for (oy = 0; oy < g->out_h; ++oy) {
+      for (ox = 0; ox < g->out_w; ++ox) {
+        int32_t count, half;
+        pool_window(g, oy, ox, &y0, &y1, &x0, &x1);
+        count = (y1 - y0) * (x1 - x0);
+        for (c = 0; c < C; ++c) acc[c] = 0;
+        for (y = y0; y < y1; ++y) {
+          for (x = x0; x < x1; ++x) {
+            const int8_t *px = img + (y * g->in_w + x) * C;
+            for (c = 0; c < C; ++c) acc[c] += px[c];
+          }
+        }
+        /* TFLM: round half away from zero, then clamp; an empty window (count 0) cannot occur in a
+         * valid model (TFLM fails the same way), guard against division by zero anyway. */
+        if (count <= 0) count = 1;
+        half = count / 2;
+        for (c = 0; c < C; ++c) {
+          const int32_t s = acc[c];
+          const int32_t avg = s > 0 ? (s + half) / count : (s - half) / count;
+          *out++ = mc_clamp_s8(avg, p->act_min, p->act_max);
+        }
+      }
+    }
+  }
+}
+
+void mc_max_pool_s8(const mc_pool_s8_t *p, const int8_t *in, int8_t *out) {
+  const mc_pool_geom_t *g = &p->g;
+  const int32_t C = g->channels;
+  int32_t b, oy, ox, y, x, c, y0, y1, x0, x1;
+  for (b = 0; b < g->batches; ++b) {
+    const int8_t *img = in + b * g->in_h * g->in_w * C;
+    for (oy = 0; oy < g->out_h; ++oy) {
+      for (ox = 0; ox < g->out_w; ++ox) {
+        pool_window(g, oy, ox, &y0, &y1, &x0, &x1);
+        for (c = 0; c < C; ++c) out[c] = INT8_MIN;
+        /* The output row is the running maximum: no scratch, contiguous loads. */
+        for (y = y0; y < y1; ++y) {
+          for (x = x0; x < x1; ++x) {
+            const int8_t *px = img + (y * g->in_w + x) * C;
+            for (c = 0; c < C; ++c) out[c] = px[c] > out[c] ? px[c] : out[c];
+          }
+        }
+        for (c = 0; c < C; ++c) out[c] = mc_clamp_s8(out[c], p->act_min, p->act_max);
+        out += C;
+      }
+    }
+  }
+}
+
+void mc_avg_pool_f32(const mc_pool_f32_t *p, const float *in, float *out) {
+  const mc_pool_geom_t *g = &p->g;
+  const int32_t C = g->channels;
+  int32_t b, oy, ox, y, x, c, y0, y1, x0, x1;
+  for (b = 0; b < g->batches; ++b) {
+    const float *img = in + b * g->in_h * g->in_w * C;
+    for (oy = 0; oy < g->out_h; ++oy) {
+      for (ox = 0; ox < g->out_w; ++ox) {
+        float count;
+        pool_window(g, oy, ox, &y0, &y1, &x0, &x1);
+        count = (float)((y1 - y0) * (x1 - x0));
+        /* Sums accumulate in the output row, in TFLM's order (row-major over the window). */
+        for (c = 0; c < C; ++c) out[c] = 0.0f;
+        for (y = y0; y < y1; ++y) {
+          for (x = x0; x < x1; ++x) {
+            const float *px = img + (y * g->in_w + x) * C;
+            for (c = 0; c < C; ++c) out[c] += px[c];
+          }
+        }
+        for (c = 0; c < C; ++c) out[c] = mc_clamp_f32(out[c] / count, p->act_min, p->act_max);
+        out += C;
+      }
+    }
+  }
+}
+
+void mc_max_pool_f32(const mc_pool_f32_t *p, const float *in, float *out) {
+  const mc_pool_geom_t *g = &p->g;
+  const int32_t C = g->channels;
+  int32_t b, oy, ox, y, x, c, y0, y1, x0, x1;
+  for (b = 0; b < g->batches; ++b) {
+    const float *img = in + b * g->in_h * g->in_w * C;
+    for (oy = 0; oy < g->out_h; ++oy) {
+      for (ox = 0; ox < g->out_w; ++ox) {
+        pool_window(g, oy, ox, &y0, &y1, &x0, &x1);
+        for (c = 0; c < C; ++c) out[c] = -3.402823466e+38f; /* std::numeric_limits<float>::lowest() */
+        for (y = y0; y < y1; ++y) {
+          for (x = x0; x < x1; ++x) {
+            const float *px = img + (y * g->in_w + x) * C;
+            for (c = 0; c < C; ++c) out[c] = px[c] > out[c] ? px[c] : out[c];
+          }
+        }
+        for (c = 0; c < C; ++c) out[c] = mc_clamp_f32(out[c], p->act_min, p->act_max);
+        out += C;
+      }
+    }
+  }
+}
+
+/* ---- MEAN: odometers over the kept and the reduced dimensions ---- */
+
+/* Advance a multi-index over dims[0..n) (last fastest); returns the change of the input offset. */
+static int32_t odometer_step(int32_t n, const int32_t *dims, const int32_t *strides, int32_t *idx) {
+  int32_t d, delta = 0;
+  for (d = n - 1; d >= 0; --d) {
+    delta += strides[d];
+    if (++idx[d] < dims[d]) return delta;
+    delta -= strides[d] * dims[d];
+    idx[d] = 0;
+  }
+  return delta;
+}
+
+static int32_t product(int32_t n, const int32_t *dims) {
+  int32_t i, r = 1;
+  for (i = 0; i < n; ++i) r *= dims[i];
+  return r;
+}
+
+/* Sum of the reduced elements at base, in row-major order of the reduced dimensions (TFLM's order). */
+#define MC_MEAN_SUM(T, ACC, g, base, sum)                                                    \
+  do {                                                                                       \
+    const int32_t inner = (g)->red_dims[(g)->n_red - 1];                                     \
+    const int32_t step = (g)->red_strides[(g)->n_red - 1];                                   \
+    const int32_t rows = product((g)->n_red - 1, (g)->red_dims);                             \
+    int32_t ridx[MC_MEAN_MAX_DIMS] = {0}, r, i;                                              \
+    const T *row = (base);                                                                   \
+    sum = (ACC)0;                                                                            \
+    for (r = 0; r < rows; ++r) {                                                             \
+      const T *px = row;                                                                     \
+      for (i = 0; i < inner; ++i, px += step) sum += *px;                                    \
+      row += odometer_step((g)->n_red - 1, (g)->red_dims, (g)->red_strides, ridx);           \
+    }                                                                                        \
+  } while (0)
+
+void mc_mean_s8(const mc_mean_s8_t *p, const int8_t *in, int8_t *out) {
+  const mc_mean_geom_t *g = &p->g;
+  const int32_t n_out = product(g->n_kept, g->kept_dims);
+  int32_t kidx[MC_MEAN_MAX_DIMS] = {0}, o, sum;
+  const int8_t *base = in;
+  for (o = 0; o < n_out; ++o) {
+    MC_MEAN_SUM(int8_t, int32_t, g, base, sum);
+    sum = mc_requantize(sum - p->in_zp_times_count, p->multiplier, p->shift) + p->out_zp;
+    out[o] = mc_clamp_s8(sum, INT8_MIN, INT8_MAX);
+    base += odometer_step(g->n_kept, g->kept_dims, g->kept_strides, kidx);
+  }
+}
+
+void mc_mean_f32(const mc_mean_geom_t *g, const float *in, float *out) {
+  const int32_t n_out = product(g->n_kept, g->kept_dims);
+  const float count = (float)g->count;
+  int32_t kidx[MC_MEAN_MAX_DIMS] = {0}, o;
+  float sum;
+  const float *base = in;
+  for (o = 0; o < n_out; ++o) {
+    MC_MEAN_SUM(float, float, g, base, sum);
+    out[o] = sum / count;
+    base += odometer_step(g->n_kept, g->kept_dims, g->kept_strides, kidx);
+  }
+}
