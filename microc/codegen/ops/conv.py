@@ -1,6 +1,8 @@
 """Lowerings of the convolution-like kernels (runtime_c/include/mc_conv.h)."""
 from __future__ import annotations
 
+import numpy as np
+
 from microc.codegen.lowering import LoweringContext, lowering, unsupported
 from microc.codegen.ops.common import act_fields, folded_bias, require_dtype, requant_arrays
 from microc.ir import Op
@@ -26,3 +28,144 @@ def lower_fully_connected(op: Op, ctx: LoweringContext) -> str:
         **dims, "weights": ctx.ptr(w), "bias": ctx.const(bias_arr, "bias", "int32_t"),
         "multiplier": mult, "shift": shift, "out_zp": out.quant.zp, **act_fields(op, out)})
     return f"mc_fully_connected_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
+
+
+# ---- CONV_2D and DEPTHWISE_CONV_2D ----
+
+def _interior(out_n: int, in_n: int, k: int, stride: int, dil: int, pad: int) -> tuple[int, int]:
+    """Output positions [begin, end) whose taps o*stride - pad + i*dil (i < k) all lie in [0, in_n)."""
+    begin = -(-pad // stride)
+    end = (in_n - 1 - (k - 1) * dil + pad) // stride + 1
+    begin, end = min(max(begin, 0), out_n), min(max(end, 0), out_n)
+    return (begin, end) if begin < end else (0, 0)
+
+
+def _geometry(op: Op, k_h: int, k_w: int) -> dict:
+    x, out = op.inputs[0], op.outputs[0]
+    if len(x.shape) != 4 or len(out.shape) != 4:
+        raise unsupported(op, f"input {x.shape} and output {out.shape} must be 4-D (NHWC)")
+    batches, in_h, in_w, in_c = x.shape
+    _, out_h, out_w, out_c = out.shape
+    s_h, s_w = op.attrs.get("stride", (1, 1))
+    d_h, d_w = op.attrs.get("dilation", (1, 1))
+    pad_top, pad_left = op.attrs.get("pads", (0, 0, 0, 0))[:2]
+    if min(s_h, s_w, d_h, d_w) < 1:
+        raise unsupported(op, f"stride {(s_h, s_w)} and dilation {(d_h, d_w)} must be >= 1")
+    oy = _interior(out_h, in_h, k_h, s_h, d_h, pad_top)
+    ox = _interior(out_w, in_w, k_w, s_w, d_w, pad_left)
+    return {"batches": batches, "in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h,
+            "out_w": out_w, "out_c": out_c, "k_h": k_h, "k_w": k_w, "stride_h": s_h, "stride_w": s_w,
+            "dil_h": d_h, "dil_w": d_w, "pad_top": pad_top, "pad_left": pad_left,
+            "oy_begin": oy[0], "oy_end": oy[1], "ox_begin": ox[0], "ox_end": ox[1],
+            "direct": int(k_h == 1 and (k_w == 1 or d_w == 1))}
+
+
+def _c_struct_init(fields: dict) -> str:
+    return "{" + ", ".join(f".{k} = {v}" for k, v in fields.items()) + "}"
+
+
+def _all_interior(g: dict) -> bool:
+    return g["oy_begin"] == 0 and g["oy_end"] == g["out_h"] and g["ox_begin"] == 0 \
+        and g["ox_end"] == g["out_w"]
+
+
+def _conv_geometry(op: Op) -> dict:
+    x, w = op.inputs[0], op.inputs[1]
+    if len(w.shape) != 4:
+        raise unsupported(op, f"filter shape {w.shape} must be OHWI")
+    out_c, k_h, k_w, f_in = w.shape
+    if f_in != x.shape[-1]:
+        raise unsupported(op, f"grouped convolution (filter depth {f_in}, input depth "
+                              f"{x.shape[-1]}) is not supported")
+    if out_c != op.outputs[0].shape[-1]:
+        raise unsupported(op, f"filter has {out_c} output channels, output {op.outputs[0].shape}")
+    return _geometry(op, k_h, k_w)
+
+
+def _conv_scratch(op: Op) -> int:
+    g = _conv_geometry(op)
+    if g["direct"] and _all_interior(g):
+        return 0
+    elem = 4 if op.inputs[0].dtype == "float32" else 1
+    return 2 * g["k_h"] * g["k_w"] * g["in_c"] * elem
+
+
+def _conv_inputs(op: Op) -> tuple:
+    x, w = op.inputs[0], op.inputs[1]
+    bias = op.inputs[2] if len(op.inputs) > 2 else None
+    if not w.is_const or (bias is not None and not bias.is_const):
+        raise unsupported(op, "filter and bias must be constants")
+    return x, w, bias, op.outputs[0]
+
+
+def _float_bias(bias, channels: int) -> np.ndarray:
+    return np.zeros(channels, np.float32) if bias is None else bias.data.astype(np.float32)
+
+
+def _int8_fields(op: Op, ctx: LoweringContext, x, w, bias, out, weight_sums) -> dict:
+    """Folded bias, per-channel requantization arrays, zero points and clamp range of an int8 conv."""
+    if bias is not None and bias.dtype != "int32":
+        raise unsupported(op, f"int8 {op.type} needs an int32 bias, not {bias.dtype}")
+    out_c = out.shape[-1]
+    bias_arr = folded_bias(op, w, bias, x.quant.zp, out_c, weight_sums)
+    mult, shift = requant_arrays(ctx, x, w, out)
+    return {"bias": ctx.const(bias_arr, "bias", "int32_t"), "multiplier": mult, "shift": shift,
+            "in_zp": x.quant.zp, "out_zp": out.quant.zp, **act_fields(op, out)}
+
+
+def _scratch_arg(op: Op, ctx: LoweringContext, nbytes: int) -> str:
+    return ctx.scratch() if nbytes > 0 else "NULL"
+
+
+@lowering("CONV_2D", scratch_bytes=_conv_scratch)
+def lower_conv2d(op: Op, ctx: LoweringContext) -> str:
+    dtype = require_dtype(op)
+    x, w, bias, out = _conv_inputs(op)
+    geom = {"g": _c_struct_init(_conv_geometry(op))}
+    scratch = _scratch_arg(op, ctx, _conv_scratch(op))
+    if dtype == "float32":
+        p = ctx.struct("mc_conv2d_f32_t", "conv", {
+            **geom, "weights": ctx.ptr(w),
+            "bias": ctx.const(_float_bias(bias, out.shape[-1]), "bias", "float"), **act_fields(op, out)})
+        return f"mc_conv2d_f32({p}, {ctx.ptr(x)}, {ctx.ptr(out)}, {scratch});"
+    sums = w.data.astype(np.int64).reshape(w.shape[0], -1).sum(axis=1)
+    p = ctx.struct("mc_conv2d_s8_t", "conv", {
+        **geom, "weights": ctx.ptr(w), **_int8_fields(op, ctx, x, w, bias, out, sums)})
+    return f"mc_conv2d_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)}, {scratch});"
+
+
+def _dw_geometry(op: Op) -> tuple[dict, int]:
+    x, w, out = op.inputs[0], op.inputs[1], op.outputs[0]
+    if len(w.shape) != 4 or w.shape[0] != 1:
+        raise unsupported(op, f"filter shape {w.shape} must be 1HW(I*M)")
+    _, k_h, k_w, out_c = w.shape
+    in_c = x.shape[-1]
+    if out_c != out.shape[-1] or out_c % in_c:
+        raise unsupported(op, f"filter channels {out_c} must equal output channels "
+                              f"{out.shape[-1]}, a multiple of input channels {in_c}")
+    return _geometry(op, k_h, k_w), out_c // in_c
+
+
+def _dw_scratch(op: Op) -> int:
+    g, _ = _dw_geometry(op)
+    if _all_interior(g):
+        return 0
+    return g["k_h"] * g["k_w"] * g["in_c"] * (4 if op.inputs[0].dtype == "float32" else 1)
+
+
+@lowering("DEPTHWISE_CONV_2D", scratch_bytes=_dw_scratch)
+def lower_depthwise_conv2d(op: Op, ctx: LoweringContext) -> str:
+    dtype = require_dtype(op)
+    x, w, bias, out = _conv_inputs(op)
+    g, mult = _dw_geometry(op)
+    geom = {"g": _c_struct_init(g), "depth_mult": mult}
+    scratch = _scratch_arg(op, ctx, _dw_scratch(op))
+    if dtype == "float32":
+        p = ctx.struct("mc_dwconv_f32_t", "dwconv", {
+            **geom, "weights": ctx.ptr(w),
+            "bias": ctx.const(_float_bias(bias, out.shape[-1]), "bias", "float"), **act_fields(op, out)})
+        return f"mc_depthwise_conv2d_f32({p}, {ctx.ptr(x)}, {ctx.ptr(out)}, {scratch});"
+    sums = w.data.astype(np.int64).reshape(-1, w.shape[-1]).sum(axis=0)
+    p = ctx.struct("mc_dwconv_s8_t", "dwconv", {
+        **geom, "weights": ctx.ptr(w), **_int8_fields(op, ctx, x, w, bias, out, sums)})
+    return f"mc_depthwise_conv2d_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)}, {scratch});"

@@ -1,0 +1,258 @@
+"""CONV_2D and DEPTHWISE_CONV_2D (and FULLY_CONNECTED) against TFLite Micro: int8 bit-exact, float32
+within FLOAT_RTOL. Each model holds several convolutions side by side on one input, so one C build
+covers many variants (padding, stride, dilation, activation, per-channel/per-tensor, bias or not)."""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import harness
+import numpy as np
+import pytest
+from tflite_builder import ModelBuilder, quantize_bias, quantize_weights_per_channel, run_tflm
+
+from microc import RUNTIME_C
+from microc.codegen.generate import generate
+from microc.errors import UnsupportedOperator
+from microc.frontends import load_model
+from microc.verify import FLOAT_RTOL
+
+
+@dataclass
+class Conv:
+    k: tuple[int, int]
+    out_c: int  # output channels (CONV_2D), depth multiplier (DEPTHWISE_CONV_2D)
+    padding: str = "SAME"
+    stride: tuple[int, int] = (1, 1)
+    dilation: tuple[int, int] = (1, 1)
+    activation: str = "NONE"
+    per_channel: bool = True
+    bias: bool = True
+    out_scale: float = 1.0  # multiplies the output scale that keeps most results in range
+    out_zp: int = 5
+
+
+def _out_size(n: int, k: int, s: int, d: int, padding: str) -> int:
+    eff = (k - 1) * d + 1
+    return -(-n // s) if padding == "SAME" else (n - eff) // s + 1
+
+
+def _add_conv(b: ModelBuilder, x: int, x_shape, in_q, c: Conv, depthwise: bool, dtype: str,
+              rng, i: int) -> int:
+    n, h, w, in_c = x_shape
+    out_c = in_c * c.out_c if depthwise else c.out_c
+    wshape = (1, *c.k, out_c) if depthwise else (out_c, *c.k, in_c)
+    wf = rng.standard_normal(wshape).astype(np.float32) * np.float32(0.5)
+    bf = rng.standard_normal(out_c).astype(np.float32)
+    oh = _out_size(h, c.k[0], c.stride[0], c.dilation[0], c.padding)
+    ow = _out_size(w, c.k[1], c.stride[1], c.dilation[1], c.padding)
+    taps = c.k[0] * c.k[1] * (1 if depthwise else in_c)
+    axis = 3 if depthwise else 0
+    if dtype == "float32":
+        wt = b.const(f"w{i}", wf)
+        bt = b.const(f"b{i}", bf) if c.bias else -1
+        y = b.tensor(f"y{i}", (n, oh, ow, out_c), "float32")
+    else:
+        wq, ws = quantize_weights_per_channel(wf, axis)
+        if not c.per_channel:
+            ws = np.full(1, np.abs(wf).max() / 127, np.float32)
+            wq = np.clip(np.round(wf / ws[0]), -127, 127).astype(np.int8)
+        wt = b.const(f"w{i}", wq, scale=ws, zero_point=0, axis=axis)
+        bq, bs = quantize_bias(bf * 4, in_q[0], np.broadcast_to(ws, (out_c,)))
+        bt = b.const(f"b{i}", bq, scale=bs, zero_point=0, axis=0) if c.bias else -1
+        out_s = in_q[0] * float(ws.max()) * 40 * math.sqrt(taps) * c.out_scale
+        y = b.tensor(f"y{i}", (n, oh, ow, out_c), "int8", scale=out_s, zero_point=c.out_zp)
+    opts = dict(padding=c.padding, stride=c.stride, dilation=c.dilation, activation=c.activation)
+    if depthwise:
+        opts["depth_multiplier"] = c.out_c
+    b.op("DEPTHWISE_CONV_2D" if depthwise else "CONV_2D", [x, wt, bt], [y], **opts)
+    return y
+
+
+def _model(x_shape, in_q, convs, depthwise: bool, dtype: str, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    qargs = dict(scale=in_q[0], zero_point=in_q[1]) if dtype == "int8" else {}
+    x = b.tensor("x", x_shape, dtype, **qargs)
+    fits = [c for c in convs if all(_out_size(n, *a, c.padding) > 0 for n, a in
+                                    zip(x_shape[1:3], zip(c.k, c.stride, c.dilation)))]
+    ys = [_add_conv(b, x, x_shape, in_q, c, depthwise, dtype, rng, i) for i, c in enumerate(fits)]
+    b.inputs([x])
+    b.outputs(ys)
+    return b.build()
+
+
+def _samples(shape, dtype: str, seed: int, n: int = 3) -> list[list[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    if dtype == "float32":
+        return [[rng.standard_normal(shape).astype(np.float32) * 2] for _ in range(n)]
+    rand = [[rng.integers(-128, 127, shape, endpoint=True, dtype=np.int8)] for _ in range(n)]
+    return rand + [[np.full(shape, -128, np.int8)], [np.full(shape, 127, np.int8)]]
+
+
+def _check(model: bytes, samples, tmp_path, extra_flags=()) -> None:
+    path = tmp_path / "model.tflite"
+    path.write_bytes(model)
+    got_all = harness.compile_and_run(path, samples, tmp_path, extra_flags)
+    for sample, got in zip(samples, got_all):
+        want = run_tflm(model, sample)
+        assert len(got) == len(want)
+        for i, (g, w) in enumerate(zip(got, want)):
+            assert g.shape == w.shape, f"output {i}"
+            if w.dtype == np.float32:
+                tol = FLOAT_RTOL * max(float(np.abs(w).max()), 1e-30)
+                assert np.max(np.abs(g - w)) <= tol, f"output {i}: {np.max(np.abs(g - w))} > {tol}"
+            else:
+                assert np.array_equal(g, w), f"output {i}: {np.count_nonzero(g != w)} values differ"
+
+
+ACTS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
+
+CONVS = [
+    Conv((3, 3), 6),
+    Conv((3, 3), 3, stride=(2, 2), activation="RELU", per_channel=False),
+    Conv((1, 1), 8, padding="VALID", activation="RELU6", bias=False),
+    Conv((1, 1), 5, stride=(2, 2), activation="RELU_N1_TO_1", out_scale=0.02),
+    Conv((3, 2), 4, padding="VALID", dilation=(2, 1), out_zp=-128),
+    Conv((3, 3), 3, dilation=(2, 2), stride=(1, 2), activation="RELU", out_zp=127),
+    Conv((1, 3), 2, stride=(1, 2), activation="RELU6", per_channel=False, bias=False),
+    Conv((4, 1), 7, padding="VALID", stride=(3, 1), out_scale=20.0),
+    Conv((5, 5), 2, activation="NONE", out_scale=0.001),
+]
+
+# TFLM's DEPTHWISE_CONV_2D crashes (segfault) without a bias tensor, so every case here has one.
+DW_CONVS = [
+    Conv((3, 3), 1),
+    Conv((3, 3), 1, stride=(2, 2), activation="RELU", per_channel=False),
+    Conv((3, 3), 2, padding="VALID", activation="RELU6"),
+    Conv((5, 3), 3, stride=(2, 1), activation="RELU_N1_TO_1", out_scale=0.05),
+    Conv((3, 3), 1, dilation=(2, 2), out_zp=-128),
+    Conv((2, 4), 2, dilation=(1, 2), stride=(1, 3), out_zp=127, per_channel=False),
+    Conv((1, 1), 1, activation="RELU"),
+    Conv((7, 7), 1, out_scale=20.0),
+]
+
+# (input shape, input quantization (scale, zero point))
+INPUTS = [((1, 7, 9, 5), (0.05, -3)), ((2, 6, 5, 3), (0.7, 127)), ((1, 5, 8, 8), (0.002, -128)),
+          ((1, 1, 1, 4), (0.1, 0))]
+
+
+@pytest.mark.parametrize("shape,in_q", INPUTS)
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+def test_conv2d(shape, in_q, dtype, tmp_path):
+    model = _model(shape, in_q, CONVS, False, dtype, seed=1)
+    _check(model, _samples(shape, dtype, seed=2), tmp_path)
+
+
+@pytest.mark.parametrize("shape,in_q", INPUTS)
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+def test_depthwise_conv2d(shape, in_q, dtype, tmp_path):
+    model = _model(shape, in_q, DW_CONVS, True, dtype, seed=3)
+    _check(model, _samples(shape, dtype, seed=4), tmp_path)
+
+
+@pytest.mark.parametrize("activation", ACTS)
+def test_every_activation_both_kernels(activation, tmp_path):
+    shape, in_q = (1, 6, 6, 4), (0.03, 10)
+    b = ModelBuilder()
+    rng = np.random.default_rng(5)
+    x = b.tensor("x", shape, "int8", scale=in_q[0], zero_point=in_q[1])
+    ys = [_add_conv(b, x, shape, in_q, Conv((3, 3), 6, activation=activation, out_scale=0.3),
+                    False, "int8", rng, 0),
+          _add_conv(b, x, shape, in_q, Conv((3, 3), 2, activation=activation, out_scale=0.3),
+                    True, "int8", rng, 1)]
+    b.inputs([x])
+    b.outputs(ys)
+    _check(b.build(), _samples(shape, "int8", seed=6), tmp_path)
+
+
+_SANITIZED_CHILD = """
+import sys, numpy as np
+sys.path[:0] = {path!r}
+import harness
+from microc.codegen.generate import generate
+from microc.frontends import load_model
+model = generate(load_model({model!r}), {name!r})
+x = np.load({npy!r})
+outs = harness.run_shared({lib!r}, model, [x])
+np.savez({out!r}, *outs)
+"""
+
+
+def _run_sanitized(model: bytes, x: np.ndarray, tmp_path) -> list[np.ndarray]:
+    """The generated C built with ASan/UBSan, run in a child Python with the ASan runtime preloaded
+    (a sanitized library cannot be loaded into this unsanitized process)."""
+    path = tmp_path / "model.tflite"
+    path.write_bytes(model)
+    gen = generate(load_model(path), "msan")
+    lib = harness.build_shared(gen, tmp_path, harness.SANITIZE)
+    np.save(tmp_path / "x.npy", x)
+    code = _SANITIZED_CHILD.format(path=sys.path, model=str(path), name="msan", lib=str(lib),
+                                   npy=str(tmp_path / "x.npy"), out=str(tmp_path / "out.npz"))
+    asan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
+                          text=True).stdout.strip()
+    env = {"LD_PRELOAD": asan, "ASAN_OPTIONS": "detect_leaks=0", "PATH": "/usr/bin:/bin"}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert res.returncode == 0 and "runtime error" not in res.stderr, res.stderr[-3000:]
+    return list(np.load(tmp_path / "out.npz").values())
+
+
+@pytest.mark.parametrize("depthwise", [False, True])
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+def test_sanitizers(depthwise, dtype, tmp_path):
+    shape, in_q = (2, 5, 7, 3), (0.05, -3)
+    model = _model(shape, in_q, DW_CONVS if depthwise else CONVS, depthwise, dtype, seed=7)
+    (x,) = _samples(shape, dtype, seed=8, n=1)[0]
+    got, want = _run_sanitized(model, x, tmp_path), run_tflm(model, [x])
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        tol = FLOAT_RTOL * float(np.abs(w).max()) if dtype == "float32" else 0
+        assert np.max(np.abs(g.astype(np.float64) - w)) <= tol
+
+
+def test_fully_connected_int8_and_float(tmp_path):
+    rng = np.random.default_rng(9)
+    for dtype in ("int8", "float32"):
+        b = ModelBuilder()
+        wf = rng.standard_normal((7, 13)).astype(np.float32)
+        if dtype == "int8":
+            x = b.tensor("x", (3, 13), "int8", scale=0.04, zero_point=-128)
+            wq, ws = quantize_weights_per_channel(wf, 0)
+            bq, bs = quantize_bias(rng.standard_normal(7), 0.04, ws)
+            w = b.const("w", wq, scale=ws, zero_point=0, axis=0)
+            bias = b.const("b", bq, scale=bs, zero_point=0, axis=0)
+            y = b.tensor("y", (3, 7), "int8", scale=0.2, zero_point=-7)
+        else:
+            x = b.tensor("x", (3, 13), "float32")
+            w, bias = b.const("w", wf), -1
+            y = b.tensor("y", (3, 7), "float32")
+        b.op("FULLY_CONNECTED", [x, w, bias], [y], activation="RELU6")
+        b.inputs([x])
+        b.outputs([y])
+        (tmp_path / dtype).mkdir()
+        _check(b.build(), _samples((3, 13), dtype, seed=10), tmp_path / dtype)
+
+
+def test_grouped_convolution_is_refused(tmp_path):
+    b = ModelBuilder()
+    x = b.tensor("x", (1, 4, 4, 4), "float32")
+    w = b.const("w", np.ones((2, 3, 3, 2), np.float32))
+    y = b.tensor("y", (1, 4, 4, 2), "float32")
+    b.op("CONV_2D", [x, w, -1], [y])
+    b.inputs([x])
+    b.outputs([y])
+    path = tmp_path / "grouped.tflite"
+    path.write_bytes(b.build())
+    with pytest.raises(UnsupportedOperator, match="grouped convolution"):
+        harness.compile_and_run(path, [], tmp_path)
+
+
+@pytest.mark.parametrize("src", ["mc_conv2d.c", "mc_depthwise_conv2d.c"])
+def test_kernels_cross_compile_for_cortex_m4(src, tmp_path):
+    cmd = ["arm-none-eabi-gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-mcpu=cortex-m4",
+           "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", f"-I{RUNTIME_C / 'include'}", "-c",
+           str(RUNTIME_C / "src" / src), "-o", str(tmp_path / "k.o")]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
