@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import harness
 import numpy as np
 import pytest
+from shared_models import shared_model
 from tflite_builder import ModelBuilder, quantize_bias, quantize_weights_per_channel, run_tflm
 
 from microc import RUNTIME_C
@@ -256,3 +257,50 @@ def test_kernels_cross_compile_for_cortex_m4(src, tmp_path):
            "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", f"-I{RUNTIME_C / 'include'}", "-c",
            str(RUNTIME_C / "src" / src), "-o", str(tmp_path / "k.o")]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
+
+
+# ---- the convolutions of the real models, each as its own operator on a random input ----
+
+def _layers_model(graph) -> tuple[bytes, list]:
+    """Every CONV_2D / DEPTHWISE_CONV_2D of `graph` with its own weights and quantization, each on
+    its own model input: the real layer shapes without needing the other operator families."""
+    b = ModelBuilder()
+    ins, outs, shapes = [], [], []
+
+    def tensor(t, name):
+        q = {} if t.quant is None else dict(scale=t.quant.scale, zero_point=t.quant.zero_point,
+                                             axis=t.quant.axis or 0)
+        if t.is_const:
+            return b.const(name, t.data, dtype=t.dtype, **q)
+        return b.tensor(name, t.shape, t.dtype, **q)
+
+    for i, op in enumerate(o for o in graph.ops if o.type in ("CONV_2D", "DEPTHWISE_CONV_2D")):
+        ids = [tensor(t, f"{k}{i}") if t is not None else -1
+               for k, t in zip("xwb", op.inputs)]
+        y = tensor(op.outputs[0], f"y{i}")
+        opts = {k: op.attrs[k] for k in ("padding", "stride", "dilation", "activation")}
+        if op.type == "DEPTHWISE_CONV_2D":
+            opts["depth_multiplier"] = op.attrs["depth_multiplier"]
+        b.op(op.type, ids, [y], **opts)
+        ins.append(ids[0])
+        outs.append(y)
+        shapes.append((op.inputs[0].shape, op.inputs[0].dtype))
+    b.inputs(ins)
+    b.outputs(outs)
+    return b.build(), shapes
+
+
+@pytest.mark.parametrize("name", ["mlperf_tiny/kws_ref_model", "mlperf_tiny/vww_96_int8",
+                                  "mlperf_tiny/pretrainedResnet_quant", "mlperf_tiny/vww_96_float",
+                                  "mlperf_tiny/pretrainedResnet"])
+def test_real_model_layers(name, tmp_path):
+    model, shapes = _layers_model(load_model(shared_model(name)))
+    rng = np.random.default_rng(11)
+    samples = []
+    for fill in ("random", -128, 127):
+        if shapes[0][1] == "float32" and fill != "random":
+            break
+        samples.append([rng.standard_normal(s).astype(np.float32) if d == "float32" else
+                        rng.integers(-128, 127, s, endpoint=True, dtype=np.int8) if fill == "random"
+                        else np.full(s, fill, np.int8) for s, d in shapes])
+    _check(model, samples, tmp_path)
