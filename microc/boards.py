@@ -63,8 +63,8 @@ class Board:
 
     def to_instructions(self, ticks: int) -> int | None:
         """A tick count from mc_ticks() as executed instructions; None where ticks are time (host)."""
-        per_tick = self.timer.get("instructions_per_tick")
-        return None if per_tick is None else int(ticks) * int(per_tick)
+        per_tick = self.timer.get("instructions_per_tick")  # 31.25 where the clock is 32 MHz
+        return None if per_tick is None else round(int(ticks) * per_tick)
 
     def region(self, what: str) -> Region | None:
         """The region that holds `what` (code, rodata, data, arena, stack), None on the host."""

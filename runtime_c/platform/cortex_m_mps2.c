@@ -26,7 +26,11 @@
 #define SYST_CSR REG32(0xE000E010u)
 #define SYST_RVR REG32(0xE000E014u)
 #define SYST_CVR REG32(0xE000E018u)
-#define SYST_RELOAD 0x00FFFFFFu
+#ifndef MC_SYSTICK_BITS /* period 2^bits ticks; fewer only to test wrap counting */
+#define MC_SYSTICK_BITS 24
+#endif
+#define SYST_PERIOD (1ull << MC_SYSTICK_BITS)
+#define SYST_RELOAD ((uint32_t)(SYST_PERIOD - 1u))
 #define SYST_ENABLE_TICKINT_CPUCLK 7u
 
 static volatile uint32_t systick_wraps;
@@ -60,14 +64,16 @@ void mc_uart_flush(void) {
   /* The UART sends each byte as it is written; nothing is buffered here. */
 }
 
-/* Wraps and the counter read as a consistent pair: re-read if the wrap interrupt came in between. */
+/* Wraps and the counter read as a consistent pair: re-read if the wrap interrupt came in between.
+ * The interrupt comes as the counter reaches 0 (before it reloads), so 0 starts a period and the
+ * reload value is its second tick. */
 uint64_t mc_ticks(void) {
   uint32_t hi, val;
   do {
     hi = systick_wraps;
     val = SYST_CVR;
   } while (hi != systick_wraps);
-  return ((uint64_t)hi << 24) + (uint64_t)(SYST_RELOAD - val);
+  return (uint64_t)hi * SYST_PERIOD + (uint64_t)((SYST_RELOAD - val + 1u) & SYST_RELOAD);
 }
 
 /* Semihosting SYS_EXIT_EXTENDED (0x20) with ADP_Stopped_ApplicationExit (0x20026): QEMU run with

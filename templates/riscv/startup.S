@@ -1,7 +1,8 @@
 /* Reset code for a bare-metal RV32 hart in machine mode (QEMU virt with -bios none jumps here).
- * Sets gp, sp, tp and a trap vector, copies .data from its load image in flash, zeroes .bss, calls main().
- * A trap (illegal instruction, access fault, ...) stops the machine with exit status 100 + mcause,
- * so a crash is reported at once instead of hanging until the host's timeout. */
+ * Sets gp, sp, tp and a trap vector, copies .data from its image in flash, clears .bss and the arena,
+ * calls main(), and passes its result to mc_exit(). A trap (illegal instruction, access fault, ...)
+ * stops the machine with exit status 100 + mcause, so a crash is reported at once instead of the host
+ * waiting for its timeout. */
   .section .text.init, "ax", @progbits
   .globl _start
 _start:
@@ -10,7 +11,7 @@ _start:
   la gp, __global_pointer$
   .option pop
   la sp, __stack_top
-  la tp, __tls_base /* picolibc keeps errno in thread-local storage */
+  la tp, __tls_base
   la t0, trap_entry
   csrw mtvec, t0
   csrw mie, zero
@@ -26,18 +27,25 @@ _start:
   addi t1, t1, 4
   j 1b
 2:
-  la t1, __bss_start
-  la t2, __bss_end
-3:
-  bgeu t1, t2, 4f
-  sw zero, 0(t1)
-  addi t1, t1, 4
-  j 3b
-4:
+  la a0, __bss_start
+  la a1, __bss_end
+  call clear_words
+  la a0, __arena_start
+  la a1, __arena_end
+  call clear_words
   call main
-  call mc_exit /* main's return value is already in a0 */
-5:
-  j 5b
+  call mc_exit /* main's result is already in a0 */
+3:
+  j 3b
+
+/* Zero the words in [a0, a1); both 4-byte aligned. */
+clear_words:
+  bgeu a0, a1, 1f
+  sw zero, 0(a0)
+  addi a0, a0, 4
+  j clear_words
+1:
+  ret
 
   .align 2
 trap_entry:
@@ -45,5 +53,5 @@ trap_entry:
   andi a0, a0, 0xff
   addi a0, a0, 100
   call mc_exit
-6:
-  j 6b
+1:
+  j 1b
