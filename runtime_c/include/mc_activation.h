@@ -1,4 +1,27 @@
+/* Activation kernels: SOFTMAX (int8, float32), LOGISTIC, TANH, HARD_SWISH (float32). Their int8
+ * element-wise forms are compile-time lookup tables run by mc_lut_s8 (mc_pointwise.h). */
 #ifndef MC_ACTIVATION_H
 #define MC_ACTIVATION_H
 #include <stdint.h>
+
+/* SOFTMAX int8 over the last axis, TFLM's fixed-point algorithm (gemmlowp exp, Q12.19 sum, Newton
+ * reciprocal). exp_table[d] is exp_on_negative_values(beta * input_scale * -d) in Q0.31 for the
+ * difference d = max - x in 0..255, computed at compile time (0 where -d < diff_min). Output scale
+ * 1/256, zero point -128. */
+typedef struct {
+  int32_t rows, depth;
+  const int32_t *exp_table; /* [256] */
+} mc_softmax_s8_t;
+void mc_softmax_s8(const mc_softmax_s8_t *p, const int8_t *in, int8_t *out);
+
+typedef struct {
+  int32_t rows, depth;
+  float beta;
+} mc_softmax_f32_t;
+void mc_softmax_f32(const mc_softmax_f32_t *p, const float *in, float *out);
+
+void mc_logistic_f32(const float *in, float *out, int32_t n);
+void mc_tanh_f32(const float *in, float *out, int32_t n);
+void mc_hard_swish_f32(const float *in, float *out, int32_t n);
+
 #endif

@@ -1,1 +1,140 @@
-"""Lowerings of the activation kernels (runtime_c/include/mc_activation.h)."""
+"""Lowerings of the activation kernels (runtime_c/include/mc_activation.h): SOFTMAX, LOGISTIC, TANH,
+HARD_SWISH. Int8 LOGISTIC/TANH/HARD_SWISH become 256-entry tables (mc_lut_s8) holding what TFLite Micro's
+fixed-point kernels compute for each input; SOFTMAX int8 tabulates its exp per (max - x) difference."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from microc.codegen import fixedpoint as fp
+from microc.codegen.lowering import LoweringContext, c_float, lowering, unsupported
+from microc.codegen.ops.common import require_dtype
+from microc.codegen.ops.pointwise import f32, int8_table, lut_call, per_tensor
+from microc.codegen.quant import quantize_multiplier, tflite_round
+from microc.ir import Op
+
+
+def _elementwise_f32(op: Op, ctx: LoweringContext, kernel: str) -> str:
+    x, y = op.inputs[0], op.outputs[0]
+    return f"{kernel}({ctx.ptr(x)}, {ctx.ptr(y)}, {y.size});"
+
+
+def input_radius(integer_bits: int, left_shift: int) -> int:
+    """TFLite's CalculateInputRadius (total_signed_bits 31)."""
+    return math.floor((2**integer_bits - 1) * 2.0 ** (31 - integer_bits) / 2.0**left_shift)
+
+
+def q4_input_params(op: Op) -> tuple[int, int, int, int]:
+    """LOGISTIC/TANH Prepare: (zero point, radius, multiplier, shift) taking input to Q4.27 (frexp-based)."""
+    scale, zp = per_tensor(op, op.inputs[0])
+    q, shift = math.frexp(scale * 2.0**27)
+    mult = tflite_round(q * 2.0**31)
+    if shift < 0 or mult >= 2**31:  # TFLM shifts by a negative count / overflows int32 here
+        raise unsupported(op, f"input scale {scale:g} is outside what TFLM's int8 kernel handles")
+    return zp, input_radius(4, shift), mult, shift
+
+
+def saturating_q4_table(op: Op, fn) -> np.ndarray:
+    """TFLM's LOGISTIC/TANH int8 shape: saturate beyond the radius, else fn(input in Q4.27)."""
+    zp, radius, mult, shift = q4_input_params(op)
+
+    def entry(q: int) -> int:
+        v = q - zp
+        if v <= -radius:
+            return -128
+        if v >= radius:
+            return 127
+        return fn(fp.multiply_by_quantized_multiplier(v, mult, shift))
+    return int8_table(entry)
+
+
+@lowering("LOGISTIC")
+def lower_logistic(op: Op, ctx: LoweringContext) -> str:
+    if require_dtype(op) == "float32":
+        return _elementwise_f32(op, ctx, "mc_logistic_f32")
+    if per_tensor(op, op.outputs[0])[1] != -128:  # TFLM checks this in Prepare
+        raise unsupported(op, "int8 output zero point must be -128")
+    return lut_call(op, ctx, saturating_q4_table(
+        op, lambda q4: fp.rounding_divide_by_pot(fp.logistic(q4, 4), 23) - 128))
+
+
+@lowering("TANH")
+def lower_tanh(op: Op, ctx: LoweringContext) -> str:
+    if require_dtype(op) == "float32":
+        return _elementwise_f32(op, ctx, "mc_tanh_f32")
+    # TFLM assumes output scale 1/128 and zero point 0 without checking them; the table does the same.
+    return lut_call(op, ctx, saturating_q4_table(
+        op, lambda q4: fp.rounding_divide_by_pot(fp.tanh(q4, 4), 24)))
+
+
+def _int16_multiplier(m: float) -> tuple[int, int]:
+    q, shift = quantize_multiplier(m)
+    return fp.down_scale_int32_to_int16_multiplier(q), shift
+
+
+def hard_swish_table(op: Op) -> np.ndarray:
+    """TFLM's reference HardSwish<int8_t>: int16 fixed-point, multipliers from float32 scale ratios."""
+    (in_s, in_zp), (out_s, out_zp) = per_tensor(op, op.inputs[0]), per_tensor(op, op.outputs[0])
+    hires_s = f32(in_s / 128.0)
+    out_m, out_exp = _int16_multiplier(f32(hires_s / out_s))
+    relu_m, relu_exp = _int16_multiplier(f32(hires_s / f32(3.0 / 32768.0)))
+    if out_exp > 0:  # TF_LITE_ENSURE in TFLM's Prepare
+        raise unsupported(op, "int8 output scale must be at least input scale / 128")
+
+    def entry(q: int) -> int:
+        hires = fp.wrap16(fp.wrap16(q - in_zp) * 128)
+        preshift_out = fp.srdhm16(hires, out_m)
+        reluish = hires
+        if relu_exp > 0:
+            reluish = fp.saturating_left_shift16(reluish, relu_exp - 1)
+        reluish = fp.srdhm16(reluish, relu_m)
+        if relu_exp > 0:
+            reluish = fp.saturating_left_shift16(reluish, 1)
+        if relu_exp < 0:
+            reluish = fp.rounding_divide_by_pot16(reluish, -relu_exp)
+        reluish = (reluish + (1 << 15)) >> 1
+        out = fp.rounding_divide_by_pot16(fp.saturating_doubling_high_mul16(reluish, preshift_out), -out_exp)
+        return fp.wrap16(out + out_zp)
+    return int8_table(entry)
+
+
+@lowering("HARD_SWISH")
+def lower_hard_swish(op: Op, ctx: LoweringContext) -> str:
+    if require_dtype(op) == "float32":
+        return _elementwise_f32(op, ctx, "mc_hard_swish_f32")
+    return lut_call(op, ctx, hard_swish_table(op))
+
+
+def softmax_exp_table(op: Op, beta: float) -> np.ndarray:
+    """exp(beta * scale * -d) in Q0.31 for d = max - x in 0..255, as TFLM's int8 Softmax computes it
+    (PreprocessSoftmaxScaling to Q5.26, diff_min cut-off, gemmlowp exp_on_negative_values)."""
+    scale, _ = per_tensor(op, op.inputs[0])
+    real = min(beta * scale * 2.0**26, 2.0**31 - 1.0)
+    if real <= 1.0:  # QuantizeMultiplierGreaterThanOne's check aborts TFLM
+        raise unsupported(op, f"beta * input scale = {beta * scale:g} is too small for TFLM's int8 kernel")
+    mult, left_shift = quantize_multiplier(real)
+    diff_min = -input_radius(5, left_shift)
+    return np.array([fp.exp_on_negative_values(fp.srdhm(-d << left_shift, mult), 5) if -d >= diff_min
+                     else 0 for d in range(256)], np.int32)
+
+
+@lowering("SOFTMAX")
+def lower_softmax(op: Op, ctx: LoweringContext) -> str:
+    x, y = op.inputs[0], op.outputs[0]
+    dtype = require_dtype(op)
+    beta = f32(op.attrs.get("beta", 1.0))
+    if op.attrs.get("axis", -1) not in (-1, len(x.shape) - 1) or not x.shape:
+        raise unsupported(op, "only softmax over the last axis is supported")
+    depth = x.shape[-1]
+    dims = {"rows": x.size // depth, "depth": depth}
+    if dtype == "float32":
+        p = ctx.struct("mc_softmax_f32_t", "softmax", {**dims, "beta": c_float(beta)})
+        return f"mc_softmax_f32({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+    out_s, out_zp = per_tensor(op, y)
+    if out_s != 1.0 / 256 or out_zp != -128:  # TFLM checks both in Prepare
+        raise unsupported(op, f"int8 output must have scale 1/256 and zero point -128 "
+                              f"(got {out_s:g}, {out_zp})")
+    table = ctx.const(softmax_exp_table(op, beta), "exp", "int32_t")
+    p = ctx.struct("mc_softmax_s8_t", "softmax", {**dims, "exp_table": table})
+    return f"mc_softmax_s8({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"

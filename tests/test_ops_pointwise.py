@@ -1,0 +1,188 @@
+"""RELU, RELU6, LEAKY_RELU, QUANTIZE, DEQUANTIZE against TFLite Micro: int8 bit-exact over all 256 inputs
+at several scales and zero points, float32 within microc.verify.FLOAT_RTOL.
+
+Each test builds one model holding several independent branches (one operator each, its own input and
+output quantization), so one C build covers many configurations."""
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+import harness
+from microc import RUNTIME_C
+from microc.errors import UnsupportedOperator
+from microc.frontends import load_model
+from microc.codegen.generate import generate
+from microc.verify import FLOAT_RTOL
+from tflite_builder import ModelBuilder, run_tflm
+
+ALL_INT8 = np.arange(-128, 128, dtype=np.int8)
+SHAPE = (1, 4, 8, 8)  # 256 elements: every int8 value once
+
+
+def branch_model(op: str, branches, options=None) -> bytes:
+    """One model, one `op` per branch: branches are (in_dtype, in_q, out_dtype, out_q, shape) with
+    q = (scale, zero_point) or None; options per branch (list) or shared (dict)."""
+    b = ModelBuilder()
+    ins, outs = [], []
+    for i, (in_dt, in_q, out_dt, out_q, shape) in enumerate(branches):
+        x = b.tensor(f"x{i}", shape, in_dt, *(in_q or (None, None)))
+        y = b.tensor(f"y{i}", shape, out_dt, *(out_q or (None, None)))
+        opts = options[i] if isinstance(options, list) else (options or {})
+        b.op(op, [x], [y], **opts)
+        ins.append(x)
+        outs.append(y)
+    b.inputs(ins)
+    b.outputs(outs)
+    return b.build()
+
+
+def int8_samples(shapes, seed=0):
+    """All 256 values (permuted so every position sees several), random, all -128, all 127."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for make in (lambda s: np.resize(ALL_INT8, s), lambda s: np.resize(rng.permutation(ALL_INT8), s),
+                 lambda s: rng.integers(-128, 128, s, dtype=np.int8),
+                 lambda s: np.full(s, -128, np.int8), lambda s: np.full(s, 127, np.int8)):
+        samples.append([make(s).astype(np.int8) for s in shapes])
+    return samples
+
+
+def float_samples(shapes, spread=8.0, seed=0):
+    rng = np.random.default_rng(seed)
+    edge = np.array([0.0, -0.0, 1e-30, -1e-30, 3.0, -3.0, 6.0, -6.0, 100.0, -100.0, 1e6, -1e6], np.float32)
+    samples = []
+    for k in range(3):
+        sample = []
+        for s in shapes:
+            x = (rng.standard_normal(s) * spread).astype(np.float32)
+            if k == 0:
+                flat = x.reshape(-1)
+                flat[:edge.size] = edge[:flat.size]
+            sample.append(x)
+        samples.append(sample)
+    return samples
+
+
+def check_against_tflm(model: bytes, samples, tmp_path, extra_flags=()):
+    """Run every sample through microc's C and TFLM; int8 outputs equal, float within tolerance."""
+    path = tmp_path / "model.tflite"
+    path.write_bytes(model)
+    got = harness.compile_and_run(path, samples, tmp_path, extra_flags)
+    for sample, outs in zip(samples, got):
+        want = run_tflm(model, sample)
+        for i, (g, w) in enumerate(zip(outs, want)):
+            assert g.shape == w.shape and g.dtype == w.dtype, f"output {i}"
+            if w.dtype == np.float32:
+                np.testing.assert_allclose(g, w, rtol=0, atol=FLOAT_RTOL * max(np.abs(w).max(), 1e-30),
+                                           err_msg=f"output {i}")
+            else:
+                mismatch = np.flatnonzero(g.reshape(-1) != w.reshape(-1))
+                assert mismatch.size == 0, (f"output {i}: {mismatch.size} mismatches, first at input "
+                                            f"{sample[i].reshape(-1)[mismatch[0]]}: "
+                                            f"{g.reshape(-1)[mismatch[0]]} != {w.reshape(-1)[mismatch[0]]}")
+
+
+def int8_branches(pairs, shape=SHAPE):
+    return [("int8", a, "int8", b, shape) for a, b in pairs]
+
+
+# (input q, output q) pairs: extreme zero points, scales far apart in both directions
+REQUANT_PAIRS = [((0.05, -3), (0.05, -3)), ((0.05, -3), (0.02, -128)), ((0.1, 127), (0.003, -100)),
+                 ((0.003, -128), (0.5, 10)), ((1.7, 5), (0.0123, 127)), ((2e-4, 0), (1e-6, -128)),
+                 ((0.25, -128), (0.25, 127))]
+
+
+@pytest.mark.parametrize("op", ["RELU", "QUANTIZE"])
+def test_requantizing_int8_ops(op, tmp_path):
+    branches = int8_branches(REQUANT_PAIRS)
+    check_against_tflm(branch_model(op, branches), int8_samples([b[4] for b in branches]), tmp_path)
+
+
+def test_relu6_int8(tmp_path):
+    # TFLM clamps raw values on the input scale; it assumes output quantization equals the input's.
+    qs = [(0.05, -3), (0.02, -128), (0.1, 127), (0.003, 0), (1.7, 5), (1e-12, -128), (0.0235, -128)]
+    branches = int8_branches([(q, q) for q in qs])
+    check_against_tflm(branch_model("RELU6", branches), int8_samples([b[4] for b in branches]), tmp_path)
+
+
+def test_leaky_relu_int8(tmp_path):
+    pairs = REQUANT_PAIRS[:6]
+    alphas = [0.2, 0.01, 0.5, 1.7, -0.3, 0.0]
+    branches = int8_branches(pairs)
+    model = branch_model("LEAKY_RELU", branches, [{"alpha": a} for a in alphas])
+    check_against_tflm(model, int8_samples([b[4] for b in branches]), tmp_path)
+
+
+def test_dequantize_int8(tmp_path):
+    qs = [(0.05, -3), (0.02, -128), (0.1, 127), (3.3e-5, 0), (17.5, 5)]
+    branches = [("int8", q, "float32", None, SHAPE) for q in qs]
+    model = branch_model("DEQUANTIZE", branches)
+    # Exact: the table holds TFLM's own double-precision products.
+    path = tmp_path / "model.tflite"
+    path.write_bytes(model)
+    samples = int8_samples([SHAPE] * len(qs))
+    for sample, outs in zip(samples, harness.compile_and_run(path, samples, tmp_path)):
+        for g, w in zip(outs, run_tflm(model, sample)):
+            assert np.array_equal(g, w)
+
+
+def test_quantize_float_to_int8(tmp_path):
+    qs = [(0.05, -3), (0.02, -128), (0.1, 127), (3.3e-3, 0), (0.0078125, 0)]
+    shapes = [(1, 7, 5), (3, 17), (64,), (2, 2, 2, 9), (1, 1, 1, 1)]
+    branches = [("float32", None, "int8", q, s) for q, s in zip(qs, shapes)]
+    rng = np.random.default_rng(1)
+    samples = float_samples(shapes, spread=4.0)
+    # values exactly halfway between two quantization steps: rounding must go away from zero
+    samples.append([((rng.integers(-300, 300, s) + 0.5) * np.float32(q[0])).astype(np.float32)
+                    for q, s in zip(qs, shapes)])
+    check_against_tflm(branch_model("QUANTIZE", branches), samples, tmp_path)
+
+
+@pytest.mark.parametrize("op,options", [("RELU", {}), ("RELU6", {}), ("LEAKY_RELU", {"alpha": 0.1}),
+                                        ("LEAKY_RELU", {"alpha": -1.5})])
+def test_float_ops(op, options, tmp_path):
+    shapes = [(1, 5, 5, 3), (7,), (2, 33)]
+    branches = [("float32", None, "float32", None, s) for s in shapes]
+    check_against_tflm(branch_model(op, branches, options), float_samples(shapes), tmp_path)
+
+
+def test_int8_ops_sanitized(tmp_path):
+    """Odd sizes under ASan/UBSan: the table index and loop bounds stay in range."""
+    branches = int8_branches(REQUANT_PAIRS[1:3], shape=(3, 1, 7, 13))
+    check_against_tflm(branch_model("QUANTIZE", branches), int8_samples([b[4] for b in branches]),
+                       tmp_path, harness.SANITIZE)
+
+
+
+
+def _lower(model: bytes, tmp_path):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(model)
+    return generate(load_model(path), "m")
+
+
+def test_refusals(tmp_path):
+    per_channel = ModelBuilder()
+    x = per_channel.tensor("x", (1, 4), "float32")
+    y = per_channel.tensor("y", (1, 4), "int8", scale=[0.1, 0.2, 0.3, 0.4], zero_point=0, axis=1)
+    per_channel.op("QUANTIZE", [x], [y])
+    per_channel.inputs([x]); per_channel.outputs([y])
+    with pytest.raises(UnsupportedOperator, match="must be quantized per tensor"):
+        _lower(per_channel.build(), tmp_path)
+    to_int16 = branch_model("QUANTIZE", [("float32", None, "int16", (0.1, 0), (4,))])
+    with pytest.raises(UnsupportedOperator, match="float32 -> int16 is not supported"):
+        _lower(to_int16, tmp_path)
+    from_uint8 = branch_model("DEQUANTIZE", [("uint8", (0.1, 0), "float32", None, (4,))])
+    with pytest.raises(UnsupportedOperator, match="uint8 -> float32 is not supported"):
+        _lower(from_uint8, tmp_path)
+
+
+def test_kernels_compile_for_cortex_m4():
+    for src in ("mc_pointwise.c", "mc_activation.c"):
+        subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2",
+                        "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
+                        f"-I{RUNTIME_C / 'include'}", "-c", str(RUNTIME_C / "src" / src), "-o", "/dev/null"],
+                       check=True)
