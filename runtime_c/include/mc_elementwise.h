@@ -1,4 +1,45 @@
+/* Binary elementwise kernels: ADD, SUB, MUL (int8 and float32) with NumPy-style broadcasting, with the
+ * arithmetic of TFLite Micro's reference kernels. */
 #ifndef MC_ELEMENTWISE_H
 #define MC_ELEMENTWISE_H
 #include <stdint.h>
+
+/* The output is rows of `dims[rank-1]` elements; a and b advance by a_stride/b_stride elements per index
+ * step of each dimension (0 where that input is broadcast). Dimensions are merged at compile time, so a
+ * same-shape operation is a single row. */
+#define MC_BCAST_MAX_DIMS 6
+typedef struct {
+  int32_t rank;
+  int32_t dims[MC_BCAST_MAX_DIMS];
+  int32_t a_stride[MC_BCAST_MAX_DIMS], b_stride[MC_BCAST_MAX_DIMS];
+} mc_bcast_t;
+
+/* ADD/SUB int8 (TFLM's general quantized path): each input is offset, shifted left by left_shift (20),
+ * scaled by its own multiplier to the common scale 2 * max(scale1, scale2), summed (or subtracted), then
+ * scaled to the output. All shifts are <= 0 (QuantizeMultiplierSmallerThanOneExp). */
+typedef struct {
+  mc_bcast_t shape;
+  int32_t a_offset, b_offset, out_offset, left_shift;
+  int32_t a_multiplier, a_shift, b_multiplier, b_shift, out_multiplier, out_shift;
+  int32_t act_min, act_max;
+} mc_add_s8_t;
+void mc_add_s8(const mc_add_s8_t *p, const int8_t *a, const int8_t *b, int8_t *out);
+void mc_sub_s8(const mc_add_s8_t *p, const int8_t *a, const int8_t *b, int8_t *out);
+
+/* MUL int8: requant((a + a_offset) * (b + b_offset)) + out_offset, clamped. */
+typedef struct {
+  mc_bcast_t shape;
+  int32_t a_offset, b_offset, out_offset, multiplier, shift;
+  int32_t act_min, act_max;
+} mc_mul_s8_t;
+void mc_mul_s8(const mc_mul_s8_t *p, const int8_t *a, const int8_t *b, int8_t *out);
+
+typedef struct {
+  mc_bcast_t shape;
+  float act_min, act_max;
+} mc_binary_f32_t;
+void mc_add_f32(const mc_binary_f32_t *p, const float *a, const float *b, float *out);
+void mc_sub_f32(const mc_binary_f32_t *p, const float *a, const float *b, float *out);
+void mc_mul_f32(const mc_binary_f32_t *p, const float *a, const float *b, float *out);
+
 #endif

@@ -1,1 +1,123 @@
-"""Lowerings of the elementwise kernels (runtime_c/include/mc_elementwise.h)."""
+"""Lowerings of the elementwise kernels (runtime_c/include/mc_elementwise.h): ADD, SUB, MUL."""
+from __future__ import annotations
+
+import numpy as np
+
+from microc.codegen.lowering import LoweringContext, lowering, unsupported
+from microc.codegen.ops.common import act_fields, require_dtype
+from microc.codegen.ops.pool import c_init
+from microc.codegen.quant import quantize_multiplier
+from microc.ir import Op
+
+MAX_DIMS = 6  # MC_BCAST_MAX_DIMS
+LEFT_SHIFT = 20  # TFLM's int8 ADD/SUB headroom
+
+
+def broadcast_shape(op: Op, max_rank: int) -> dict:
+    """mc_bcast_t for output = f(a, b): input strides (0 where broadcast), size-1 dimensions dropped
+    and neighbours merged where both inputs are contiguous across them."""
+    out = list(op.outputs[0].shape) or [1]
+    rank = len(out)
+    dims, a_st, b_st = [], [], []
+    per_input = []
+    for t in op.inputs[:2]:
+        if len(t.shape) > rank:
+            raise unsupported(op, f"input {t.shape} has more dimensions than output {tuple(out)}")
+        shape = [1] * (rank - len(t.shape)) + list(t.shape)
+        if any(d not in (1, o) for d, o in zip(shape, out)):
+            raise unsupported(op, f"input {t.shape} does not broadcast to output {tuple(out)}")
+        strides = [int(np.prod(shape[i + 1:], dtype=np.int64)) for i in range(rank)]
+        per_input.append([0 if d == 1 else s for d, s in zip(shape, strides)])
+    needs_broadcast = tuple(op.inputs[0].shape) != tuple(op.inputs[1].shape)
+    if needs_broadcast and rank > max_rank:
+        raise unsupported(op, f"broadcasting rank-{rank} tensors (TFLM broadcasts up to rank {max_rank})")
+    for i, d in enumerate(out):
+        if d == 1:
+            continue
+        sa, sb = per_input[0][i], per_input[1][i]
+        if dims and a_st[-1] == sa * d and b_st[-1] == sb * d:
+            dims[-1] *= d
+            a_st[-1], b_st[-1] = sa, sb
+        else:
+            dims.append(d)
+            a_st.append(sa)
+            b_st.append(sb)
+    if not dims:
+        dims, a_st, b_st = [1], [0], [0]
+    if len(dims) > MAX_DIMS:
+        raise unsupported(op, f"output {tuple(out)} needs more than {MAX_DIMS} broadcast dimensions")
+    pad = [0] * (MAX_DIMS - len(dims))
+    return dict(rank=len(dims), dims=dims + pad, a_stride=a_st + pad, b_stride=b_st + pad)
+
+
+def _check_operands(op: Op) -> str:
+    dtype = require_dtype(op)
+    if len(op.inputs) != 2 or op.inputs[1] is None or op.inputs[1].dtype != dtype:
+        raise unsupported(op, f"needs two {dtype} inputs")
+    if op.attrs.get("activation", "NONE") not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+        raise unsupported(op, f"fused activation {op.attrs['activation']} is not supported")
+    if dtype == "int8":
+        for t in (*op.inputs, *op.outputs):
+            if t.quant is None or t.quant.per_channel:
+                raise unsupported(op, f"int8 tensor '{t.name}' must be per-tensor quantized")
+    return dtype
+
+
+def _smaller_than_one(op: Op, m: float, what: str) -> tuple[int, int]:
+    """QuantizeMultiplierSmallerThanOneExp: TFLM aborts unless 0 < m < 1."""
+    if not 0.0 < m < 1.0:
+        raise unsupported(op, f"the {what} rescale {m:g} is outside (0, 1) (output scale too small)")
+    return quantize_multiplier(m)
+
+
+def add_sub_multipliers(op: Op) -> dict:
+    """TFLM's CalculateOpDataAdd/Sub in double. (Some TFLM sources compute SUB's in float32; the
+    installed reference is bit-exact only with double, which the tests check.)"""
+    s1, s2, so = (float(np.float32(t.quant.s)) for t in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    twice = 2.0 * max(s1, s2)
+    r1, r2 = s1 / twice, s2 / twice
+    r_out = twice / ((1 << LEFT_SHIFT) * so)
+    (m1, sh1), (m2, sh2) = _smaller_than_one(op, r1, "input 1"), _smaller_than_one(op, r2, "input 2")
+    mo, sho = _smaller_than_one(op, r_out, "output")
+    return dict(a_multiplier=m1, a_shift=sh1, b_multiplier=m2, b_shift=sh2, out_multiplier=mo,
+                out_shift=sho)
+
+
+def _offsets(op: Op) -> dict:
+    a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    return dict(a_offset=-a.quant.zp, b_offset=-b.quant.zp, out_offset=y.quant.zp)
+
+
+def _lower_binary(op: Op, ctx: LoweringContext, max_rank: int) -> str:
+    dtype = _check_operands(op)
+    a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    name = op.type.lower()
+    fields = {"shape": c_init(broadcast_shape(op, max_rank))}
+    args = f"{ctx.ptr(a)}, {ctx.ptr(b)}, {ctx.ptr(y)}"
+    if dtype == "float32":
+        p = ctx.struct("mc_binary_f32_t", name, {**fields, **act_fields(op, y)})
+        return f"mc_{name}_f32({p}, {args});"
+    if op.type == "MUL":
+        mult, shift = quantize_multiplier(float(np.float32(a.quant.s)) * float(np.float32(b.quant.s))
+                                          / float(np.float32(y.quant.s)))
+        p = ctx.struct("mc_mul_s8_t", name, {**fields, **_offsets(op), "multiplier": mult,
+                                              "shift": shift, **act_fields(op, y)})
+        return f"mc_mul_s8({p}, {args});"
+    p = ctx.struct("mc_add_s8_t", name, {**fields, **_offsets(op), "left_shift": LEFT_SHIFT,
+                                          **add_sub_multipliers(op), **act_fields(op, y)})
+    return f"mc_{name}_s8({p}, {args});"
+
+
+@lowering("ADD")
+def lower_add(op: Op, ctx: LoweringContext) -> str:
+    return _lower_binary(op, ctx, max_rank=6)  # BroadcastAdd6DSlow
+
+
+@lowering("SUB")
+def lower_sub(op: Op, ctx: LoweringContext) -> str:
+    return _lower_binary(op, ctx, max_rank=6)
+
+
+@lowering("MUL")
+def lower_mul(op: Op, ctx: LoweringContext) -> str:
+    return _lower_binary(op, ctx, max_rank=4)  # BroadcastMul4DSlow
