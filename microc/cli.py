@@ -48,6 +48,18 @@ _seed = click.option("--seed", default=0, show_default=True, help="Seed of the r
 _verify = click.option("--verify", is_flag=True, help="Compare every output with TensorFlow Lite Micro; "
                        "exit 1 unless all match.")
 _json = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+_method = click.option("--method", type=click.Choice(["minmax", "percentile"]), default="minmax",
+                       show_default=True, help="Calibration ranges: extremes, or the 0.01st..99.99th "
+                       "percentiles (ignores rare outliers).")
+
+
+def _quantize_options(f):
+    """--quantize int8 --calibration DATA [--method]: quantize a float model before compiling it."""
+    f = _method(f)
+    f = click.option("--calibration", type=click.Path(exists=True),
+                     help="Calibration samples for --quantize: a .npy, a .npz or a folder of .npy.")(f)
+    return click.option("--quantize", type=click.Choice(["int8"]),
+                        help="Quantize the float model to int8 first (kept as model/quantized.tflite).")(f)
 
 
 @main.command("compile")
@@ -56,10 +68,13 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print one JSON obj
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Project folder to write (replaced if it is a microc project).")
 @click.option("--name", help="C name of the model (default: from the file name).")
-def compile_cmd(model, board, out_dir, name):
+@_quantize_options
+def compile_cmd(model, board, out_dir, name, quantize, calibration, method):
     """Compile MODEL to C and render a project for BOARD into a folder."""
     from microc.pipeline import compile_model
-    res = compile_model(model, board, out_dir, name)
+    res = compile_model(model, board, out_dir, name, quantize, calibration, method)
+    if res.quantization is not None:
+        click.echo("\n".join(res.quantization.lines()))
     m = res.metadata
     click.echo(f"compiled {Path(model).name} for {res.board} into {res.out_dir}: {len(m['layers'])} layers, "
                f"arena {m['arena_bytes']:,} B (lower bound {m['lower_bound_bytes']:,} B), "
@@ -104,14 +119,18 @@ def run_cmd(project, input_file, samples, seed, verify, as_json, port, timeout):
 @_verify
 @_json
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for any device reply.")
-def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, timeout):
+@_quantize_options
+def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, timeout, quantize, calibration,
+               method):
     """Compile, build and run MODEL on BOARD in one step."""
     from microc.build import build_project
     from microc.pipeline import compile_model
     from microc.runner.session import run_project
     out_dir = Path(out_dir or Path("microc-out") / f"{Path(model).stem}-{board}")
     with _progress(f"compiling {Path(model).name} for {board}") as step:
-        compile_model(model, board, out_dir, name)
+        res = compile_model(model, board, out_dir, name, quantize, calibration, method)
+        if res.quantization is not None and not as_json:
+            click.echo("\n".join(res.quantization.lines()), err=True)
         step(f"building {out_dir}")
         build_project(out_dir)
         step(f"running on {board}" + (" and verifying" if verify else ""))
@@ -154,6 +173,30 @@ def bench_cmd(models, boards, samples, markdown, as_json):
         Console().print(Markdown(table))
     if not all(r.match for r in rows):
         sys.exit(1)
+
+
+@main.command("quantize")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--calibration", required=True, type=click.Path(exists=True),
+              help="Calibration samples: a .npy (N x input shape, or one sample), a .npz (one array per "
+              "input name, or arr_0) or a folder of .npy.")
+@click.option("-o", "--output", "out_file", required=True, type=click.Path(dir_okay=False),
+              help="The int8 .tflite to write.")
+@_method
+@click.option("--percentile", default=99.99, show_default=True, help="Percentile for --method percentile.")
+@click.option("--float-io", is_flag=True, help="Keep float32 inputs and outputs (QUANTIZE/DEQUANTIZE at "
+              "the edges); default int8 inputs and outputs.")
+def quantize_cmd(model, calibration, out_file, method, percentile, float_io):
+    """Quantize a float MODEL to int8 (TFLite's scheme) with calibration data; report per-layer SQNR
+    and output agreement of int8 against float over the calibration set."""
+    from microc.quantization import quantize_model
+    res = quantize_model(model, calibration, method, percentile, float_io)
+    out = Path(out_file)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_bytes(res.model)
+    tmp.replace(out)  # never a half-written model
+    click.echo("\n".join(res.lines()))
+    click.echo(f"wrote {out} ({len(res.model):,} B)")
 
 
 @main.command("boards")

@@ -18,6 +18,7 @@ from microc.errors import MicrocError
 from microc.frontends import load_model
 
 MANIFEST = "microc.json"
+QUANTIZED_MODEL = "model/quantized.tflite"  # in the project folder, when compiled with --quantize
 
 
 @dataclass
@@ -26,6 +27,7 @@ class CompileResult:
     name: str
     board: str
     metadata: dict
+    quantization: object = None  # microc.quantization.QuantizeResult when compiled with --quantize
 
 
 def c_identifier(text: str) -> str:
@@ -34,13 +36,16 @@ def c_identifier(text: str) -> str:
 
 
 def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
-                  name: str | None = None) -> CompileResult:
+                  name: str | None = None, quantize: str | None = None,
+                  calibration: str | Path | None = None, method: str = "minmax") -> CompileResult:
+    """With `quantize="int8"` the float model is first quantized with `calibration` data; the int8
+    .tflite is kept as model/quantized.tflite and the manifest points at it (TFLM verifies that)."""
     from microc.boards import load_board
     from microc.project import check_fits, render_project
 
     model_path = Path(model_path).resolve()
     board = load_board(board_name)
-    graph = load_model(model_path)
+    graph, quantized = _load(model_path, quantize, calibration, method)
     name = c_identifier(name or graph.name)
     model = generate(graph, name)
     check_fits(model, board)
@@ -50,8 +55,34 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
         render_project(tmp, board, name)
         manifest = {"name": name, "board": board.name, "model": str(model_path),
                     "model_hash": graph.source_hash}
+        if quantized is not None:
+            (tmp / QUANTIZED_MODEL).write_bytes(quantized.model)
+            manifest.update(model=str(out_dir.resolve() / QUANTIZED_MODEL), float_model=str(model_path),
+                            quantization={"type": "int8", "method": quantized.method,
+                                          "calibration_samples": quantized.samples})
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    return CompileResult(out_dir, name, board.name, model.metadata)
+    return CompileResult(out_dir, name, board.name, model.metadata, quantized)
+
+
+def _load(model_path: Path, quantize: str | None, calibration, method: str):
+    """The graph to compile, and the QuantizeResult when it was quantized here."""
+    if quantize is None:
+        if calibration is not None:
+            raise MicrocError("--calibration is only used with --quantize int8")
+        return load_model(model_path), None
+    from microc.frontends.tflite import load_tflite
+    from microc.quantization import quantize_model
+    if quantize != "int8":
+        raise MicrocError(f"--quantize {quantize}: microc quantizes to int8 only")
+    if calibration is None:
+        raise MicrocError("--quantize int8 needs --calibration DATA (.npy, .npz or a folder of .npy)")
+    result = quantize_model(model_path, calibration, method)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "quantized.tflite"
+        path.write_bytes(result.model)
+        graph = load_tflite(path)
+    graph.name = result.graph.name
+    return graph, result
 
 
 def _write_model(root: Path, model: GeneratedModel) -> None:

@@ -93,8 +93,10 @@ def _samples(arr: np.ndarray, t: Tensor, where: str) -> np.ndarray:
     elif shape and shape[0] == 1 and arr.shape[1:] == shape[1:]:
         arr = arr[:, None]
     else:
-        raise CalibrationError(f"calibration data {where}: expected shape {shape} or (N, {', '.join(map(str, shape))}) "
-                               f"for input {t.name!r}, got {arr.shape}")
+        batch = shape[1:] if shape and shape[0] == 1 else shape
+        raise CalibrationError(f"calibration data {where}: expected shape {shape} or "
+                               f"{(-1,) + batch} (N samples) for input {t.name!r}, got {arr.shape}"
+                               .replace("-1", "N", 1))
     if not np.all(np.isfinite(arr)):
         raise CalibrationError(f"calibration data {where} contains NaN or infinite values")
     return arr.astype(np.float32)
