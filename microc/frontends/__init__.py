@@ -7,11 +7,17 @@ from microc.errors import ModelFormatError
 from microc.ir import Graph
 
 
-def load_model(path: str | Path) -> Graph:
+def load_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None = None) -> Graph:
+    """Import a model; input_shapes fixes dynamic input dimensions (ONNX only)."""
     path = Path(path)
     if not path.exists():
         raise ModelFormatError(f"model file not found: {path}")
     if path.suffix == ".tflite":
         from microc.frontends.tflite import load_tflite
+        if input_shapes:
+            raise ModelFormatError("--input-shape applies to .onnx models; a .tflite model's shapes are fixed")
         return load_tflite(path)
-    raise ModelFormatError(f"{path.name}: unknown model format '{path.suffix}' (expected .tflite)")
+    if path.suffix == ".onnx":
+        from microc.frontends.onnx import load_onnx
+        return load_onnx(path, input_shapes)
+    raise ModelFormatError(f"{path.name}: unknown model format '{path.suffix}' (expected .tflite or .onnx)")

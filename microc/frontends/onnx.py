@@ -1,0 +1,197 @@
+"""Read an .onnx model (opsets 11 and later) into the IR.
+
+Shapes come from onnx.shape_inference after the caller's --input-shape overrides; every dimension must
+be static. Constant subgraphs are folded with the onnx package's reference evaluator. Each node is then
+converted by microc.frontends.onnx_ops onto TFLite's operator vocabulary, with 4-D activations kept in
+the kernels' NHWC order (microc.frontends.onnx_layout); the graph's inputs and outputs keep the model's
+own layout, converted at the edges (a RESHAPE where the order in memory is the same, else a TRANSPOSE).
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper, shape_inference
+
+from microc.errors import ModelFormatError, UnsupportedOperator
+from microc.frontends.onnx_graph import Builder, Value
+from microc.frontends.onnx_layout import Layout
+from microc.frontends.onnx_ops import CONVERTERS, supported_onnx_ops
+from microc.ir import Graph
+
+MIN_OPSET = 11
+_DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT8: "int8"}
+_NOT_FOLDED = {"DequantizeLinear", "Constant"}  # DequantizeLinear of a constant keeps its int8 data
+
+
+def load_onnx(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None = None) -> Graph:
+    path = Path(path)
+    try:
+        buf = path.read_bytes()
+    except OSError as e:
+        raise ModelFormatError(f"cannot read {path}: {e.strerror}") from None
+    model = _parse(buf, path.name)
+    _check_opset(model, path.name)
+    _set_input_shapes(model, input_shapes or {}, path.name)
+    model = _infer_shapes(model, path.name)
+    graph = _convert(model, path.stem)
+    graph.source_hash = hashlib.sha256(buf).hexdigest()
+    return graph
+
+
+def _parse(buf: bytes, fname: str) -> onnx.ModelProto:
+    try:
+        model = onnx.load_from_string(buf)
+    except Exception as e:  # protobuf's DecodeError and friends
+        raise ModelFormatError(f"{fname} is not an ONNX model ({type(e).__name__})") from None
+    if not model.HasField("graph") or not model.graph.node:
+        raise ModelFormatError(f"{fname} is not an ONNX model (no graph or no nodes)")
+    return model
+
+
+def _check_opset(model: onnx.ModelProto, fname: str) -> None:
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if not versions:
+        raise ModelFormatError(f"{fname} imports no version of the default ONNX operator set")
+    if versions[0] < MIN_OPSET:
+        raise ModelFormatError(f"{fname} uses opset {versions[0]}; microc reads opset {MIN_OPSET} and later "
+                               "(re-export it, or convert it with onnx.version_converter)")
+
+
+def opset_of(model: onnx.ModelProto) -> int:
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def _graph_inputs(model: onnx.ModelProto) -> list:
+    inits = {i.name for i in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in inits]
+
+
+def _set_input_shapes(model: onnx.ModelProto, shapes: dict, fname: str) -> None:
+    inputs = {i.name: i for i in _graph_inputs(model)}
+    for name, shape in shapes.items():
+        if name not in inputs:
+            raise ModelFormatError(f"--input-shape names '{name}', but the inputs of {fname} are "
+                                   f"{', '.join(inputs)}")
+        dims = inputs[name].type.tensor_type.shape.dim
+        if len(dims) and len(dims) != len(shape):
+            raise ModelFormatError(f"--input-shape gives '{name}' {len(shape)} dimensions; "
+                                   f"{fname} declares {len(dims)}")
+        del dims[:]
+        for d in shape:
+            dims.add().dim_value = int(d)
+    for name, inp in inputs.items():
+        dims = inp.type.tensor_type.shape.dim
+        if not inp.type.tensor_type.HasField("shape") or any(not d.HasField("dim_value") for d in dims):
+            shown = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
+            raise ModelFormatError(f"input '{name}' of {fname} has a dynamic shape {shown}; fix it with "
+                                   f"--input-shape {name}=" + ",".join(
+                                       str(s) if isinstance(s, int) and s > 0 else "N" for s in shown))
+
+
+def _infer_shapes(model: onnx.ModelProto, fname: str) -> onnx.ModelProto:
+    try:
+        return shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelFormatError(f"{fname}: ONNX shape inference failed: {first}") from None
+
+
+def _value_infos(model: onnx.ModelProto) -> dict[str, tuple[tuple[int, ...] | None, int]]:
+    infos = {}
+    g = model.graph
+    for vi in [*g.input, *g.value_info, *g.output]:
+        tt = vi.type.tensor_type
+        shape = None
+        if tt.HasField("shape") and all(d.HasField("dim_value") for d in tt.shape.dim):
+            shape = tuple(int(d.dim_value) for d in tt.shape.dim)
+        infos[vi.name] = (shape, tt.elem_type)
+    return infos
+
+
+def _convert(model: onnx.ModelProto, name: str) -> Graph:
+    g = model.graph
+    consumers = defaultdict(list)
+    for node in g.node:
+        for i in node.input:
+            consumers[i].append(node)
+    b = Builder(name, consumers, {o.name for o in g.output})
+    b.opset = opset_of(model)
+    b.infos = _value_infos(model)
+    for init in g.initializer:
+        data = numpy_helper.to_array(init)
+        b.values[init.name] = Value(init.name, data.shape, const=data)
+    inputs = [_graph_input(b, i) for i in _graph_inputs(model)]
+    for index, node in enumerate(g.node):
+        if id(node) in b.done:
+            continue
+        b.node, b.node_index = node, index
+        _convert_node(b, model, node)
+    b.node = None
+    outputs = [_graph_output(b, o.name) for o in g.output]
+    return Graph(name=name, ops=b.ops, inputs=inputs, outputs=outputs)
+
+
+def _graph_input(b: Builder, vi) -> object:
+    shape, elem = b.infos[vi.name]
+    if elem not in _DTYPES:
+        raise UnsupportedOperator(f"input '{vi.name}' is {helper.tensor_dtype_to_np_dtype(elem)}; "
+                                  "microc runs float32 models (and int8 through QuantizeLinear/DequantizeLinear)")
+    t = b.tensor(vi.name, shape, _DTYPES[elem])
+    b.define(vi.name, shape, t, Layout.identity(shape))
+    return t
+
+
+def _graph_output(b: Builder, name: str):
+    v = b.values.get(name)
+    if v is None:
+        raise ModelFormatError(f"graph output '{name}' is produced by no node")
+    if v.is_const:
+        raise ModelFormatError(f"graph output '{name}' is a constant; there is nothing to compute")
+    t = b.ir(v, Layout.identity(v.shape), dtype="float32" if v.dequantized else None)
+    if not any(t is op_in for op in b.ops for op_in in op.outputs):
+        t = b.reshape_copy(t)  # an output that is an input still needs an op writing it
+    t.name = name
+    return t
+
+
+def _convert_node(b: Builder, model: onnx.ModelProto, node) -> None:
+    if node.domain not in ("", "ai.onnx"):
+        raise _unsupported(b, node, f"custom domain '{node.domain}'")
+    ins = [b.value(i) for i in node.input if i]
+    if node.op_type not in _NOT_FOLDED and ins and all(v.is_const for v in ins):
+        _fold(b, model, node)
+        return
+    if node.op_type not in CONVERTERS:
+        raise _unsupported(b, node, "")
+    for out in node.output:
+        if out and b.infos.get(out, (None,))[0] is None and node.op_type not in ("Dropout", "MaxPool"):
+            raise ModelFormatError(f"{b.where()}: the shape of '{out}' cannot be inferred statically")
+    CONVERTERS[node.op_type](b, node)
+
+
+def _unsupported(b: Builder, node, extra: str) -> UnsupportedOperator:
+    what = f"{node.op_type}{f' ({extra})' if extra else ''}"
+    return UnsupportedOperator(f"unsupported ONNX operator {what} (node {b.node_index}, "
+                               f"'{node.name or node.output[0]}'); supported: {', '.join(supported_onnx_ops())}")
+
+
+def _fold(b: Builder, model: onnx.ModelProto, node) -> None:
+    """Evaluate a node whose inputs are all constants, at import time."""
+    from onnx.reference import ReferenceEvaluator
+    feeds = {i: b.values[i].const for i in node.input if i}
+    graph = helper.make_graph(
+        [node], "fold", [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+                         for k, v in feeds.items()],
+        [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output if o])
+    fold_model = helper.make_model(graph, opset_imports=list(model.opset_import))
+    try:
+        results = ReferenceEvaluator(fold_model).run(None, feeds)
+    except Exception as e:
+        raise _unsupported(b, node, f"constant folding failed: {type(e).__name__}") from None
+    for name, data in zip([o for o in node.output if o], results):
+        data = np.asarray(data)
+        b.values[name] = Value(name, data.shape, const=data)

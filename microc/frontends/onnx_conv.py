@@ -1,0 +1,256 @@
+"""ONNX Conv, Gemm/MatMul, pooling and BatchNormalization onto CONV_2D, DEPTHWISE_CONV_2D,
+FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D (and MUL/ADD for a batch norm with nothing to fold into).
+
+Weights are rearranged at import (OIHW -> OHWI, depthwise -> 1HW(C*M), grouped -> block-diagonal dense,
+[K,N] -> [N,K], Gemm columns permuted to the order of a lazily flattened NHWC input); a following
+BatchNormalization is folded into them and a following Relu/Clip into the op's fused activation.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from onnx import NodeProto
+
+from microc.frontends.onnx_graph import Builder, Value
+from microc.frontends.onnx_layout import Layout, gemm_columns
+from microc.frontends.onnx_ops import binary, clip_activation, converter, out_shape
+from microc.frontends.onnx_qdq import act_dtype, attr, bias_int32, output, quant_target, weight_quant
+from microc.ir import Quant
+
+
+def _text(v) -> str:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def resolve_pads(b: Builder, node: NodeProto, in_hw, kernel, stride, dilation) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) from pads or auto_pad, as ONNX defines them."""
+    auto = _text(attr(node, "auto_pad", b"NOTSET"))
+    if auto == "NOTSET":
+        p = list(attr(node, "pads", [0, 0, 0, 0]))
+        return p[0], p[1], p[2], p[3]
+    if auto == "VALID":
+        return 0, 0, 0, 0
+    begin, end = [], []
+    for size, k, s, d in zip(in_hw, kernel, stride, dilation):
+        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        small, big = total // 2, total - total // 2
+        begin.append(small if auto == "SAME_UPPER" else big)
+        end.append(big if auto == "SAME_UPPER" else small)
+    return begin[0], begin[1], end[0], end[1]
+
+
+def fuse_following(b: Builder, name: str, fold_bn: bool) -> tuple[str, str, NodeProto | None]:
+    """Absorb a BatchNormalization (float weights only) and then a Relu/Clip that alone read `name`.
+    Returns the name the op's result now goes by, its fused activation and the folded batch norm."""
+    bn = b.sole_consumer(name, ("BatchNormalization",)) if fold_bn else None
+    if bn is not None and not attr(bn, "training_mode", 0) and all(b.values[i].is_const for i in bn.input[1:5]):
+        b.done.add(id(bn))
+        name = bn.output[0]
+    else:
+        bn = None
+    activation = "NONE"
+    act = b.sole_consumer(name, ("Relu", "Clip"))
+    if act is not None:
+        if act.op_type == "Relu":
+            activation = "RELU"
+        elif all(not i or b.values[i].is_const for i in act.input[1:]):
+            lo, hi = [b.values[i].const if len(act.input) > k and act.input[k] else None for k in (1, 2)]
+            activation = clip_activation((-math.inf if lo is None else float(lo),
+                                          math.inf if hi is None else float(hi))) or "NONE"
+        if activation != "NONE":
+            b.done.add(id(act))
+            name = act.output[0]
+    return name, activation, bn
+
+
+def fold_batch_norm(b: Builder, bn: NodeProto, weights: np.ndarray, bias: np.ndarray | None):
+    """W' = W * s, b' = (b - mean) * s + beta with s = gamma / sqrt(var + eps), per output channel
+    (axis 0 of weights)."""
+    gamma, beta, mean, var = (b.values[i].const.astype(np.float64) for i in bn.input[1:5])
+    scale = gamma / np.sqrt(var + float(attr(bn, "epsilon", 1e-5)))
+    bias = np.zeros_like(mean) if bias is None else bias.astype(np.float64)
+    shape = (-1,) + (1,) * (weights.ndim - 1)
+    return (weights * scale.reshape(shape)).astype(np.float32), ((bias - mean) * scale + beta).astype(np.float32)
+
+
+def _weights(b: Builder, w: Value, qt, what: str) -> np.ndarray:
+    if w is None or not w.is_const:
+        raise b.refuse(f"{what} must be constant")
+    if qt is not None:
+        if w.qconst is None:
+            raise b.refuse(f"{what} are float where the int8 op needs DequantizeLinear'd int8 ones")
+        return w.qconst[0]
+    return w.const.astype(np.float32)
+
+
+def _bias_tensor(b: Builder, bias_v: Value | None, bias_f, x_t, w_quant: Quant | None, channels: int, qt):
+    if qt is None:
+        return None if bias_f is None else b.const_tensor(bias_f, "bias", "float32")
+    data = bias_int32(b, bias_v, x_t, w_quant, channels)
+    if data is None:
+        return None
+    scale = float(x_t.quant.s) * np.broadcast_to(w_quant.scale, (channels,)).astype(np.float64)
+    quant = Quant(scale, np.zeros(channels, np.int64), 0 if channels > 1 and w_quant.per_channel else None)
+    if quant.axis is None:
+        quant = Quant(scale[:1], np.zeros(1, np.int64))
+    return b.const_tensor(data, "bias", "int32", quant)
+
+
+# ---- convolution ------------------------------------------------------------------------------
+
+@converter("Conv")
+def convert_conv(b: Builder, node: NodeProto) -> None:
+    x, w, bias = b.input(0), b.input(1), b.input(2)
+    if len(x.shape) != 4:
+        raise b.refuse(f"{len(x.shape) - 2}-D convolution: only 2-D convolution (4-D NCHW input) is supported")
+    if w is None or not w.is_const:
+        raise b.refuse("the weights must be constant")
+    group = int(attr(node, "group", 1))
+    out_c, _, k_h, k_w = w.shape
+    channels = x.shape[1]
+    stride, dilation = tuple(attr(node, "strides", [1, 1])), tuple(attr(node, "dilations", [1, 1]))
+    pads = resolve_pads(b, node, x.shape[2:], (k_h, k_w), stride, dilation)
+    name, activation, bn = fuse_following(b, node.output[0], w.qconst is None)
+    qt = quant_target(b, name, [x])
+    xt = b.ir(x, Layout.nhwc(x.shape), dtype=act_dtype(qt))
+    wdata = _weights(b, w, qt, "the weights")
+    bias_f = None if bias is None else bias.const.astype(np.float32)
+    if bn is not None:
+        wdata, bias_f = fold_batch_norm(b, bn, wdata, bias_f)
+    depthwise = group > 1 and group == channels and w.shape[1] == 1
+    attrs = dict(stride=stride, dilation=dilation, pads=pads, activation=activation)
+    if depthwise:
+        op_type, filt, axis_map = "DEPTHWISE_CONV_2D", wdata.reshape(out_c, k_h, k_w).transpose(1, 2, 0)[None], {0: 3}
+        attrs["depth_multiplier"] = out_c // channels
+    else:
+        op_type, axis_map = "CONV_2D", {0: 0}
+        filt = (_block_diagonal(wdata, group, channels) if group > 1 else wdata).transpose(0, 2, 3, 1)
+    w_quant = weight_quant(w, axis_map) if qt else None
+    wt = b.const_tensor(filt, w.name, "int8" if qt else "float32", w_quant)
+    bt = _bias_tensor(b, bias, bias_f, xt, w_quant, out_c, qt)
+    shape = out_shape(b, node.output[0])
+    layout = Layout.nhwc(shape)
+    out = output(b, name, shape, layout, layout.permuted_shape(), qt)
+    b.emit(op_type, [xt, wt, bt], [out], **attrs)
+
+
+def _block_diagonal(w: np.ndarray, group: int, channels: int) -> np.ndarray:
+    """A grouped convolution's weights as one dense filter, zero across groups (exact: the zero taps
+    add nothing), since CONV_2D reads every input channel."""
+    out_c, per_group, k_h, k_w = w.shape
+    dense = np.zeros((out_c, channels, k_h, k_w), w.dtype)
+    outs = out_c // group
+    for g in range(group):
+        dense[g * outs:(g + 1) * outs, g * per_group:(g + 1) * per_group] = w[g * outs:(g + 1) * outs]
+    return dense
+
+
+# ---- Gemm and MatMul --------------------------------------------------------------------------
+
+@converter("Gemm")
+def convert_gemm(b: Builder, node: NodeProto) -> None:
+    if attr(node, "transA", 0):
+        raise b.refuse("transA=1 is not supported")
+    w = b.input(1)
+    if not w.is_const:
+        raise b.refuse("B must be constant (it becomes FULLY_CONNECTED weights)")
+    fully_connected(b, node, b.input(0), w, b.input(2), float(attr(node, "alpha", 1.0)),
+                    float(attr(node, "beta", 1.0)), n_axis=0 if attr(node, "transB", 0) else 1)
+
+
+@converter("MatMul")
+def convert_matmul(b: Builder, node: NodeProto) -> None:
+    w = b.input(1)
+    if not w.is_const or len(w.shape) != 2:
+        raise b.refuse("the second input must be a constant matrix (FULLY_CONNECTED weights); "
+                       "MatMul of run-time tensors is not supported")
+    fully_connected(b, node, b.input(0), w, None, 1.0, 1.0, n_axis=1)
+
+
+def fully_connected(b: Builder, node: NodeProto, a: Value, w: Value, c: Value | None, alpha: float,
+                    beta: float, n_axis: int) -> None:
+    k = a.shape[-1]
+    rows = int(np.prod(a.shape[:-1], dtype=np.int64))
+    sigma = None if a.layout.keeps_memory_order() else gemm_columns(a.layout, rows, k)
+    name, activation, bn = fuse_following(b, node.output[0], w.qconst is None)
+    qt = quant_target(b, name, [a])
+    if qt is not None and (alpha != 1.0 or beta != 1.0):
+        raise b.refuse("alpha and beta must be 1 in an int8 Gemm")
+    wdata = _weights(b, w, qt, "the weights")
+    wmat = wdata.T if n_axis == 1 else wdata  # [N, K]
+    if qt is None:
+        wmat = wmat * np.float32(alpha)
+    out_n = wmat.shape[0]
+    bias_f = None
+    if c is not None:
+        rows_c = np.broadcast_to(c.const, (rows, out_n))
+        if not np.all(rows_c == rows_c[0]):
+            raise b.refuse("a bias C that differs between rows is not supported")
+        bias_f = (np.float32(beta) * rows_c[0]).astype(np.float32)
+    if bn is not None:
+        wmat, bias_f = fold_batch_norm(b, bn, wmat, bias_f)
+    if sigma is not None:
+        xt, wmat = b.ir(a, a.layout, a.tensor.shape, act_dtype(qt)), wmat[:, sigma]
+    else:
+        xt = b.ir(a, Layout.identity(a.shape), dtype=act_dtype(qt))
+    w_quant = weight_quant(w, {n_axis: 0}) if qt else None
+    if w_quant is not None and w_quant.per_channel and w.qconst[1].axis != n_axis:
+        raise b.refuse("int8 weights must be quantized per output channel")
+    wt = b.const_tensor(np.ascontiguousarray(wmat), w.name, "int8" if qt else "float32", w_quant)
+    bt = _bias_tensor(b, c, bias_f, xt, w_quant, out_n, qt)
+    shape = out_shape(b, node.output[0])
+    out = output(b, name, shape, Layout.identity(shape), shape, qt)
+    b.emit("FULLY_CONNECTED", [xt, wt, bt], [out], activation=activation, weights_format=0,
+           keep_num_dims=len(shape) > 2)
+
+
+# ---- pooling ----------------------------------------------------------------------------------
+
+@converter("MaxPool", "AveragePool")
+def convert_pool(b: Builder, node: NodeProto) -> None:
+    x = b.input(0)
+    if len(x.shape) != 4:
+        raise b.refuse(f"input {x.shape}: only 2-D pooling (4-D NCHW input) is supported")
+    if len(node.output) > 1 and node.output[1]:
+        raise b.refuse("the Indices output of MaxPool is not supported")
+    kernel = tuple(attr(node, "kernel_shape"))
+    stride = tuple(attr(node, "strides", [1, 1]))
+    if tuple(attr(node, "dilations", [1, 1])) != (1, 1):
+        raise b.refuse("dilated pooling is not supported")
+    pads = resolve_pads(b, node, x.shape[2:], kernel, stride, (1, 1))
+    name = node.output[0]
+    qt = quant_target(b, name, [x])
+    xt = b.ir(x, Layout.nhwc(x.shape), dtype=act_dtype(qt))
+    if node.op_type == "AveragePool" and attr(node, "count_include_pad", 0) and any(pads):
+        if attr(node, "ceil_mode", 0):
+            raise b.refuse("count_include_pad=1 with ceil_mode=1 is not supported")
+        # The kernel averages over valid taps only; zeros padded first make every tap valid.
+        top, left, bottom, right = pads
+        n, h, w_, c = xt.shape
+        padded = b.like(xt, (n, h + top + bottom, w_ + left + right, c), "pad")
+        paddings = np.array([[0, 0], [top, bottom], [left, right], [0, 0]], np.int32)
+        b.emit("PAD", [xt, b.const_tensor(paddings, "paddings")], [padded])
+        xt, pads = padded, (0, 0, 0, 0)
+    shape = out_shape(b, name)
+    layout = Layout.nhwc(shape)
+    out = output(b, name, shape, layout, layout.permuted_shape(), qt)
+    op_type = "MAX_POOL_2D" if node.op_type == "MaxPool" else "AVERAGE_POOL_2D"
+    b.emit(op_type, [xt], [out], filter=kernel, stride=stride, pads=pads, activation="NONE")
+
+
+@converter("BatchNormalization")
+def convert_batch_norm(b: Builder, node: NodeProto) -> None:
+    """A batch norm with no Conv/Gemm before it to fold into: x * s + (beta - mean * s), per channel."""
+    if attr(node, "training_mode", 0) or any(o for o in node.output[1:]):
+        raise b.refuse("training mode (running statistics outputs) is not supported")
+    x = b.as_float(b.input(0))
+    gamma, beta, mean, var = (b.const_input(i, "the statistics").astype(np.float64) for i in range(1, 5))
+    scale = gamma / np.sqrt(var + float(attr(node, "epsilon", 1e-5)))
+    shape = (1, -1) + (1,) * (len(x.shape) - 2)
+    s = Value("bn_scale", (), const=scale.astype(np.float32).reshape(shape))
+    s.shape = s.const.shape
+    t = Value("bn_shift", (), const=(beta - mean * scale).astype(np.float32).reshape(shape))
+    t.shape = t.const.shape
+    scaled = binary(b, node, "MUL", x, s, node.output[0] + "_scaled")
+    binary(b, node, "ADD", scaled, t, node.output[0])
