@@ -156,8 +156,6 @@ def test_int8_ops_sanitized(tmp_path):
                        tmp_path, harness.SANITIZE)
 
 
-
-
 def _lower(model: bytes, tmp_path):
     path = tmp_path / "m.tflite"
     path.write_bytes(model)

@@ -78,7 +78,7 @@ def _exp_on_interval_between_negative_one_quarter_and_0_excl(a: int) -> int:
     x4 = srdhm(x2, x2)
     x4_over_4 = rounding_divide_by_pot(x4, 2)
     poly = rounding_divide_by_pot(wrap32(srdhm(wrap32(x4_over_4 + x3), constant_1_over_3) + x2), 1)
-    return wrap32(constant_term + srdhm(constant_term, poly))
+    return wrap32(constant_term + srdhm(constant_term, wrap32(x + poly)))
 
 
 _EXP_BARREL = [(-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
