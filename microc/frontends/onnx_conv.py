@@ -55,7 +55,8 @@ def fuse_following(b: Builder, name: str, fold_bn: bool) -> tuple[str, str, Node
         if act.op_type == "Relu":
             activation = "RELU"
         elif all(not i or b.values[i].is_const for i in act.input[1:]):
-            lo, hi = [b.values[i].const if len(act.input) > k and act.input[k] else None for k in (1, 2)]
+            lo, hi = [b.values[act.input[k]].const if len(act.input) > k and act.input[k] else None
+                      for k in (1, 2)]
             activation = clip_activation((-math.inf if lo is None else float(lo),
                                           math.inf if hi is None else float(hi))) or "NONE"
         if activation != "NONE":
