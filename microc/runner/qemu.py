@@ -59,8 +59,10 @@ class QemuProcess:
             raise DeviceError(f"cannot start {cmd[0]}: {e.strerror}") from None
 
     def stderr_text(self) -> str:
-        self._stderr.seek(0)
-        return self._stderr.read().decode("utf-8", "replace").strip()
+        """pread, not seek+read: QEMU shares the file offset, and moving it would misplace its writes."""
+        if self._stderr.closed:
+            return ""
+        return os.pread(self._stderr.fileno(), 1 << 16, 0).decode("utf-8", "replace").strip()
 
     def exit_note(self) -> str:
         """Why QEMU ended, for error messages ("" while it runs)."""
@@ -86,9 +88,10 @@ class QemuProcess:
 class QemuDevice(Device):
     """A Device over QEMU's serial socket; close() stops QEMU whatever state it is in."""
 
-    def __init__(self, qemu: QemuProcess, transport: SerialTransport, timeout: float):
+    def __init__(self, qemu: QemuProcess, transport: SerialTransport, port: int, timeout: float):
         super().__init__(transport, timeout=timeout)
         self.qemu = qemu
+        self.port = port
 
     def _request(self, request, payload=b"", timeout=None):
         try:
@@ -135,7 +138,7 @@ def _start(board, elf: Path, timeout: float) -> QemuDevice:
         except BaseException:
             qemu.stop()
             raise
-        return QemuDevice(qemu, transport, timeout)
+        return QemuDevice(qemu, transport, port, timeout)
     raise DeviceError(f"QEMU could not listen on a free loopback port in {PORT_ATTEMPTS} attempts: {last}")
 
 
@@ -144,20 +147,20 @@ class _PortTaken(Exception):
 
 
 def _connect(qemu: QemuProcess, port: int, timeout: float) -> SerialTransport:
-    """Connect once QEMU listens (it starts the guest only then, with wait=on)."""
+    """Connect once QEMU says it listens (with wait=on it starts the guest only then). Waiting for its
+    own "waiting for connection" line, not just for the port to accept, keeps us from connecting to
+    another run's QEMU that won the same port."""
     deadline = time.monotonic() + timeout
-    while True:
+    while "waiting for connection" not in qemu.stderr_text():
         if qemu.proc.poll() is not None:
             err = qemu.stderr_text()
             if "in use" in err or "bind" in err.lower():
                 raise _PortTaken(err.splitlines()[-1])
             raise DeviceError(f"QEMU did not start: {qemu.exit_note()}")
-        try:
-            return SerialTransport(f"socket://127.0.0.1:{port}")
-        except DeviceError:
-            if time.monotonic() > deadline:
-                raise DeviceError(f"QEMU did not open its serial port {port} within {timeout:g} s") from None
-            time.sleep(0.05)
+        if time.monotonic() > deadline:
+            raise DeviceError(f"QEMU did not open its serial port {port} within {timeout:g} s")
+        time.sleep(0.02)
+    return SerialTransport(f"socket://127.0.0.1:{port}")
 
 
 def run_console(board, elf: str | os.PathLike, timeout: float = 60.0) -> tuple[int | None, str]:

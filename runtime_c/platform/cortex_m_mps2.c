@@ -1,7 +1,9 @@
 /* Arm MPS2/MPS3 boards (and QEMU's models of them): CMSDK UART for the link, SysTick for ticks,
  * semihosting for exit. Bare metal, C99. The board's data arrives as macros from the Makefile:
  *   MC_UART_BASE     the CMSDK UART's base address
- *   MC_UART_BAUDDIV  its baud divider (the peripheral clock over the baud rate; QEMU ignores it) */
+ *   MC_UART_BAUDDIV  its baud divider (the peripheral clock over the baud rate; QEMU ignores it)
+ *   MC_TICK_ALIGN_INSNS  ceil(instructions per tick) - 1, to align each received byte to the tick grid
+ *                    (see align_to_tick); 0 or absent: no alignment */
 #include "mc_platform.h"
 
 #ifndef MC_UART_BASE
@@ -48,10 +50,45 @@ void mc_platform_init(void) {
   SYST_CSR = SYST_ENABLE_TICKINT_CPUCLK;
 }
 
+#define XSTR(x) STR(x)
+#define STR(x) #x
+
+/* Under QEMU -icount the wait for a byte lasts a number of instructions that depends on the host, so
+ * whatever follows (an INVOKE) would start at a random phase of the SysTick period, and the same
+ * computation would measure one tick more or less from run to run. This loop reads the counter every
+ * P = MC_TICK_ALIGN_INSNS instructions (P < instructions per tick, so consecutive reads differ by 0 or
+ * 1) and stops at the first pair that does not differ, which happens only at one fixed phase of the
+ * tick grid: after it, tick readings are a deterministic function of the instructions executed. It
+ * costs at most a few thousand instructions per byte and nothing on real boards but that time. */
+static void align_to_tick(void) {
+#if defined(MC_TICK_ALIGN_INSNS) && MC_TICK_ALIGN_INSNS >= 6
+  uint32_t prev, cur, diff;
+  __asm__ volatile(
+      "cpsid i\n\t"
+      "ldr %[prev], [%[cvr]]\n"
+      "1:\n\t"
+      ".rept " XSTR(MC_TICK_ALIGN_INSNS) " - 5\n\t"
+      "nop\n\t"
+      ".endr\n\t"
+      "ldr %[cur], [%[cvr]]\n\t"
+      "sub %[diff], %[prev], %[cur]\n\t"
+      "ands %[diff], %[diff], %[mask]\n\t"
+      "mov %[prev], %[cur]\n\t"
+      "bne 1b\n\t"
+      "cpsie i"
+      : [prev] "=&r"(prev), [cur] "=&r"(cur), [diff] "=&r"(diff)
+      : [cvr] "r"(&SYST_CVR), [mask] "r"(SYST_RELOAD)
+      : "cc", "memory");
+#endif
+}
+
 uint8_t mc_uart_getc(void) {
+  uint8_t c;
   while ((UART_STATE & UART_RX_FULL) == 0u) {
   }
-  return (uint8_t)UART_DATA;
+  c = (uint8_t)UART_DATA;
+  align_to_tick();
+  return c;
 }
 
 void mc_uart_putc(uint8_t c) {

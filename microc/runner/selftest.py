@@ -1,0 +1,49 @@
+"""Run a self-test firmware (compiled with --selftest N): it needs no host link, only a console that
+shows what it prints. The verdict is its last line, PASS or FAIL; the exit status must agree."""
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from microc.errors import DeviceError
+
+
+@dataclass
+class SelftestResult:
+    passed: bool
+    output: str
+    exit_status: int | None
+
+
+def run_selftest(board, artifact: str | Path, timeout: float = 120.0) -> SelftestResult:
+    if board.family == "host":
+        status, text = _run_host(Path(artifact), timeout)
+    else:
+        from microc.runner.qemu import run_console
+        status, text = run_console(board, artifact, timeout)
+    if status is None:
+        raise DeviceError(f"self-test on {board.name} did not finish within {timeout:g} s: "
+                          f"{_last_line(text) or 'no output'}")
+    verdict = _last_line(text)
+    if not verdict.endswith((" PASS", " FAIL")):
+        raise DeviceError(f"self-test on {board.name} ended (status {status}) without a verdict: "
+                          f"{verdict or 'no output'}")
+    passed = verdict.endswith(" PASS") and status == 0
+    return SelftestResult(passed, text, status)
+
+
+def _run_host(artifact: Path, timeout: float) -> tuple[int | None, str]:
+    try:
+        proc = subprocess.run([str(artifact)], stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        return None, (e.stdout or b"").decode("utf-8", "replace")
+    except OSError as e:
+        raise DeviceError(f"cannot start {artifact}: {e.strerror}") from None
+    return proc.returncode, proc.stdout.decode("utf-8", "replace")
+
+
+def _last_line(text: str) -> str:
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    return lines[-1] if lines else ""
