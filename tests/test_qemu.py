@@ -1,0 +1,109 @@
+"""The QEMU runner: hello_world_int8 firmware for mps2-an386 under qemu-system-arm, driven over its
+UART on a loopback port. Failures must surface as DeviceError within the timeout, and QEMU must always
+be stopped."""
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from shared_models import shared_model
+from microc.boards import load_board
+from microc.build import build_project
+from microc.errors import DeviceError
+from microc.pipeline import compile_model
+import microc.runner.qemu as qemu
+from microc.runner.protocol import HEADER, SYNC, encode_frame
+from microc.runner.transport import LinkClosed
+
+TIMEOUT = 5.0  # seconds; failures must come within this (not a speed assertion)
+BOARD = "mps2-an386"
+
+
+@pytest.fixture(scope="module")
+def elf(tmp_path_factory):
+    import shutil
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (scripts/setup.sh installs it)")
+    project = tmp_path_factory.mktemp("qemu") / "hw"
+    compile_model(shared_model("tflm/hello_world_int8"), BOARD, project)
+    return build_project(project).artifact
+
+
+@pytest.fixture
+def board():
+    return load_board(BOARD)
+
+
+def test_info_names_the_model_and_qemu_stops_after_exit(elf, board):
+    with qemu.qemu_device(board, elf, timeout=TIMEOUT) as dev:
+        info = dev.info()
+        dev.exit(0)
+        status = dev.qemu.proc.wait(timeout=TIMEOUT)  # semihosting exit, not a kill
+    assert info["name"] == "hello_world_int8" and info["inputs"][0]["shape"] == [1, 1]
+    assert status == 0
+
+
+def test_device_killed_mid_run_is_reported_within_the_timeout(elf, board):
+    with qemu.qemu_device(board, elf, timeout=TIMEOUT) as dev:
+        dev.info()
+        dev.qemu.proc.kill()
+        start = time.monotonic()
+        with pytest.raises(DeviceError) as e:
+            dev.invoke()
+        elapsed = time.monotonic() - start
+    assert elapsed < TIMEOUT + 1.0
+    assert "INVOKE" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_hung_device_is_a_timeout_and_qemu_is_killed(elf, board):
+    """A frame claiming more bytes than follow leaves the device waiting: the host gives up in time."""
+    with qemu.qemu_device(board, elf, timeout=1.0) as dev:
+        dev.transport.write(SYNC + HEADER.pack(1, 0x02, 1000))  # WRITE header, payload never sent
+        start = time.monotonic()
+        with pytest.raises(DeviceError, match="did not answer INFO within 1 s"):
+            dev.info()
+        assert time.monotonic() - start < 2.5
+        proc = dev.qemu.proc
+    assert proc.poll() is not None  # stopped on the way out
+
+
+def test_corrupted_frame_is_caught_by_the_crc_and_the_link_recovers(elf, board):
+    with qemu.qemu_device(board, elf, timeout=TIMEOUT) as dev:
+        frame = bytearray(encode_frame(0x01))
+        frame[-1] ^= 0x40  # flip a bit of the CRC
+        dev.transport.write(bytes(frame))
+        type_, body = dev._read_frame(time.monotonic() + TIMEOUT)
+        assert (type_, body[0], body[1:]) == (0x7F, 1, b"bad CRC")
+        assert dev.info()["name"] == "hello_world_int8"  # still in step
+        dev.exit(0)
+
+
+def test_two_concurrent_runs_get_different_ports(elf, board):
+    with qemu.qemu_device(board, elf, timeout=TIMEOUT) as a, qemu.qemu_device(board, elf, timeout=TIMEOUT) as b:
+        assert a.port != b.port
+        assert a.info()["model_hash"] == b.info()["model_hash"]
+        a.exit(0)
+        b.exit(0)
+
+
+def test_a_taken_port_is_retried_on_another(elf, board, monkeypatch):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        ports = iter([busy])
+        real_free_port = qemu.free_port
+        monkeypatch.setattr(qemu, "free_port", lambda: next(ports, None) or real_free_port())
+        with qemu.qemu_device(board, elf, timeout=TIMEOUT) as dev:
+            assert dev.port != busy
+            assert dev.info()["name"] == "hello_world_int8"
+            dev.exit(0)
+
+
+def test_missing_firmware_is_a_one_line_error(board, tmp_path):
+    with pytest.raises(DeviceError, match="does not exist: run microc build"):
+        with qemu.qemu_device(board, tmp_path / "nothing.elf"):
+            pass
