@@ -69,10 +69,13 @@ def _quantize_options(f):
               help="Project folder to write (replaced if it is a microc project).")
 @click.option("--name", help="C name of the model (default: from the file name).")
 @_quantize_options
-def compile_cmd(model, board, out_dir, name, quantize, calibration, method):
+@click.option("--selftest", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Embed N inputs with TensorFlow Lite Micro's outputs: the firmware checks itself and "
+                   "prints PASS or FAIL (no host link needed; 'microc run' shows it).")
+def compile_cmd(model, board, out_dir, name, quantize, calibration, method, selftest):
     """Compile MODEL to C and render a project for BOARD into a folder."""
     from microc.pipeline import compile_model
-    res = compile_model(model, board, out_dir, name, quantize, calibration, method)
+    res = compile_model(model, board, out_dir, name, quantize, calibration, method, selftest=selftest)
     if res.quantization is not None:
         click.echo("\n".join(res.quantization.lines()))
     m = res.metadata
@@ -102,7 +105,13 @@ def build_cmd(project):
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for any device reply.")
 def run_cmd(project, input_file, samples, seed, verify, as_json, port, timeout):
     """Run a built project on its board (host, QEMU, or --port) and report outputs and cost."""
+    from microc.pipeline import read_manifest
     from microc.runner.session import run_project
+    if read_manifest(project).get("selftest"):
+        from microc.runner.selftest import run_selftest_project
+        result = run_selftest_project(project, timeout)
+        click.echo(result.output.rstrip())
+        sys.exit(0 if result.passed else 1)
     report = run_project(Path(project), input_file=input_file, samples=samples, seed=seed,
                          verify=verify, port=port, timeout=timeout)
     _finish(report, as_json, verify)

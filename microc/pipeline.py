@@ -37,11 +37,14 @@ def c_identifier(text: str) -> str:
 
 def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
                   name: str | None = None, quantize: str | None = None,
-                  calibration: str | Path | None = None, method: str = "minmax") -> CompileResult:
+                  calibration: str | Path | None = None, method: str = "minmax",
+                  selftest: int = 0) -> CompileResult:
     """With `quantize="int8"` the float model is first quantized with `calibration` data; the int8
-    .tflite is kept as model/quantized.tflite and the manifest points at it (TFLM verifies that)."""
+    .tflite is kept as model/quantized.tflite and the manifest points at it (TFLM verifies that).
+    With `selftest=N` the firmware embeds N inputs and TFLM's outputs, checks itself and prints PASS
+    or FAIL instead of serving the runner protocol."""
     from microc.boards import load_board
-    from microc.project import check_fits, render_project
+    from microc.project import check_fits, render_project, write_selftest
 
     model_path = Path(model_path).resolve()
     board = load_board(board_name)
@@ -52,7 +55,7 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
     out_dir = Path(out_dir)
     with _atomic_dir(out_dir) as tmp:
         _write_model(tmp, model)
-        render_project(tmp, board, name)
+        render_project(tmp, board, name, selftest)
         manifest = {"name": name, "board": board.name, "model": str(model_path),
                     "model_hash": graph.source_hash}
         if quantized is not None:
@@ -60,6 +63,10 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
             manifest.update(model=str(out_dir.resolve() / QUANTIZED_MODEL), float_model=str(model_path),
                             quantization={"type": "int8", "method": quantized.method,
                                           "calibration_samples": quantized.samples})
+        if selftest:
+            reference = tmp / QUANTIZED_MODEL if quantized is not None else model_path
+            check_fits(model, board, write_selftest(tmp, reference, model.metadata, selftest))
+            manifest["selftest"] = selftest
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return CompileResult(out_dir, name, board.name, model.metadata, quantized)
 

@@ -47,3 +47,12 @@ def _run_host(artifact: Path, timeout: float) -> tuple[int | None, str]:
 def _last_line(text: str) -> str:
     lines = [l.strip() for l in text.splitlines() if l.strip()]
     return lines[-1] if lines else ""
+
+
+def run_selftest_project(project: str | Path, timeout: float = 120.0) -> SelftestResult:
+    """The self-test of a built project compiled with --selftest N."""
+    from microc.boards import load_board
+    from microc.build import read_build_result
+    from microc.pipeline import read_manifest
+    board = load_board(read_manifest(project)["board"])
+    return run_selftest(board, read_build_result(project)["artifact"], timeout)
