@@ -93,7 +93,7 @@ def test_softmax_float(tmp_path):
 def test_activations_sanitized(tmp_path):
     shapes = [(3, 11), (1, 2, 2, 5)]
     branches = [("int8", (0.1, 3), "int8", SOFTMAX_OUT, s) for s in shapes]
-    check_against_tflm(branch_model("SOFTMAX", branches), int8_samples(shapes), tmp_path, harness.SANITIZE)
+    check_against_tflm(branch_model("SOFTMAX", branches), int8_samples(shapes), tmp_path, sanitize=True)
 
 
 def test_refusals(tmp_path):
