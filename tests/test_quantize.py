@@ -320,3 +320,21 @@ def test_cli_compile_with_quantize_keeps_the_int8_model_in_the_project(tmp_path)
                  "--quantize", "int8", cwd=tmp_path)
     assert res.returncode != 0 and "--quantize int8 needs --calibration" in res.stderr
     assert not (tmp_path / "p2").exists()
+
+
+# ---- the quantized model through microc's own C kernels: bit-exact with TFLM ----
+
+
+@pytest.mark.parametrize("name", ["tflm/hello_world_float", "mlperf_tiny/ad01_fp32"])
+def test_quantized_model_compiles_bit_exact_with_tflm(name, tmp_path):
+    from harness import compile_and_run
+    path = shared_model(name)
+    shape = load_tflite(path).inputs[0].shape
+    rng = np.random.default_rng(10)
+    np.save(tmp_path / "cal.npy", rng.normal(size=(16, *shape[1:])).astype(np.float32))
+    res = quantize_model(path, tmp_path / "cal.npy")
+    (tmp_path / "q.tflite").write_bytes(res.model)
+    samples = [[rng.integers(-128, 128, shape).astype(np.int8)] for _ in range(8)]
+    got = compile_and_run(tmp_path / "q.tflite", samples, tmp_path / "build")
+    for sample, outs in zip(samples, got):
+        assert np.array_equal(outs[0], run_tflm(res.model, sample)[0])
