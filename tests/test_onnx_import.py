@@ -6,6 +6,7 @@ import pytest
 from onnx import TensorProto
 
 import harness
+from microc.codegen.lowering import supported_ops
 from microc.errors import ModelFormatError, UnsupportedOperator
 from microc.frontends import load_model
 from onnx_builder import OnnxModel, assert_close, run_ort
@@ -89,3 +90,184 @@ def test_clip_fuses_into_conv(tmp_path, lo, hi, fused):
     m.output(m.node("Clip", [y, m.const(np.float32(lo)), m.const(np.float32(hi))]))
     graph = check(m, tmp_path, [(1, 2, 5, 5)], scale=3.0)
     assert graph.ops[1].attrs["activation"] == fused
+
+
+# ---- element-wise and activations ----------------------------------------------------------------
+
+@pytest.mark.parametrize("op", ["Add", "Sub", "Mul"])
+def test_binary_broadcast_on_nchw_conv_output(tmp_path, op):
+    m = OnnxModel()
+    x = m.input("x", [1, 3, 4, 5])
+    y = m.node("Conv", [x, m.weight(3, 3, 1, 1)])
+    y = m.node(op, [y, m.weight(3, 1, 1)])  # per-channel constant, broadcast in NHWC order
+    y = m.node(op, [m.weight(5), y])  # a constant along W, first operand
+    m.output(m.node(op, [y, x]))  # two run-time tensors
+    graph = check(m, tmp_path, [(1, 3, 4, 5)])
+    assert op_types(graph).count("TRANSPOSE") == 2  # the input in, the output out
+
+
+@pytest.mark.parametrize("op,attrs", [("Relu", {}), ("Sigmoid", {}), ("Tanh", {}), ("HardSwish", {}),
+                                      ("LeakyRelu", {"alpha": 0.2}), ("HardSigmoid", {}),
+                                      ("HardSigmoid", {"alpha": 0.3, "beta": 0.4})])
+def test_activations(tmp_path, op, attrs):
+    m = OnnxModel()
+    x = m.input("x", [2, 3, 7])
+    m.output(m.node(op, [x], **attrs))
+    check(m, tmp_path, [(2, 3, 7)], scale=4.0)
+
+
+@pytest.mark.parametrize("bounds,op", [((0.0, None), "RELU"), ((0.0, 6.0), "RELU6"), ((-1.0, 1.0), "RELU_N1_TO_1")])
+def test_clip_alone(tmp_path, bounds, op):
+    m = OnnxModel()
+    x = m.input("x", [4, 6])
+    ins = [x, m.const(np.float32(bounds[0]))] + ([m.const(np.float32(bounds[1]))] if bounds[1] else [])
+    m.output(m.node("Clip", ins))
+    assert op_types(load_model(m.save(tmp_path / "ir.onnx"))) == [op]
+    if op not in supported_ops():
+        pytest.skip(f"no standalone {op} kernel in microc yet (the IR is checked)")
+    check(m, tmp_path, [(4, 6)], scale=5.0)
+
+
+def test_standalone_batchnorm_identity_dropout(tmp_path):
+    m = OnnxModel()
+    x = m.input("x", [2, 3, 4, 4])
+    y = m.node("Identity", [x])
+    y = m.node("BatchNormalization", [y, m.weight(3), m.weight(3), m.weight(3),
+                                      m.const(np.float32([1, 2, 3]))], epsilon=1e-3)
+    m.output(m.node("Dropout", [y]))
+    check(m, tmp_path, [(2, 3, 4, 4)])
+
+
+# ---- pooling and reductions -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("attrs", [
+    dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+    dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1),
+    dict(kernel_shape=[2, 3], strides=[2, 2], ceil_mode=1),
+    dict(kernel_shape=[3, 3], auto_pad="SAME_UPPER", strides=[2, 2]),
+])
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+def test_pools(tmp_path, op, attrs):
+    if op == "MaxPool":
+        attrs = {k: v for k, v in attrs.items() if k != "count_include_pad"}
+    m = OnnxModel()
+    x = m.input("x", [1, 2, 7, 8])
+    m.output(m.node(op, [x], **attrs))
+    check(m, tmp_path, [(1, 2, 7, 8)])
+
+
+def test_global_average_pool_then_gemm(tmp_path):
+    m = OnnxModel()
+    x = m.input("x", [1, 4, 5, 5])
+    y = m.node("Conv", [x, m.weight(8, 4, 3, 3)])
+    y = m.node("GlobalAveragePool", [y])
+    y = m.node("Flatten", [y])
+    m.output(m.node("Gemm", [y, m.weight(8, 3), m.weight(3)]))
+    graph = check(m, tmp_path, [(1, 4, 5, 5)])
+    assert op_types(graph) == ["TRANSPOSE", "CONV_2D", "MEAN", "RESHAPE", "FULLY_CONNECTED"]
+
+
+@pytest.mark.parametrize("axes,keep", [([2, 3], 1), ([1], 0), ([3], 0), ([1, 2], 0), ([-1, 1], 1)])
+def test_reduce_mean_axes_in_nhwc(tmp_path, axes, keep):
+    for opset in (13, 18):
+        m = OnnxModel(opset=opset)
+        x = m.input("x", [2, 3, 4, 5])
+        y = m.node("Relu", [m.node("Conv", [x, m.weight(3, 3, 1, 1)])])
+        if opset < 18:
+            m.output(m.node("ReduceMean", [y], axes=axes, keepdims=keep))
+        else:
+            m.output(m.node("ReduceMean", [y, m.const(np.int64(axes))], keepdims=keep))
+        (tmp_path / str(opset)).mkdir()
+        check(m, tmp_path / str(opset), [(2, 3, 4, 5)])
+
+
+# ---- shapes and axes ----------------------------------------------------------------------------------
+
+def test_shape_ops_move_no_data(tmp_path):
+    m = OnnxModel()
+    x = m.input("x", [2, 12])
+    y = m.node("Reshape", [x, m.const(np.int64([2, 3, 4]))])
+    y = m.node("Unsqueeze", [y, m.const(np.int64([1]))])
+    y = m.node("Transpose", [y], perm=[0, 2, 1, 3])  # moves a size-1 axis only: no data moves
+    y = m.node("Squeeze", [y, m.const(np.int64([2]))])
+    m.output(m.node("Tanh", [y]))
+    graph = check(m, tmp_path, [(2, 12)])
+    assert "TRANSPOSE" not in op_types(graph)
+
+
+def test_transposes_cancel(tmp_path):
+    m = OnnxModel()
+    x = m.input("x", [2, 3, 4])
+    y = m.node("Transpose", [x], perm=[2, 0, 1])
+    y = m.node("Sigmoid", [y])
+    m.output(m.node("Transpose", [y], perm=[1, 2, 0]))
+    assert op_types(check(m, tmp_path, [(2, 3, 4)])) == ["LOGISTIC"]
+
+
+def test_transpose_output(tmp_path):
+    m = OnnxModel()
+    x = m.input("x", [2, 3, 4])
+    m.output(m.node("Transpose", [m.node("Relu", [x])], perm=[1, 2, 0]))
+    assert op_types(check(m, tmp_path, [(2, 3, 4)])) == ["RELU", "TRANSPOSE"]
+
+
+@pytest.mark.parametrize("axis", [1, -1, 2])
+def test_concat_axis_remapped(tmp_path, axis):
+    m = OnnxModel()
+    x = m.input("x", [1, 2, 4, 4])
+    a = m.node("Conv", [x, m.weight(3, 2, 1, 1)])
+    b = m.node("Conv", [x, m.weight(3 if axis == 1 else 2, 2, 1, 1)])
+    other = b if axis == 1 else m.node("Conv", [x, m.weight(3, 2, 1, 1)])
+    m.output(m.node("Concat", [a, other], axis=axis))
+    graph = check(m, tmp_path, [(1, 2, 4, 4)])
+    assert graph.ops[-2].type == "CONCATENATION" or graph.ops[-1].type == "CONCATENATION"
+
+
+def test_concat_with_constant(tmp_path):
+    m = OnnxModel()
+    x = m.input("x", [3, 4])
+    m.output(m.node("Concat", [x, m.weight(2, 4)], axis=0))
+    check(m, tmp_path, [(3, 4)])
+
+
+def test_pad_nchw(tmp_path):
+    m = OnnxModel()
+    x = m.input("x", [1, 3, 4, 4])
+    y = m.node("Conv", [x, m.weight(3, 3, 1, 1)])
+    y = m.node("Pad", [y, m.const(np.int64([0, 1, 2, 0, 0, 0, 1, 3]))])
+    m.output(m.node("Conv", [y, m.weight(2, 4, 3, 3)]))
+    check(m, tmp_path, [(1, 3, 4, 4)])
+
+
+@pytest.mark.parametrize("opset,axis", [(13, -1), (13, 1), (13, 0), (11, 1), (11, 2), (11, 0)])
+def test_softmax_axes(tmp_path, opset, axis):
+    m = OnnxModel(opset=opset)
+    x = m.input("x", [2, 3, 4])
+    m.output(m.node("Softmax", [x], axis=axis))
+    check(m, tmp_path, [(2, 3, 4)], scale=3.0)
+
+
+def test_softmax_over_channels_of_nchw(tmp_path):
+    m = OnnxModel()
+    x = m.input("x", [1, 3, 4, 4])
+    y = m.node("Conv", [x, m.weight(5, 3, 1, 1)])
+    y = m.node("Softmax", [y], axis=1)
+    m.output(m.node("Conv", [y, m.weight(2, 5, 1, 1)]))
+    graph = check(m, tmp_path, [(1, 3, 4, 4)])
+    assert op_types(graph) == ["TRANSPOSE", "CONV_2D", "SOFTMAX", "CONV_2D", "TRANSPOSE"]
+
+
+def test_matmul_3d_and_constant_subgraph(tmp_path):
+    m = OnnxModel()
+    x = m.input("x", [2, 3, 6])
+    w = m.node("Transpose", [m.weight(4, 6)], perm=[1, 0])  # folded at import
+    y = m.node("MatMul", [x, w])
+    m.output(m.node("Add", [y, m.node("Mul", [m.weight(4), m.const(np.float32(2.0))])]))
+    check(m, tmp_path, [(2, 3, 6)])
+
+
+def test_gemm_alpha_beta_and_bias_row(tmp_path):
+    m = OnnxModel()
+    x = m.input("x", [3, 5])
+    m.output(m.node("Gemm", [x, m.weight(5, 4), m.weight(1, 4)], alpha=0.5, beta=2.0))
+    check(m, tmp_path, [(3, 5)])
