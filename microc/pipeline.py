@@ -38,17 +38,18 @@ def c_identifier(text: str) -> str:
 def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
                   name: str | None = None, quantize: str | None = None,
                   calibration: str | Path | None = None, method: str = "minmax",
-                  selftest: int = 0) -> CompileResult:
+                  selftest: int = 0, input_shapes: dict[str, tuple[int, ...]] | None = None) -> CompileResult:
     """With `quantize="int8"` the float model is first quantized with `calibration` data; the int8
     .tflite is kept as model/quantized.tflite and the manifest points at it (TFLM verifies that).
     With `selftest=N` the firmware embeds N inputs and TFLM's outputs, checks itself and prints PASS
-    or FAIL instead of serving the runner protocol."""
+    or FAIL instead of serving the runner protocol. `input_shapes` fixes an ONNX model's dynamic input
+    dimensions ({"input": (1, 1, 8, 8)})."""
     from microc.boards import load_board
     from microc.project import check_fits, render_project, write_selftest
 
     model_path = Path(model_path).resolve()
     board = load_board(board_name)
-    graph, quantized = _load(model_path, quantize, calibration, method)
+    graph, quantized = _load(model_path, quantize, calibration, method, input_shapes)
     name = c_identifier(name or graph.name)
     model = generate(graph, name)
     check_fits(model, board)
@@ -71,12 +72,12 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
     return CompileResult(out_dir, name, board.name, model.metadata, quantized)
 
 
-def _load(model_path: Path, quantize: str | None, calibration, method: str):
+def _load(model_path: Path, quantize: str | None, calibration, method: str, input_shapes=None):
     """The graph to compile, and the QuantizeResult when it was quantized here."""
     if quantize is None:
         if calibration is not None:
             raise MicrocError("--calibration is only used with --quantize int8")
-        return load_model(model_path), None
+        return load_model(model_path, input_shapes), None
     from microc.frontends.tflite import load_tflite
     from microc.quantization import quantize_model
     if quantize != "int8":

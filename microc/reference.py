@@ -1,4 +1,5 @@
-"""The reference every output is checked against: TensorFlow Lite Micro's interpreter on the host."""
+"""The reference every output is checked against: TensorFlow Lite Micro's interpreter on the host for
+.tflite models, onnxruntime (CPU) for .onnx models."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +12,9 @@ _ARENA = 8 * 1024 * 1024
 
 
 def reference_outputs(model_path: str | Path, inputs: list[np.ndarray], n_outputs: int) -> list[np.ndarray]:
-    """Run one sample (one array per model input) through TFLite Micro; returns its outputs."""
+    """Run one sample (one array per model input) through TFLite Micro or onnxruntime; returns its outputs."""
+    if Path(model_path).suffix == ".onnx":
+        return _onnx_outputs(str(model_path), inputs)[:n_outputs]
     interp = _interpreter(str(model_path))
     for i, x in enumerate(inputs):
         interp.set_input(x, i)
@@ -30,3 +33,15 @@ def _interpreter(path: str):
         except Exception as e:
             raise MicrocError(f"TensorFlow Lite Micro cannot run {Path(path).name}: {e}") from None
     return _cache[path]
+
+
+def _onnx_outputs(path: str, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    if path not in _cache:
+        import onnxruntime
+        try:
+            _cache[path] = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise MicrocError(f"onnxruntime cannot run {Path(path).name}: {str(e).splitlines()[0]}") from None
+    sess = _cache[path]
+    feeds = {i.name: x for i, x in zip(sess.get_inputs(), inputs)}
+    return [np.asarray(y) for y in sess.run(None, feeds)]
