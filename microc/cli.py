@@ -28,9 +28,9 @@ class _Cli(click.Group):
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="microc")
 def main():
-    """Compile a neural network (.tflite) into static C firmware for a microcontroller, build it,
-    run it (host, QEMU, or a board on a serial port) and verify its outputs against
-    TensorFlow Lite Micro, with latency and memory measured.
+    """Compile a neural network (.tflite or .onnx) into static C firmware for a microcontroller, build
+    it, run it (host, QEMU, or a board on a serial port) and verify its outputs against
+    TensorFlow Lite Micro (onnxruntime for .onnx), with latency and memory measured.
 
     \b
     Typical use:
@@ -45,12 +45,34 @@ _board = click.option("--board", "-b", default=DEFAULT_BOARD, show_default=True,
 _samples = click.option("--samples", "-n", default=10, show_default=True,
                         help="Random input samples (int8 models also get all -128 and all 127).")
 _seed = click.option("--seed", default=0, show_default=True, help="Seed of the random inputs.")
-_verify = click.option("--verify", is_flag=True, help="Compare every output with TensorFlow Lite Micro; "
+_verify = click.option("--verify", is_flag=True, help="Compare every output with TensorFlow Lite Micro "
+                       "(onnxruntime for .onnx); "
                        "exit 1 unless all match.")
 _json = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 _method = click.option("--method", type=click.Choice(["minmax", "percentile"]), default="minmax",
                        show_default=True, help="Calibration ranges: extremes, or the 0.01st..99.99th "
                        "percentiles (ignores rare outliers).")
+
+
+def _parse_input_shapes(ctx, param, values) -> dict:
+    """NAME=D,D,... (repeatable) -> {NAME: (D, D, ...)}."""
+    shapes = {}
+    for text in values:
+        name, _, dims = text.rpartition("=")
+        try:
+            shape = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            shape = ()
+        if not name or not shape or min(shape) < 1:
+            raise click.BadParameter(f"'{text}': expected NAME=D,D,... with positive dimensions, "
+                                     "e.g. input=1,1,8,8")
+        shapes[name] = shape
+    return shapes
+
+
+_input_shape = click.option("--input-shape", "input_shapes", multiple=True, callback=_parse_input_shapes,
+                            metavar="NAME=D,D,...", help="Fix the dynamic dimensions of an ONNX model's "
+                            "input (repeat per input), e.g. --input-shape input=1,1,8,8.")
 
 
 def _quantize_options(f):
@@ -72,10 +94,12 @@ def _quantize_options(f):
 @click.option("--selftest", type=click.IntRange(min=0), default=0, metavar="N",
               help="Embed N inputs with TensorFlow Lite Micro's outputs: the firmware checks itself and "
                    "prints PASS or FAIL (no host link needed; 'microc run' shows it).")
-def compile_cmd(model, board, out_dir, name, quantize, calibration, method, selftest):
+@_input_shape
+def compile_cmd(model, board, out_dir, name, quantize, calibration, method, selftest, input_shapes):
     """Compile MODEL to C and render a project for BOARD into a folder."""
     from microc.pipeline import compile_model
-    res = compile_model(model, board, out_dir, name, quantize, calibration, method, selftest=selftest)
+    res = compile_model(model, board, out_dir, name, quantize, calibration, method, selftest=selftest,
+                        input_shapes=input_shapes)
     if res.quantization is not None:
         click.echo("\n".join(res.quantization.lines()))
     m = res.metadata
@@ -129,15 +153,17 @@ def run_cmd(project, input_file, samples, seed, verify, as_json, port, timeout):
 @_json
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for any device reply.")
 @_quantize_options
+@_input_shape
 def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, timeout, quantize, calibration,
-               method):
+               method, input_shapes):
     """Compile, build and run MODEL on BOARD in one step."""
     from microc.build import build_project
     from microc.pipeline import compile_model
     from microc.runner.session import run_project
     out_dir = Path(out_dir or Path("microc-out") / f"{Path(model).stem}-{board}")
     with _progress(f"compiling {Path(model).name} for {board}") as step:
-        res = compile_model(model, board, out_dir, name, quantize, calibration, method)
+        res = compile_model(model, board, out_dir, name, quantize, calibration, method,
+                            input_shapes=input_shapes)
         if res.quantization is not None and not as_json:
             click.echo("\n".join(res.quantization.lines()), err=True)
         step(f"building {out_dir}")
