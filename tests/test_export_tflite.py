@@ -92,11 +92,61 @@ def test_padding_recovered_from_pads(padding, stride, tmp_path):
     assert np.array_equal(run_tflm(model, [x])[0], run_tflm(exported, [x])[0])
 
 
-def test_pads_neither_same_nor_valid_are_refused(tmp_path):
+def test_pads_that_do_not_give_the_output_size_are_refused(tmp_path):
     graph = _load_bytes(tmp_path, _conv_model("SAME", 1))
     graph.ops[0].attrs["pads"] = (2, 0, 0, 0)
     graph.ops[0].attrs.pop("padding")
-    with pytest.raises(ExportError, match=r"CONV_2D 'y': pads \(2, 0, 0, 0\) are neither SAME nor VALID"):
+    with pytest.raises(ExportError, match=r"CONV_2D 'y': pads \(2, 0, 0, 0\) do not give the output size"):
+        export_tflite(graph)
+
+
+def _padded_model(op_type, pads, stride=2):
+    """PAD (PADV2 of the lowest float before a max pool) then `op_type` with VALID padding: what the
+    exporter must write for an op whose explicit pads SAME cannot express."""
+    b, rng = ModelBuilder(), np.random.default_rng(3)
+    top, left, bottom, right = pads
+    x = b.tensor("x", (1, 8, 8, 2), "float32")
+    xp = b.tensor("xp", (1, 8 + top + bottom, 8 + left + right, 2), "float32")
+    paddings = b.const("paddings", np.array([[0, 0], [top, bottom], [left, right], [0, 0]], np.int32))
+    out_hw = [(8 + top + bottom - 3) // stride + 1, (8 + left + right - 3) // stride + 1]
+    if op_type == "CONV_2D":
+        b.op("PAD", [x, paddings], [xp])
+        y = b.tensor("y", (1, *out_hw, 3), "float32")
+        b.op("CONV_2D", [xp, b.const("w", rng.normal(size=(3, 3, 3, 2)).astype(np.float32)),
+                         b.const("bias", rng.normal(size=3).astype(np.float32))], [y], padding="VALID",
+             stride=(stride, stride))
+    else:
+        b.op("PADV2", [x, paddings, b.const("lowest", np.array([np.finfo(np.float32).min], np.float32))], [xp])
+        y = b.tensor("y", (1, *out_hw, 2), "float32")
+        b.op(op_type, [xp], [y], filter_size=(3, 3), padding="VALID", stride=(stride, stride))
+    b.inputs([x])
+    b.outputs([y])
+    return b.build()
+
+
+@pytest.mark.parametrize("op_type", ["CONV_2D", "MAX_POOL_2D"])
+def test_explicit_pads_become_a_pad_op(op_type, tmp_path):
+    """ONNX's pads (1, 1, 1, 1) on a stride-2 3x3 window over 8x8: SAME would pad (0, 0, 1, 1)."""
+    reference = _padded_model(op_type, (1, 1, 1, 1))
+    graph = _load_bytes(tmp_path, reference)
+    pad_op, op = graph.ops  # fold the PAD into the op's pads, as an ONNX importer writes it
+    op.inputs[0] = pad_op.inputs[0]
+    op.attrs.update(pads=(1, 1, 1, 1))
+    op.attrs.pop("padding")
+    graph.ops = [op]
+    exported = export_tflite(graph)
+    assert [o.type for o in _load_bytes(tmp_path, exported, "e").ops] == [pad_op.type, op_type]
+    x = -np.abs(np.random.default_rng(4).normal(size=(1, 8, 8, 2))).astype(np.float32)  # max pool: pads lose
+    assert np.array_equal(run_tflm(reference, [x])[0], run_tflm(exported, [x])[0])
+
+
+def test_average_pool_pads_that_same_cannot_express_are_refused(tmp_path):
+    graph = _load_bytes(tmp_path, _padded_model("AVERAGE_POOL_2D", (1, 1, 1, 1)))
+    pad_op, op = graph.ops
+    op.inputs[0] = pad_op.inputs[0]
+    op.attrs.update(pads=(1, 1, 1, 1))
+    graph.ops = [op]
+    with pytest.raises(ExportError, match=r"AVERAGE_POOL_2D 'y': pads \(1, 1, 1, 1\) are neither SAME nor VALID"):
         export_tflite(graph)
 
 
@@ -113,3 +163,21 @@ def test_operator_with_unknown_options_is_refused(tmp_path):
     graph.ops[0].type = "SVDF"
     with pytest.raises(ExportError, match="SVDF .*cannot write this operator"):
         export_tflite(graph)
+
+
+def test_explicit_pads_on_int8_max_pool_fill_with_the_lowest_value(tmp_path):
+    b = ModelBuilder()
+    x = b.tensor("x", (1, 8, 8, 2), "int8", scale=0.1, zero_point=5)
+    y = b.tensor("y", (1, 4, 4, 2), "int8", scale=0.1, zero_point=5)
+    b.op("MAX_POOL_2D", [x], [y], filter_size=(3, 3), padding="SAME", stride=(2, 2))
+    b.inputs([x])
+    b.outputs([y])
+    graph = _load_bytes(tmp_path, b.build())
+    graph.ops[0].attrs.update(pads=(1, 1, 1, 1))  # SAME would be (0, 0, 1, 1)
+    graph.ops[0].attrs.pop("padding")
+    q = np.random.default_rng(5).integers(-128, 0, (1, 8, 8, 2)).astype(np.int8)
+    got = run_tflm(export_tflite(graph), [q])[0]
+    padded = np.pad(q, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-128)
+    want = np.stack([np.stack([padded[0, 2 * i:2 * i + 3, 2 * j:2 * j + 3].max(axis=(0, 1))
+                               for j in range(4)]) for i in range(4)])[None]
+    assert np.array_equal(got, want)

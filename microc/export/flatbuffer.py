@@ -88,6 +88,8 @@ OPTIONS = {
     "PAD": ("PadOptions", _no_options),
     "QUANTIZE": ("QuantizeOptions", _no_options),
     "DEQUANTIZE": ("DequantizeOptions", _no_options),
+    "PADV2": ("PadV2Options", _no_options),
+    "TRANSPOSE": ("TransposeOptions", _no_options),
 }
 # Not in OPTIONS (no options table): RELU, RELU6, LOGISTIC, TANH and any other option-less op.
 

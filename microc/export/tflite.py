@@ -2,8 +2,10 @@
 
 Used by the quantizer: calibration runs the float graph on TFLite Micro with every activation marked
 as a graph output, and the int8 graph it produces is written here so TFLite Micro is the reference
-of everything downstream. Explicit pads are turned back into SAME/VALID; pads neither of them can
-express are refused (the TFLite format has no explicit pads on CONV_2D or pools).
+of everything downstream. Explicit pads are turned back into SAME/VALID; pads neither can express
+(ONNX's symmetric pads on a stride-2 conv, say) become a PAD op before the conv or a PADV2 of the
+lowest value before a max pool; on an average pool they are refused (TFLite averages over the
+unpadded cells of SAME windows only).
 """
 from __future__ import annotations
 
@@ -30,7 +32,11 @@ def export_tflite(graph: Graph, extra_outputs: list[Tensor] | None = None,
         index[id(t)] = _write_tensor(writer, t)
     for op in graph.ops:
         inputs = [index[id(t)] if t is not None else -1 for t in op.inputs]
-        writer.op(op.type, inputs, [index[id(t)] for t in op.outputs], **_options(op))
+        options = _options(op)
+        if "padding" in options and options["padding"] is None:  # pads SAME/VALID cannot express
+            inputs[0] = _explicit_pad(writer, op, inputs[0])
+            options["padding"] = "VALID"
+        writer.op(op.type, inputs, [index[id(t)] for t in op.outputs], **options)
     writer.inputs([index[id(t)] for t in graph.inputs])
     outputs = [index[id(t)] for t in graph.outputs]
     for t in extra_outputs or []:
@@ -47,9 +53,7 @@ def write_tflite(graph: Graph, path: str | Path) -> None:
 def _write_tensor(writer: ModelWriter, t: Tensor) -> int:
     if t.dtype not in DTYPES:
         raise ExportError(f"tensor {t.name!r}: dtype {t.dtype} cannot be written to .tflite")
-    q = t.quant
-    qargs = {} if q is None else dict(scale=np.asarray(q.scale, np.float32), zero_point=q.zero_point,
-                                      axis=q.axis or 0)
+    qargs = _quant_args(t.quant)
     if t.is_const:
         return writer.const(t.name, np.asarray(t.data).reshape(t.shape), t.dtype, **qargs)
     return writer.tensor(t.name, t.shape, t.dtype, **qargs)
@@ -57,6 +61,31 @@ def _write_tensor(writer: ModelWriter, t: Tensor) -> int:
 
 # Builtins without an options table; any other op outside OPTIONS would lose its options.
 _NO_OPTIONS = {"RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "TANH"}
+
+
+def _quant_args(q) -> dict:
+    return {} if q is None else dict(scale=np.asarray(q.scale, np.float32), zero_point=q.zero_point,
+                                     axis=q.axis or 0)
+
+
+def _explicit_pad(writer: ModelWriter, op: Op, x_index: int) -> int:
+    """A PAD (PADV2 with the lowest value before MAX_POOL_2D) writing the op's pads around its input,
+    which the op then reads with VALID padding; returns the padded tensor's index."""
+    x = op.inputs[0]
+    top, left, bottom, right = op.attrs["pads"]
+    n, h, w, c = x.shape
+    padded = writer.tensor(f"{op.name}/padded", (n, h + top + bottom, w + left + right, c), x.dtype,
+                           **_quant_args(x.quant))
+    paddings = writer.const(f"{op.name}/paddings", np.array([[0, 0], [top, bottom], [left, right], [0, 0]],
+                                                          np.int32))
+    if op.type == "MAX_POOL_2D":
+        lowest = np.array([np.finfo(np.float32).min if x.dtype == "float32" else np.iinfo(x.dtype).min],
+                          x.dtype)
+        fill = writer.const(f"{op.name}/pad_value", lowest, **_quant_args(x.quant))
+        writer.op("PADV2", [x_index, paddings, fill], [padded])
+    else:  # zeros: for int8 the kernel pads with the zero point, which is real 0
+        writer.op("PAD", [x_index, paddings], [padded])
+    return padded
 
 
 def _options(op: Op) -> dict:
@@ -97,21 +126,31 @@ def _options(op: Op) -> dict:
 
 def _padding(op: Op) -> str:
     """SAME or VALID, whichever gives the op's explicit pads and output size with TFLite's arithmetic
-    (the attribute the frontend kept is tried first: both can fit, e.g. a 1x1 filter)."""
+    (the attribute the frontend kept is tried first: both can fit, e.g. a 1x1 filter); None when
+    neither does and an explicit PAD must go before the op (not for AVERAGE_POOL_2D)."""
     pads = tuple(op.attrs.get("pads", (0, 0, 0, 0)))
     candidates = ["SAME", "VALID"]
     if op.attrs.get("padding") == "VALID":
         candidates.reverse()
+    out_hw = tuple(op.outputs[0].shape[1:3])
     for padding in candidates:
-        if _pads_and_size(op, padding) == (pads, tuple(op.outputs[0].shape[1:3])):
+        if _pads_and_size(op, padding) == (pads, out_hw):
             return padding
-    raise ExportError(f"{op.type} {op.name!r}: pads {pads} are neither SAME nor VALID and cannot be "
-                      "written to .tflite")
+    if op.type == "AVERAGE_POOL_2D":  # TFLite averages over the unpadded cells of SAME windows only
+        raise ExportError(f"{op.type} {op.name!r}: pads {pads} are neither SAME nor VALID and cannot be "
+                          "written to .tflite")
+    top, left, bottom, right = pads
+    _, (h, w) = _pads_and_size(op, "VALID", (top + bottom, left + right))
+    if (h, w) != out_hw:
+        raise ExportError(f"{op.type} {op.name!r}: pads {pads} do not give the output size {out_hw}")
+    return None  # an explicit PAD before the op
 
 
-def _pads_and_size(op: Op, padding: str):
-    """TFLite's (top, left, bottom, right) pads and output (h, w) for SAME or VALID."""
+def _pads_and_size(op: Op, padding: str, grow=(0, 0)):
+    """TFLite's (top, left, bottom, right) pads and output (h, w) for SAME or VALID (on the input
+    grown by `grow` rows and columns)."""
     _, in_h, in_w, _ = op.inputs[0].shape
+    in_h, in_w = in_h + grow[0], in_w + grow[1]
     if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         f_h, f_w = op.inputs[1].shape[1:3]
     else:
