@@ -99,22 +99,32 @@ def check_sanitized(model: bytes, samples, tmp_path):
                 np.testing.assert_array_equal(got, ref)
 
 
+def models_of(dtype, cases, add):
+    """One model holding every case (each its own inputs and output): one build covers them all.
+    add(b, dtype, tag, *case) -> (input ids, input shapes, output id)."""
+    b = ModelBuilder()
+    ins, feeds, outs = [], [], []
+    for k, case in enumerate(cases):
+        i, f, o = add(b, dtype, str(k), *case)
+        ins, feeds, outs = ins + i, feeds + f, outs + [o]
+    b.inputs(ins)
+    b.outputs(outs)
+    return b.build(), feeds
+
+
 def out_size(size, k, stride, padding):
     return (size - k) // stride + 1 if padding == "VALID" else -(-size // stride)
 
 
-def pool_model(op, dtype, shape, k, stride, padding, activation, q=(0.05, -3), out_q=None):
-    b = ModelBuilder()
+def add_pool(b, dtype, tag, op, shape, k, stride, padding, activation, q=(0.05, -3), out_q=None):
     n, h, w, c = shape
     oshape = (n, out_size(h, k[0], stride[0], padding), out_size(w, k[1], stride[1], padding), c)
     qa = dict(scale=q[0], zero_point=q[1]) if dtype == "int8" else {}
     qo = dict(scale=(out_q or q)[0], zero_point=(out_q or q)[1]) if dtype == "int8" else {}
-    x = b.tensor("x", shape, dtype, **qa)
-    y = b.tensor("y", oshape, dtype, **qo)
+    x = b.tensor(f"x{tag}", shape, dtype, **qa)
+    y = b.tensor(f"y{tag}", oshape, dtype, **qo)
     b.op(op, [x], [y], filter_size=k, stride=stride, padding=padding, activation=activation)
-    b.inputs([x])
-    b.outputs([y])
-    return b.build()
+    return [x], [shape], y
 
 
 POOL_CASES = [  # shape, filter, stride, padding
@@ -124,35 +134,38 @@ POOL_CASES = [  # shape, filter, stride, padding
     ((1, 8, 8, 5), (4, 4), (3, 3), "SAME"),
     ((1, 4, 4, 16), (4, 4), (1, 1), "VALID"),
     ((1, 9, 3, 2), (5, 1), (1, 1), "SAME"),
+    ((1, 1, 1, 7), (1, 1), (1, 1), "VALID"),
+    ((1, 10, 10, 8), (10, 10), (1, 1), "VALID"),  # global pooling
 ]
 
 
 @pytest.mark.parametrize("dtype", ["int8", "float32"])
 @pytest.mark.parametrize("op", ["AVERAGE_POOL_2D", "MAX_POOL_2D"])
-@pytest.mark.parametrize("case", range(len(POOL_CASES)))
-def test_pool(op, dtype, case, tmp_path):
-    shape, k, stride, padding = POOL_CASES[case]
-    act = ACTIVATIONS[case % len(ACTIVATIONS)]
-    model = pool_model(op, dtype, shape, k, stride, padding, act)
-    check(model, samples_for([shape], dtype, seed=case), tmp_path)
+def test_pool(op, dtype, tmp_path):
+    cases = [(op, *c, ACTIVATIONS[k % len(ACTIVATIONS)]) for k, c in enumerate(POOL_CASES)]
+    model, feeds = models_of(dtype, cases, add_pool)
+    check(model, samples_for(feeds, dtype, seed=len(op)), tmp_path)
 
 
 @pytest.mark.parametrize("q", [(0.05, -3), (1e-3, -128), (4.0, 127), (0.0078125, 0)])
-@pytest.mark.parametrize("act", ACTIVATIONS)
-def test_avg_pool_int8_activations_and_extreme_quantization(act, q, tmp_path):
-    model = pool_model("AVERAGE_POOL_2D", "int8", (1, 5, 5, 3), (3, 3), (1, 1), "SAME", act, q=q)
-    check(model, samples_for([(1, 5, 5, 3)], "int8", seed=7), tmp_path)
+def test_pool_int8_activations_and_extreme_quantization(q, tmp_path):
+    cases = [(op, (1, 5, 5, 3), (3, 3), (1, 1), "SAME", act, q)
+             for op in ("AVERAGE_POOL_2D", "MAX_POOL_2D") for act in ACTIVATIONS]
+    model, feeds = models_of("int8", cases, add_pool)
+    check(model, samples_for(feeds, "int8", seed=7), tmp_path)
 
 
-def test_pool_sanitized(tmp_path):
-    for i, op in enumerate(["AVERAGE_POOL_2D", "MAX_POOL_2D"]):
-        model = pool_model(op, "int8", (1, 7, 5, 4), (3, 3), (2, 2), "SAME", "RELU6")
-        check_sanitized(model, samples_for([(1, 7, 5, 4)], "int8", seed=3), tmp_path / op)
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+def test_pool_sanitized(dtype, tmp_path):
+    cases = [(op, (1, 7, 5, 4), (3, 3), (2, 2), "SAME", "RELU6")
+             for op in ("AVERAGE_POOL_2D", "MAX_POOL_2D")]
+    model, feeds = models_of(dtype, cases, add_pool)
+    check_sanitized(model, samples_for(feeds, dtype, seed=3), tmp_path)
 
 
 def test_pool_int8_requires_same_quantization(tmp_path):
-    model = pool_model("MAX_POOL_2D", "int8", (1, 4, 4, 2), (2, 2), (2, 2), "VALID", "NONE",
-                       out_q=(0.1, 0))
+    case = ("MAX_POOL_2D", (1, 4, 4, 2), (2, 2), (2, 2), "VALID", "NONE", (0.05, -3), (0.1, 0))
+    model, _ = models_of("int8", [case], add_pool)
     path = tmp_path / "m.tflite"
     path.write_bytes(model)
     with pytest.raises(UnsupportedOperator, match="share scale and zero point"):
@@ -161,21 +174,18 @@ def test_pool_int8_requires_same_quantization(tmp_path):
 
 # ---- MEAN ----
 
-def mean_model(dtype, shape, axes, keep_dims, q=(0.05, -3), out_q=(0.02, 5)):
-    b = ModelBuilder()
+def add_mean(b, dtype, tag, shape, axes, keep_dims, q=(0.05, -3), out_q=(0.02, 5)):
     rank = len(shape)
     red = {a % rank for a in axes}
     oshape = [1 if i in red else d for i, d in enumerate(shape)] if keep_dims else \
         [d for i, d in enumerate(shape) if i not in red]
     qa = dict(scale=q[0], zero_point=q[1]) if dtype == "int8" else {}
     qo = dict(scale=out_q[0], zero_point=out_q[1]) if dtype == "int8" else {}
-    x = b.tensor("x", shape, dtype, **qa)
-    ax = b.const("axis", list(axes), dtype="int32")
-    y = b.tensor("y", oshape, dtype, **qo)
+    x = b.tensor(f"x{tag}", shape, dtype, **qa)
+    ax = b.const(f"axis{tag}", list(axes), dtype="int32")
+    y = b.tensor(f"y{tag}", oshape, dtype, **qo)
     b.op("MEAN", [x, ax], [y], keep_dims=keep_dims)
-    b.inputs([x])
-    b.outputs([y])
-    return b.build()
+    return [x], [shape], y
 
 
 MEAN_CASES = [  # shape, axes, keep_dims
@@ -188,30 +198,29 @@ MEAN_CASES = [  # shape, axes, keep_dims
     ((4, 1, 9), (2, 1), True),
     ((1, 10, 10, 16), (1, 2), True),
     ((2, 3, 2, 3, 2), (1, 3), False),
+    ((3, 4), (0, 1), False),
 ]
 
 
 @pytest.mark.parametrize("dtype", ["int8", "float32"])
-@pytest.mark.parametrize("case", range(len(MEAN_CASES)))
-def test_mean(dtype, case, tmp_path):
-    shape, axes, keep = MEAN_CASES[case]
-    check(mean_model(dtype, shape, axes, keep), samples_for([shape], dtype, seed=case), tmp_path)
+def test_mean(dtype, tmp_path):
+    model, feeds = models_of(dtype, MEAN_CASES, add_mean)
+    check(model, samples_for(feeds, dtype, seed=11), tmp_path)
 
 
-@pytest.mark.parametrize("q,out_q", [
-    ((0.05, -3), (0.05, -3)),        # same quantization: TFLM sums raw values, truncating division
-    ((0.05, 10), (0.05, -3)),
-    ((1e-3, -128), (0.5, 127)),
-    ((2.0, 127), (1e-2, -128)),
-    ((0.03, 0), (0.03 * 7, 0)),
-])
-def test_mean_int8_quantization(q, out_q, tmp_path):
-    for i, (shape, axes, keep) in enumerate([((1, 6, 6, 4), (1, 2), True), ((2, 7, 3), (1,), False)]):
-        check(mean_model("int8", shape, axes, keep, q, out_q), samples_for([shape], "int8", seed=i),
-              tmp_path / str(i))
+def test_mean_int8_quantization(tmp_path):
+    quants = [((0.05, -3), (0.05, -3)),  # equal quantization still requantizes (rounds) in TFLM
+              ((0.05, 10), (0.05, -3)), ((1e-3, -128), (0.5, 127)), ((2.0, 127), (1e-2, -128)),
+              ((0.03, 0), (0.03 * 7, 0))]
+    cases = [(shape, axes, keep, q, out_q) for q, out_q in quants
+             for shape, axes, keep in [((1, 6, 6, 4), (1, 2), True), ((2, 7, 3), (1,), False),
+                                       ((1, 40, 40, 2), (1, 2), False)]]
+    model, feeds = models_of("int8", cases, add_mean)
+    check(model, samples_for(feeds, "int8", seed=12), tmp_path)
 
 
-def test_mean_sanitized(tmp_path):
-    for dtype in ("int8", "float32"):
-        check_sanitized(mean_model(dtype, (2, 3, 4, 5), (1, 3), False),
-                        samples_for([(2, 3, 4, 5)], dtype, 1), tmp_path / dtype)
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+def test_mean_sanitized(dtype, tmp_path):
+    model, feeds = models_of(dtype, [((2, 3, 4, 5), (1, 3), False), ((1, 4, 4, 3), (1, 2), True)],
+                             add_mean)
+    check_sanitized(model, samples_for(feeds, dtype, 1), tmp_path)

@@ -7,7 +7,7 @@ import harness
 from microc.codegen.generate import generate
 from microc.errors import UnsupportedOperator
 from microc.frontends import load_model
-from test_ops_pool import check, check_sanitized, samples_for
+from test_ops_pool import check, check_sanitized, models_of, samples_for
 from tflite_builder import ModelBuilder
 
 Q = (0.05, -3)
@@ -19,8 +19,7 @@ def qargs(dtype, q=Q):
 
 # ---- CONCATENATION ----
 
-def concat_model(dtype, shapes, axis, const_index=None):
-    b = ModelBuilder()
+def add_concat(b, dtype, tag, shapes, axis, const_index=None):
     rank = len(shapes[0])
     ax = axis % rank
     out_shape = list(shapes[0])
@@ -31,15 +30,13 @@ def concat_model(dtype, shapes, axis, const_index=None):
         if i == const_index:
             data = rng.integers(-128, 128, s).astype(np.int8) if dtype == "int8" else \
                 rng.normal(0, 1, s).astype(np.float32)
-            ins.append(b.const(f"c{i}", data, **qargs(dtype)))
+            ins.append(b.const(f"c{tag}_{i}", data, **qargs(dtype)))
         else:
-            ins.append(b.tensor(f"x{i}", s, dtype, **qargs(dtype)))
+            ins.append(b.tensor(f"x{tag}_{i}", s, dtype, **qargs(dtype)))
             feeds.append(s)
-    y = b.tensor("y", out_shape, dtype, **qargs(dtype))
+    y = b.tensor(f"y{tag}", out_shape, dtype, **qargs(dtype))
     b.op("CONCATENATION", ins, [y], axis=axis)
-    b.inputs([t for i, t in enumerate(ins) if i != const_index])
-    b.outputs([y])
-    return b.build(), feeds
+    return [t for i, t in enumerate(ins) if i != const_index], feeds, y
 
 
 CONCAT_CASES = [  # shapes, axis
@@ -54,16 +51,9 @@ CONCAT_CASES = [  # shapes, axis
 
 
 @pytest.mark.parametrize("dtype", ["int8", "float32"])
-@pytest.mark.parametrize("case", range(len(CONCAT_CASES)))
-def test_concatenation(dtype, case, tmp_path):
-    shapes, axis = CONCAT_CASES[case]
-    model, feeds = concat_model(dtype, shapes, axis)
-    check(model, samples_for(feeds, dtype, seed=case, n=2), tmp_path)
-
-
-@pytest.mark.parametrize("dtype", ["int8", "float32"])
-def test_concatenation_constant_input(dtype, tmp_path):
-    model, feeds = concat_model(dtype, [(2, 3, 4), (2, 2, 4), (2, 1, 4)], 1, const_index=1)
+def test_concatenation(dtype, tmp_path):
+    cases = CONCAT_CASES + [([(2, 3, 4), (2, 2, 4), (2, 1, 4)], 1, 1)]  # with a constant input
+    model, feeds = models_of(dtype, cases, add_concat)
     check(model, samples_for(feeds, dtype, seed=1, n=2), tmp_path)
 
 
@@ -83,20 +73,17 @@ def test_concatenation_int8_requires_same_quantization(tmp_path):
 
 # ---- PAD, PADV2 ----
 
-def pad_model(dtype, shape, pads, op="PAD", value=None, out_q=Q):
-    b = ModelBuilder()
-    x = b.tensor("x", shape, dtype, **qargs(dtype))
-    p = b.const("paddings", np.array(pads, np.int32))
+def add_pad(b, dtype, tag, shape, pads, op="PAD", value=None, out_q=Q):
+    x = b.tensor(f"x{tag}", shape, dtype, **qargs(dtype))
+    p = b.const(f"paddings{tag}", np.array(pads, np.int32))
     ins = [x, p]
     if value is not None:
-        ins.append(b.const("value", np.array(value, np.int8 if dtype == "int8" else np.float32),
+        ins.append(b.const(f"value{tag}", np.array(value, np.int8 if dtype == "int8" else np.float32),
                            **qargs(dtype, out_q)))
     out_shape = [d + lo + hi for d, (lo, hi) in zip(shape, pads)]
-    y = b.tensor("y", out_shape, dtype, **qargs(dtype, out_q))
+    y = b.tensor(f"y{tag}", out_shape, dtype, **qargs(dtype, out_q))
     b.op(op, ins, [y])
-    b.inputs([x])
-    b.outputs([y])
-    return b.build()
+    return [x], [shape], y
 
 
 PAD_CASES = [  # shape, paddings
@@ -111,36 +98,33 @@ PAD_CASES = [  # shape, paddings
 
 
 @pytest.mark.parametrize("dtype", ["int8", "float32"])
-@pytest.mark.parametrize("case", range(len(PAD_CASES)))
-def test_pad(dtype, case, tmp_path):
-    shape, pads = PAD_CASES[case]
-    check(pad_model(dtype, shape, pads), samples_for([shape], dtype, seed=case, n=2), tmp_path)
+def test_pad(dtype, tmp_path):
+    model, feeds = models_of(dtype, PAD_CASES, add_pad)
+    check(model, samples_for(feeds, dtype, seed=2, n=2), tmp_path)
 
 
-@pytest.mark.parametrize("zp", [-128, 127, 0])
-def test_pad_int8_uses_output_zero_point(zp, tmp_path):
+def test_pad_int8_uses_output_zero_point(tmp_path):
     shape, pads = (1, 3, 3, 2), [[0, 0], [1, 2], [2, 1], [0, 0]]
-    model = pad_model("int8", shape, pads, out_q=(0.05, zp))
-    check(model, samples_for([shape], "int8", seed=abs(zp)), tmp_path)
+    cases = [(shape, pads, "PAD", None, (0.05, zp)) for zp in (-128, 127, 0, 9)]
+    model, feeds = models_of("int8", cases, add_pad)
+    check(model, samples_for(feeds, "int8", seed=4), tmp_path)
 
 
-@pytest.mark.parametrize("dtype,value", [("int8", -77), ("int8", 127), ("float32", -2.5)])
-def test_padv2_constant_value(dtype, value, tmp_path):
+@pytest.mark.parametrize("dtype,values", [("int8", (-77, 127, -128)), ("float32", (-2.5, 0.0, 1e30))])
+def test_padv2_constant_value(dtype, values, tmp_path):
     shape, pads = (1, 3, 4, 2), [[0, 0], [1, 1], [0, 2], [1, 0]]
-    check(pad_model(dtype, shape, pads, "PADV2", value), samples_for([shape], dtype, seed=3), tmp_path)
+    model, feeds = models_of(dtype, [(shape, pads, "PADV2", v) for v in values], add_pad)
+    check(model, samples_for(feeds, dtype, seed=3), tmp_path)
 
 
 # ---- TRANSPOSE ----
 
-def transpose_model(dtype, shape, perm):
-    b = ModelBuilder()
-    x = b.tensor("x", shape, dtype, **qargs(dtype))
-    p = b.const("perm", np.array(perm, np.int32))
-    y = b.tensor("y", [shape[i] for i in perm], dtype, **qargs(dtype))
+def add_transpose(b, dtype, tag, shape, perm):
+    x = b.tensor(f"x{tag}", shape, dtype, **qargs(dtype))
+    p = b.const(f"perm{tag}", np.array(perm, np.int32))
+    y = b.tensor(f"y{tag}", [shape[i] for i in perm], dtype, **qargs(dtype))
     b.op("TRANSPOSE", [x, p], [y])
-    b.inputs([x])
-    b.outputs([y])
-    return b.build()
+    return [x], [shape], y
 
 
 TRANSPOSE_CASES = [
@@ -156,10 +140,9 @@ TRANSPOSE_CASES = [
 
 
 @pytest.mark.parametrize("dtype", ["int8", "float32"])
-@pytest.mark.parametrize("case", range(len(TRANSPOSE_CASES)))
-def test_transpose(dtype, case, tmp_path):
-    shape, perm = TRANSPOSE_CASES[case]
-    check(transpose_model(dtype, shape, perm), samples_for([shape], dtype, seed=case, n=2), tmp_path)
+def test_transpose(dtype, tmp_path):
+    model, feeds = models_of(dtype, TRANSPOSE_CASES, add_transpose)
+    check(model, samples_for(feeds, dtype, seed=5, n=2), tmp_path)
 
 
 # ---- RESHAPE, SQUEEZE ----
@@ -209,12 +192,13 @@ def test_reshape_of_constant_copies(tmp_path):
     assert "memcpy(" in generate(load_model(path), "m").files["m.c"].split("_invoke")[1]
 
 
-def test_sanitized(tmp_path):
-    for dtype in ("int8", "float32"):
-        model, feeds = concat_model(dtype, [(2, 3, 4), (2, 1, 4), (2, 5, 4)], 1)
-        check_sanitized(model, samples_for(feeds, dtype, 1, n=1), tmp_path / f"concat{dtype}")
-        shape, pads = PAD_CASES[6]
-        check_sanitized(pad_model(dtype, shape, pads), samples_for([shape], dtype, 1, n=1),
-                        tmp_path / f"pad{dtype}")
-        check_sanitized(transpose_model(dtype, (2, 3, 4, 5), (3, 1, 0, 2)),
-                        samples_for([(2, 3, 4, 5)], dtype, 1, n=1), tmp_path / f"tr{dtype}")
+def add_each_kind(b, dtype, tag, kind, *case):
+    return {"concat": add_concat, "pad": add_pad, "transpose": add_transpose}[kind](b, dtype, tag, *case)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+def test_sanitized(dtype, tmp_path):
+    cases = [("concat", [(2, 3, 4), (2, 1, 4), (2, 5, 4)], 1), ("pad", *PAD_CASES[6]),
+             ("pad", *PAD_CASES[2]), ("transpose", (2, 3, 4, 5), (3, 1, 0, 2))]
+    model, feeds = models_of(dtype, cases, add_each_kind)
+    check_sanitized(model, samples_for(feeds, dtype, 1, n=1), tmp_path)
