@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -24,16 +25,33 @@ ALL_INT8 = np.arange(-128, 128, dtype=np.int8)
 SHAPE = (1, 4, 8, 8)  # 256 elements: every int8 value once
 
 
-def branch_model(op: str, branches, options=None) -> bytes:
-    """One model, one `op` per branch: branches are (in_dtype, in_q, out_dtype, out_q, shape) with
-    q = (scale, zero_point) or None; options per branch (list) or shared (dict)."""
+class Branch(NamedTuple):
+    """One operator of a test model with its own input and output; q = (scale, zero_point) or None."""
+    op: str
+    in_dtype: str
+    in_q: tuple | None
+    out_dtype: str
+    out_q: tuple | None
+    shape: tuple
+    options: dict = {}
+
+
+def int8_branch(op, in_q, out_q, shape=SHAPE, **options) -> Branch:
+    return Branch(op, "int8", in_q, "int8", out_q, shape, options)
+
+
+def float_branch(op, shape, **options) -> Branch:
+    return Branch(op, "float32", None, "float32", None, shape, options)
+
+
+def branch_model(branches: list[Branch]) -> bytes:
+    """One model of independent single-operator branches, so one C build covers many cases."""
     b = ModelBuilder()
     ins, outs = [], []
-    for i, (in_dt, in_q, out_dt, out_q, shape) in enumerate(branches):
-        x = b.tensor(f"x{i}", shape, in_dt, *(in_q or (None, None)))
-        y = b.tensor(f"y{i}", shape, out_dt, *(out_q or (None, None)))
-        opts = options[i] if isinstance(options, list) else (options or {})
-        b.op(op, [x], [y], **opts)
+    for i, br in enumerate(branches):
+        x = b.tensor(f"x{i}", br.shape, br.in_dtype, *(br.in_q or (None, None)))
+        y = b.tensor(f"y{i}", br.shape, br.out_dtype, *(br.out_q or (None, None)))
+        b.op(br.op, [x], [y], **br.options)
         ins.append(x)
         outs.append(y)
     b.inputs(ins)
@@ -68,8 +86,9 @@ def float_samples(shapes, spread=8.0, seed=0):
     return samples
 
 
-def check_against_tflm(model: bytes, samples, tmp_path, sanitize=False):
+def check_against_tflm(branches: list[Branch], samples, tmp_path, sanitize=False, exact_float=False):
     """Run every sample through microc's C and TFLM; int8 outputs equal, float within tolerance."""
+    model = branch_model(branches)
     path = tmp_path / "model.tflite"
     path.write_bytes(model)
     got = run_sanitized(path, samples, tmp_path) if sanitize else \
@@ -77,13 +96,14 @@ def check_against_tflm(model: bytes, samples, tmp_path, sanitize=False):
     for sample, outs in zip(samples, got):
         want = run_tflm(model, sample)
         for i, (g, w) in enumerate(zip(outs, want)):
-            assert g.shape == w.shape and g.dtype == w.dtype, f"output {i}"
-            if w.dtype == np.float32:
+            where = f"output {i} ({branches[i].op}, {branches[i].in_q} -> {branches[i].out_q})"
+            assert g.shape == w.shape and g.dtype == w.dtype, where
+            if w.dtype == np.float32 and not exact_float:
                 np.testing.assert_allclose(g, w, rtol=0, atol=FLOAT_RTOL * max(np.abs(w).max(), 1e-30),
-                                           err_msg=f"output {i}")
+                                           err_msg=where)
             else:
                 mismatch = np.flatnonzero(g.reshape(-1) != w.reshape(-1))
-                assert mismatch.size == 0, (f"output {i}: {mismatch.size} mismatches, first at input "
+                assert mismatch.size == 0, (f"{where}: {mismatch.size} mismatches, first at input "
                                             f"{sample[i].reshape(-1)[mismatch[0]]}: "
                                             f"{g.reshape(-1)[mismatch[0]]} != {w.reshape(-1)[mismatch[0]]}")
 
@@ -114,75 +134,53 @@ def run_sanitized(path, samples, tmp_path):
     return [outs[i:i + n_out] for i in range(0, len(outs), n_out)]
 
 
-def int8_branches(pairs, shape=SHAPE):
-    return [("int8", a, "int8", b, shape) for a, b in pairs]
-
-
 # (input q, output q) pairs: extreme zero points, scales far apart in both directions
 REQUANT_PAIRS = [((0.05, -3), (0.05, -3)), ((0.05, -3), (0.02, -128)), ((0.1, 127), (0.003, -100)),
                  ((0.003, -128), (0.5, 10)), ((1.7, 5), (0.0123, 127)), ((2e-4, 0), (1e-6, -128)),
                  ((0.25, -128), (0.25, 127))]
+# RELU6 clamps raw values on the input scale: TFLM assumes the output quantization equals the input's.
+RELU6_QS = [(0.05, -3), (0.02, -128), (0.1, 127), (0.003, 0), (1.7, 5), (1e-12, -128), (0.0235, -128)]
+LEAKY_ALPHAS = [0.2, 0.01, 0.5, 1.7, -0.3, 0.0, 1.0]
 
 
-@pytest.mark.parametrize("op", ["RELU", "QUANTIZE"])
-def test_requantizing_int8_ops(op, tmp_path):
-    branches = int8_branches(REQUANT_PAIRS)
-    check_against_tflm(branch_model(op, branches), int8_samples([b[4] for b in branches]), tmp_path)
-
-
-def test_relu6_int8(tmp_path):
-    # TFLM clamps raw values on the input scale; it assumes output quantization equals the input's.
-    qs = [(0.05, -3), (0.02, -128), (0.1, 127), (0.003, 0), (1.7, 5), (1e-12, -128), (0.0235, -128)]
-    branches = int8_branches([(q, q) for q in qs])
-    check_against_tflm(branch_model("RELU6", branches), int8_samples([b[4] for b in branches]), tmp_path)
-
-
-def test_leaky_relu_int8(tmp_path):
-    pairs = REQUANT_PAIRS[:6]
-    alphas = [0.2, 0.01, 0.5, 1.7, -0.3, 0.0]
-    branches = int8_branches(pairs)
-    model = branch_model("LEAKY_RELU", branches, [{"alpha": a} for a in alphas])
-    check_against_tflm(model, int8_samples([b[4] for b in branches]), tmp_path)
+def test_int8_pointwise_ops(tmp_path):
+    """RELU, QUANTIZE (int8 -> int8), RELU6, LEAKY_RELU: every int8 input, each configuration."""
+    branches = [int8_branch(op, a, b) for op in ("RELU", "QUANTIZE") for a, b in REQUANT_PAIRS]
+    branches += [int8_branch("RELU6", q, q) for q in RELU6_QS]
+    branches += [int8_branch("LEAKY_RELU", a, b, alpha=alpha) for (a, b), alpha in zip(REQUANT_PAIRS, LEAKY_ALPHAS)]
+    check_against_tflm(branches, int8_samples([br.shape for br in branches]), tmp_path)
 
 
 def test_dequantize_int8(tmp_path):
+    """Exact: the table holds TFLM's own double-precision products."""
     qs = [(0.05, -3), (0.02, -128), (0.1, 127), (3.3e-5, 0), (17.5, 5)]
-    branches = [("int8", q, "float32", None, SHAPE) for q in qs]
-    model = branch_model("DEQUANTIZE", branches)
-    # Exact: the table holds TFLM's own double-precision products.
-    path = tmp_path / "model.tflite"
-    path.write_bytes(model)
-    samples = int8_samples([SHAPE] * len(qs))
-    for sample, outs in zip(samples, harness.compile_and_run(path, samples, tmp_path)):
-        for g, w in zip(outs, run_tflm(model, sample)):
-            assert np.array_equal(g, w)
+    branches = [Branch("DEQUANTIZE", "int8", q, "float32", None, SHAPE) for q in qs]
+    check_against_tflm(branches, int8_samples([SHAPE] * len(qs)), tmp_path, exact_float=True)
 
 
 def test_quantize_float_to_int8(tmp_path):
     qs = [(0.05, -3), (0.02, -128), (0.1, 127), (3.3e-3, 0), (0.0078125, 0)]
     shapes = [(1, 7, 5), (3, 17), (64,), (2, 2, 2, 9), (1, 1, 1, 1)]
-    branches = [("float32", None, "int8", q, s) for q, s in zip(qs, shapes)]
+    branches = [Branch("QUANTIZE", "float32", None, "int8", q, s) for q, s in zip(qs, shapes)]
     rng = np.random.default_rng(1)
     samples = float_samples(shapes, spread=4.0)
     # values exactly halfway between two quantization steps: rounding must go away from zero
     samples.append([((rng.integers(-300, 300, s) + 0.5) * np.float32(q[0])).astype(np.float32)
                     for q, s in zip(qs, shapes)])
-    check_against_tflm(branch_model("QUANTIZE", branches), samples, tmp_path)
+    check_against_tflm(branches, samples, tmp_path)
 
 
-@pytest.mark.parametrize("op,options", [("RELU", {}), ("RELU6", {}), ("LEAKY_RELU", {"alpha": 0.1}),
-                                        ("LEAKY_RELU", {"alpha": -1.5})])
-def test_float_ops(op, options, tmp_path):
-    shapes = [(1, 5, 5, 3), (7,), (2, 33)]
-    branches = [("float32", None, "float32", None, s) for s in shapes]
-    check_against_tflm(branch_model(op, branches, options), float_samples(shapes), tmp_path)
+def test_float_pointwise_ops(tmp_path):
+    ops = [("RELU", {}), ("RELU6", {}), ("LEAKY_RELU", {"alpha": 0.1}), ("LEAKY_RELU", {"alpha": -1.5})]
+    branches = [float_branch(op, s, **o) for op, o in ops for s in [(1, 5, 5, 3), (7,), (2, 33)]]
+    check_against_tflm(branches, float_samples([br.shape for br in branches]), tmp_path)
 
 
 def test_int8_ops_sanitized(tmp_path):
     """Odd sizes under ASan/UBSan: the table index and loop bounds stay in range."""
-    branches = int8_branches(REQUANT_PAIRS[1:3], shape=(3, 1, 7, 13))
-    check_against_tflm(branch_model("QUANTIZE", branches), int8_samples([b[4] for b in branches]),
-                       tmp_path, sanitize=True)
+    branches = [int8_branch("QUANTIZE", a, b, (3, 1, 7, 13)) for a, b in REQUANT_PAIRS[1:3]]
+    branches.append(Branch("DEQUANTIZE", "int8", (0.1, 3), "float32", None, (5, 3)))
+    check_against_tflm(branches, int8_samples([br.shape for br in branches]), tmp_path, sanitize=True)
 
 
 def _lower(model: bytes, tmp_path):
@@ -199,10 +197,10 @@ def test_refusals(tmp_path):
     per_channel.inputs([x]); per_channel.outputs([y])
     with pytest.raises(UnsupportedOperator, match="must be quantized per tensor"):
         _lower(per_channel.build(), tmp_path)
-    to_int16 = branch_model("QUANTIZE", [("float32", None, "int16", (0.1, 0), (4,))])
+    to_int16 = branch_model([Branch("QUANTIZE", "float32", None, "int16", (0.1, 0), (4,))])
     with pytest.raises(UnsupportedOperator, match="float32 -> int16 is not supported"):
         _lower(to_int16, tmp_path)
-    from_uint8 = branch_model("DEQUANTIZE", [("uint8", (0.1, 0), "float32", None, (4,))])
+    from_uint8 = branch_model([Branch("DEQUANTIZE", "uint8", (0.1, 0), "float32", None, (4,))])
     with pytest.raises(UnsupportedOperator, match="uint8 -> float32 is not supported"):
         _lower(from_uint8, tmp_path)
 
