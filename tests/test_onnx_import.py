@@ -271,3 +271,114 @@ def test_gemm_alpha_beta_and_bias_row(tmp_path):
     x = m.input("x", [3, 5])
     m.output(m.node("Gemm", [x, m.weight(5, 4), m.weight(1, 4)], alpha=0.5, beta=2.0))
     check(m, tmp_path, [(3, 5)])
+
+
+# ---- dynamic shapes -------------------------------------------------------------------------------------
+
+def dynamic_model(tmp_path):
+    m = OnnxModel()
+    x = m.input("input", ["N", 1, "H", 8])
+    y = m.node("Conv", [x, m.weight(2, 1, 3, 3)], pads=[1, 1, 1, 1])
+    m.output(m.node("Relu", [y]))
+    return m.save(tmp_path / "dynamic.onnx")
+
+
+def test_dynamic_shape_needs_input_shape(tmp_path):
+    path = dynamic_model(tmp_path)
+    with pytest.raises(ModelFormatError, match=r"input 'input' of dynamic.onnx has a dynamic shape "
+                       r"\['N', 1, 'H', 8\]; fix it with --input-shape input=N,1,N,8"):
+        load_model(path)
+
+
+def test_input_shape_fixes_dynamic_dims(tmp_path):
+    path = dynamic_model(tmp_path)
+    graph = load_model(path, {"input": (1, 1, 6, 8)})
+    assert graph.inputs[0].shape == (1, 1, 6, 8) and graph.outputs[0].shape == (1, 2, 6, 8)
+    with pytest.raises(ModelFormatError, match="--input-shape names 'x', but the inputs of dynamic.onnx are input"):
+        load_model(path, {"x": (1, 1, 6, 8)})
+    with pytest.raises(ModelFormatError, match="gives 'input' 3 dimensions"):
+        load_model(path, {"input": (1, 6, 8)})
+
+
+def test_cli_input_shape_deploys_on_host(tmp_path):
+    import json
+    import subprocess
+    import sys
+    path = dynamic_model(tmp_path)
+    cmd = [sys.executable, "-m", "microc", "deploy", str(path), "--board", "host", "-o", str(tmp_path / "out"),
+           "--input-shape", "input=1,1,6,8", "--verify", "--json", "--samples", "3"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["match"] and report["outputs_checked"] == 3 * 2 * 6 * 8
+
+
+# ---- bad input ------------------------------------------------------------------------------------------
+
+def test_unsupported_operator_names_op_node_and_list(tmp_path):
+    m = OnnxModel()
+    x = m.input("x", [2, 3])
+    m.output(m.node("Erf", [m.node("Relu", [x])]))
+    with pytest.raises(UnsupportedOperator) as e:
+        load_model(m.save(tmp_path / "erf.onnx"))
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg.startswith("unsupported ONNX operator Erf (node 1, 'Erf_2'); supported: ")
+    assert "Conv" in msg and "QuantizeLinear" in msg
+
+
+@pytest.mark.parametrize("build,match", [
+    (lambda m, x: m.node("Conv", [x, m.node("Relu", [m.input("w", [2, 3, 1, 1])])]), "weights must be constant"),
+    (lambda m, x: m.node("Clip", [x, m.const(np.float32(-2)), m.const(np.float32(2))]),
+     r"Clip to \[-2, 2\]: only \[0, 6\], \[-1, 1\] and \[0, inf\)"),
+    (lambda m, x: m.node("Pad", [x, m.const(np.int64([0, 0, 1, 1, 0, 0, 1, 1]))], mode="reflect"),
+     "reflect padding is not supported"),
+    (lambda m, x: m.node("MatMul", [x, m.node("Relu", [m.input("w", [4, 4])])]), "MatMul of run-time tensors"),
+    (lambda m, x: m.node("AveragePool", [x], kernel_shape=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1,
+                         ceil_mode=1), "count_include_pad=1 with ceil_mode=1"),
+])
+def test_refusals_are_one_line_and_name_the_node(tmp_path, build, match):
+    m = OnnxModel()
+    x = m.input("x", [1, 3, 4, 4])
+    m.output(build(m, x))
+    with pytest.raises(UnsupportedOperator, match=match) as e:
+        load_model(m.save(tmp_path / "m.onnx"))
+    assert "\n" not in str(e.value) and "(node " in str(e.value)
+
+
+@pytest.mark.parametrize("data", [b"", b"\x08\x07garbage\xff\xff\xff", b"not a model at all"])
+def test_malformed_file(tmp_path, data):
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(data)
+    with pytest.raises(ModelFormatError, match="bad.onnx is not an ONNX model"):
+        load_model(path)
+
+
+def test_truncated_file(tmp_path):
+    m = OnnxModel()
+    small_cnn(m)
+    data = m.save(tmp_path / "full.onnx").read_bytes()
+    path = tmp_path / "cut.onnx"
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(ModelFormatError, match="cut.onnx is not an ONNX model"):
+        load_model(path)
+
+
+def test_old_opset_refused(tmp_path):
+    m = OnnxModel(opset=9)
+    m.output(m.node("Relu", [m.input("x", [2])]))
+    with pytest.raises(ModelFormatError, match="uses opset 9; microc reads opset 11 and later"):
+        load_model(m.save(tmp_path / "old.onnx"))
+
+
+def test_cli_bad_onnx_one_line_no_output_dir(tmp_path):
+    import subprocess
+    import sys
+    m = OnnxModel()
+    m.output(m.node("Erf", [m.input("x", [2, 3])]))
+    path = m.save(tmp_path / "erf.onnx")
+    out = tmp_path / "out"
+    res = subprocess.run([sys.executable, "-m", "microc", "compile", str(path), "--board", "host", "-o", str(out)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0 and not out.exists()
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith("microc: error: unsupported ONNX operator Erf")
