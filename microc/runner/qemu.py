@@ -73,12 +73,14 @@ class QemuProcess:
         return f"QEMU exited with status {code}" + (f": {err[-1]}" if err else "")
 
     def stop(self) -> int | None:
-        for step in (self.proc.terminate, self.proc.kill):
+        """Let QEMU finish a semihosting exit for a moment, then terminate, then kill it."""
+        for step, grace in ((None, 0.3), (self.proc.terminate, GRACE_SECONDS), (self.proc.kill, GRACE_SECONDS)):
             if self.proc.poll() is not None:
                 break
-            step()
+            if step is not None:
+                step()
             try:
-                self.proc.wait(timeout=GRACE_SECONDS)
+                self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 pass
         self._stderr.close()
