@@ -382,3 +382,50 @@ def test_cli_bad_onnx_one_line_no_output_dir(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert res.returncode != 0 and not out.exists()
     assert res.stderr.count("\n") == 1 and res.stderr.startswith("microc: error: unsupported ONNX operator Erf")
+
+
+# ---- QDQ ---------------------------------------------------------------------------------------------
+
+def qdq(m: OnnxModel, x: str, scale: float, zp: int) -> str:
+    s, z = m.const(np.float32(scale)), m.const(np.int8(zp))
+    return m.node("DequantizeLinear", [m.node("QuantizeLinear", [x, s, z]), s, z])
+
+
+def qdq_cnn(m: OnnxModel):
+    """x -> Q/DQ -> Conv(int8 per-channel weights, int32 bias) -> Relu -> Q/DQ -> Flatten -> Gemm -> Q/DQ."""
+    x = qdq(m, m.input("x", [1, 2, 6, 6]), 0.02, 3)
+    w = m.rng.integers(-127, 128, (4, 2, 3, 3)).astype(np.int8)
+    w_scale = np.float32([0.01, 0.02, 0.015, 0.005])
+    wq = m.node("DequantizeLinear", [m.const(w), m.const(w_scale), m.const(np.zeros(4, np.int8))], axis=0)
+    bias = m.node("DequantizeLinear", [m.const(np.int32([100, -50, 7, 0])), m.const(w_scale * np.float32(0.02)),
+                                       m.const(np.zeros(4, np.int32))], axis=0)
+    y = m.node("Relu", [m.node("Conv", [x, wq, bias], pads=[1, 1, 1, 1])])
+    y = m.node("Flatten", [qdq(m, y, 0.03, -128)])
+    g = m.rng.integers(-127, 128, (144, 5)).astype(np.int8)
+    gq = m.node("DequantizeLinear", [m.const(g), m.const(np.float32(0.004)), m.const(np.int8(0))])
+    m.output(qdq(m, m.node("Gemm", [y, gq]), 0.05, 10))
+    return g
+
+
+def test_qdq_folds_to_int8_ops(tmp_path):
+    m = OnnxModel()
+    g = qdq_cnn(m)
+    path = m.save(tmp_path / "qdq.onnx")
+    graph = load_model(path)
+    assert op_types(graph) == ["QUANTIZE", "TRANSPOSE", "CONV_2D", "FULLY_CONNECTED", "DEQUANTIZE"]
+    conv, fc = graph.ops[2], graph.ops[3]
+    assert conv.attrs["activation"] == "RELU" and conv.inputs[0].dtype == "int8"
+    assert conv.inputs[1].dtype == "int8" and conv.inputs[1].quant.axis == 0
+    np.testing.assert_array_equal(conv.inputs[2].data, [100, -50, 7, 0])
+    assert conv.outputs[0].quant.s == np.float32(0.03) and conv.outputs[0].quant.zp == -128
+    assert fc.inputs[1].shape == (5, 144) and fc.outputs[0].quant.zp == 10
+    # The Gemm weights' columns follow the NHWC order of the flattened conv output: IR column 1 is
+    # (h=0, w=0, c=1), ONNX column 1 * 36.
+    np.testing.assert_array_equal(fc.inputs[1].data[:, 1], g[36])
+    rng = np.random.default_rng(1)
+    samples = [[rng.standard_normal((1, 2, 6, 6)).astype(np.float32)] for _ in range(4)]
+    got = harness.compile_and_run(path, samples, tmp_path / "build")
+    for s, outs in zip(samples, got):
+        want = run_ort(path, s)[0]
+        quanta = np.abs(outs[0] - want) / 0.05
+        assert quanta.max() <= 1.0 + 1e-3  # onnxruntime rounds its int8 arithmetic differently
