@@ -221,11 +221,12 @@ def bench_cmd(models, boards, samples, markdown, as_json):
 @click.option("--percentile", default=99.99, show_default=True, help="Percentile for --method percentile.")
 @click.option("--float-io", is_flag=True, help="Keep float32 inputs and outputs (QUANTIZE/DEQUANTIZE at "
               "the edges); default int8 inputs and outputs.")
-def quantize_cmd(model, calibration, out_file, method, percentile, float_io):
+@_input_shape
+def quantize_cmd(model, calibration, out_file, method, percentile, float_io, input_shapes):
     """Quantize a float MODEL to int8 (TFLite's scheme) with calibration data; report per-layer SQNR
     and output agreement of int8 against float over the calibration set."""
     from microc.quantization import quantize_model
-    res = quantize_model(model, calibration, method, percentile, float_io)
+    res = quantize_model(model, calibration, method, percentile, float_io, input_shapes)
     out = Path(out_file)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_bytes(res.model)

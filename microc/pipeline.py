@@ -84,7 +84,7 @@ def _load(model_path: Path, quantize: str | None, calibration, method: str, inpu
         raise MicrocError(f"--quantize {quantize}: microc quantizes to int8 only")
     if calibration is None:
         raise MicrocError("--quantize int8 needs --calibration DATA (.npy, .npz or a folder of .npy)")
-    result = quantize_model(model_path, calibration, method)
+    result = quantize_model(model_path, calibration, method, input_shapes=input_shapes)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "quantized.tflite"
         path.write_bytes(result.model)

@@ -53,8 +53,9 @@ class QuantizeResult:
 
 
 def quantize_model(model_path: str | Path, calibration: str | Path, method: str = "minmax",
-                   percentile: float = 99.99, float_io: bool = False) -> QuantizeResult:
-    graph = load_model(model_path)
+                   percentile: float = 99.99, float_io: bool = False,
+                   input_shapes: dict[str, tuple[int, ...]] | None = None) -> QuantizeResult:
+    graph = load_model(model_path, input_shapes)
     samples = load_calibration(calibration, graph)
     values = run_all_tensors(graph, samples)
     ranges = {k: tensor_range(v, method, percentile) for k, v in values.items()}
