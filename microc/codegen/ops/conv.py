@@ -113,7 +113,7 @@ def _int8_fields(op: Op, ctx: LoweringContext, x, w, bias, out, weight_sums) -> 
             "in_zp": x.quant.zp, "out_zp": out.quant.zp, **act_fields(op, out)}
 
 
-def _scratch_arg(op: Op, ctx: LoweringContext, nbytes: int) -> str:
+def _scratch_arg(ctx: LoweringContext, nbytes: int) -> str:
     return ctx.scratch() if nbytes > 0 else "NULL"
 
 
@@ -122,7 +122,7 @@ def lower_conv2d(op: Op, ctx: LoweringContext) -> str:
     dtype = require_dtype(op)
     x, w, bias, out = _conv_inputs(op)
     geom = {"g": _c_struct_init(_conv_geometry(op))}
-    scratch = _scratch_arg(op, ctx, _conv_scratch(op))
+    scratch = _scratch_arg(ctx, _conv_scratch(op))
     if dtype == "float32":
         p = ctx.struct("mc_conv2d_f32_t", "conv", {
             **geom, "weights": ctx.ptr(w),
@@ -147,10 +147,10 @@ def _dw_geometry(op: Op) -> tuple[dict, int]:
 
 
 def _dw_scratch(op: Op) -> int:
+    """One pixel's tap pointers (8 bytes each: enough on any target) and a row of padding values."""
     g, _ = _dw_geometry(op)
-    if _all_interior(g):
-        return 0
-    return g["k_h"] * g["k_w"] * g["in_c"] * (4 if op.inputs[0].dtype == "float32" else 1)
+    elem = 4 if op.inputs[0].dtype == "float32" else 1
+    return g["k_h"] * g["k_w"] * 8 + g["in_c"] * elem
 
 
 @lowering("DEPTHWISE_CONV_2D", scratch_bytes=_dw_scratch)
@@ -159,7 +159,7 @@ def lower_depthwise_conv2d(op: Op, ctx: LoweringContext) -> str:
     x, w, bias, out = _conv_inputs(op)
     g, mult = _dw_geometry(op)
     geom = {"g": _c_struct_init(g), "depth_mult": mult}
-    scratch = _scratch_arg(op, ctx, _dw_scratch(op))
+    scratch = ctx.scratch()
     if dtype == "float32":
         p = ctx.struct("mc_dwconv_f32_t", "dwconv", {
             **geom, "weights": ctx.ptr(w),
