@@ -35,27 +35,19 @@ static void bcast_next(const mc_bcast_t *s, int32_t *idx, int32_t *a_off, int32_
     }                                                                                        \
   } while (0)
 
-/* One input of ADD/SUB brought to the common scale; shifts are <= 0, so mc_requantize only divides. */
-static inline int32_t scaled_input(int32_t q, int32_t offset, int32_t left_shift, int32_t mult,
-                                   int32_t shift) {
-  return mc_requantize((int32_t)((uint32_t)(q + offset) << left_shift), mult, shift);
-}
-
 void mc_add_s8(const mc_add_s8_t *p, const int8_t *a, const int8_t *b, int8_t *out) {
+  const int32_t *ta = p->a_table + 128, *tb = p->b_table + 128;
   MC_BINARY_LOOP(&p->shape, {
-    const int32_t x = scaled_input(a[ia], p->a_offset, p->left_shift, p->a_multiplier, p->a_shift);
-    const int32_t y = scaled_input(b[ib], p->b_offset, p->left_shift, p->b_multiplier, p->b_shift);
-    const int32_t r = mc_requantize(x + y, p->out_multiplier, p->out_shift) + p->out_offset;
-    out[i] = mc_clamp_s8(r, p->act_min, p->act_max);
+    const int32_t r = mc_requantize(ta[a[ia]] + tb[b[ib]], p->out_multiplier, p->out_shift);
+    out[i] = mc_clamp_s8(r + p->out_offset, p->act_min, p->act_max);
   });
 }
 
 void mc_sub_s8(const mc_add_s8_t *p, const int8_t *a, const int8_t *b, int8_t *out) {
+  const int32_t *ta = p->a_table + 128, *tb = p->b_table + 128;
   MC_BINARY_LOOP(&p->shape, {
-    const int32_t x = scaled_input(a[ia], p->a_offset, p->left_shift, p->a_multiplier, p->a_shift);
-    const int32_t y = scaled_input(b[ib], p->b_offset, p->left_shift, p->b_multiplier, p->b_shift);
-    const int32_t r = mc_requantize(x - y, p->out_multiplier, p->out_shift) + p->out_offset;
-    out[i] = mc_clamp_s8(r, p->act_min, p->act_max);
+    const int32_t r = mc_requantize(ta[a[ia]] - tb[b[ib]], p->out_multiplier, p->out_shift);
+    out[i] = mc_clamp_s8(r + p->out_offset, p->act_min, p->act_max);
   });
 }
 
