@@ -83,6 +83,7 @@ def test_activations_sanitized(tmp_path):
 @pytest.mark.parametrize("branch,why", [
     (int8_branch("SOFTMAX", (0.1, 0), (1 / 256, 0), (1, 4)), "scale 1/256 and zero point -128"),
     (int8_branch("SOFTMAX", (1e-9, 0), SOFTMAX_OUT, (1, 4)), "too small for TFLM's int8 kernel"),
+    (int8_branch("SOFTMAX", (0.1, 0), SOFTMAX_OUT, (1, 8192)), "over 8192 elements"),
     (int8_branch("LOGISTIC", (0.1, 0), (1 / 256, 0), (1, 4)), "zero point must be -128"),
     (int8_branch("HARD_SWISH", (1.0, 0), (1e-4, 0), (1, 4)), "output scale must be at least"),
     (Branch("TANH", "int8", (0.1, 0), "int16", (1 / 32768, 0), (1, 4)), "int8 -> int16 is not supported"),

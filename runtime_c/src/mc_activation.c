@@ -40,14 +40,14 @@ static int32_t rounding_shift_wide(int32_t x, int32_t exponent) {
 }
 
 static void softmax_row_s8(const int32_t *exp_table, const int8_t *x, int8_t *y, int32_t depth) {
-  int32_t c, max = -128, sum = 0, bits_over_unit, scale, out_shift;
+  int32_t c, max = -128, bits_over_unit, scale, out_shift;
+  uint32_t sum = 0; /* Q12.19; unsigned so that rows TFLM rejects (sum >= 2^28) stay defined */
   for (c = 0; c < depth; ++c) max = x[c] > max ? x[c] : max;
-  /* Sum in Q12.19: each exp rescaled from Q0.31. */
-  for (c = 0; c < depth; ++c) sum += mc_rounding_divide_by_pot(exp_table[max - x[c]], 12);
+  /* Each exp rescaled from Q0.31 to the sum's Q12.19 (at most 2^19 each; depth < 8192). */
+  for (c = 0; c < depth; ++c) sum += (uint32_t)mc_rounding_divide_by_pot(exp_table[max - x[c]], 12);
   {
-    const int32_t headroom_plus_one = count_leading_zeros((uint32_t)sum);
-    const int32_t shifted_sum_minus_one =
-        (int32_t)(((uint32_t)sum << headroom_plus_one) - 0x80000000u);
+    const int32_t headroom_plus_one = count_leading_zeros(sum);
+    const int32_t shifted_sum_minus_one = (int32_t)((sum << headroom_plus_one) - 0x80000000u);
     bits_over_unit = 12 - headroom_plus_one;
     scale = one_over_one_plus_x(shifted_sum_minus_one);
   }

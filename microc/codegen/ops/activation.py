@@ -123,7 +123,7 @@ def softmax_exp_table(op: Op, beta: float) -> np.ndarray:
 def lower_softmax(op: Op, ctx: LoweringContext) -> str:
     x, y = op.inputs[0], op.outputs[0]
     dtype = require_dtype(op)
-    beta = f32(op.attrs.get("beta", 1.0))
+    beta = f32(op.attrs.get("beta", 0.0))  # TFLM leaves it 0 without options
     if op.attrs.get("axis", -1) not in (-1, len(x.shape) - 1) or not x.shape:
         raise unsupported(op, "only softmax over the last axis is supported")
     depth = x.shape[-1]
@@ -135,6 +135,8 @@ def lower_softmax(op: Op, ctx: LoweringContext) -> str:
     if out_s != 1.0 / 256 or out_zp != -128:  # TFLM checks both in Prepare
         raise unsupported(op, f"int8 output must have scale 1/256 and zero point -128 "
                               f"(got {out_s:g}, {out_zp})")
+    if depth >= 8192:  # the kernel's uint32 sum of up to 2^19 per element
+        raise unsupported(op, f"int8 softmax over {depth} elements (at most 8191)")
     table = ctx.const(softmax_exp_table(op, beta), "exp", "int32_t")
     p = ctx.struct("mc_softmax_s8_t", "softmax", {**dims, "exp_table": table})
     return f"mc_softmax_s8({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"

@@ -81,7 +81,7 @@ def lower_relu6(op: Op, ctx: LoweringContext) -> str:
 @lowering("LEAKY_RELU")
 def lower_leaky_relu(op: Op, ctx: LoweringContext) -> str:
     x, y = op.inputs[0], op.outputs[0]
-    alpha = f32(op.attrs.get("alpha", 0.2))
+    alpha = f32(op.attrs.get("alpha", 0.0))  # TFLM leaves it 0 without options
     if require_dtype(op) == "float32":
         p = ctx.struct("mc_leaky_relu_f32_t", "leaky", {"size": y.size, "alpha": c_float(alpha)})
         return f"mc_leaky_relu_f32({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
