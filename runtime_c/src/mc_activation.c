@@ -5,7 +5,7 @@
 
 /* gemmlowp's SaturatingRoundingMultiplyByPOT<exponent> for 0 < exponent < 31. */
 static int32_t sat_shift_left(int32_t x, int exponent) {
-  const int32_t threshold = (int32_t)((1u << (31 - exponent)) - 1u);
+  const int32_t threshold = (int32_t)(((uint32_t)1 << (31 - exponent)) - 1u);
   if (x > threshold) return INT32_MAX;
   if (x < -threshold) return INT32_MIN;
   return (int32_t)((uint32_t)x << exponent);
@@ -18,7 +18,7 @@ static int32_t one_over_one_plus_x(int32_t a) {
   int32_t x = 1515870810 + mc_srdhm(half_denominator, -1010580540); /* 48/17 - 32/17 * d */
   int i;
   for (i = 0; i < 3; ++i) {
-    const int32_t one_minus_dx = (1 << 29) - mc_srdhm(half_denominator, x);
+    const int32_t one_minus_dx = ((int32_t)1 << 29) - mc_srdhm(half_denominator, x);
     x += sat_shift_left(mc_srdhm(x, one_minus_dx), 2);
   }
   return sat_shift_left(x, 1);
