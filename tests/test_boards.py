@@ -101,6 +101,20 @@ def test_systick_wraps_are_counted_monotonically(tmp_path):
     assert status == 0 and 50_000 <= int(text.split()[3]) < 50_000 + 64, text
 
 
+@pytest.mark.parametrize("name", CORTEX_M)
+def test_every_memory_region_exists_to_its_last_word(name, tmp_path):
+    _needs("arm-none-eabi-gcc")
+    _needs("qemu-system-arm")
+    board = load_board(name)
+    project = _project(shared_model("tflm/hello_world_int8"), name, tmp_path / "p")
+    shutil.copyfile(ROOT / "tests" / "c" / "probe_memory.c", project / "main.c")
+    addrs = ",".join(f"0x{r.end - 4:08X}u" for r in board.memory.values())
+    subprocess.run(["make", "-s", f"EXTRA_CFLAGS=-DPROBE_ADDRS={addrs}"], cwd=project, check=True,
+                   capture_output=True)
+    status, text = run_console(board, project / "build" / "hello_world_int8.elf", timeout=30)
+    assert (status, text.split()) == (0, ["ok"] * len(board.memory))
+
+
 @pytest.mark.parametrize("name", ["host", *CORTEX_M])
 def test_hello_world_verifies_with_the_same_count_twice(name, tmp_path):
     if name != "host":

@@ -71,6 +71,9 @@ def test_host_project_is_self_contained_and_builds_with_plain_make(tmp_path):
                 "runtime/src/mc_runner.c", "platform/host.c"):
         assert (moved / rel).is_file(), rel
     assert "microc" not in (moved / "Makefile").read_text().replace("microc for", "")
+    # Only the sources it calls: FULLY_CONNECTED's kernel and the runner, no convolution.
+    sources = {p.name for p in (moved / "runtime" / "src").iterdir()}
+    assert {"mc_fully_connected.c", "mc_runner.c"} <= sources and "mc_conv2d.c" not in sources
     subprocess.run(["make", "-s"], cwd=moved, env={"PATH": "/usr/bin:/bin"}, check=True, capture_output=True)
     assert (moved / "build" / "hello_world_int8").is_file()
 

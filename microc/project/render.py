@@ -3,10 +3,13 @@
 Every file of the template folders lands in the project at the same relative path: files ending in
 `.j2` are rendered with Jinja2 (the suffix dropped), others are copied. A family's folder overrides
 common/ file by file. The runtime goes in as plain sources: runtime_c/include and runtime_c/src, and
-the platform files the board lists (runtime_c/platform/), so the project builds without microc.
+the platform files the board lists (runtime_c/platform/), so the project builds without microc. Of
+runtime_c/src only the files that define functions the project calls are copied (the closure from main.c,
+the model and the platform), so a project holds what it needs and nothing else.
 """
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -26,7 +29,6 @@ def render_project(root: str | Path, board, name: str, selftest: int = 0) -> Non
     family_dir = TEMPLATES / board.family
     if not family_dir.is_dir():
         raise MicrocError(f"board {board.name}: no templates for family '{board.family}' in {TEMPLATES}")
-    _copy_runtime(root, board)
     context = {"board": board, "name": name, "selftest": selftest, "regions": board.memory,
                "platform_files": list(board.platform)}
     env = jinja2.Environment(loader=jinja2.FileSystemLoader([str(family_dir), str(TEMPLATES / "common")]),
@@ -44,6 +46,7 @@ def render_project(root: str | Path, board, name: str, selftest: int = 0) -> Non
         else:
             src = family_dir / rel if (family_dir / rel).exists() else TEMPLATES / "common" / rel
             shutil.copyfile(src, dest)
+    _copy_runtime(root, board)
 
 
 def _template_files(folder: Path) -> set[str]:
@@ -53,9 +56,35 @@ def _template_files(folder: Path) -> set[str]:
 
 
 def _copy_runtime(root: Path, board) -> None:
-    for sub in ("include", "src"):
-        shutil.copytree(RUNTIME_C / sub, root / RUNTIME_DIR / sub,
-                        ignore=shutil.ignore_patterns("*.o", "__pycache__"))
+    """After the templates and the model are in place: headers, platform files, needed sources."""
+    shutil.copytree(RUNTIME_C / "include", root / RUNTIME_DIR / "include")
     (root / PLATFORM_DIR).mkdir(exist_ok=True)
     for f in board.platform:
         shutil.copyfile(RUNTIME_C / "platform" / f, root / PLATFORM_DIR / f)
+    (root / RUNTIME_DIR / "src").mkdir()
+    for src in needed_sources(list(root.glob("*.c")) + list((root / "model").glob("*.c"))
+                              + list((root / PLATFORM_DIR).glob("*.c"))):
+        shutil.copyfile(src, root / RUNTIME_DIR / "src" / src.name)
+
+
+_CALL = re.compile(r"\b(mc_\w+)\s*\(")
+
+
+def needed_sources(start: list[Path]) -> list[Path]:
+    """The files of runtime_c/src that define an mc_* function called from `start` or from each other.
+    A file counts as defining a name when the name is followed by "(" on a line that does not end with
+    ";" (a definition's signature): generous on purpose, since an extra file only costs compile time
+    (the linker drops what is unused) while a missing one fails the link."""
+    sources = sorted((RUNTIME_C / "src").glob("*.c"))
+    texts = {p: p.read_text() for p in sources}
+    defines = {p: {m.group(1) for line in t.splitlines() if not line.rstrip().endswith(";")
+                   for m in _CALL.finditer(line)} for p, t in texts.items()}
+    wanted = {m for p in start for m in _CALL.findall(p.read_text())}
+    chosen: list[Path] = []
+    while True:
+        new = [p for p in sources if p not in chosen and defines[p] & wanted]
+        if not new:
+            return chosen
+        chosen += new
+        for p in new:
+            wanted |= set(_CALL.findall(texts[p]))
