@@ -363,3 +363,56 @@ def test_onnx_digits_cnn_quantized_keeps_its_accuracy(tmp_path):
     int8_acc = np.mean([run_tflm(res.model, [quantize_values(xi[None], q_in)])[0].argmax() == yi
                         for xi, yi in zip(x, y)])
     assert float_acc > 0.9 and abs(int8_acc - float_acc) <= 0.01
+
+
+def test_two_input_model_calibrates_from_npz(tmp_path):
+    b = ModelBuilder()
+    x, y, z = (b.tensor(n, (1, 4), "float32") for n in ("x", "y", "z"))
+    b.op("ADD", [x, y], [z])
+    b.inputs([x, y])
+    b.outputs([z])
+    (tmp_path / "add.tflite").write_bytes(b.build())
+    rng = np.random.default_rng(11)
+    np.savez(tmp_path / "cal.npz", x=rng.normal(size=(10, 1, 4)).astype(np.float32),
+             y=rng.normal(3, 1, size=(10, 1, 4)).astype(np.float32))
+    res = quantize_model(tmp_path / "add.tflite", tmp_path / "cal.npz")
+    qx, qy = (t.quant for t in res.graph.inputs)
+    assert qy.s > qx.s and res.layers[0].sqnr_db > 35
+    np.save(tmp_path / "one.npy", np.zeros((1, 4), np.float32))
+    with pytest.raises(CalibrationError, match=r"the model has 2 inputs \(x, y\); give a .npz"):
+        quantize_model(tmp_path / "add.tflite", tmp_path / "one.npy")
+
+
+def test_int8_conv_with_pads_same_cannot_express_equals_an_explicit_pad(tmp_path):
+    """An ONNX-style conv (pads 1,1,1,1, stride 2, 8x8) quantizes and exports to the same int8 model,
+    bit for bit in TFLM, as the float model written with an explicit PAD before a VALID conv."""
+    from microc.export.tflite import export_tflite
+    from microc.passes.calibration import run_all_tensors
+    from microc.passes.quantize import quantize_graph
+    b, rng = ModelBuilder(), np.random.default_rng(12)
+    x, xp, y = b.tensor("x", (1, 8, 8, 2), "float32"), b.tensor("xp", (1, 10, 10, 2), "float32"), \
+        b.tensor("y", (1, 4, 4, 3), "float32")
+    b.op("PAD", [x, b.const("paddings", np.array([[0, 0], [1, 1], [1, 1], [0, 0]], np.int32))], [xp])
+    b.op("CONV_2D", [xp, b.const("w", rng.normal(size=(3, 3, 3, 2)).astype(np.float32)),
+                     b.const("bias", rng.normal(size=3).astype(np.float32))], [y], padding="VALID", stride=(2, 2))
+    b.inputs([x])
+    b.outputs([y])
+    (tmp_path / "m.tflite").write_bytes(b.build())
+    samples = [[rng.normal(size=(1, 8, 8, 2)).astype(np.float32)] for _ in range(8)]
+
+    def int8_model(graph):
+        values = run_all_tensors(graph, samples)
+        qgraph, _ = quantize_graph(graph, {k: tensor_range(v) for k, v in values.items()})
+        return export_tflite(qgraph), qgraph.inputs[0].quant
+
+    reference, q_in = int8_model(load_tflite(tmp_path / "m.tflite"))
+    folded = load_tflite(tmp_path / "m.tflite")
+    pad, conv = folded.ops
+    conv.inputs[0] = pad.inputs[0]
+    conv.attrs.update(pads=(1, 1, 1, 1))
+    conv.attrs.pop("padding")
+    folded.ops = [conv]
+    exported, _ = int8_model(folded)
+    for (s,) in samples:
+        xq = quantize_values(s, q_in)
+        assert np.array_equal(run_tflm(reference, [xq])[0], run_tflm(exported, [xq])[0])
