@@ -16,7 +16,7 @@ from microc.export.tflite import export_tflite
 from microc.frontends import load_model
 from microc.ir import Graph
 from microc.passes.calibration import load_calibration, run_all_tensors, tensor_range
-from microc.passes.quantize import dequantize_values, quantize_graph, quantize_values
+from microc.passes.quantize import check_quantizable, dequantize_values, quantize_graph, quantize_values
 
 
 @dataclass
@@ -56,6 +56,7 @@ def quantize_model(model_path: str | Path, calibration: str | Path, method: str 
                    percentile: float = 99.99, float_io: bool = False,
                    input_shapes: dict[str, tuple[int, ...]] | None = None) -> QuantizeResult:
     graph = load_model(model_path, input_shapes)
+    check_quantizable(graph)
     samples = load_calibration(calibration, graph)
     values = run_all_tensors(graph, samples)
     ranges = {k: tensor_range(v, method, percentile) for k, v in values.items()}

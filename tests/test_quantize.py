@@ -10,8 +10,9 @@ import pytest
 
 from microc.frontends.tflite import load_tflite
 from microc.passes.calibration import CalibrationError, load_calibration, tensor_range
-from microc.passes.quantize import (activation_quant, bias_values, dequantize_values, quantize_values,
-                                    symmetric_weights)
+from microc.errors import UnsupportedOperator
+from microc.passes.quantize import (QuantizationError, activation_quant, bias_values, dequantize_values,
+                                    quantize_values, symmetric_weights)
 from microc.quantization import quantize_model, sqnr_db
 from shared_models import shared_model
 from tflite_builder import (ModelBuilder, dequantize, quant_params_for, quantize, quantize_bias,
@@ -192,10 +193,25 @@ def test_float_io_adds_quantize_and_dequantize_at_the_edges(every_op):
         assert np.array_equal(f, dequantize_values(q, t.quant))
 
 
-def test_quantizing_an_int8_model_is_refused(tmp_path):
+def test_quantizing_an_int8_or_hybrid_model_is_refused(tmp_path):
     np.save(tmp_path / "cal.npy", np.zeros((1, 1), np.float32))
-    with pytest.raises(Exception, match="not a float32 model"):
+    with pytest.raises(QuantizationError, match="hello_world_int8 is not a float32 model"):
         quantize_model(shared_model("tflm/hello_world_int8"), tmp_path / "cal.npy")
+    with pytest.raises(QuantizationError, match=r"kws_ref_model_float32 is a hybrid model \(CONV_2D .* int8 "
+                       r"weights\): quantize its float32 original"):
+        quantize_model(shared_model("mlperf_tiny/kws_ref_model_float32"), tmp_path / "cal.npy")
+
+
+def test_unsupported_operator_is_named(tmp_path):
+    b = ModelBuilder()
+    x, y = b.tensor("x", (1, 4), "float32"), b.tensor("y", (1, 4), "float32")
+    b.op("ABS", [x], [y])
+    b.inputs([x])
+    b.outputs([y])
+    (tmp_path / "abs.tflite").write_bytes(b.build())
+    np.save(tmp_path / "cal.npy", np.zeros((1, 4), np.float32))
+    with pytest.raises(UnsupportedOperator, match="cannot quantize ABS 'y' to int8"):
+        quantize_model(tmp_path / "abs.tflite", tmp_path / "cal.npy")
 
 
 # ---- the shared float models: tolerances stated in docs/quantization.md ----

@@ -98,7 +98,7 @@ def quantize_graph(graph: Graph, ranges: dict[int, tuple[float, float]],
     """The int8 graph of float `graph`, given each activation's calibrated range (by id(tensor)).
     Returns it with a map id(float tensor) -> its int8 counterpart. With `float_io` the graph keeps
     float32 inputs and outputs (QUANTIZE after each input, DEQUANTIZE before each output)."""
-    _check_float(graph)
+    check_quantizable(graph)
     qz = _Quantizer(ranges)
     for t in graph.inputs:
         qz.new[id(t)] = qz.activation(t, qz.range_quant(t))
@@ -112,10 +112,16 @@ def quantize_graph(graph: Graph, ranges: dict[int, tuple[float, float]],
     return Graph(graph.name, ops, inputs, outputs, graph.source_hash), qz.new
 
 
-def _check_float(graph: Graph) -> None:
+def check_quantizable(graph: Graph) -> None:
+    """A float32 graph of supported operators, or a one-line error (checked before calibrating)."""
     if any(t.dtype != "float32" for t in graph.inputs) or any(t.quant for t in graph.activations()):
         raise QuantizationError(f"{graph.name} is not a float32 model (already quantized?); "
                                 "int8 quantization needs float inputs and activations")
+    hybrid = [op for op in graph.ops if op.type in _WEIGHT_AXIS and len(op.inputs) > 1
+              and op.inputs[1] is not None and op.inputs[1].dtype != "float32"]
+    if hybrid:
+        raise QuantizationError(f"{graph.name} is a hybrid model ({hybrid[0].type} {hybrid[0].name!r} has "
+                                f"{hybrid[0].inputs[1].dtype} weights): quantize its float32 original")
     bad = [op for op in graph.ops if op.type not in SUPPORTED]
     if bad:
         raise UnsupportedOperator(f"cannot quantize {bad[0].type} {bad[0].name!r} to int8 "
