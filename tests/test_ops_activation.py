@@ -23,7 +23,8 @@ def test_int8_elementwise_activations(tmp_path):
     """LOGISTIC (TFLM requires output zero point -128, assumes scale 1/256), TANH (TFLM assumes, without
     checking, output scale 1/128 and zero point 0; an odd one must agree too), HARD_SWISH."""
     branches = [int8_branch("LOGISTIC", q, SOFTMAX_OUT) for q in IN_QS]
-    branches += [int8_branch("TANH", q, (1 / 128, 0)) for q in IN_QS] + [int8_branch("TANH", (0.1, 3), (0.01, 7))]
+    branches += [int8_branch("TANH", q, (1 / 128, 0)) for q in IN_QS]
+    branches.append(int8_branch("TANH", (0.1, 3), (0.01, 7)))
     branches += [int8_branch("HARD_SWISH", a, b) for a, b in HARD_SWISH_PAIRS]
     check_against_tflm(branches, int8_samples([br.shape for br in branches]), tmp_path)
 

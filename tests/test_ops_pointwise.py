@@ -125,7 +125,8 @@ def run_sanitized(path, samples, tmp_path):
             f"outs = [y for i in range(0, len(xs), {n_in}) for y in harness.run_shared("
             f"{str(lib)!r}, m, xs[i:i + {n_in}])]\n"
             f"np.savez({str(tmp_path / 'out.npz')!r}, *outs)\n")
-    asan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    asan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
+                          text=True).stdout.strip()
     env = {"LD_PRELOAD": asan, "ASAN_OPTIONS": "detect_leaks=0", "PATH": "/usr/bin:/bin"}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0 and "runtime error" not in res.stderr, res.stderr[-3000:]
@@ -147,7 +148,8 @@ def test_int8_pointwise_ops(tmp_path):
     """RELU, QUANTIZE (int8 -> int8), RELU6, LEAKY_RELU: every int8 input, each configuration."""
     branches = [int8_branch(op, a, b) for op in ("RELU", "QUANTIZE") for a, b in REQUANT_PAIRS]
     branches += [int8_branch("RELU6", q, q) for q in RELU6_QS]
-    branches += [int8_branch("LEAKY_RELU", a, b, alpha=alpha) for (a, b), alpha in zip(REQUANT_PAIRS, LEAKY_ALPHAS)]
+    branches += [int8_branch("LEAKY_RELU", a, b, alpha=alpha)
+                 for (a, b), alpha in zip(REQUANT_PAIRS, LEAKY_ALPHAS)]
     check_against_tflm(branches, int8_samples([br.shape for br in branches]), tmp_path)
 
 
