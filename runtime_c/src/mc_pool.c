@@ -137,19 +137,19 @@ static int32_t product(int32_t n, const int32_t *dims) {
 }
 
 /* Sum of the reduced elements at base, in row-major order of the reduced dimensions (TFLM's order). */
-#define MC_MEAN_SUM(T, ACC, g, base, sum)                                                    \
-  do {                                                                                       \
-    const int32_t inner = (g)->red_dims[(g)->n_red - 1];                                     \
-    const int32_t step = (g)->red_strides[(g)->n_red - 1];                                   \
-    const int32_t rows = product((g)->n_red - 1, (g)->red_dims);                             \
-    int32_t ridx[MC_MEAN_MAX_DIMS] = {0}, r, i;                                              \
-    const T *row = (base);                                                                   \
-    sum = (ACC)0;                                                                            \
-    for (r = 0; r < rows; ++r) {                                                             \
-      const T *px = row;                                                                     \
-      for (i = 0; i < inner; ++i, px += step) sum += *px;                                    \
-      row += odometer_step((g)->n_red - 1, (g)->red_dims, (g)->red_strides, ridx);           \
-    }                                                                                        \
+#define MC_MEAN_SUM(T, ACC, g, base, sum)                                                     \
+  do {                                                                                        \
+    const int32_t inner = (g)->red_dims[(g)->n_red - 1];                                      \
+    const int32_t step = (g)->red_strides[(g)->n_red - 1];                                    \
+    const int32_t rows = product((g)->n_red - 1, (g)->red_dims);                              \
+    int32_t ridx[MC_MEAN_MAX_DIMS] = {0}, r, i;                                               \
+    const T *row = (base);                                                                    \
+    sum = (ACC)0;                                                                             \
+    for (r = 0; r < rows; ++r) {                                                              \
+      const T *px = row;                                                                      \
+      for (i = 0; i < inner; ++i, px += step) sum += *px;                                     \
+      row += odometer_step((g)->n_red - 1, (g)->red_dims, (g)->red_strides, ridx);            \
+    }                                                                                         \
   } while (0)
 
 void mc_mean_s8(const mc_mean_s8_t *p, const int8_t *in, int8_t *out) {

@@ -55,20 +55,20 @@ void mc_pad(const mc_pad_t *p, const void *in, void *out) {
 }
 
 /* Walk the output in order: rows along the last output dimension, the input offset by odometer. */
-#define MC_TRANSPOSE_LOOP(T)                                                              \
-  do {                                                                                    \
-    const T *src = (const T *)in;                                                         \
-    T *dst = (T *)out;                                                                    \
-    for (r = 0; r < rows; ++r) {                                                          \
-      const T *s = src + off;                                                             \
-      for (i = 0; i < n; ++i, s += step) *dst++ = *s;                                     \
-      for (d = last - 1; d >= 0; --d) {                                                   \
-        off += p->in_strides[d];                                                          \
-        if (++idx[d] < p->out_dims[d]) break;                                             \
-        off -= p->in_strides[d] * p->out_dims[d];                                         \
-        idx[d] = 0;                                                                       \
-      }                                                                                   \
-    }                                                                                     \
+#define MC_TRANSPOSE_LOOP(T)                                                                  \
+  do {                                                                                        \
+    const T *src = (const T *)in;                                                             \
+    T *dst = (T *)out;                                                                        \
+    for (r = 0; r < rows; ++r) {                                                              \
+      const T *s = src + off;                                                                 \
+      for (i = 0; i < n; ++i, s += step) *dst++ = *s;                                         \
+      for (d = last - 1; d >= 0; --d) {                                                       \
+        off += p->in_strides[d];                                                              \
+        if (++idx[d] < p->out_dims[d]) break;                                                 \
+        off -= p->in_strides[d] * p->out_dims[d];                                             \
+        idx[d] = 0;                                                                           \
+      }                                                                                       \
+    }                                                                                         \
   } while (0)
 
 void mc_transpose(const mc_transpose_t *p, const void *in, void *out) {
