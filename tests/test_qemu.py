@@ -22,11 +22,15 @@ BOARD = "mps2-an386"
 
 
 @pytest.fixture(scope="module")
-def elf(tmp_path_factory):
+def tools():
     import shutil
     for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed (scripts/setup.sh installs it)")
+
+
+@pytest.fixture(scope="module")
+def elf(tools, tmp_path_factory):
     project = tmp_path_factory.mktemp("qemu") / "hw"
     compile_model(shared_model("tflm/hello_world_int8"), BOARD, project)
     return build_project(project).artifact
@@ -101,6 +105,22 @@ def test_a_taken_port_is_retried_on_another(elf, board, monkeypatch):
             assert dev.port != busy
             assert dev.info()["name"] == "hello_world_int8"
             dev.exit(0)
+
+
+def test_a_faulting_firmware_is_reported_at_once(tools, tmp_path, board):
+    """tests/c/fault.c reads unmapped memory: the fault handler's semihosting exit ends QEMU, and the
+    host says so without waiting for its timeout."""
+    import shutil
+    from microc import ROOT
+    project = tmp_path / "p"
+    compile_model(shared_model("tflm/hello_world_int8"), BOARD, project)
+    shutil.copyfile(ROOT / "tests" / "c" / "fault.c", project / "main.c")
+    elf = build_project(project).artifact
+    start = time.monotonic()
+    with pytest.raises(LinkClosed, match="the firmware took a fault, exit status 250"):
+        with qemu.qemu_device(board, elf, timeout=30) as dev:
+            dev.info()
+    assert time.monotonic() - start < 10
 
 
 def test_missing_firmware_is_a_one_line_error(board, tmp_path):

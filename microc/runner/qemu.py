@@ -17,10 +17,11 @@ from pathlib import Path
 
 from microc.errors import DeviceError
 from microc.runner.protocol import Device
-from microc.runner.transport import SerialTransport
+from microc.runner.transport import LinkClosed, SerialTransport
 
 ICOUNT = ["-icount", "shift=0,align=off,sleep=off"]
 PORT_ATTEMPTS = 5
+FAULT_EXIT_STATUS = 250  # templates/cortex-m/startup.c.j2: the firmware took a fault
 GRACE_SECONDS = 1.0
 
 
@@ -69,6 +70,8 @@ class QemuProcess:
         code = self.proc.poll()
         if code is None:
             return ""
+        if code == FAULT_EXIT_STATUS:
+            return f"the firmware took a fault, exit status {code}"
         err = self.stderr_text().splitlines()
         return f"QEMU exited with status {code}" + (f": {err[-1]}" if err else "")
 
@@ -99,6 +102,9 @@ class QemuDevice(Device):
         try:
             return super()._request(request, payload, timeout)
         except DeviceError as e:
+            if isinstance(e, LinkClosed):  # QEMU closes the socket as it exits: let it finish
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.qemu.proc.wait(timeout=GRACE_SECONDS)
             note = self.qemu.exit_note()
             if note and note not in str(e):
                 raise type(e)(f"{e} ({note})") from None
