@@ -199,6 +199,9 @@ MEAN_CASES = [  # shape, axes, keep_dims
     ((1, 10, 10, 16), (1, 2), True),
     ((2, 3, 2, 3, 2), (1, 3), False),
     ((3, 4), (0, 1), False),
+    ((2, 3, 4, 5), (0, 1, 2), False),
+    ((2, 3, 4, 5), (3, 1, 2, 0), True),
+    ((2, 3, 4, 5), (1, -1, 1), False),  # duplicates are ignored
 ]
 
 
