@@ -15,7 +15,7 @@ import numpy as np
 from microc.export.tflite import export_tflite
 from microc.frontends import load_model
 from microc.ir import Graph
-from microc.passes.calibration import load_calibration, run_all_tensors, tensor_range
+from microc.passes.calibration import calibrate, load_calibration, observe_tensors
 from microc.passes.quantize import check_quantizable, dequantize_values, quantize_graph, quantize_values
 
 
@@ -58,32 +58,35 @@ def quantize_model(model_path: str | Path, calibration: str | Path, method: str 
     graph = load_model(model_path, input_shapes)
     check_quantizable(graph)
     samples = load_calibration(calibration, graph)
-    values = run_all_tensors(graph, samples)
-    ranges = {k: tensor_range(v, method, percentile) for k, v in values.items()}
+    ranges = calibrate(graph, samples, method, percentile)
     qgraph, mapping = quantize_graph(graph, ranges, float_io)
     model = export_tflite(qgraph, description=f"microc int8 ({method}) of {Path(model_path).name}")
     label = method if method == "minmax" else f"percentile {percentile}"
     result = QuantizeResult(model, qgraph, len(samples), label)
-    _evaluate(result, graph, samples, values, mapping, float_io)
+    _evaluate(result, graph, samples, mapping, float_io)
     return result
 
 
-def _evaluate(result: QuantizeResult, graph: Graph, samples, values, mapping, float_io: bool) -> None:
-    """Run the int8 graph over the samples; compare every op output with the float run."""
-    if not float_io:  # the int8 inputs TFLite Micro's QUANTIZE would have made
-        samples = [[quantize_values(x, mapping[id(t)].quant) for x, t in zip(s, graph.inputs)]
-                   for s in samples]
-    qvalues = run_all_tensors(result.graph, samples)
-
-    def dequantized(t):
-        q = mapping[id(t)]
-        return dequantize_values(qvalues[id(q)], q.quant)
-
-    for op in graph.ops:
-        t = op.outputs[0]
-        result.layers.append(LayerReport(op.name, op.type, sqnr_db(values[id(t)], dequantized(t))))
+def _evaluate(result: QuantizeResult, graph: Graph, samples, mapping, float_io: bool) -> None:
+    """Run the float and the int8 graph side by side over the samples; compare every op's output."""
+    q_samples = samples if float_io else [  # the int8 inputs TFLite Micro's QUANTIZE would have made
+        [quantize_values(x, mapping[id(t)].quant) for x, t in zip(s, graph.inputs)] for s in samples]
+    watched = [op.outputs[0] for op in graph.ops]
+    signal, noise = np.zeros(len(watched)), np.zeros(len(watched))
+    outputs: dict[int, tuple[list, list]] = {id(t): ([], []) for t in graph.outputs}
+    for fv, qv in zip(observe_tensors(graph, samples), observe_tensors(result.graph, q_samples)):
+        for i, t in enumerate(watched):
+            ref, q = fv[id(t)].astype(np.float64), mapping[id(t)]
+            err = dequantize_values(qv[id(q)], q.quant) - ref
+            signal[i] += np.sum(ref ** 2)
+            noise[i] += np.sum(err ** 2)
+        for t in graph.outputs:
+            q = mapping[id(t)]
+            outputs[id(t)][0].append(fv[id(t)])
+            outputs[id(t)][1].append(dequantize_values(qv[id(q)], q.quant))
+    result.layers = [LayerReport(op.name, op.type, _db(s, n)) for op, s, n in zip(graph.ops, signal, noise)]
     for t in graph.outputs:
-        ref, got = values[id(t)], dequantized(t)
+        ref, got = (np.stack(v) for v in outputs[id(t)])
         n = ref.shape[0]
         span = float(ref.max() - ref.min()) or 1.0
         top1 = None
@@ -95,8 +98,10 @@ def _evaluate(result: QuantizeResult, graph: Graph, samples, values, mapping, fl
 def sqnr_db(ref: np.ndarray, got: np.ndarray) -> float:
     """Signal-to-quantization-noise ratio of `got` against `ref` over all their elements."""
     ref, got = np.asarray(ref, np.float64), np.asarray(got, np.float64)
-    noise = float(np.sum((ref - got) ** 2))
-    signal = float(np.sum(ref ** 2))
+    return _db(float(np.sum(ref ** 2)), float(np.sum((ref - got) ** 2)))
+
+
+def _db(signal: float, noise: float) -> float:
     if noise == 0:
         return math.inf
     return 10 * math.log10(signal / noise) if signal > 0 else -math.inf

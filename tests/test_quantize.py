@@ -403,7 +403,7 @@ def test_int8_conv_with_pads_same_cannot_express_equals_an_explicit_pad(tmp_path
     """An ONNX-style conv (pads 1,1,1,1, stride 2, 8x8) quantizes and exports to the same int8 model,
     bit for bit in TFLM, as the float model written with an explicit PAD before a VALID conv."""
     from microc.export.tflite import export_tflite
-    from microc.passes.calibration import run_all_tensors
+    from microc.passes.calibration import calibrate
     from microc.passes.quantize import quantize_graph
     b, rng = ModelBuilder(), np.random.default_rng(12)
     x, xp, y = b.tensor("x", (1, 8, 8, 2), "float32"), b.tensor("xp", (1, 10, 10, 2), "float32"), \
@@ -417,8 +417,7 @@ def test_int8_conv_with_pads_same_cannot_express_equals_an_explicit_pad(tmp_path
     samples = [[rng.normal(size=(1, 8, 8, 2)).astype(np.float32)] for _ in range(8)]
 
     def int8_model(graph):
-        values = run_all_tensors(graph, samples)
-        qgraph, _ = quantize_graph(graph, {k: tensor_range(v) for k, v in values.items()})
+        qgraph, _ = quantize_graph(graph, calibrate(graph, samples))
         return export_tflite(qgraph), qgraph.inputs[0].quant
 
     reference, q_in = int8_model(load_tflite(tmp_path / "m.tflite"))

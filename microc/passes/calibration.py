@@ -5,6 +5,7 @@ Running TFLM (rather than kernels of our own) keeps one float implementation: th
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -105,9 +106,9 @@ def _samples(arr: np.ndarray, t: Tensor, where: str) -> np.ndarray:
 # ---- running a graph on TFLM with every activation observable ----
 
 
-def run_all_tensors(graph: Graph, samples: list[list[np.ndarray]]) -> dict[int, np.ndarray]:
-    """Run `graph` over `samples` on TFLite Micro; returns id(tensor) -> [N, *shape] values of every
-    activation tensor (inputs included)."""
+def observe_tensors(graph: Graph, samples: list[list[np.ndarray]]) -> Iterator[dict[int, np.ndarray]]:
+    """Run `graph` on TFLite Micro sample by sample; yields id(tensor) -> values of every activation
+    tensor (inputs included) for each sample, one at a time so memory does not grow with N."""
     from microc.export.tflite import export_tflite
     from tflite_micro.python.tflite_micro import runtime
 
@@ -119,15 +120,51 @@ def run_all_tensors(graph: Graph, samples: list[list[np.ndarray]]) -> dict[int, 
         interp = runtime.Interpreter.from_bytes(model, arena_size=arena)
     except Exception as e:  # TFLM reports Prepare failures as RuntimeError with its log on stderr
         raise MicrocError(f"TensorFlow Lite Micro cannot run {graph.name}: {e}") from None
-    values: dict[int, list[np.ndarray]] = {id(t): [] for t in [*graph.inputs, *outputs]}
     for sample in samples:
+        values = {}
         for i, (t, x) in enumerate(zip(graph.inputs, sample)):
-            interp.set_input(np.ascontiguousarray(x, dtype=t.dtype), i)
-            values[id(t)].append(np.array(x, dtype=t.dtype))
+            values[id(t)] = np.ascontiguousarray(x, dtype=t.dtype)
+            interp.set_input(values[id(t)], i)
         interp.invoke()
         for i, t in enumerate(outputs):
-            values[id(t)].append(np.array(interp.get_output(i), copy=True))
-    return {k: np.stack(v) for k, v in values.items()}
+            values[id(t)] = np.array(interp.get_output(i), copy=True)
+        yield values
+
+
+def calibrate(graph: Graph, samples: list[list[np.ndarray]], method: str = "minmax",
+              percentile: float = 99.99) -> dict[int, tuple[float, float]]:
+    """id(tensor) -> calibrated [lo, hi] of every activation of the float `graph` over `samples`."""
+    if method not in METHODS:
+        raise CalibrationError(f"unknown calibration method {method!r} (expected {' or '.join(METHODS)})")
+    stats: dict[int, _Stats] = {}
+    for values in observe_tensors(graph, samples):
+        for k, v in values.items():
+            stats.setdefault(k, _Stats(method, len(samples))).add(v)
+    return {k: s.range(percentile) for k, s in stats.items()}
+
+
+class _Stats:
+    """Running extremes, and for percentiles the values themselves: all of them up to _KEEP per
+    tensor, beyond that an even random share of each sample (a percentile estimate)."""
+
+    _KEEP = 1 << 21
+
+    def __init__(self, method: str, n_samples: int):
+        self.method, self.per_sample = method, max(self._KEEP // max(n_samples, 1), 1024)
+        self.lo, self.hi, self.kept = np.inf, -np.inf, []
+        self.rng = np.random.default_rng(0)
+
+    def add(self, v: np.ndarray) -> None:
+        v = v.reshape(-1)
+        self.lo, self.hi = min(self.lo, float(v.min())), max(self.hi, float(v.max()))
+        if self.method == "percentile":
+            self.kept.append(v if v.size <= self.per_sample else
+                             self.rng.choice(v, self.per_sample, replace=False))
+
+    def range(self, percentile: float) -> tuple[float, float]:
+        if self.method == "minmax":
+            return self.lo, self.hi
+        return tensor_range(np.concatenate(self.kept), "percentile", percentile)
 
 
 # ---- range estimation ----
