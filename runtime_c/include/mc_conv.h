@@ -24,57 +24,52 @@ typedef struct {
 void mc_fully_connected_f32(const mc_fc_f32_t *p, const float *in, float *out);
 
 /* Geometry of CONV_2D and DEPTHWISE_CONV_2D, NHWC. Output pixels with oy in [oy_begin, oy_end) and
- * ox in [ox_begin, ox_end) read no padding (the interior, computed at compile time); `direct` is set
- * when an interior pixel's filter patch is contiguous in the input (1xK rows, 1x1), read in place. */
+ * ox in [ox_begin, ox_end) read no padding (the interior, computed at compile time). */
 typedef struct {
   int32_t batches, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w;
   int32_t stride_h, stride_w, dil_h, dil_w, pad_top, pad_left;
-  int32_t oy_begin, oy_end, ox_begin, ox_end, direct;
+  int32_t oy_begin, oy_end, ox_begin, ox_end;
 } mc_conv_geom_t;
 
-/* The k_h*k_w*in_c input patch under output pixel (oy, ox) of one image, in filter (ky, kx, c)
- * order, copied to buf (elem_size bytes per value); padded taps are filled with the byte `pad`.
- * Shared by the CONV_2D and DEPTHWISE_CONV_2D kernels. */
-void mc_conv_patch(const mc_conv_geom_t *g, const void *image, int32_t oy, int32_t ox,
-                   int32_t elem_size, uint8_t pad, void *buf);
+/* The int8 kernels fold the input zero point into the bias at compile time (bias - in_zp * sum of
+ * the channel's weights) for interior pixels. A border pixel skips its padded taps as TFLM does and
+ * starts from the model's own bias (bias_raw) with in_zp subtracted from each input. No scratch. */
 
-/* CONV_2D int8 (TFLM ConvPerChannel): weights OHWI; the input zero point is folded into bias at
- * compile time (bias - in_zp * sum(w[o])), so padded taps read as in_zp add exactly nothing, which
- * is what TFLM's skipping them does. scratch: 2 * k_h*k_w*in_c bytes, or none when `direct` covers
- * every pixel. */
+/* CONV_2D int8 (TFLM ConvPerChannel): weights OHWI. */
 typedef struct {
   mc_conv_geom_t g;
   const int8_t *weights;     /* [out_c][k_h][k_w][in_c] */
   const int32_t *bias;       /* [out_c], zero point folded in */
+  const int32_t *bias_raw;   /* [out_c], the model's bias (zeros when it has none) */
   const int32_t *multiplier; /* [out_c] */
   const int32_t *shift;      /* [out_c] */
   int32_t in_zp, out_zp, act_min, act_max;
 } mc_conv2d_s8_t;
-void mc_conv2d_s8(const mc_conv2d_s8_t *p, const int8_t *in, int8_t *out, void *scratch);
+void mc_conv2d_s8(const mc_conv2d_s8_t *p, const int8_t *in, int8_t *out);
 
-/* CONV_2D float32 (TFLM reference Conv): sum over (ky, kx, c) in that order, then + bias.
- * scratch: 2 * k_h*k_w*in_c floats, or none when `direct` covers every pixel. */
+/* CONV_2D float32 (TFLM reference Conv): sum over the taps inside the image in (ky, kx, c) order,
+ * then + bias. */
 typedef struct {
   mc_conv_geom_t g;
   const float *weights; /* [out_c][k_h][k_w][in_c] */
   const float *bias;    /* [out_c] (zeros when the model has none) */
   float act_min, act_max;
 } mc_conv2d_f32_t;
-void mc_conv2d_f32(const mc_conv2d_f32_t *p, const float *in, float *out, void *scratch);
+void mc_conv2d_f32(const mc_conv2d_f32_t *p, const float *in, float *out);
 
 /* DEPTHWISE_CONV_2D int8 (TFLM DepthwiseConvPerChannel): out channel c = ic * depth_mult + m reads
- * input channel ic; weights 1HW(out_c); zero point folded into bias as for CONV_2D. scratch:
- * k_h*k_w tap pointers, then in_c values (padding row). */
+ * input channel ic; weights 1HW(out_c). */
 typedef struct {
   mc_conv_geom_t g;
   int32_t depth_mult;
   const int8_t *weights;     /* [k_h][k_w][out_c] */
   const int32_t *bias;       /* [out_c], zero point folded in */
+  const int32_t *bias_raw;   /* [out_c], the model's bias (zeros when it has none) */
   const int32_t *multiplier; /* [out_c] */
   const int32_t *shift;      /* [out_c] */
   int32_t in_zp, out_zp, act_min, act_max;
 } mc_dwconv_s8_t;
-void mc_depthwise_conv2d_s8(const mc_dwconv_s8_t *p, const int8_t *in, int8_t *out, void *scratch);
+void mc_depthwise_conv2d_s8(const mc_dwconv_s8_t *p, const int8_t *in, int8_t *out);
 
 typedef struct {
   mc_conv_geom_t g;
@@ -83,6 +78,14 @@ typedef struct {
   const float *bias;    /* [out_c] (zeros when the model has none) */
   float act_min, act_max;
 } mc_dwconv_f32_t;
-void mc_depthwise_conv2d_f32(const mc_dwconv_f32_t *p, const float *in, float *out, void *scratch);
+void mc_depthwise_conv2d_f32(const mc_dwconv_f32_t *p, const float *in, float *out);
+
+/* The taps of output pixel (oy, ox) inside the image: filter rows [ky0, ky1), columns [kx0, kx1)
+ * (empty ranges possible), and the input offset (in values) of tap (0, 0), which may lie outside. */
+typedef struct {
+  int32_t ky0, ky1, kx0, kx1;
+  int32_t origin;
+} mc_conv_window_t;
+mc_conv_window_t mc_conv_window(const mc_conv_geom_t *g, int32_t oy, int32_t ox);
 
 #endif

@@ -30,7 +30,7 @@ def lower_fully_connected(op: Op, ctx: LoweringContext) -> str:
     return f"mc_fully_connected_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
 
 
-# ---- CONV_2D and DEPTHWISE_CONV_2D ----
+# ---- CONV_2D and DEPTHWISE_CONV_2D (no scratch: inputs are read in place) ----
 
 def _interior(out_n: int, in_n: int, k: int, stride: int, dil: int, pad: int) -> tuple[int, int]:
     """Output positions [begin, end) whose taps o*stride - pad + i*dil (i < k) all lie in [0, in_n)."""
@@ -40,7 +40,8 @@ def _interior(out_n: int, in_n: int, k: int, stride: int, dil: int, pad: int) ->
     return (begin, end) if begin < end else (0, 0)
 
 
-def _geometry(op: Op, k_h: int, k_w: int) -> dict:
+def _geometry(op: Op, k_h: int, k_w: int) -> str:
+    """The C initializer of the kernel's mc_conv_geom_t."""
     x, out = op.inputs[0], op.outputs[0]
     if len(x.shape) != 4 or len(out.shape) != 4:
         raise unsupported(op, f"input {x.shape} and output {out.shape} must be 4-D (NHWC)")
@@ -53,41 +54,11 @@ def _geometry(op: Op, k_h: int, k_w: int) -> dict:
         raise unsupported(op, f"stride {(s_h, s_w)} and dilation {(d_h, d_w)} must be >= 1")
     oy = _interior(out_h, in_h, k_h, s_h, d_h, pad_top)
     ox = _interior(out_w, in_w, k_w, s_w, d_w, pad_left)
-    return {"batches": batches, "in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h,
-            "out_w": out_w, "out_c": out_c, "k_h": k_h, "k_w": k_w, "stride_h": s_h, "stride_w": s_w,
-            "dil_h": d_h, "dil_w": d_w, "pad_top": pad_top, "pad_left": pad_left,
-            "oy_begin": oy[0], "oy_end": oy[1], "ox_begin": ox[0], "ox_end": ox[1],
-            "direct": int(k_h == 1 and (k_w == 1 or d_w == 1))}
-
-
-def _c_struct_init(fields: dict) -> str:
+    fields = {"batches": batches, "in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h,
+              "out_w": out_w, "out_c": out_c, "k_h": k_h, "k_w": k_w, "stride_h": s_h,
+              "stride_w": s_w, "dil_h": d_h, "dil_w": d_w, "pad_top": pad_top, "pad_left": pad_left,
+              "oy_begin": oy[0], "oy_end": oy[1], "ox_begin": ox[0], "ox_end": ox[1]}
     return "{" + ", ".join(f".{k} = {v}" for k, v in fields.items()) + "}"
-
-
-def _all_interior(g: dict) -> bool:
-    return g["oy_begin"] == 0 and g["oy_end"] == g["out_h"] and g["ox_begin"] == 0 \
-        and g["ox_end"] == g["out_w"]
-
-
-def _conv_geometry(op: Op) -> dict:
-    x, w = op.inputs[0], op.inputs[1]
-    if len(w.shape) != 4:
-        raise unsupported(op, f"filter shape {w.shape} must be OHWI")
-    out_c, k_h, k_w, f_in = w.shape
-    if f_in != x.shape[-1]:
-        raise unsupported(op, f"grouped convolution (filter depth {f_in}, input depth "
-                              f"{x.shape[-1]}) is not supported")
-    if out_c != op.outputs[0].shape[-1]:
-        raise unsupported(op, f"filter has {out_c} output channels, output {op.outputs[0].shape}")
-    return _geometry(op, k_h, k_w)
-
-
-def _conv_scratch(op: Op) -> int:
-    g = _conv_geometry(op)
-    if g["direct"] and _all_interior(g):
-        return 0
-    elem = 4 if op.inputs[0].dtype == "float32" else 1
-    return 2 * g["k_h"] * g["k_w"] * g["in_c"] * elem
 
 
 def _conv_inputs(op: Op) -> tuple:
@@ -95,77 +66,67 @@ def _conv_inputs(op: Op) -> tuple:
     bias = op.inputs[2] if len(op.inputs) > 2 else None
     if not w.is_const or (bias is not None and not bias.is_const):
         raise unsupported(op, "filter and bias must be constants")
+    if len(w.shape) != 4:
+        raise unsupported(op, f"filter shape {w.shape} must be 4-D")
     return x, w, bias, op.outputs[0]
 
 
-def _float_bias(bias, channels: int) -> np.ndarray:
-    return np.zeros(channels, np.float32) if bias is None else bias.data.astype(np.float32)
+def _float_bias(ctx: LoweringContext, bias, channels: int) -> str:
+    values = np.zeros(channels, np.float32) if bias is None else bias.data.astype(np.float32)
+    return ctx.const(values, "bias", "float")
 
 
 def _int8_fields(op: Op, ctx: LoweringContext, x, w, bias, out, weight_sums) -> dict:
-    """Folded bias, per-channel requantization arrays, zero points and clamp range of an int8 conv."""
+    """Biases (folded and as given), per-channel requantization arrays, zero points, clamp range."""
     if bias is not None and bias.dtype != "int32":
         raise unsupported(op, f"int8 {op.type} needs an int32 bias, not {bias.dtype}")
+    if x.quant is None or x.quant.per_channel or out.quant is None or out.quant.per_channel:
+        raise unsupported(op, "int8 input and output must be quantized per tensor")
     out_c = out.shape[-1]
-    bias_arr = folded_bias(op, w, bias, x.quant.zp, out_c, weight_sums)
+    folded = folded_bias(op, w, bias, x.quant.zp, out_c, weight_sums)
+    raw = folded_bias(op, w, bias, 0, out_c, weight_sums)
     mult, shift = requant_arrays(ctx, x, w, out)
-    return {"bias": ctx.const(bias_arr, "bias", "int32_t"), "multiplier": mult, "shift": shift,
+    return {"bias": ctx.const(folded, "bias", "int32_t"),
+            "bias_raw": ctx.const(raw, "bias_raw", "int32_t"), "multiplier": mult, "shift": shift,
             "in_zp": x.quant.zp, "out_zp": out.quant.zp, **act_fields(op, out)}
 
 
-def _scratch_arg(ctx: LoweringContext, nbytes: int) -> str:
-    return ctx.scratch() if nbytes > 0 else "NULL"
-
-
-@lowering("CONV_2D", scratch_bytes=_conv_scratch)
+@lowering("CONV_2D")
 def lower_conv2d(op: Op, ctx: LoweringContext) -> str:
     dtype = require_dtype(op)
     x, w, bias, out = _conv_inputs(op)
-    geom = {"g": _c_struct_init(_conv_geometry(op))}
-    scratch = _scratch_arg(ctx, _conv_scratch(op))
+    out_c, k_h, k_w, f_in = w.shape
+    if f_in != x.shape[-1]:
+        raise unsupported(op, f"grouped convolution (filter depth {f_in}, input depth "
+                              f"{x.shape[-1]}) is not supported")
+    if out_c != out.shape[-1]:
+        raise unsupported(op, f"filter has {out_c} output channels, output {out.shape}")
+    common = {"g": _geometry(op, k_h, k_w), "weights": ctx.ptr(w)}
     if dtype == "float32":
         p = ctx.struct("mc_conv2d_f32_t", "conv", {
-            **geom, "weights": ctx.ptr(w),
-            "bias": ctx.const(_float_bias(bias, out.shape[-1]), "bias", "float"), **act_fields(op, out)})
-        return f"mc_conv2d_f32({p}, {ctx.ptr(x)}, {ctx.ptr(out)}, {scratch});"
-    sums = w.data.astype(np.int64).reshape(w.shape[0], -1).sum(axis=1)
+            **common, "bias": _float_bias(ctx, bias, out_c), **act_fields(op, out)})
+        return f"mc_conv2d_f32({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
+    sums = w.data.astype(np.int64).reshape(out_c, -1).sum(axis=1)
     p = ctx.struct("mc_conv2d_s8_t", "conv", {
-        **geom, "weights": ctx.ptr(w), **_int8_fields(op, ctx, x, w, bias, out, sums)})
-    return f"mc_conv2d_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)}, {scratch});"
+        **common, **_int8_fields(op, ctx, x, w, bias, out, sums)})
+    return f"mc_conv2d_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
 
 
-def _dw_geometry(op: Op) -> tuple[dict, int]:
-    x, w, out = op.inputs[0], op.inputs[1], op.outputs[0]
-    if len(w.shape) != 4 or w.shape[0] != 1:
-        raise unsupported(op, f"filter shape {w.shape} must be 1HW(I*M)")
-    _, k_h, k_w, out_c = w.shape
-    in_c = x.shape[-1]
-    if out_c != out.shape[-1] or out_c % in_c:
-        raise unsupported(op, f"filter channels {out_c} must equal output channels "
-                              f"{out.shape[-1]}, a multiple of input channels {in_c}")
-    return _geometry(op, k_h, k_w), out_c // in_c
-
-
-def _dw_scratch(op: Op) -> int:
-    """One pixel's tap pointers (8 bytes each: enough on any target) and a row of padding values."""
-    g, _ = _dw_geometry(op)
-    elem = 4 if op.inputs[0].dtype == "float32" else 1
-    return g["k_h"] * g["k_w"] * 8 + g["in_c"] * elem
-
-
-@lowering("DEPTHWISE_CONV_2D", scratch_bytes=_dw_scratch)
+@lowering("DEPTHWISE_CONV_2D")
 def lower_depthwise_conv2d(op: Op, ctx: LoweringContext) -> str:
     dtype = require_dtype(op)
     x, w, bias, out = _conv_inputs(op)
-    g, mult = _dw_geometry(op)
-    geom = {"g": _c_struct_init(g), "depth_mult": mult}
-    scratch = ctx.scratch()
+    _, k_h, k_w, out_c = w.shape
+    in_c = x.shape[-1]
+    if w.shape[0] != 1 or out_c != out.shape[-1] or out_c % in_c:
+        raise unsupported(op, f"filter {w.shape} must be 1HW(I*M) with I*M = output channels "
+                              f"{out.shape[-1]}, a multiple of input channels {in_c}")
+    common = {"g": _geometry(op, k_h, k_w), "depth_mult": out_c // in_c, "weights": ctx.ptr(w)}
     if dtype == "float32":
         p = ctx.struct("mc_dwconv_f32_t", "dwconv", {
-            **geom, "weights": ctx.ptr(w),
-            "bias": ctx.const(_float_bias(bias, out.shape[-1]), "bias", "float"), **act_fields(op, out)})
-        return f"mc_depthwise_conv2d_f32({p}, {ctx.ptr(x)}, {ctx.ptr(out)}, {scratch});"
-    sums = w.data.astype(np.int64).reshape(-1, w.shape[-1]).sum(axis=0)
+            **common, "bias": _float_bias(ctx, bias, out_c), **act_fields(op, out)})
+        return f"mc_depthwise_conv2d_f32({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
+    sums = w.data.astype(np.int64).reshape(-1, out_c).sum(axis=0)
     p = ctx.struct("mc_dwconv_s8_t", "dwconv", {
-        **geom, "weights": ctx.ptr(w), **_int8_fields(op, ctx, x, w, bias, out, sums)})
-    return f"mc_depthwise_conv2d_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)}, {scratch});"
+        **common, **_int8_fields(op, ctx, x, w, bias, out, sums)})
+    return f"mc_depthwise_conv2d_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
