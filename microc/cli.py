@@ -229,8 +229,12 @@ def quantize_cmd(model, calibration, out_file, method, percentile, float_io, inp
     res = quantize_model(model, calibration, method, percentile, float_io, input_shapes)
     out = Path(out_file)
     tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(res.model)
-    tmp.replace(out)  # never a half-written model
+    try:
+        tmp.write_bytes(res.model)
+        tmp.replace(out)  # never a half-written model
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise MicrocError(f"cannot write {out}: {e.strerror}") from None
     click.echo("\n".join(res.lines()))
     click.echo(f"wrote {out} ({len(res.model):,} B)")
 

@@ -323,6 +323,15 @@ def test_cli_bad_calibration_is_one_line_error(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("microc: error: calibration data cal.npy: expected shape")
 
 
+def test_cli_unwritable_output_is_one_line_error(tmp_path):
+    np.save(tmp_path / "cal.npy", np.zeros((2, 1), np.float32))
+    res = microc("quantize", shared_model("tflm/hello_world_float"), "--calibration", "cal.npy", "-o",
+                 tmp_path / "missing" / "q.tflite", cwd=tmp_path)
+    assert res.returncode != 0
+    assert res.stderr.strip().splitlines() == [f"microc: error: cannot write {tmp_path / 'missing' / 'q.tflite'}: "
+                                               "No such file or directory"]
+
+
 def test_cli_compile_with_quantize_keeps_the_int8_model_in_the_project(tmp_path):
     np.save(tmp_path / "cal.npy", np.random.default_rng(9).uniform(0, 6.3, (20, 1)).astype(np.float32))
     res = microc("compile", shared_model("tflm/hello_world_float"), "-b", "host", "-o", "proj",
