@@ -11,109 +11,76 @@ static void pool_window(const mc_pool_geom_t *g, int32_t oy, int32_t ox, int32_t
   *x1 = MC_MIN(ix + g->filter_w, g->in_w);
 }
 
+/* Every output pixel of every batch: INIT, then TAP for each input pixel px of the clipped window,
+ * then FINISH, with count_ taps; out advances one pixel (C channels) each time. */
+#define MC_POOL_LOOP(T, p, in, out, INIT, TAP, FINISH)                                         \
+  do {                                                                                        \
+    const mc_pool_geom_t *g_ = &(p)->g;                                                       \
+    int32_t b_, oy_, ox_, y_, x_, y0_, y1_, x0_, x1_, count_;                                 \
+    for (b_ = 0; b_ < g_->batches; ++b_) {                                                    \
+      const T *img_ = (in) + b_ * g_->in_h * g_->in_w * C;                                    \
+      for (oy_ = 0; oy_ < g_->out_h; ++oy_) {                                                 \
+        for (ox_ = 0; ox_ < g_->out_w; ++ox_, (out) += C) {                                   \
+          pool_window(g_, oy_, ox_, &y0_, &y1_, &x0_, &x1_);                                  \
+          count_ = (y1_ - y0_) * (x1_ - x0_); /* unused by the max pools */                   \
+          (void)count_;                                                                       \
+          INIT;                                                                               \
+          for (y_ = y0_; y_ < y1_; ++y_) {                                                    \
+            for (x_ = x0_; x_ < x1_; ++x_) {                                                  \
+              const T *px = img_ + (y_ * g_->in_w + x_) * C;                                  \
+              TAP;                                                                            \
+            }                                                                                 \
+          }                                                                                   \
+          FINISH;                                                                             \
+        }                                                                                     \
+      }                                                                                       \
+    }                                                                                         \
+  } while (0)
+
+/* TFLM: the sum over the window divided by the taps, rounded half away from zero, then clamped. A
+ * window with no taps cannot occur (the lowering refuses pads as large as the filter). */
+static inline int32_t rounded_average(int32_t sum, int32_t count) {
+  return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+}
+
 void mc_avg_pool_s8(const mc_pool_s8_t *p, const int8_t *in, int8_t *out, int32_t *acc) {
-  const mc_pool_geom_t *g = &p->g;
-  const int32_t C = g->channels;
-  int32_t b, oy, ox, y, x, c, y0, y1, x0, x1;
-  for (b = 0; b < g->batches; ++b) {
-    const int8_t *img = in + b * g->in_h * g->in_w * C;
-    for (oy = 0; oy < g->out_h; ++oy) {
-      for (ox = 0; ox < g->out_w; ++ox) {
-        int32_t count, half;
-        pool_window(g, oy, ox, &y0, &y1, &x0, &x1);
-        count = (y1 - y0) * (x1 - x0);
-        for (c = 0; c < C; ++c) acc[c] = 0;
-        for (y = y0; y < y1; ++y) {
-          for (x = x0; x < x1; ++x) {
-            const int8_t *px = img + (y * g->in_w + x) * C;
-            for (c = 0; c < C; ++c) acc[c] += px[c];
-          }
-        }
-        /* TFLM: round half away from zero, then clamp; an empty window (count 0) cannot occur in a
-         * valid model (TFLM fails the same way), guard against division by zero anyway. */
-        if (count <= 0) count = 1;
-        half = count / 2;
-        for (c = 0; c < C; ++c) {
-          const int32_t s = acc[c];
-          const int32_t avg = s > 0 ? (s + half) / count : (s - half) / count;
-          *out++ = mc_clamp_s8(avg, p->act_min, p->act_max);
-        }
-      }
-    }
-  }
+  const int32_t C = p->g.channels, lo = p->act_min, hi = p->act_max;
+  int32_t c;
+  MC_POOL_LOOP(int8_t, p, in, out,
+               for (c = 0; c < C; ++c) acc[c] = 0,
+               for (c = 0; c < C; ++c) acc[c] += px[c],
+               for (c = 0; c < C; ++c) out[c] = mc_clamp_s8(rounded_average(acc[c], count_), lo, hi));
 }
 
+/* The output pixel is the running maximum: no scratch, contiguous loads. */
 void mc_max_pool_s8(const mc_pool_s8_t *p, const int8_t *in, int8_t *out) {
-  const mc_pool_geom_t *g = &p->g;
-  const int32_t C = g->channels;
-  int32_t b, oy, ox, y, x, c, y0, y1, x0, x1;
-  for (b = 0; b < g->batches; ++b) {
-    const int8_t *img = in + b * g->in_h * g->in_w * C;
-    for (oy = 0; oy < g->out_h; ++oy) {
-      for (ox = 0; ox < g->out_w; ++ox) {
-        pool_window(g, oy, ox, &y0, &y1, &x0, &x1);
-        for (c = 0; c < C; ++c) out[c] = INT8_MIN;
-        /* The output row is the running maximum: no scratch, contiguous loads. */
-        for (y = y0; y < y1; ++y) {
-          for (x = x0; x < x1; ++x) {
-            const int8_t *px = img + (y * g->in_w + x) * C;
-            for (c = 0; c < C; ++c) out[c] = px[c] > out[c] ? px[c] : out[c];
-          }
-        }
-        for (c = 0; c < C; ++c) out[c] = mc_clamp_s8(out[c], p->act_min, p->act_max);
-        out += C;
-      }
-    }
-  }
+  const int32_t C = p->g.channels, lo = p->act_min, hi = p->act_max;
+  int32_t c;
+  MC_POOL_LOOP(int8_t, p, in, out,
+               for (c = 0; c < C; ++c) out[c] = INT8_MIN,
+               for (c = 0; c < C; ++c) out[c] = px[c] > out[c] ? px[c] : out[c],
+               for (c = 0; c < C; ++c) out[c] = mc_clamp_s8(out[c], lo, hi));
 }
 
+/* Sums accumulate in the output pixel, in TFLM's order (row-major over the window). */
 void mc_avg_pool_f32(const mc_pool_f32_t *p, const float *in, float *out) {
-  const mc_pool_geom_t *g = &p->g;
-  const int32_t C = g->channels;
-  int32_t b, oy, ox, y, x, c, y0, y1, x0, x1;
-  for (b = 0; b < g->batches; ++b) {
-    const float *img = in + b * g->in_h * g->in_w * C;
-    for (oy = 0; oy < g->out_h; ++oy) {
-      for (ox = 0; ox < g->out_w; ++ox) {
-        float count;
-        pool_window(g, oy, ox, &y0, &y1, &x0, &x1);
-        count = (float)((y1 - y0) * (x1 - x0));
-        /* Sums accumulate in the output row, in TFLM's order (row-major over the window). */
-        for (c = 0; c < C; ++c) out[c] = 0.0f;
-        for (y = y0; y < y1; ++y) {
-          for (x = x0; x < x1; ++x) {
-            const float *px = img + (y * g->in_w + x) * C;
-            for (c = 0; c < C; ++c) out[c] += px[c];
-          }
-        }
-        for (c = 0; c < C; ++c) out[c] = mc_clamp_f32(out[c] / count, p->act_min, p->act_max);
-        out += C;
-      }
-    }
-  }
+  const int32_t C = p->g.channels;
+  const float lo = p->act_min, hi = p->act_max;
+  int32_t c;
+  MC_POOL_LOOP(float, p, in, out,
+               for (c = 0; c < C; ++c) out[c] = 0.0f,
+               for (c = 0; c < C; ++c) out[c] += px[c],
+               for (c = 0; c < C; ++c) out[c] = mc_clamp_f32(out[c] / (float)count_, lo, hi));
 }
 
 void mc_max_pool_f32(const mc_pool_f32_t *p, const float *in, float *out) {
-  const mc_pool_geom_t *g = &p->g;
-  const int32_t C = g->channels;
-  int32_t b, oy, ox, y, x, c, y0, y1, x0, x1;
-  for (b = 0; b < g->batches; ++b) {
-    const float *img = in + b * g->in_h * g->in_w * C;
-    for (oy = 0; oy < g->out_h; ++oy) {
-      for (ox = 0; ox < g->out_w; ++ox) {
-        pool_window(g, oy, ox, &y0, &y1, &x0, &x1);
-        for (c = 0; c < C; ++c) out[c] = -3.402823466e+38f; /* std::numeric_limits<float>::lowest() */
-        for (y = y0; y < y1; ++y) {
-          for (x = x0; x < x1; ++x) {
-            const float *px = img + (y * g->in_w + x) * C;
-            for (c = 0; c < C; ++c) out[c] = px[c] > out[c] ? px[c] : out[c];
-          }
-        }
-        for (c = 0; c < C; ++c) out[c] = mc_clamp_f32(out[c], p->act_min, p->act_max);
-        out += C;
-      }
-    }
-  }
+  const int32_t C = p->g.channels;
+  const float lo = p->act_min, hi = p->act_max;
+  int32_t c;
+  MC_POOL_LOOP(float, p, in, out,
+               for (c = 0; c < C; ++c) out[c] = -3.402823466e+38f, /* numeric_limits::lowest() */
+               for (c = 0; c < C; ++c) out[c] = px[c] > out[c] ? px[c] : out[c],
+               for (c = 0; c < C; ++c) out[c] = mc_clamp_f32(out[c], lo, hi));
 }
 
 /* ---- MEAN: odometers over the kept and the reduced dimensions ---- */

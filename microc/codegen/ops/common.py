@@ -37,3 +37,36 @@ def act_fields(op: Op, out: Tensor) -> dict:
     if out.dtype == "float32":
         return {"act_min": c_float(lo), "act_max": c_float(hi)}
     return {"act_min": lo, "act_max": hi}
+
+
+def c_list(fields: dict) -> dict:
+    """Struct fields with list values written as C array initializers ({1, 2}), for ctx.struct."""
+    return {k: "{" + ", ".join(str(int(x)) for x in v) + "}" if isinstance(v, (list, tuple)) else v
+            for k, v in fields.items()}
+
+
+def c_init(fields: dict) -> str:
+    """A C designated initializer for a nested struct field: {.a = 1, .dims = {1, 2}}."""
+    return "{" + ", ".join(f".{k} = {v}" for k, v in c_list(fields).items()) + "}"
+
+
+def merge_dims(dims: list[int], *strides: list[int]) -> tuple[list[int], list[list[int]]]:
+    """Drop size-1 dimensions and merge each dimension into its outer neighbour where every stride
+    list is contiguous across the pair (outer stride = inner stride * inner size), so kernels loop
+    over as few dimensions as possible. Returns at least one dimension."""
+    out_d: list[int] = []
+    out_s: list[list[int]] = [[] for _ in strides]
+    for i, d in enumerate(dims):
+        if d == 1:
+            continue
+        if out_d and all(o[-1] == s[i] * d for o, s in zip(out_s, strides)):
+            out_d[-1] *= d
+            for o, s in zip(out_s, strides):
+                o[-1] = s[i]
+        else:
+            out_d.append(d)
+            for o, s in zip(out_s, strides):
+                o.append(s[i])
+    if not out_d:
+        return [1], [[0] for _ in strides]
+    return out_d, out_s

@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from microc.codegen.lowering import LoweringContext, lowering, unsupported
-from microc.codegen.ops.common import act_fields, require_dtype
-from microc.codegen.ops.pool import c_init
+from microc.codegen.ops.common import act_fields, c_init, merge_dims, require_dtype
 from microc.codegen.quant import quantize_multiplier, requantize
 from microc.ir import Op
 
@@ -14,11 +13,9 @@ LEFT_SHIFT = 20  # TFLM's int8 ADD/SUB headroom
 
 
 def broadcast_shape(op: Op, max_rank: int) -> dict:
-    """mc_bcast_t for output = f(a, b): input strides (0 where broadcast), size-1 dimensions dropped
-    and neighbours merged where both inputs are contiguous across them."""
+    """mc_bcast_t for output = f(a, b): each input's strides (0 where it is broadcast), merged."""
     out = list(op.outputs[0].shape) or [1]
     rank = len(out)
-    dims, a_st, b_st = [], [], []
     per_input = []
     for t in op.inputs[:2]:
         if len(t.shape) > rank:
@@ -28,22 +25,9 @@ def broadcast_shape(op: Op, max_rank: int) -> dict:
             raise unsupported(op, f"input {t.shape} does not broadcast to output {tuple(out)}")
         strides = [int(np.prod(shape[i + 1:], dtype=np.int64)) for i in range(rank)]
         per_input.append([0 if d == 1 else s for d, s in zip(shape, strides)])
-    needs_broadcast = tuple(op.inputs[0].shape) != tuple(op.inputs[1].shape)
-    if needs_broadcast and rank > max_rank:
+    if tuple(op.inputs[0].shape) != tuple(op.inputs[1].shape) and rank > max_rank:
         raise unsupported(op, f"broadcasting rank-{rank} tensors (TFLM broadcasts up to rank {max_rank})")
-    for i, d in enumerate(out):
-        if d == 1:
-            continue
-        sa, sb = per_input[0][i], per_input[1][i]
-        if dims and a_st[-1] == sa * d and b_st[-1] == sb * d:
-            dims[-1] *= d
-            a_st[-1], b_st[-1] = sa, sb
-        else:
-            dims.append(d)
-            a_st.append(sa)
-            b_st.append(sb)
-    if not dims:
-        dims, a_st, b_st = [1], [0], [0]
+    dims, (a_st, b_st) = merge_dims(out, *per_input)
     if len(dims) > MAX_DIMS:
         raise unsupported(op, f"output {tuple(out)} needs more than {MAX_DIMS} broadcast dimensions")
     pad = [0] * (MAX_DIMS - len(dims))

@@ -4,20 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from microc.codegen.lowering import LoweringContext, lowering, unsupported
-from microc.codegen.ops.common import act_fields, require_dtype
+from microc.codegen.ops.common import act_fields, c_init, c_list, merge_dims, require_dtype
 from microc.codegen.quant import quantize_multiplier
 from microc.ir import Op
-
-
-def c_list(fields: dict) -> dict:
-    """Fields with list values written as C array initializers ({1, 2}), for ctx.struct."""
-    return {k: "{" + ", ".join(str(int(x)) for x in v) + "}" if isinstance(v, (list, tuple)) else v
-            for k, v in fields.items()}
-
-
-def c_init(fields: dict) -> str:
-    """A C designated initializer for a nested struct: {.a = 1, .dims = {1, 2}}."""
-    return "{" + ", ".join(f".{k} = {v}" for k, v in c_list(fields).items()) + "}"
 
 
 def _same_quant(op: Op) -> None:
@@ -37,9 +26,10 @@ def _pool_geometry(op: Op) -> str:
     if min(fh, fw, sh, sw) < 1:
         raise unsupported(op, f"filter {fh}x{fw} and stride {sh}x{sw} must be positive")
     top, left = op.attrs["pads"][:2]
-    if top >= fh or left >= fw:
-        raise unsupported(op, "a window lies entirely in the padding")
     n, in_h, in_w, c = x.shape
+    if top >= fh or left >= fw or (y.shape[1] - 1) * sh - top >= in_h or \
+            (y.shape[2] - 1) * sw - left >= in_w:
+        raise unsupported(op, f"output {y.shape} has windows entirely outside input {x.shape}")
     return c_init(dict(batches=n, in_h=in_h, in_w=in_w, channels=c, out_h=y.shape[1],
                        out_w=y.shape[2], filter_h=fh, filter_w=fw, stride_h=sh, stride_w=sw,
                        pad_top=top, pad_left=left))
@@ -90,29 +80,14 @@ def _mean_axes(op: Op) -> list[int]:
     return sorted(axes)
 
 
-def _merged(dims: list[int], strides: list[int]) -> tuple[list[int], list[int]]:
-    """Drop size-1 dimensions and merge neighbours that are contiguous in the input."""
-    out_d, out_s = [], []
-    for d, s in zip(dims, strides):
-        if d == 1:
-            continue
-        if out_d and out_s[-1] == s * d:
-            out_d[-1] *= d
-            out_s[-1] = s
-        else:
-            out_d.append(d)
-            out_s.append(s)
-    return out_d or [1], out_s or [1]
-
-
 def mean_geometry(shape: tuple[int, ...], axes: list[int]) -> dict:
     strides = [int(np.prod(shape[i + 1:], dtype=np.int64)) for i in range(len(shape))]
-    kept = _merged([shape[i] for i in range(len(shape)) if i not in axes],
-                   [strides[i] for i in range(len(shape)) if i not in axes])
-    red = _merged([shape[i] for i in axes], [strides[i] for i in axes])
+    kept = [i for i in range(len(shape)) if i not in axes]
+    kept_dims, (kept_strides,) = merge_dims([shape[i] for i in kept], [strides[i] for i in kept])
+    red_dims, (red_strides,) = merge_dims([shape[i] for i in axes], [strides[i] for i in axes])
     count = int(np.prod([shape[i] for i in axes], dtype=np.int64))
-    return dict(n_kept=len(kept[0]), n_red=len(red[0]), kept_dims=kept[0], kept_strides=kept[1],
-                red_dims=red[0], red_strides=red[1], count=count)
+    return dict(n_kept=len(kept_dims), n_red=len(red_dims), kept_dims=kept_dims,
+                kept_strides=kept_strides, red_dims=red_dims, red_strides=red_strides, count=count)
 
 
 def mean_multiplier(in_scale: float, out_scale: float, count: int) -> tuple[int, int]:

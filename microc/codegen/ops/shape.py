@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from microc.codegen.lowering import LoweringContext, lowering, unsupported
-from microc.codegen.ops.common import require_dtype
-from microc.codegen.ops.pool import c_list
+from microc.codegen.ops.common import c_list, merge_dims, require_dtype
 from microc.ir import DTYPE_BYTES, Op, Tensor
 
 MAX_CONCAT_INPUTS = 10  # TFLM's kMaxInputNum
@@ -25,7 +24,9 @@ def _same_quant(op: Op, tensors: list[Tensor]) -> None:
 
 # ---- RESHAPE, SQUEEZE ----
 
-def _lower_alias(op: Op, ctx: LoweringContext) -> str:
+@lowering("RESHAPE")
+@lowering("SQUEEZE")
+def lower_reshape(op: Op, ctx: LoweringContext) -> str:
     x, y = op.inputs[0], op.outputs[0]
     if x.nbytes != y.nbytes:
         raise unsupported(op, f"input {x.shape} and output {y.shape} differ in size")
@@ -35,14 +36,6 @@ def _lower_alias(op: Op, ctx: LoweringContext) -> str:
     return f"memcpy({ctx.ptr(y)}, {ctx.ptr(x)}, {x.nbytes});"
 
 
-@lowering("RESHAPE")
-def lower_reshape(op: Op, ctx: LoweringContext) -> str:
-    return _lower_alias(op, ctx)
-
-
-@lowering("SQUEEZE")
-def lower_squeeze(op: Op, ctx: LoweringContext) -> str:
-    return _lower_alias(op, ctx)
 
 
 # ---- CONCATENATION ----
@@ -124,7 +117,9 @@ def _pad_bits(op: Op, dtype: str) -> int:
     return int(raw.view(np.uint8 if dtype == "int8" else np.uint32)[0])
 
 
-def _lower_pad(op: Op, ctx: LoweringContext) -> str:
+@lowering("PAD")
+@lowering("PADV2")
+def lower_pad(op: Op, ctx: LoweringContext) -> str:
     dtype = require_dtype(op)
     x, y = op.inputs[0], op.outputs[0]
     if len(x.shape) > PAD_MAX_DIMS:
@@ -142,14 +137,6 @@ def _lower_pad(op: Op, ctx: LoweringContext) -> str:
     return f"mc_pad({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
 
 
-@lowering("PAD")
-def lower_pad(op: Op, ctx: LoweringContext) -> str:
-    return _lower_pad(op, ctx)
-
-
-@lowering("PADV2")
-def lower_padv2(op: Op, ctx: LoweringContext) -> str:
-    return _lower_pad(op, ctx)
 
 
 # ---- TRANSPOSE ----
@@ -157,18 +144,8 @@ def lower_padv2(op: Op, ctx: LoweringContext) -> str:
 def transpose_geometry(in_shape: tuple[int, ...], perm: list[int]) -> dict:
     """Output dimensions with their input strides; unit dimensions dropped, contiguous ones merged."""
     strides = [int(np.prod(in_shape[i + 1:], dtype=np.int64)) for i in range(len(in_shape))]
-    dims, st = [], []
-    for p in perm:
-        d, s = in_shape[p], strides[p]
-        if d == 1:
-            continue
-        if dims and st[-1] == s * d:
-            dims[-1] *= d
-            st[-1] = s
-        else:
-            dims.append(d)
-            st.append(s)
-    return dict(out_dims=dims or [1], in_strides=st or [1])
+    dims, (in_strides,) = merge_dims([in_shape[p] for p in perm], [strides[p] for p in perm])
+    return dict(out_dims=dims, in_strides=in_strides)
 
 
 def _permutation(op: Op) -> list[int]:
