@@ -1,9 +1,7 @@
 /* Arm MPS2/MPS3 boards (and QEMU's models of them): CMSDK UART for the link, SysTick for ticks,
  * semihosting for exit. Bare metal, C99. The board's data arrives as macros from the Makefile:
  *   MC_UART_BASE     the CMSDK UART's base address
- *   MC_UART_BAUDDIV  its baud divider (the peripheral clock over the baud rate; QEMU ignores it)
- *   MC_TICK_ALIGN_INSNS  ceil(instructions per tick) - 1, to align each received byte to the tick grid
- *                    (see align_to_tick); 0 or absent: no alignment */
+ *   MC_UART_BAUDDIV  its baud divider (the peripheral clock over the baud rate; QEMU ignores it) */
 #include "mc_platform.h"
 
 #ifndef MC_UART_BASE
@@ -34,8 +32,11 @@
 #define SYST_PERIOD (1ull << MC_SYSTICK_BITS)
 #define SYST_RELOAD ((uint32_t)(SYST_PERIOD - 1u))
 #define SYST_ENABLE_TICKINT_CPUCLK 7u
+#define SCB_ICSR REG32(0xE000ED04u)
+#define ICSR_PENDSTCLR (1u << 25)
 
 static volatile uint32_t systick_wraps;
+static uint8_t tick_phase_lost = 1u; /* the link was waited on since the last restart_tick_period */
 
 /* The vector table (startup.c) points SysTick's exception here: one wrap is 2^24 ticks. */
 void SysTick_Handler(void) {
@@ -50,45 +51,11 @@ void mc_platform_init(void) {
   SYST_CSR = SYST_ENABLE_TICKINT_CPUCLK;
 }
 
-#define XSTR(x) STR(x)
-#define STR(x) #x
-
-/* Under QEMU -icount the wait for a byte lasts a number of instructions that depends on the host, so
- * whatever follows (an INVOKE) would start at a random phase of the SysTick period, and the same
- * computation would measure one tick more or less from run to run. This loop reads the counter every
- * P = MC_TICK_ALIGN_INSNS instructions (P < instructions per tick, so consecutive reads differ by 0 or
- * 1) and stops at the first pair that does not differ, which happens only at one fixed phase of the
- * tick grid: after it, tick readings are a deterministic function of the instructions executed. It
- * costs at most a few thousand instructions per byte and nothing on real boards but that time. */
-static void align_to_tick(void) {
-#if defined(MC_TICK_ALIGN_INSNS) && MC_TICK_ALIGN_INSNS >= 6
-  uint32_t prev, cur, diff;
-  __asm__ volatile(
-      "cpsid i\n\t"
-      "ldr %[prev], [%[cvr]]\n"
-      "1:\n\t"
-      ".rept " XSTR(MC_TICK_ALIGN_INSNS) " - 5\n\t"
-      "nop\n\t"
-      ".endr\n\t"
-      "ldr %[cur], [%[cvr]]\n\t"
-      "sub %[diff], %[prev], %[cur]\n\t"
-      "ands %[diff], %[diff], %[mask]\n\t"
-      "mov %[prev], %[cur]\n\t"
-      "bne 1b\n\t"
-      "cpsie i"
-      : [prev] "=&r"(prev), [cur] "=&r"(cur), [diff] "=&r"(diff)
-      : [cvr] "r"(&SYST_CVR), [mask] "r"(SYST_RELOAD)
-      : "cc", "memory");
-#endif
-}
-
 uint8_t mc_uart_getc(void) {
-  uint8_t c;
   while ((UART_STATE & UART_RX_FULL) == 0u) {
+    tick_phase_lost = 1u; /* see restart_tick_period */
   }
-  c = (uint8_t)UART_DATA;
-  align_to_tick();
-  return c;
+  return (uint8_t)UART_DATA;
 }
 
 void mc_uart_putc(uint8_t c) {
@@ -101,16 +68,45 @@ void mc_uart_flush(void) {
   /* The UART sends each byte as it is written; nothing is buffered here. */
 }
 
-/* Wraps and the counter read as a consistent pair: re-read if the wrap interrupt came in between.
- * The interrupt comes as the counter reaches 0 (before it reloads), so 0 starts a period and the
- * reload value is its second tick. */
-uint64_t mc_ticks(void) {
+/* Ticks since reset: wraps and the counter read as a consistent pair (re-read if the wrap interrupt
+ * came in between). The interrupt comes as the counter reaches 0 (before it reloads), so 0 starts a
+ * period and the reload value is its second tick. */
+static uint64_t tick_base;
+
+static uint64_t read_ticks(void) {
   uint32_t hi, val;
   do {
     hi = systick_wraps;
     val = SYST_CVR;
   } while (hi != systick_wraps);
-  return (uint64_t)hi * SYST_PERIOD + (uint64_t)((SYST_RELOAD - val + 1u) & SYST_RELOAD);
+  return tick_base + (uint64_t)hi * SYST_PERIOD + (uint64_t)((SYST_RELOAD - val + 1u) & SYST_RELOAD);
+}
+
+/* Under QEMU -icount the wait for a byte lasts a number of instructions that depends on the host, so
+ * an INVOKE would start at a random phase of SysTick's period (a tick is 31 to 50 instructions), and
+ * the same computation would read one tick more or less from run to run; a wrap interrupt could also
+ * land inside it. Writing the counter restarts the period at that instruction (QEMU re-anchors its
+ * timer there), so after the restart tick readings depend only on the instructions executed, and the
+ * next wrap is 2^24 ticks away. mc_ticks() restarts once after the link was waited on: before an
+ * INVOKE's first reading, outside the measured span. On a real board SysTick counts processor cycles
+ * and this changes nothing. */
+
+static void restart_tick_period(void) {
+  uint64_t now = read_ticks();
+  __asm__ volatile("cpsid i" ::: "memory");
+  SYST_CVR = 0u;                  /* any write clears the counter; it reloads on the next tick */
+  SCB_ICSR = ICSR_PENDSTCLR;      /* a wrap that came just before belongs to the old period */
+  systick_wraps = 0u;
+  tick_base = now;
+  __asm__ volatile("cpsie i" ::: "memory");
+}
+
+uint64_t mc_ticks(void) {
+  if (tick_phase_lost) {
+    restart_tick_period();
+    tick_phase_lost = 0u;
+  }
+  return read_ticks();
 }
 
 /* Semihosting SYS_EXIT_EXTENDED (0x20) with ADP_Stopped_ApplicationExit (0x20026): QEMU run with
