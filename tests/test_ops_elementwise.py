@@ -46,6 +46,7 @@ SHAPES = [  # (a, b)
     ((4, 1), (1, 9)),
     ((17,), (17,)),
     ((2, 1, 3, 1, 2), (1, 4, 1, 5, 2)),  # rank 5: ADD/SUB broadcast to 6-D in TFLM
+    ((1, 1), (1, 1)),
 ]
 
 
@@ -76,11 +77,12 @@ def test_int8_quantization_and_activations(qi, tmp_path):
 
 
 @pytest.mark.parametrize("dtype", ["int8", "float32"])
-def test_constant_operand(dtype, tmp_path):
+@pytest.mark.parametrize("shape_b", [(1, 1, 6), ()])  # a row, a scalar
+def test_constant_operand(dtype, shape_b, tmp_path):
     rng = np.random.default_rng(3)
-    const = rng.integers(-128, 128, (1, 1, 6), dtype=np.int8) if dtype == "int8" else \
-        rng.normal(0, 1, (1, 1, 6)).astype(np.float32)
-    model = binary_model(OPS, dtype, (2, 5, 6), (1, 1, 6), ["RELU6"], const_b=const)
+    const = np.asarray(rng.integers(-128, 128, shape_b, dtype=np.int8) if dtype == "int8" else
+                       rng.normal(0, 1, shape_b).astype(np.float32))
+    model = binary_model(OPS, dtype, (2, 5, 6), shape_b, ["RELU6"], const_b=const)
     check(model, samples_for([(2, 5, 6)], dtype, seed=4), tmp_path)
 
 
