@@ -429,3 +429,23 @@ def test_qdq_folds_to_int8_ops(tmp_path):
         want = run_ort(path, s)[0]
         quanta = np.abs(outs[0] - want) / 0.05
         assert quanta.max() <= 1.0 + 1e-3  # onnxruntime rounds its int8 arithmetic differently
+
+
+def test_gemm_trans_a_and_matrix_bias(tmp_path):
+    m = OnnxModel()
+    x = m.input("x", [5, 3])
+    y = m.node("Gemm", [x, m.weight(5, 4), m.weight(3, 4)], transA=1, beta=0.5)
+    m.output(m.node("Relu", [y]))
+    graph = check(m, tmp_path, [(5, 3)])
+    assert op_types(graph) == ["TRANSPOSE", "FULLY_CONNECTED", "ADD"] and graph.ops[2].attrs["activation"] == "RELU"
+
+
+@pytest.mark.parametrize("op,attrs", [("Conv", dict(pads=[1, 2], strides=[2])), ("MaxPool", dict(kernel_shape=[3])),
+                                      ("AveragePool", dict(kernel_shape=[2], strides=[2]))])
+def test_1d_ops_run_as_2d(tmp_path, op, attrs):
+    m = OnnxModel()
+    x = m.input("x", [2, 3, 11])
+    ins = [x, m.weight(4, 3, 3), m.weight(4)] if op == "Conv" else [x]
+    m.output(m.node("Relu", [m.node(op, ins, **attrs)]))
+    graph = check(m, tmp_path, [(2, 3, 11)])
+    assert graph.outputs[0].shape == tuple(run_ort(tmp_path / "model.onnx", [np.zeros((2, 3, 11), np.float32)])[0].shape)

@@ -149,11 +149,9 @@ def _graph_output(b: Builder, name: str):
     v = b.values.get(name)
     if v is None:
         raise ModelFormatError(f"graph output '{name}' is produced by no node")
-    if v.is_const:
-        raise ModelFormatError(f"graph output '{name}' is a constant; there is nothing to compute")
     t = b.ir(v, Layout.identity(v.shape), dtype="float32" if v.dequantized else None)
-    if not any(t is op_in for op in b.ops for op_in in op.outputs):
-        t = b.reshape_copy(t)  # an output that is an input still needs an op writing it
+    if not any(t is op_out for op in b.ops for op_out in op.outputs):
+        t = b.reshape_copy(t)  # an output that is an input or a constant still needs an op writing it
     t.name = name
     return t
 

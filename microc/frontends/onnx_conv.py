@@ -14,7 +14,7 @@ from onnx import NodeProto
 
 from microc.frontends.onnx_graph import Builder, Value
 from microc.frontends.onnx_layout import Layout, gemm_columns
-from microc.frontends.onnx_ops import binary, clip_activation, converter, out_shape
+from microc.frontends.onnx_ops import binary, clip_activation, converter, out_shape, transposed
 from microc.frontends.onnx_qdq import act_dtype, attr, bias_int32, output, quant_target, weight_quant
 from microc.ir import Quant
 
@@ -100,18 +100,54 @@ def _bias_tensor(b: Builder, bias_v: Value | None, bias_f, x_t, w_quant: Quant |
 
 # ---- convolution ------------------------------------------------------------------------------
 
+def as_2d(b: Builder, x: Value, what: str) -> Value:
+    """A 3-D (N, C, L) input seen as (N, C, 1, L): the same data, so the same layout."""
+    if len(x.shape) == 3:
+        return Value(x.name, x.shape[:2] + (1,) + x.shape[2:], tensor=x.tensor, layout=x.layout,
+                     dequantized=x.dequantized)
+    if len(x.shape) != 4:
+        raise b.refuse(f"input {x.shape}: only 1-D and 2-D {what} (3-D or 4-D NCHW input) is supported")
+    return x
+
+
+def spatial_attrs(node: NodeProto, name: str, default: int, rank: int) -> tuple[int, ...]:
+    """A per-spatial-axis attribute, with H = 1 prepended for a 1-D op (pads: begin and end)."""
+    dims = rank - 2
+    v = list(attr(node, name, [default] * (dims if name != "pads" else 2 * dims)))
+    if rank == 4:
+        return tuple(v)
+    if name == "pads":
+        return (0, v[0], 0, v[1])
+    return (1,) + tuple(v)
+
+
+def node_pads(b: Builder, node: NodeProto, x: Value, rank: int, kernel, stride, dilation):
+    if rank == 3 and _text(attr(node, "auto_pad", b"NOTSET")) == "NOTSET":
+        return spatial_attrs(node, "pads", 0, rank)
+    in_hw = x.shape[2:]
+    return resolve_pads(b, node, in_hw, kernel, stride, dilation)
+
+
+def define_1d(b: Builder, out, rank: int, shape) -> None:
+    """Give a 1-D op's output Value its ONNX (N, C, L) shape back (the IR stays (N, 1, L, C))."""
+    if rank == 3:
+        b.values[out.name].shape = tuple(shape)
+
+
 @converter("Conv")
 def convert_conv(b: Builder, node: NodeProto) -> None:
     x, w, bias = b.input(0), b.input(1), b.input(2)
-    if len(x.shape) != 4:
-        raise b.refuse(f"{len(x.shape) - 2}-D convolution: only 2-D convolution (4-D NCHW input) is supported")
+    rank = len(x.shape)
+    x = as_2d(b, x, "convolution")
     if w is None or not w.is_const:
         raise b.refuse("the weights must be constant")
+    if rank == 3:
+        w = _weights_2d(w)
     group = int(attr(node, "group", 1))
     out_c, _, k_h, k_w = w.shape
     channels = x.shape[1]
-    stride, dilation = tuple(attr(node, "strides", [1, 1])), tuple(attr(node, "dilations", [1, 1]))
-    pads = resolve_pads(b, node, x.shape[2:], (k_h, k_w), stride, dilation)
+    stride, dilation = spatial_attrs(node, "strides", 1, rank), spatial_attrs(node, "dilations", 1, rank)
+    pads = node_pads(b, node, x, rank, (k_h, k_w), stride, dilation)
     name, activation, bn = fuse_following(b, node.output[0], w.qconst is None)
     qt = quant_target(b, name, [x])
     xt = b.ir(x, Layout.nhwc(x.shape), dtype=act_dtype(qt))
@@ -131,9 +167,20 @@ def convert_conv(b: Builder, node: NodeProto) -> None:
     wt = b.const_tensor(filt, w.name, "int8" if qt else "float32", w_quant)
     bt = _bias_tensor(b, bias, bias_f, xt, w_quant, out_c, qt)
     shape = out_shape(b, node.output[0])
-    layout = Layout.nhwc(shape)
-    out = output(b, name, shape, layout, layout.permuted_shape(), qt)
+    shape4 = shape if rank == 4 else shape[:2] + (1,) + shape[2:]
+    layout = Layout.nhwc(shape4)
+    out = output(b, name, shape4, layout, layout.permuted_shape(), qt)
+    define_1d(b, out, rank, shape)
     b.emit(op_type, [xt, wt, bt], [out], **attrs)
+
+
+def _weights_2d(w: Value) -> Value:
+    """Conv1D weights (M, C/g, k) as (M, C/g, 1, k)."""
+    shape = w.shape[:2] + (1,) + w.shape[2:]
+    v = Value(w.name, shape, const=w.const.reshape(shape))
+    if w.qconst is not None:
+        v.qconst = (w.qconst[0].reshape(shape), w.qconst[1])
+    return v
 
 
 def _block_diagonal(w: np.ndarray, group: int, channels: int) -> np.ndarray:
@@ -151,12 +198,13 @@ def _block_diagonal(w: np.ndarray, group: int, channels: int) -> np.ndarray:
 
 @converter("Gemm")
 def convert_gemm(b: Builder, node: NodeProto) -> None:
-    if attr(node, "transA", 0):
-        raise b.refuse("transA=1 is not supported")
     w = b.input(1)
     if not w.is_const:
         raise b.refuse("B must be constant (it becomes FULLY_CONNECTED weights)")
-    fully_connected(b, node, b.input(0), w, b.input(2), float(attr(node, "alpha", 1.0)),
+    a = b.input(0)
+    if attr(node, "transA", 0):
+        a = transposed(b, a, (1, 0))
+    fully_connected(b, node, a, w, b.input(2), float(attr(node, "alpha", 1.0)),
                     float(attr(node, "beta", 1.0)), n_axis=0 if attr(node, "transB", 0) else 1)
 
 
@@ -183,12 +231,15 @@ def fully_connected(b: Builder, node: NodeProto, a: Value, w: Value, c: Value | 
     if qt is None:
         wmat = wmat * np.float32(alpha)
     out_n = wmat.shape[0]
-    bias_f = None
+    bias_f, matrix_bias = None, None
     if c is not None:
         rows_c = np.broadcast_to(c.const, (rows, out_n))
-        if not np.all(rows_c == rows_c[0]):
-            raise b.refuse("a bias C that differs between rows is not supported")
-        bias_f = (np.float32(beta) * rows_c[0]).astype(np.float32)
+        if np.all(rows_c == rows_c[0]):
+            bias_f = (np.float32(beta) * rows_c[0]).astype(np.float32)
+        elif qt is None and bn is None:  # added after the FULLY_CONNECTED, by an ADD
+            matrix_bias, c = Value(c.name, (rows, out_n), const=np.float32(beta) * rows_c), None
+        else:
+            raise b.refuse("a bias C that differs between rows is only supported in float without a batch norm")
     if bn is not None:
         wmat, bias_f = fold_batch_norm(b, bn, wmat, bias_f)
     if sigma is not None:
@@ -201,9 +252,12 @@ def fully_connected(b: Builder, node: NodeProto, a: Value, w: Value, c: Value | 
     wt = b.const_tensor(np.ascontiguousarray(wmat), w.name, "int8" if qt else "float32", w_quant)
     bt = _bias_tensor(b, c, bias_f, xt, w_quant, out_n, qt)
     shape = out_shape(b, node.output[0])
-    out = output(b, name, shape, Layout.identity(shape), shape, qt)
-    b.emit("FULLY_CONNECTED", [xt, wt, bt], [out], activation=activation, weights_format=0,
-           keep_num_dims=len(shape) > 2)
+    fc_name = name if matrix_bias is None else name + "_product"
+    out = output(b, fc_name, shape, Layout.identity(shape), shape, qt)
+    b.emit("FULLY_CONNECTED", [xt, wt, bt], [out], activation=activation if matrix_bias is None else "NONE",
+           weights_format=0, keep_num_dims=len(shape) > 2)
+    if matrix_bias is not None:
+        binary(b, node, "ADD", b.values[fc_name], matrix_bias, name, activation=activation)
 
 
 # ---- pooling ----------------------------------------------------------------------------------
@@ -211,15 +265,15 @@ def fully_connected(b: Builder, node: NodeProto, a: Value, w: Value, c: Value | 
 @converter("MaxPool", "AveragePool")
 def convert_pool(b: Builder, node: NodeProto) -> None:
     x = b.input(0)
-    if len(x.shape) != 4:
-        raise b.refuse(f"input {x.shape}: only 2-D pooling (4-D NCHW input) is supported")
+    rank = len(x.shape)
+    x = as_2d(b, x, "pooling")
     if len(node.output) > 1 and node.output[1]:
         raise b.refuse("the Indices output of MaxPool is not supported")
-    kernel = tuple(attr(node, "kernel_shape"))
-    stride = tuple(attr(node, "strides", [1, 1]))
-    if tuple(attr(node, "dilations", [1, 1])) != (1, 1):
+    kernel = spatial_attrs(node, "kernel_shape", 1, rank)
+    stride = spatial_attrs(node, "strides", 1, rank)
+    if set(attr(node, "dilations", [1])) != {1}:
         raise b.refuse("dilated pooling is not supported")
-    pads = resolve_pads(b, node, x.shape[2:], kernel, stride, (1, 1))
+    pads = node_pads(b, node, x, rank, kernel, stride, (1, 1))
     name = node.output[0]
     qt = quant_target(b, name, [x])
     xt = b.ir(x, Layout.nhwc(x.shape), dtype=act_dtype(qt))
@@ -234,8 +288,10 @@ def convert_pool(b: Builder, node: NodeProto) -> None:
         b.emit("PAD", [xt, b.const_tensor(paddings, "paddings")], [padded])
         xt, pads = padded, (0, 0, 0, 0)
     shape = out_shape(b, name)
-    layout = Layout.nhwc(shape)
-    out = output(b, name, shape, layout, layout.permuted_shape(), qt)
+    shape4 = shape if rank == 4 else shape[:2] + (1,) + shape[2:]
+    layout = Layout.nhwc(shape4)
+    out = output(b, name, shape4, layout, layout.permuted_shape(), qt)
+    define_1d(b, out, rank, shape)
     op_type = "MAX_POOL_2D" if node.op_type == "MaxPool" else "AVERAGE_POOL_2D"
     b.emit(op_type, [xt], [out], filter=kernel, stride=stride, pads=pads, activation="NONE")
 

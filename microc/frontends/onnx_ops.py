@@ -189,13 +189,17 @@ def convert_transpose(b: Builder, node: NodeProto) -> None:
     """Free: only the recorded layout changes (IR = onnx_in.T(p) = onnx_out.T(q) with q = t^-1 . p)."""
     x = b.input(0)
     perm = attr(node, "perm", list(range(len(x.shape)))[::-1])
+    b.values[node.output[0]] = transposed(b, x, perm, node.output[0])
+
+
+def transposed(b: Builder, x: Value, perm, name: str | None = None) -> Value:
     inv = inverse(perm)
-    shape = out_shape(b, node.output[0])
+    shape = tuple(x.shape[p] for p in perm)
     if x.layout.is_perm_of(x.shape):
-        layout, t = Layout(tuple(shape), tuple(inv[p] for p in x.layout.perm)), x.tensor
+        layout, t = Layout(shape, tuple(inv[p] for p in x.layout.perm)), x.tensor
     else:
-        layout, t = Layout(tuple(shape), inv), b.ir(x)
-    b.define(node.output[0], shape, t, layout, x.dequantized)
+        layout, t = Layout(shape, inv), b.ir(x)
+    return Value(name or x.name + "_T", shape, tensor=t, layout=layout, dequantized=x.dequantized)
 
 
 @converter("Concat")
