@@ -179,3 +179,21 @@ def _sections(elf) -> dict[str, tuple[int, int]]:
                          check=True).stdout
     rows = [l.split() for l in out.splitlines()]
     return {r[0]: (int(r[1]), int(r[2])) for r in rows if len(r) == 3 and r[1].isdigit()}
+
+
+def test_selftest_through_the_cli(tmp_path):
+    import json
+    import sys
+    project = tmp_path / "p"
+
+    def microc(*args):
+        return subprocess.run([sys.executable, "-m", "microc", *args], capture_output=True, text=True)
+
+    assert microc("compile", str(shared_model(HELLO)), "--board", "host", "-o", str(project),
+                  "--selftest", "2").returncode == 0
+    assert microc("build", str(project)).returncode == 0
+    run = microc("run", str(project), "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"selftest": True, "passed": True, "exit_status": 0,
+                                      "output": "microc self-test: hello_world_int8\nsample 0: ok\n"
+                                                "sample 1: ok\n2/2 PASS\n"}
