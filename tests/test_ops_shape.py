@@ -65,10 +65,7 @@ def test_concatenation_int8_requires_same_quantization(tmp_path):
     b.op("CONCATENATION", [x0, x1], [y], axis=1)
     b.inputs([x0, x1])
     b.outputs([y])
-    path = tmp_path / "m.tflite"
-    path.write_bytes(b.build())
-    with pytest.raises(UnsupportedOperator, match="share the output's scale"):
-        harness.compile_and_run(path, [], tmp_path)
+    _refused(b.build(), tmp_path, "share the output's scale")
 
 
 # ---- PAD, PADV2 ----
@@ -202,3 +199,33 @@ def test_sanitized(dtype, tmp_path):
              ("pad", *PAD_CASES[2]), ("transpose", (2, 3, 4, 5), (3, 1, 0, 2))]
     model, feeds = models_of(dtype, cases, add_each_kind)
     check_sanitized(model, samples_for(feeds, dtype, 1, n=1), tmp_path)
+
+
+def _refused(model: bytes, tmp_path, match: str):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(model)
+    with pytest.raises(UnsupportedOperator, match=match):
+        harness.compile_and_run(path, [], tmp_path)
+
+
+@pytest.mark.parametrize("perm", [[0, 4, 1, 2], [0, 0, 1, 2]])
+def test_transpose_refuses_a_non_permutation(perm, tmp_path):
+    b = ModelBuilder()
+    x = b.tensor("x", (1, 2, 3, 4), "float32")
+    p = b.const("perm", np.array(perm, np.int32))
+    y = b.tensor("y", (1, 4, 2, 3), "float32")
+    b.op("TRANSPOSE", [x, p], [y])
+    b.inputs([x])
+    b.outputs([y])
+    _refused(b.build(), tmp_path, "is not a permutation of 4 axes")
+
+
+def test_pad_refuses_paddings_computed_at_run_time(tmp_path):
+    b = ModelBuilder()
+    x = b.tensor("x", (1, 3), "float32")
+    p = b.tensor("paddings", (2, 2), "int32")
+    y = b.tensor("y", (1, 5), "float32")
+    b.op("PAD", [x, p], [y])
+    b.inputs([x, p])
+    b.outputs([y])
+    _refused(b.build(), tmp_path, "paddings must be a constant int32 tensor")

@@ -36,8 +36,6 @@ def lower_reshape(op: Op, ctx: LoweringContext) -> str:
     return f"memcpy({ctx.ptr(y)}, {ctx.ptr(x)}, {x.nbytes});"
 
 
-
-
 # ---- CONCATENATION ----
 
 @lowering("CONCATENATION")
@@ -137,8 +135,6 @@ def lower_pad(op: Op, ctx: LoweringContext) -> str:
     return f"mc_pad({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
 
 
-
-
 # ---- TRANSPOSE ----
 
 def transpose_geometry(in_shape: tuple[int, ...], perm: list[int]) -> dict:
@@ -164,7 +160,7 @@ def lower_transpose(op: Op, ctx: LoweringContext) -> str:
     x, y = op.inputs[0], op.outputs[0]
     rank = len(x.shape)
     given = _permutation(op)
-    perm = [p % rank if rank else 0 for p in given]
+    perm = [p % rank for p in given if -rank <= p < rank]
     if sorted(perm) != list(range(rank)):
         raise unsupported(op, f"{given} is not a permutation of {rank} axes")
     if rank > TRANSPOSE_MAX_DIMS:
