@@ -137,7 +137,7 @@ DW_CONVS = [
 
 # (input shape, input quantization (scale, zero point))
 INPUTS = [((1, 7, 9, 5), (0.05, -3)), ((2, 6, 5, 3), (0.7, 127)), ((1, 5, 8, 8), (0.002, -128)),
-          ((1, 1, 1, 4), (0.1, 0))]
+          ((1, 1, 1, 4), (0.1, 0)), ((1, 6, 7, 17), (0.02, 50))]
 
 
 @pytest.mark.parametrize("shape,in_q", INPUTS)
@@ -204,7 +204,7 @@ def _run_sanitized(model: bytes, x: np.ndarray, tmp_path) -> list[np.ndarray]:
 @pytest.mark.parametrize("depthwise", [False, True])
 @pytest.mark.parametrize("dtype", ["int8", "float32"])
 def test_sanitizers(depthwise, dtype, tmp_path):
-    shape, in_q = (2, 5, 7, 3), (0.05, -3)
+    shape, in_q = (2, 5, 7, 6), (0.05, -3)  # both CONV_2D paths: patches (k_w * 6 < 16), in place
     model = _model(shape, in_q, DW_CONVS if depthwise else CONVS, depthwise, dtype, seed=7)
     (x,) = _samples(shape, dtype, seed=8, n=1)[0]
     got, want = _run_sanitized(model, x, tmp_path), run_tflm(model, [x])

@@ -35,7 +35,8 @@ typedef struct {
  * the channel's weights) for interior pixels. A border pixel skips its padded taps as TFLM does and
  * starts from the model's own bias (bias_raw) with in_zp subtracted from each input. No scratch. */
 
-/* CONV_2D int8 (TFLM ConvPerChannel): weights OHWI. */
+/* CONV_2D int8 (TFLM ConvPerChannel): weights OHWI. scratch: NULL (inputs read in place), or room
+ * for two k_h*k_w*in_c patches (gathered first: faster when k_w*in_c is small). */
 typedef struct {
   mc_conv_geom_t g;
   const int8_t *weights;     /* [out_c][k_h][k_w][in_c] */
@@ -45,7 +46,7 @@ typedef struct {
   const int32_t *shift;      /* [out_c] */
   int32_t in_zp, out_zp, act_min, act_max;
 } mc_conv2d_s8_t;
-void mc_conv2d_s8(const mc_conv2d_s8_t *p, const int8_t *in, int8_t *out);
+void mc_conv2d_s8(const mc_conv2d_s8_t *p, const int8_t *in, int8_t *out, void *scratch);
 
 /* CONV_2D float32 (TFLM reference Conv): sum over the taps inside the image in (ky, kx, c) order,
  * then + bias. */

@@ -1,7 +1,8 @@
 /* CONV_2D with the arithmetic of TFLite Micro's reference kernels (ConvPerChannel, Conv).
  *
  * Inputs are read in place, one run of contiguous values per filter row (k_w * in_c values; in_c per
- * tap when dilated in width), so no scratch memory is needed. Interior pixels go two at a time
+ * tap when dilated in width), needing no scratch; only filters with short rows (few input channels,
+ * e.g. a first layer) have their patches gathered into scratch first. Interior pixels go two at a time
  * through a kernel that also takes two output channels at a time (every loaded value feeds two
  * multiply-accumulates; SMLAD on DSP targets) with the input zero point folded into the bias.
  * Border pixels go one at a time over their taps inside the image only, as TFLM, subtracting the
@@ -109,23 +110,57 @@ static inline int8_t requant_s8(const mc_conv2d_s8_t *p, int32_t acc, int32_t oc
   return mc_clamp_s8(acc, p->act_min, p->act_max);
 }
 
+/* Where a pixel's filter taps lie relative to its tap (0, 0): `rows` filter rows row_step apart,
+ * each `runs` runs of `run` contiguous values run_step apart, in filter order. */
+typedef struct {
+  int32_t rows, row_step, runs, run, run_step;
+} layout_t;
+
+/* Taps read in place from the image. */
+static layout_t image_layout(const mc_conv_geom_t *g) {
+  layout_t l;
+  const int32_t taps = run_taps(g, g->k_w);
+  l.rows = g->k_h;
+  l.row_step = g->dil_h * g->in_w * g->in_c;
+  l.runs = g->k_w / taps;
+  l.run = taps * g->in_c;
+  l.run_step = g->dil_w * g->in_c;
+  if (l.runs == 1 && l.row_step == l.run) { /* rows back to back (1 x k_w filters, full rows) */
+    l.run *= l.rows;
+    l.rows = 1;
+  }
+  return l;
+}
+
+/* Taps gathered into a contiguous patch. */
+static layout_t patch_layout(const mc_conv_geom_t *g) {
+  layout_t l;
+  l.rows = l.runs = 1;
+  l.run = g->k_h * g->k_w * g->in_c;
+  l.row_step = l.run_step = 0;
+  return l;
+}
+
 /* Two interior pixels whose tap (0, 0) is at x0, x1 (x1 may equal x0), every output channel. */
-static void conv_pair_s8(const mc_conv2d_s8_t *p, const int8_t *x0, const int8_t *x1, int8_t *o0,
-                         int8_t *o1) {
+static void conv_pair_s8(const mc_conv2d_s8_t *p, layout_t l, const int8_t *x0, const int8_t *x1,
+                         int8_t *o0, int8_t *o1) {
   const mc_conv_geom_t *g = &p->g;
-  const int32_t n = g->k_h * g->k_w * g->in_c, row_step = g->dil_h * g->in_w * g->in_c;
-  const int32_t taps = run_taps(g, g->k_w), run = taps * g->in_c, run_step = g->dil_w * g->in_c;
-  int32_t oc, ky, kx;
+  const int32_t n = g->k_h * g->k_w * g->in_c;
+  int32_t oc, r, k;
   for (oc = 0; oc < g->out_c; oc += 2) {
     const int32_t oc1 = oc + 1 < g->out_c ? oc + 1 : oc; /* odd channel count: last one twice */
     const int8_t *w0 = p->weights + (size_t)oc * n, *w1 = p->weights + (size_t)oc1 * n;
     acc4_t s;
     s.s00 = s.s01 = p->bias[oc];
     s.s10 = s.s11 = p->bias[oc1];
-    for (ky = 0; ky < g->k_h; ++ky) {
-      for (kx = 0; kx < g->k_w; kx += taps, w0 += run, w1 += run) {
-        const int32_t at = ky * row_step + kx * run_step;
-        s = dot_2x2_s8(x0 + at, x1 + at, w0, w1, run, s);
+    if (l.rows == 1 && l.runs == 1) {
+      s = dot_2x2_s8(x0, x1, w0, w1, l.run, s);
+    } else {
+      for (r = 0; r < l.rows; ++r) {
+        for (k = 0; k < l.runs; ++k, w0 += l.run, w1 += l.run) {
+          const int32_t at = r * l.row_step + k * l.run_step;
+          s = dot_2x2_s8(x0 + at, x1 + at, w0, w1, l.run, s);
+        }
       }
     }
     o0[oc] = requant_s8(p, s.s00, oc);
@@ -161,30 +196,71 @@ static void conv_border_s8(const mc_conv2d_s8_t *p, const int8_t *image, mc_conv
   }
 }
 
-void mc_conv2d_s8(const mc_conv2d_s8_t *p, const int8_t *in, int8_t *out) {
+/* The k_h*k_w*in_c patch of pixel (oy, ox) in filter order, padded taps set to the input zero
+ * point (which the folded bias cancels: TFLM skips them). */
+static void gather_patch_s8(const mc_conv2d_s8_t *p, const int8_t *image, int32_t oy, int32_t ox,
+                            int8_t *patch) {
   const mc_conv_geom_t *g = &p->g;
-  int32_t b, oy, ox;
+  const mc_conv_window_t w = mc_conv_window(g, oy, ox);
+  int32_t ky, kx, c;
+  for (ky = 0; ky < g->k_h; ++ky) {
+    for (kx = 0; kx < g->k_w; ++kx, patch += g->in_c) {
+      const int inside = ky >= w.ky0 && ky < w.ky1 && kx >= w.kx0 && kx < w.kx1;
+      const int8_t *x = image + (inside ? w.origin + (ky * g->dil_h * g->in_w + kx * g->dil_w) * g->in_c : 0);
+      for (c = 0; c < g->in_c; ++c) patch[c] = inside ? x[c] : (int8_t)p->in_zp;
+    }
+  }
+}
+
+/* Filters with short rows (few input channels): every pixel's patch gathered, then two at a time. */
+static void conv_patches_s8(const mc_conv2d_s8_t *p, const int8_t *image, int8_t *y, int8_t *scratch) {
+  const mc_conv_geom_t *g = &p->g;
+  const int32_t n = g->k_h * g->k_w * g->in_c, pixels = g->out_h * g->out_w;
+  const layout_t l = patch_layout(g);
+  int32_t i;
+  for (i = 0; i < pixels; i += 2) {
+    const int32_t j = i + 1 < pixels ? i + 1 : i;
+    gather_patch_s8(p, image, i / g->out_w, i % g->out_w, scratch);
+    gather_patch_s8(p, image, j / g->out_w, j % g->out_w, scratch + n);
+    conv_pair_s8(p, l, scratch, scratch + n, y + (size_t)i * g->out_c, y + (size_t)j * g->out_c);
+  }
+}
+
+/* Read in place: interior pixels two at a time (pairs span rows), border pixels one at a time. */
+static void conv_in_place_s8(const mc_conv2d_s8_t *p, const int8_t *image, int8_t *y) {
+  const mc_conv_geom_t *g = &p->g;
+  const layout_t l = image_layout(g);
+  const int8_t *held = 0; /* an interior pixel waiting for a partner */
+  int8_t *held_out = 0;
+  int32_t oy, ox;
+  for (oy = 0; oy < g->out_h; ++oy) {
+    for (ox = 0; ox < g->out_w; ++ox) {
+      const mc_conv_window_t w = mc_conv_window(g, oy, ox);
+      int8_t *o = y + ((size_t)oy * g->out_w + ox) * g->out_c;
+      if (!is_interior(g, oy, ox)) {
+        conv_border_s8(p, image, w, o);
+      } else if (held) {
+        conv_pair_s8(p, l, held, image + w.origin, held_out, o);
+        held = 0;
+      } else {
+        held = image + w.origin;
+        held_out = o;
+      }
+    }
+  }
+  if (held) conv_pair_s8(p, l, held, held, held_out, held_out);
+}
+
+void mc_conv2d_s8(const mc_conv2d_s8_t *p, const int8_t *in, int8_t *out, void *scratch) {
+  const mc_conv_geom_t *g = &p->g;
+  int32_t b;
   for (b = 0; b < g->batches; ++b) {
     const int8_t *image = in + (size_t)b * g->in_h * g->in_w * g->in_c;
     int8_t *y = out + (size_t)b * g->out_h * g->out_w * g->out_c;
-    const int8_t *held = 0; /* an interior pixel waiting for a partner (across rows too) */
-    int8_t *held_out = 0;
-    for (oy = 0; oy < g->out_h; ++oy) {
-      for (ox = 0; ox < g->out_w; ++ox) {
-        const mc_conv_window_t w = mc_conv_window(g, oy, ox);
-        int8_t *o = y + ((size_t)oy * g->out_w + ox) * g->out_c;
-        if (!is_interior(g, oy, ox)) {
-          conv_border_s8(p, image, w, o);
-        } else if (held) {
-          conv_pair_s8(p, held, image + w.origin, held_out, o);
-          held = 0;
-        } else {
-          held = image + w.origin;
-          held_out = o;
-        }
-      }
-    }
-    if (held) conv_pair_s8(p, held, held, held_out, held_out);
+    if (scratch)
+      conv_patches_s8(p, image, y, (int8_t *)scratch);
+    else
+      conv_in_place_s8(p, image, y);
   }
 }
 

@@ -91,7 +91,18 @@ def _int8_fields(op: Op, ctx: LoweringContext, x, w, bias, out, weight_sums) -> 
             "in_zp": x.quant.zp, "out_zp": out.quant.zp, **act_fields(op, out)}
 
 
-@lowering("CONV_2D")
+SHORT_ROW = 16  # int8 filters with k_w * in_c below this gather patches (two, in scratch) first
+
+
+def _conv_patch_bytes(op: Op) -> int:
+    """Scratch of an int8 CONV_2D whose filter rows are too short to read in place efficiently."""
+    w = op.inputs[1]
+    if op.inputs[0].dtype != "int8" or len(w.shape) != 4 or w.shape[2] * w.shape[3] >= SHORT_ROW:
+        return 0
+    return 2 * int(np.prod(w.shape[1:]))
+
+
+@lowering("CONV_2D", scratch_bytes=_conv_patch_bytes)
 def lower_conv2d(op: Op, ctx: LoweringContext) -> str:
     dtype = require_dtype(op)
     x, w, bias, out = _conv_inputs(op)
@@ -109,7 +120,8 @@ def lower_conv2d(op: Op, ctx: LoweringContext) -> str:
     sums = w.data.astype(np.int64).reshape(out_c, -1).sum(axis=1)
     p = ctx.struct("mc_conv2d_s8_t", "conv", {
         **common, **_int8_fields(op, ctx, x, w, bias, out, sums)})
-    return f"mc_conv2d_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
+    scratch = ctx.scratch() if _conv_patch_bytes(op) else "NULL"
+    return f"mc_conv2d_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)}, {scratch});"
 
 
 @lowering("DEPTHWISE_CONV_2D")
