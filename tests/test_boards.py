@@ -10,7 +10,7 @@ import pytest
 
 from shared_models import shared_model
 from microc import BOARDS, ROOT
-from microc.boards import Board, list_boards, load_board
+from microc.boards import list_boards, load_board
 from microc.build import build_project
 from microc.errors import MicrocError
 from microc.pipeline import compile_model
@@ -70,49 +70,42 @@ def test_malformed_board_file_is_a_one_line_error(tmp_path, monkeypatch):
         load_board("bad")
 
 
+def _run_test_firmware(name: str, c_file: str, workdir: Path, extra_cflags: str = "") -> tuple[int | None, str]:
+    """Render a hello_world project for board `name`, replace its main.c with tests/c/<c_file>, build
+    it with plain make and run it under QEMU: (exit status, what it printed)."""
+    _needs("arm-none-eabi-gcc")
+    _needs("qemu-system-arm")
+    project = _project(shared_model("tflm/hello_world_int8"), name, workdir / "p")
+    shutil.copyfile(ROOT / "tests" / "c" / c_file, project / "main.c")
+    subprocess.run(["make", "-s", f"EXTRA_CFLAGS={extra_cflags}"], cwd=project, check=True, capture_output=True)
+    return run_console(load_board(name), project / "build" / "hello_world_int8.elf", timeout=30)
+
+
 @pytest.mark.parametrize("name", CORTEX_M)
 def test_systick_counts_instructions_at_the_board_clock(name, tmp_path):
     """A 2,000,000-instruction loop (tests/c/measure_ticks.c) read with mc_ticks() under -icount."""
-    _needs("arm-none-eabi-gcc")
-    _needs("qemu-system-arm")
-    board = load_board(name)
-    project = _project(shared_model("tflm/hello_world_int8"), name, tmp_path / "p")
-    shutil.copyfile(ROOT / "tests" / "c" / "measure_ticks.c", project / "main.c")
-    elf = build_project(project).artifact
-    status, text = run_console(board, elf, timeout=30)
+    status, text = _run_test_firmware(name, "measure_ticks.c", tmp_path)
     assert status == 0, text
     fields = text.split()
     assert fields[:2] == ["instructions", "2000000"] and fields[2] == "ticks"
     # mc_ticks() itself costs a few instructions: within one tick of the loop's count.
+    board = load_board(name)
     assert abs(board.to_instructions(int(fields[3])) - 2_000_000) <= board.timer["instructions_per_tick"]
 
 
 def test_systick_wraps_are_counted_monotonically(tmp_path):
-    """With an 8-bit SysTick period (MC_SYSTICK_BITS), a loop crossing ~500 wraps still measures right."""
-    _needs("arm-none-eabi-gcc")
-    _needs("qemu-system-arm")
-    board = load_board("mps2-an386")
-    project = _project(shared_model("tflm/hello_world_int8"), board.name, tmp_path / "p")
-    shutil.copyfile(ROOT / "tests" / "c" / "measure_ticks.c", project / "main.c")
-    subprocess.run(["make", "-s", "EXTRA_CFLAGS=-DMC_SYSTICK_BITS=8"], cwd=project, check=True,
-                   capture_output=True)
-    status, text = run_console(board, project / "build" / "hello_world_int8.elf", timeout=30)
-    # A lost or doubled wrap moves the count by 256; the ~195 wrap interrupts add ~5 instructions each.
+    """With an 8-bit SysTick period (MC_SYSTICK_BITS), a loop crossing ~195 wraps still measures right."""
+    status, text = _run_test_firmware("mps2-an386", "measure_ticks.c", tmp_path, "-DMC_SYSTICK_BITS=8")
+    # A lost or doubled wrap moves the count by 256; the wrap interrupts add ~5 instructions each.
     assert status == 0 and 50_000 <= int(text.split()[3]) < 50_000 + 64, text
 
 
 @pytest.mark.parametrize("name", CORTEX_M)
 def test_every_memory_region_exists_to_its_last_word(name, tmp_path):
-    _needs("arm-none-eabi-gcc")
-    _needs("qemu-system-arm")
-    board = load_board(name)
-    project = _project(shared_model("tflm/hello_world_int8"), name, tmp_path / "p")
-    shutil.copyfile(ROOT / "tests" / "c" / "probe_memory.c", project / "main.c")
-    addrs = ",".join(f"0x{r.end - 4:08X}u" for r in board.memory.values())
-    subprocess.run(["make", "-s", f"EXTRA_CFLAGS=-DPROBE_ADDRS={addrs}"], cwd=project, check=True,
-                   capture_output=True)
-    status, text = run_console(board, project / "build" / "hello_world_int8.elf", timeout=30)
-    assert (status, text.split()) == (0, ["ok"] * len(board.memory))
+    regions = load_board(name).memory.values()
+    addrs = ",".join(f"0x{r.end - 4:08X}u" for r in regions)
+    status, text = _run_test_firmware(name, "probe_memory.c", tmp_path, f"-DPROBE_ADDRS={addrs}")
+    assert (status, text.split()) == (0, ["ok"] * len(regions))
 
 
 @pytest.mark.parametrize("name", ["host", *CORTEX_M])
