@@ -16,15 +16,14 @@ typedef struct {
 
 /* ADD/SUB int8 (TFLM's general quantized path): each input is offset, shifted left by 20, scaled by its
  * own multiplier to the common scale 2 * max(scale1, scale2); that is a function of the int8 value
- * alone, so it is tabulated at compile time (a_table[q + 128]). The sum (or difference) is scaled to the
- * output (out_shift <= 0). */
+ * alone, so it is tabulated at compile time (a_table[q + 128]; SUB negates b_table, which is exact).
+ * The sum is scaled to the output (out_shift <= 0). */
 typedef struct {
   mc_bcast_t shape;
   const int32_t *a_table, *b_table; /* [256] */
   int32_t out_multiplier, out_shift, out_offset, act_min, act_max;
 } mc_add_s8_t;
 void mc_add_s8(const mc_add_s8_t *p, const int8_t *a, const int8_t *b, int8_t *out);
-void mc_sub_s8(const mc_add_s8_t *p, const int8_t *a, const int8_t *b, int8_t *out);
 
 /* MUL int8: requant((a + a_offset) * (b + b_offset)) + out_offset, clamped. */
 typedef struct {

@@ -53,22 +53,39 @@ static inline int32_t requant_right(int32_t x, int32_t multiplier, int32_t right
   return (high >> right) + ((high & mask) > threshold ? 1 : 0);
 }
 
-void mc_add_s8(const mc_add_s8_t *p, const int8_t *a, const int8_t *b, int8_t *out) {
+/* One row of ADD (SUB has its b table negated at compile time): a and b step by 1 or 0 elements. A
+ * function of its own keeps the row loop's few live values in registers. */
+static void add_row_s8(const mc_add_s8_t *p, const int8_t *a, int32_t as, const int8_t *b,
+                       int32_t bs, int8_t *out, int32_t n) {
   const int32_t *ta = p->a_table + 128, *tb = p->b_table + 128;
   const int32_t mult = p->out_multiplier, right = -p->out_shift, mask = (int32_t)((1u << right) - 1u);
   const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
-#define ADD_S8(x, y) mc_clamp_s8(requant_right(ta[x] + tb[y], mult, right, mask) + zp, lo, hi)
-  MC_BINARY_LOOP(&p->shape, int8_t, ADD_S8);
+  int8_t *end = out + n;
+#define ADD_S8(x, y) mc_clamp_s8(requant_right((x) + (y), mult, right, mask) + zp, lo, hi)
+  if (as == 1 && bs == 1) {
+    while (out < end) *out++ = ADD_S8(ta[*a++], tb[*b++]);
+  } else if (as == 1) {
+    const int32_t y = tb[*b];
+    while (out < end) *out++ = ADD_S8(ta[*a++], y);
+  } else if (bs == 1) {
+    const int32_t x = ta[*a];
+    while (out < end) *out++ = ADD_S8(x, tb[*b++]);
+  } else {
+    const int8_t v = ADD_S8(ta[*a], tb[*b]);
+    while (out < end) *out++ = v;
+  }
 #undef ADD_S8
 }
 
-void mc_sub_s8(const mc_add_s8_t *p, const int8_t *a, const int8_t *b, int8_t *out) {
-  const int32_t *ta = p->a_table + 128, *tb = p->b_table + 128;
-  const int32_t mult = p->out_multiplier, right = -p->out_shift, mask = (int32_t)((1u << right) - 1u);
-  const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
-#define SUB_S8(x, y) mc_clamp_s8(requant_right(ta[x] - tb[y], mult, right, mask) + zp, lo, hi)
-  MC_BINARY_LOOP(&p->shape, int8_t, SUB_S8);
-#undef SUB_S8
+void mc_add_s8(const mc_add_s8_t *p, const int8_t *a, const int8_t *b, int8_t *out) {
+  const mc_bcast_t *s = &p->shape;
+  const int32_t last = s->rank - 1, n = s->dims[last];
+  int32_t idx[MC_BCAST_MAX_DIMS] = {0}, a_off = 0, b_off = 0, rows = 1, r;
+  for (r = 0; r < last; ++r) rows *= s->dims[r];
+  for (r = 0; r < rows; ++r, out += n) {
+    add_row_s8(p, a + a_off, s->a_stride[last], b + b_off, s->b_stride[last], out, n);
+    bcast_next(s, idx, &a_off, &b_off);
+  }
 }
 
 void mc_mul_s8(const mc_mul_s8_t *p, const int8_t *a, const int8_t *b, int8_t *out) {

@@ -57,14 +57,16 @@ def _smaller_than_one(op: Op, m: float, what: str) -> tuple[int, int]:
 def add_sub_params(op: Op, ctx: LoweringContext) -> dict:
     """TFLM's CalculateOpDataAdd/Sub, in double. (Some TFLM sources compute SUB's in float32; the
     installed reference is bit-exact only with double, which the tests check.) Each input's rescale
-    to the common scale depends on its int8 value only: tabulated here, 256 entries per input."""
+    to the common scale depends on its int8 value only: tabulated here, 256 entries per input; SUB
+    negates b's table (exact: |entries| < 2^29) and runs the ADD kernel."""
     s1, s2, so = (float(np.float32(t.quant.s)) for t in (op.inputs[0], op.inputs[1], op.outputs[0]))
     twice = 2.0 * max(s1, s2)
     mo, sho = _smaller_than_one(op, twice / ((1 << LEFT_SHIFT) * so), "output")
     fields = {}
-    for key, t, s in (("a_table", op.inputs[0], s1), ("b_table", op.inputs[1], s2)):
+    for key, t, s, sign in (("a_table", op.inputs[0], s1, 1), ("b_table", op.inputs[1], s2,
+                                                                   -1 if op.type == "SUB" else 1)):
         m, sh = _smaller_than_one(op, s / twice, "input")
-        table = [requantize((q - t.quant.zp) << LEFT_SHIFT, m, sh) for q in range(-128, 128)]
+        table = [sign * requantize((q - t.quant.zp) << LEFT_SHIFT, m, sh) for q in range(-128, 128)]
         fields[key] = ctx.const(np.array(table, np.int32), key, "int32_t")
     return {**fields, "out_multiplier": mo, "out_shift": sho, "out_offset": op.outputs[0].quant.zp}
 
@@ -90,7 +92,7 @@ def _lower_binary(op: Op, ctx: LoweringContext, max_rank: int) -> str:
                                               "shift": shift, **act_fields(op, y)})
         return f"mc_mul_s8({p}, {args});"
     p = ctx.struct("mc_add_s8_t", name, {**fields, **add_sub_params(op, ctx), **act_fields(op, y)})
-    return f"mc_{name}_s8({p}, {args});"
+    return f"mc_add_s8({p}, {args});"  # SUB: b_table is negated
 
 
 @lowering("ADD")
