@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data  # noqa: E402  (the shared split lives beside this script)
@@ -130,6 +131,7 @@ def loss_and_grad(p, x, y):
     return loss, backward(p, prob / len(y), caches)
 
 
+@threadpool_limits.wrap(limits=1, user_api="blas")  # tiny matrices: BLAS threads only spin on a busy machine
 def train(epochs=EPOCHS, seed=INIT_SEED, log=print):
     """Adam on minibatches of the training split; float64 parameters."""
     x, y = data.train_set()
