@@ -54,6 +54,15 @@ static inline int32_t mc_requantize(int32_t x, int32_t multiplier, int32_t shift
   return q + (int32_t)((rem + ((uint32_t)1 << (right - 1)) - ((uint32_t)y >> 31)) >> right);
 }
 
+/* mc_requantize for shift <= 0 (right = -shift) and a positive multiplier, as QuantizeMultiplier
+ * makes them: no left shift, and SRDHM cannot saturate, so it is one multiply-add and a shift (the
+ * identity above), then RoundingDivideByPOT. Same results as mc_requantize; for inner loops whose
+ * shift is known to be <= 0 (ADD/SUB's output rescale). */
+static inline int32_t mc_requantize_down(int32_t x, int32_t multiplier, int right) {
+  const int32_t high = (int32_t)(((int64_t)x * multiplier + ((int64_t)1 << 30)) >> 31);
+  return mc_rounding_divide_by_pot(high, right);
+}
+
 static inline int8_t mc_clamp_s8(int32_t v, int32_t lo, int32_t hi) {
   return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }

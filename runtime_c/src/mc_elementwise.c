@@ -43,25 +43,15 @@ static void bcast_next(const mc_bcast_t *s, int32_t *idx, int32_t *a_off, int32_
     }                                                                                         \
   } while (0)
 
-/* mc_requantize for shift <= 0 and a positive multiplier (as QuantizeMultiplier makes them), so the
- * saturating corner of SaturatingRoundingDoublingHighMul cannot occur. Its nudged, truncating division
- * by 2^31 equals one arithmetic shift: for ab < 0, trunc((ab + 1 - 2^30) / 2^31) rounds up, which is
- * floor((ab + 2^30) / 2^31). Same result as mc_requantize, a third of the instructions. */
-static inline int32_t requant_right(int32_t x, int32_t multiplier, int32_t right, int32_t mask) {
-  const int32_t high = (int32_t)(((int64_t)x * multiplier + (1 << 30)) >> 31);
-  const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
-  return (high >> right) + ((high & mask) > threshold ? 1 : 0);
-}
-
 /* One row of ADD (SUB has its b table negated at compile time): a and b step by 1 or 0 elements. A
  * function of its own keeps the row loop's few live values in registers. */
 static void add_row_s8(const mc_add_s8_t *p, const int8_t *a, int32_t as, const int8_t *b,
                        int32_t bs, int8_t *out, int32_t n) {
   const int32_t *ta = p->a_table + 128, *tb = p->b_table + 128;
-  const int32_t mult = p->out_multiplier, right = -p->out_shift, mask = (int32_t)((1u << right) - 1u);
+  const int32_t mult = p->out_multiplier, right = -p->out_shift; /* out_shift <= 0 */
   const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
   int8_t *end = out + n;
-#define ADD_S8(x, y) mc_clamp_s8(requant_right((x) + (y), mult, right, mask) + zp, lo, hi)
+#define ADD_S8(x, y) mc_clamp_s8(mc_requantize_down((x) + (y), mult, right) + zp, lo, hi)
   if (as == 1 && bs == 1) {
     while (out < end) *out++ = ADD_S8(ta[*a++], tb[*b++]);
   } else if (as == 1) {
