@@ -6,9 +6,13 @@ file; a new family is a template folder plus the platform C files its boards lis
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 from microc import BOARDS, RUNTIME_C
 from microc.errors import MicrocError
