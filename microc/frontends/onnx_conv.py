@@ -163,6 +163,8 @@ def convert_conv(b: Builder, node: NodeProto) -> None:
     else:
         op_type, axis_map = "CONV_2D", {0: 0}
         filt = (_block_diagonal(wdata, group, channels) if group > 1 else wdata).transpose(0, 2, 3, 1)
+    if qt and w.qconst[1].per_channel and w.qconst[1].axis != 0:
+        raise b.refuse("int8 weights must be quantized per output channel (axis 0)")
     w_quant = weight_quant(w, axis_map) if qt else None
     wt = b.const_tensor(filt, w.name, "int8" if qt else "float32", w_quant)
     bt = _bias_tensor(b, bias, bias_f, xt, w_quant, out_c, qt)
@@ -211,9 +213,12 @@ def convert_gemm(b: Builder, node: NodeProto) -> None:
 @converter("MatMul")
 def convert_matmul(b: Builder, node: NodeProto) -> None:
     w = b.input(1)
-    if not w.is_const or len(w.shape) != 2:
-        raise b.refuse("the second input must be a constant matrix (FULLY_CONNECTED weights); "
-                       "MatMul of run-time tensors is not supported")
+    if not w.is_const or len(w.shape) not in (1, 2):
+        raise b.refuse("the second input must be a constant matrix or vector (FULLY_CONNECTED weights); "
+                       "MatMul of run-time tensors or batched matrices is not supported")
+    if len(w.shape) == 1:  # a matrix-vector product: one output feature, the axis dropped
+        w = Value(w.name, w.shape + (1,), const=w.const.reshape(-1, 1),
+                  qconst=None if w.qconst is None else (w.qconst[0].reshape(-1, 1), w.qconst[1]))
     fully_connected(b, node, b.input(0), w, None, 1.0, 1.0, n_axis=1)
 
 
@@ -246,9 +251,9 @@ def fully_connected(b: Builder, node: NodeProto, a: Value, w: Value, c: Value | 
         xt, wmat = b.ir(a, a.layout, a.tensor.shape, act_dtype(qt)), wmat[:, sigma]
     else:
         xt = b.ir(a, Layout.identity(a.shape), dtype=act_dtype(qt))
-    w_quant = weight_quant(w, {n_axis: 0}) if qt else None
-    if w_quant is not None and w_quant.per_channel and w.qconst[1].axis != n_axis:
+    if qt and w.qconst[1].per_channel and w.qconst[1].axis != n_axis:
         raise b.refuse("int8 weights must be quantized per output channel")
+    w_quant = weight_quant(w, {n_axis: 0}) if qt else None
     wt = b.const_tensor(np.ascontiguousarray(wmat), w.name, "int8" if qt else "float32", w_quant)
     bt = _bias_tensor(b, c, bias_f, xt, w_quant, out_n, qt)
     shape = out_shape(b, node.output[0])
