@@ -69,19 +69,3 @@ def activation_range(activation: str, t: Tensor) -> tuple[float, float] | tuple[
         return max(qmin, quantize_value(-1.0, t)), min(qmax, quantize_value(1.0, t))
     raise ValueError(f"fused activation {activation} is not supported")
 
-
-def requantize(x: int, multiplier: int, shift: int) -> int:
-    """mc_requantize (runtime_c/include/mc_common.h) bit for bit, for compile-time lookup tables:
-    RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x << left, multiplier), right)."""
-    left, right = max(shift, 0), max(-shift, 0)
-    a = ((x << left) + 2**31) % 2**32 - 2**31  # the C code shifts as uint32, then reads it as int32
-    if a == multiplier == -(2**31):
-        high = 2**31 - 1
-    else:
-        ab = a * multiplier
-        nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
-        high = abs(ab + nudge) >> 31  # C's division truncates toward zero
-        high = high if ab + nudge >= 0 else -high
-    mask = (1 << right) - 1
-    threshold = (mask >> 1) + (1 if high < 0 else 0)
-    return (high >> right) + (1 if (high & mask) > threshold else 0)

@@ -5,7 +5,8 @@ import numpy as np
 
 from microc.codegen.lowering import LoweringContext, lowering, unsupported
 from microc.codegen.ops.common import act_fields, c_init, merge_dims, require_dtype
-from microc.codegen.quant import quantize_multiplier, requantize
+from microc.codegen.fixedpoint import multiply_by_quantized_multiplier
+from microc.codegen.quant import quantize_multiplier
 from microc.ir import Op
 
 MAX_DIMS = 6  # MC_BCAST_MAX_DIMS
@@ -66,7 +67,8 @@ def add_sub_params(op: Op, ctx: LoweringContext) -> dict:
     for key, t, s, sign in (("a_table", op.inputs[0], s1, 1), ("b_table", op.inputs[1], s2,
                                                                    -1 if op.type == "SUB" else 1)):
         m, sh = _smaller_than_one(op, s / twice, "input")
-        table = [sign * requantize((q - t.quant.zp) << LEFT_SHIFT, m, sh) for q in range(-128, 128)]
+        table = [sign * multiply_by_quantized_multiplier((q - t.quant.zp) << LEFT_SHIFT, m, sh)
+                 for q in range(-128, 128)]
         fields[key] = ctx.const(np.array(table, np.int32), key, "int32_t")
     return {**fields, "out_multiplier": mo, "out_shift": sho, "out_offset": op.outputs[0].quant.zp}
 
