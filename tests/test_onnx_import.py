@@ -2,6 +2,7 @@
 against onnxruntime (float32: within FLOAT_RTOL x the largest reference magnitude); the IR it produces
 (layout: no transposes inside the graph); and bad input."""
 import numpy as np
+import onnx
 import pytest
 from onnx import TensorProto
 
@@ -449,3 +450,37 @@ def test_1d_ops_run_as_2d(tmp_path, op, attrs):
     m.output(m.node("Relu", [m.node(op, ins, **attrs)]))
     graph = check(m, tmp_path, [(2, 3, 11)])
     assert graph.outputs[0].shape == tuple(run_ort(tmp_path / "model.onnx", [np.zeros((2, 3, 11), np.float32)])[0].shape)
+
+
+def test_onnxruntime_quantize_static_model_runs_in_int8(tmp_path):
+    from onnx import numpy_helper
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    m = OnnxModel(opset=13)
+    y = m.node("Conv", [m.input("x", [1, 1, 8, 8]), m.weight(4, 1, 3, 3), m.weight(4)], pads=[1, 1, 1, 1])
+    y = m.node("MaxPool", [m.node("Relu", [y])], kernel_shape=[2, 2], strides=[2, 2])
+    y = m.node("Relu", [m.node("Conv", [y, m.weight(8, 4, 3, 3), m.weight(8)], pads=[1, 1, 1, 1])])
+    y = m.node("Flatten", [m.node("GlobalAveragePool", [y])])
+    m.output(m.node("Gemm", [y, m.weight(10, 8), m.weight(10)], transB=1))
+    rng = np.random.default_rng(0)
+    data = [rng.standard_normal((1, 1, 8, 8)).astype(np.float32) for _ in range(20)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.samples = iter({"x": x} for x in data)
+
+        def get_next(self):
+            return next(self.samples, None)
+
+    path = tmp_path / "q.onnx"
+    quantize_static(str(m.save(tmp_path / "f.onnx")), str(path), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True)
+    graph = load_model(path)
+    assert op_types(graph) == ["QUANTIZE", "RESHAPE", "CONV_2D", "MAX_POOL_2D", "CONV_2D", "MEAN", "RESHAPE",
+                               "FULLY_CONNECTED", "DEQUANTIZE"]
+    assert all(op.outputs[0].dtype == "int8" for op in graph.ops[:-1])
+    model = onnx.load(path)
+    last = model.graph.node[-1]
+    scale = float(numpy_helper.to_array(next(i for i in model.graph.initializer if i.name == last.input[1])))
+    samples = [[x] for x in data[:5]]
+    for s, outs in zip(samples, harness.compile_and_run(path, samples, tmp_path / "build")):
+        assert np.abs(outs[0] - run_ort(path, s)[0]).max() <= scale * 1.001
