@@ -227,3 +227,12 @@ def test_mean_sanitized(dtype, tmp_path):
     model, feeds = models_of(dtype, [((2, 3, 4, 5), (1, 3), False), ((1, 4, 4, 3), (1, 2), True)],
                              add_mean)
     check_sanitized(model, samples_for(feeds, dtype, 1), tmp_path)
+
+
+@pytest.mark.parametrize("src", ["mc_pool.c", "mc_elementwise.c", "mc_shape.c"])
+def test_kernels_cross_compile_for_cortex_m4(src, tmp_path):
+    """These kernels (pool here, elementwise and shape beside it) as the M4 boards build them."""
+    subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2",
+                    "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
+                    f"-I{RUNTIME_C / 'include'}", "-c", str(RUNTIME_C / "src" / src),
+                    "-o", str(tmp_path / "k.o")], check=True, capture_output=True, text=True)
