@@ -22,6 +22,8 @@ def _pool_geometry(op: Op) -> str:
     x, y = op.inputs[0], op.outputs[0]
     if len(x.shape) != 4 or len(y.shape) != 4:
         raise unsupported(op, f"input {x.shape} and output {y.shape} must be 4-D NHWC")
+    if any(k not in op.attrs for k in ("filter", "stride", "pads")):
+        raise unsupported(op, "filter, stride and pads attributes are required")
     (fh, fw), (sh, sw) = op.attrs["filter"], op.attrs["stride"]
     if min(fh, fw, sh, sw) < 1:
         raise unsupported(op, f"filter {fh}x{fw} and stride {sh}x{sw} must be positive")
@@ -36,7 +38,8 @@ def _pool_geometry(op: Op) -> str:
 
 
 def _avg_scratch(op: Op) -> int:
-    return 4 * op.inputs[0].shape[-1] if op.inputs[0].dtype == "int8" else 0
+    x = op.inputs[0]
+    return 4 * x.shape[-1] if x.dtype == "int8" and x.shape else 0  # int32 sums, one per channel
 
 
 def _lower_pool(op: Op, ctx: LoweringContext, kind: str) -> str:
