@@ -4,7 +4,6 @@ against onnxruntime (float32: within FLOAT_RTOL x the largest reference magnitud
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto
 
 import harness
 from microc.codegen.lowering import supported_ops

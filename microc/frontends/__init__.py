@@ -15,7 +15,8 @@ def load_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None
     if path.suffix == ".tflite":
         from microc.frontends.tflite import load_tflite
         if input_shapes:
-            raise ModelFormatError("--input-shape applies to .onnx models; a .tflite model's shapes are fixed")
+            raise ModelFormatError("--input-shape applies to .onnx models; "
+                                   "a .tflite model's shapes are fixed")
         return load_tflite(path)
     if path.suffix == ".onnx":
         from microc.frontends.onnx import load_onnx

@@ -139,7 +139,8 @@ def _graph_input(b: Builder, vi) -> object:
     shape, elem = b.infos[vi.name]
     if elem not in _DTYPES:
         raise UnsupportedOperator(f"input '{vi.name}' is {helper.tensor_dtype_to_np_dtype(elem)}; "
-                                  "microc runs float32 models (and int8 through QuantizeLinear/DequantizeLinear)")
+                                  "microc runs float32 models "
+                                  "(and int8 through QuantizeLinear/DequantizeLinear)")
     t = b.tensor(vi.name, shape, _DTYPES[elem])
     b.define(vi.name, shape, t, Layout.identity(shape))
     return t
@@ -174,7 +175,8 @@ def _convert_node(b: Builder, model: onnx.ModelProto, node) -> None:
 def _unsupported(b: Builder, node, extra: str) -> UnsupportedOperator:
     what = f"{node.op_type}{f' ({extra})' if extra else ''}"
     return UnsupportedOperator(f"unsupported ONNX operator {what} (node {b.node_index}, "
-                               f"'{node.name or node.output[0]}'); supported: {', '.join(supported_onnx_ops())}")
+                               f"'{node.name or node.output[0]}'); "
+                               f"supported: {', '.join(supported_onnx_ops())}")
 
 
 def _fold(b: Builder, model: onnx.ModelProto, node) -> None:

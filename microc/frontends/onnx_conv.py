@@ -44,7 +44,8 @@ def fuse_following(b: Builder, name: str, fold_bn: bool) -> tuple[str, str, Node
     """Absorb a BatchNormalization (float weights only) and then a Relu/Clip that alone read `name`.
     Returns the name the op's result now goes by, its fused activation and the folded batch norm."""
     bn = b.sole_consumer(name, ("BatchNormalization",)) if fold_bn else None
-    if bn is not None and not attr(bn, "training_mode", 0) and all(b.values[i].is_const for i in bn.input[1:5]):
+    foldable = bn is not None and not attr(bn, "training_mode", 0)
+    if foldable and all(b.values[i].is_const for i in bn.input[1:5]):
         b.done.add(id(bn))
         name = bn.output[0]
     else:
@@ -72,7 +73,8 @@ def fold_batch_norm(b: Builder, bn: NodeProto, weights: np.ndarray, bias: np.nda
     scale = gamma / np.sqrt(var + float(attr(bn, "epsilon", 1e-5)))
     bias = np.zeros_like(mean) if bias is None else bias.astype(np.float64)
     shape = (-1,) + (1,) * (weights.ndim - 1)
-    return (weights * scale.reshape(shape)).astype(np.float32), ((bias - mean) * scale + beta).astype(np.float32)
+    weights = (weights * scale.reshape(shape)).astype(np.float32)
+    return weights, ((bias - mean) * scale + beta).astype(np.float32)
 
 
 def _weights(b: Builder, w: Value, qt, what: str) -> np.ndarray:
@@ -158,7 +160,8 @@ def convert_conv(b: Builder, node: NodeProto) -> None:
     depthwise = group > 1 and group == channels and w.shape[1] == 1
     attrs = dict(stride=stride, dilation=dilation, pads=pads, activation=activation)
     if depthwise:
-        op_type, filt, axis_map = "DEPTHWISE_CONV_2D", wdata.reshape(out_c, k_h, k_w).transpose(1, 2, 0)[None], {0: 3}
+        op_type, axis_map = "DEPTHWISE_CONV_2D", {0: 3}
+        filt = wdata.reshape(out_c, k_h, k_w).transpose(1, 2, 0)[None]
         attrs["depth_multiplier"] = out_c // channels
     else:
         op_type, axis_map = "CONV_2D", {0: 0}
@@ -244,7 +247,7 @@ def fully_connected(b: Builder, node: NodeProto, a: Value, w: Value, c: Value | 
         elif qt is None and bn is None:  # added after the FULLY_CONNECTED, by an ADD
             matrix_bias, c = Value(c.name, (rows, out_n), const=np.float32(beta) * rows_c), None
         else:
-            raise b.refuse("a bias C that differs between rows is only supported in float without a batch norm")
+            raise b.refuse("a bias C that differs between rows needs float and no batch norm")
     if bn is not None:
         wmat, bias_f = fold_batch_norm(b, bn, wmat, bias_f)
     if sigma is not None:

@@ -227,7 +227,8 @@ def convert_softmax(b: Builder, node: NodeProto) -> None:
     joint = set(range(axis, rank)) if b.opset < 13 else {axis}
     layout = axis_perm(b, x)
     if set(layout.perm[rank - len(joint):]) != joint:
-        layout = Layout(tuple(x.shape), tuple(a for a in range(rank) if a not in joint) + tuple(sorted(joint)))
+        rest = tuple(a for a in range(rank) if a not in joint)
+        layout = Layout(tuple(x.shape), rest + tuple(sorted(joint)))
     t = b.ir(x, layout, dtype=act_dtype(qt))
     out = output(b, node.output[0], x.shape, layout, layout.permuted_shape(), qt)
     inner = int(np.prod([x.shape[a] for a in joint]))
