@@ -1,10 +1,18 @@
 /* QEMU's RISC-V `virt` machine as a microc board (boards/riscv32-virt.toml): the runner's link is the
- * NS16550A UART at 0x10000000, polled; ticks are the instret CSR (under `-icount shift=0` QEMU reads it
- * exactly, so one tick is one instruction); exit goes through the SiFive test finisher at 0x100000,
- * which stops QEMU with the code as its exit status. Bare metal, C99, no libc. */
+ * NS16550A UART, polled; ticks are the instret CSR (under `-icount shift=0` QEMU reads it exactly, so one
+ * tick is one instruction); exit goes through the SiFive test finisher, which stops QEMU with the code as
+ * its exit status. Bare metal, C99, no libc. The board's data arrives as macros from the Makefile:
+ *   MC_UART_BASE      the 16550's base address (registers one byte apart)
+ *   MC_FINISHER_BASE  the SiFive test finisher's address */
 #include "mc_platform.h"
 
-#define UART_BASE 0x10000000u
+#ifndef MC_UART_BASE
+#error "MC_UART_BASE (the 16550 UART's base address) must be defined by the board's Makefile"
+#endif
+#ifndef MC_FINISHER_BASE
+#error "MC_FINISHER_BASE (the SiFive test finisher's address) must be defined by the board's Makefile"
+#endif
+
 #define UART_RBR 0u /* receive buffer (read) */
 #define UART_THR 0u /* transmit holding (write) */
 #define UART_IER 1u
@@ -13,21 +21,33 @@
 #define UART_LSR 5u
 #define LSR_DATA_READY 0x01u
 #define LSR_THR_EMPTY 0x20u
-/* FIFOs on, both cleared, 14-byte receive trigger: QEMU then accepts host bytes 16 at a time instead of
- * one, which is what makes host -> firmware transfers fast. */
-#define FCR_ENABLE_CLEAR_14 0xC7u
+/* FIFOs on, both cleared, 14-byte receive trigger: QEMU's 16550 then takes up to 14 host bytes at a time
+ * instead of one, which is what makes host -> firmware transfers fast. */
+#define FCR_FIFO_14 0xC7u
+#define FCR_NO_FIFO 0x00u
 #define LCR_8N1 0x03u
 
-#define FINISHER ((volatile uint32_t *)0x00100000u)
+#define FINISHER ((volatile uint32_t *)MC_FINISHER_BASE)
 #define FINISHER_PASS 0x5555u
 #define FINISHER_FAIL 0x3333u
 
-static volatile uint8_t *const uart = (volatile uint8_t *)UART_BASE;
+static volatile uint8_t *const uart = (volatile uint8_t *)MC_UART_BASE;
+static int fifo_on;
+
+/* Turning the FIFOs on flushes whatever was received, and the host may have sent its first request
+ * before this code ran (QEMU holds it from the moment the host connects). So the FIFOs go on at the
+ * first byte we send: the host then waits for our answer and has nothing in flight. */
+static void enable_fifo_once(void) {
+  if (!fifo_on) {
+    uart[UART_FCR] = FCR_FIFO_14;
+    fifo_on = 1;
+  }
+}
 
 void mc_platform_init(void) {
-  uart[UART_IER] = 0;   /* polled: no interrupts */
+  uart[UART_IER] = 0; /* polled: no interrupts */
   uart[UART_LCR] = LCR_8N1; /* QEMU ignores the baud rate; a real 16550 would need the divisor latch */
-  uart[UART_FCR] = FCR_ENABLE_CLEAR_14;
+  uart[UART_FCR] = FCR_NO_FIFO; /* as at reset: keeps a byte that already arrived */
 }
 
 uint8_t mc_uart_getc(void) {
@@ -37,6 +57,7 @@ uint8_t mc_uart_getc(void) {
 }
 
 void mc_uart_putc(uint8_t c) {
+  enable_fifo_once();
   while ((uart[UART_LSR] & LSR_THR_EMPTY) == 0) {
   }
   uart[UART_THR] = c;
