@@ -89,4 +89,26 @@ typedef struct {
 } mc_conv_window_t;
 mc_conv_window_t mc_conv_window(const mc_conv_geom_t *g, int32_t oy, int32_t ox);
 
+/* Helpers of the conv kernels' sources (defined MC_CONV_IMPL), not part of the interface: on DSP
+ * targets (Cortex-M4/M7/M33...) int8 values are multiplied in pairs with SMLAD / SMLAxy. */
+#ifdef MC_CONV_IMPL
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+#include <arm_acle.h>
+#include <string.h>
+#define MC_CONV_SIMD 1
+/* Four int8 values as one (possibly unaligned) word; Cortex-M4 LDR allows unaligned addresses. */
+static inline int32_t load4(const int8_t *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+/* Bytes 0 and 2 (even) or 1 and 3 (odd) sign-extended into two int16 lanes, plus `off` in each
+ * lane: SMLAD sums the products of matching lanes; even + odd cover all four values. */
+#define EVEN(v) __sxtb16(v)
+#define ODD(v) __sxtb16(((uint32_t)(v) >> 8) | ((uint32_t)(v) << 24))
+#define EVEN_OFF(off2, v) __sxtab16(off2, v)
+#define ODD_OFF(off2, v) __sxtab16(off2, ((uint32_t)(v) >> 8) | ((uint32_t)(v) << 24))
+#endif
+#endif
+
 #endif

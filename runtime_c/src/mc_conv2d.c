@@ -7,25 +7,9 @@
  * multiply-accumulates; SMLAD on DSP targets) with the input zero point folded into the bias.
  * Border pixels go one at a time over their taps inside the image only, as TFLM, subtracting the
  * zero point from each input and starting from the model's bias. */
-#include <string.h>
+#define MC_CONV_IMPL
 #include "mc_kernels.h"
 
-#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
-#include <arm_acle.h>
-#define MC_CONV_SIMD 1
-/* Four int8 values as one (possibly unaligned) word; Cortex-M4 LDR allows unaligned addresses. */
-static inline int32_t load4(const int8_t *p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return v;
-}
-/* Bytes 0 and 2 (even) or 1 and 3 (odd) sign-extended into two int16 lanes, plus `off` in each
- * lane: SMLAD sums the products of matching lanes; even + odd cover all four values. */
-#define EVEN(v) __sxtb16(v)
-#define ODD(v) __sxtb16(((uint32_t)(v) >> 8) | ((uint32_t)(v) << 24))
-#define EVEN_OFF(off2, v) __sxtab16(off2, v)
-#define ODD_OFF(off2, v) __sxtab16(off2, ((uint32_t)(v) >> 8) | ((uint32_t)(v) << 24))
-#endif
 
 static int32_t first_inside(int32_t i0, int32_t d) { return i0 >= 0 ? 0 : (-i0 + d - 1) / d; }
 
@@ -202,13 +186,18 @@ static void gather_patch_s8(const mc_conv2d_s8_t *p, const int8_t *image, int32_
                             int8_t *patch) {
   const mc_conv_geom_t *g = &p->g;
   const mc_conv_window_t w = mc_conv_window(g, oy, ox);
-  int32_t ky, kx, c;
-  for (ky = 0; ky < g->k_h; ++ky) {
-    for (kx = 0; kx < g->k_w; ++kx, patch += g->in_c) {
-      const int inside = ky >= w.ky0 && ky < w.ky1 && kx >= w.kx0 && kx < w.kx1;
-      const int8_t *x = image + (inside ? w.origin + (ky * g->dil_h * g->in_w + kx * g->dil_w) * g->in_c : 0);
-      for (c = 0; c < g->in_c; ++c) patch[c] = inside ? x[c] : (int8_t)p->in_zp;
+  const int8_t zp = (int8_t)p->in_zp;
+  const int32_t row = g->k_w * g->in_c, taps = run_taps(g, w.kx1 - w.kx0), run = taps * g->in_c;
+  int32_t ky, kx, i;
+  for (ky = 0; ky < g->k_h; ++ky, patch += row) {
+    int32_t done = 0; /* values of this filter row written so far */
+    for (kx = w.kx0; ky >= w.ky0 && ky < w.ky1 && kx < w.kx1; kx += taps) {
+      const int8_t *x = image + (w.origin + (ky * g->dil_h * g->in_w + kx * g->dil_w) * g->in_c);
+      for (; done < kx * g->in_c; ++done) patch[done] = zp;
+      for (i = 0; i < run; ++i) patch[done + i] = x[i];
+      done += run;
     }
+    for (; done < row; ++done) patch[done] = zp;
   }
 }
 

@@ -5,7 +5,10 @@
  * folded in; a border pixel visits only its taps inside the image, as TFLM, subtracting the zero
  * point from each input and starting from the model's bias. With depth multiplier 1, four channels
  * are summed at a time. */
+#define MC_CONV_IMPL
 #include "mc_kernels.h"
+
+#define MAX_LISTED_TAPS 25 /* filters up to 5x5 go through a tap list on the stack (200 bytes) */
 
 typedef struct {
   int32_t s0, s1, s2, s3;
@@ -27,6 +30,49 @@ static inline acc4_t dw_block4_s8(const mc_dwconv_s8_t *p, const int8_t *image, 
       s.s3 += (x[3] + off) * k[3];
     }
   }
+  return s;
+}
+
+typedef struct {
+  int32_t x, w; /* offsets of a tap's input (from the image) and weights (from channel 0) */
+} tap_t;
+
+/* The taps of window w, in filter order. */
+static int32_t list_taps(const mc_conv_geom_t *g, mc_conv_window_t w, tap_t *taps) {
+  const int32_t row_step = g->dil_h * g->in_w * g->in_c, tap_step = g->dil_w * g->in_c;
+  int32_t ky, kx, n = 0;
+  for (ky = w.ky0; ky < w.ky1; ++ky) {
+    for (kx = w.kx0; kx < w.kx1; ++kx, ++n) {
+      taps[n].x = w.origin + ky * row_step + kx * tap_step;
+      taps[n].w = (ky * g->k_w + kx) * g->out_c;
+    }
+  }
+  return n;
+}
+
+/* Channels [c, c + 4) over a tap list (depth multiplier 1; x and k point at channel c). */
+static inline acc4_t dw_list4_s8(const tap_t *taps, int32_t n, const int8_t *x, const int8_t *k,
+                                 int32_t off, acc4_t s) {
+  int32_t t;
+#ifdef MC_CONV_SIMD
+  const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) | ((uint32_t)off << 16));
+  for (t = 0; t < n; ++t) {
+    const int32_t xv = load4(x + taps[t].x), kv = load4(k + taps[t].w);
+    const int32_t xe = EVEN_OFF(off2, xv), xo = ODD_OFF(off2, xv), ke = EVEN(kv), ko = ODD(kv);
+    s.s0 = __smlabb(xe, ke, s.s0); /* lanes: even = channels c, c + 2; odd = c + 1, c + 3 */
+    s.s2 = __smlatt(xe, ke, s.s2);
+    s.s1 = __smlabb(xo, ko, s.s1);
+    s.s3 = __smlatt(xo, ko, s.s3);
+  }
+#else
+  for (t = 0; t < n; ++t) {
+    const int8_t *xt = x + taps[t].x, *kt = k + taps[t].w;
+    s.s0 += (xt[0] + off) * kt[0];
+    s.s1 += (xt[1] + off) * kt[1];
+    s.s2 += (xt[2] + off) * kt[2];
+    s.s3 += (xt[3] + off) * kt[3];
+  }
+#endif
   return s;
 }
 
@@ -54,6 +100,9 @@ static inline void dw_pixel_s8(const mc_dwconv_s8_t *p, const int8_t *image, mc_
                                const int32_t *bias, int32_t off, int8_t *o) {
   const int32_t C = p->g.out_c;
   int32_t c = 0;
+  tap_t taps[MAX_LISTED_TAPS];
+  const int listed = p->g.k_h * p->g.k_w <= MAX_LISTED_TAPS;
+  const int32_t n = listed ? list_taps(&p->g, w, taps) : 0;
   if (p->depth_mult == 1) {
     for (; c + 3 < C; c += 4) {
       acc4_t s;
@@ -61,7 +110,10 @@ static inline void dw_pixel_s8(const mc_dwconv_s8_t *p, const int8_t *image, mc_
       s.s1 = bias[c + 1];
       s.s2 = bias[c + 2];
       s.s3 = bias[c + 3];
-      s = dw_block4_s8(p, image, w, c, off, s);
+      if (listed)
+        s = dw_list4_s8(taps, n, image + c, p->weights + c, off, s);
+      else
+        s = dw_block4_s8(p, image, w, c, off, s);
       o[c] = requant_s8(p, s.s0, c);
       o[c + 1] = requant_s8(p, s.s1, c + 1);
       o[c + 2] = requant_s8(p, s.s2, c + 2);
