@@ -483,3 +483,23 @@ def test_onnxruntime_quantize_static_model_runs_in_int8(tmp_path):
     samples = [[x] for x in data[:5]]
     for s, outs in zip(samples, harness.compile_and_run(path, samples, tmp_path / "build")):
         assert np.abs(outs[0] - run_ort(path, s)[0]).max() <= scale * 1.001
+
+
+def test_global_max_pool_and_shared_constant(tmp_path):
+    m = OnnxModel()
+    x = m.input("x", [1, 3, 5, 6])
+    bias = m.weight(3, 1, 1)
+    y = m.node("Add", [m.node("Add", [x, bias]), bias])  # one constant array in flash for both
+    m.output(m.node("GlobalMaxPool", [y]))
+    graph = check(m, tmp_path, [(1, 3, 5, 6)])
+    # The adds run in the input's NCHW order; the data moves to NHWC once, for the pool.
+    assert op_types(graph) == ["ADD", "ADD", "TRANSPOSE", "MAX_POOL_2D", "RESHAPE"]
+    assert graph.ops[0].inputs[1] is graph.ops[1].inputs[1]
+
+
+def test_dropout_in_training_mode_refused(tmp_path):
+    m = OnnxModel()
+    x = m.input("x", [2, 3])
+    m.output(m.node("Dropout", [x, m.const(np.float32(0.5)), m.const(np.bool_(True))]))
+    with pytest.raises(UnsupportedOperator, match="Dropout in training mode is random"):
+        load_model(m.save(tmp_path / "m.onnx"))

@@ -319,3 +319,18 @@ def convert_batch_norm(b: Builder, node: NodeProto) -> None:
     t.shape = t.const.shape
     scaled = binary(b, node, "MUL", x, s, node.output[0] + "_scaled")
     binary(b, node, "ADD", scaled, t, node.output[0])
+
+
+@converter("GlobalMaxPool")
+def convert_global_max_pool(b: Builder, node: NodeProto) -> None:
+    """A MAX_POOL_2D whose window is the whole image."""
+    x = as_2d(b, b.input(0), "pooling")
+    qt = quant_target(b, node.output[0], [x])
+    xt = b.ir(x, Layout.nhwc(x.shape), dtype=act_dtype(qt))
+    shape = out_shape(b, node.output[0])
+    shape4 = x.shape[:2] + (1, 1)
+    layout = Layout.nhwc(shape4)
+    out = output(b, node.output[0], shape4, layout, layout.permuted_shape(), qt)
+    define_1d(b, out, len(shape), shape)
+    b.emit("MAX_POOL_2D", [xt], [out], filter=tuple(x.shape[2:]), stride=(1, 1), pads=(0, 0, 0, 0),
+           activation="NONE")

@@ -133,11 +133,10 @@ class Builder:
         permuted shape), as float32 or int8 (`dtype`, default: as stored); emits what it takes."""
         layout = layout or Layout.identity(v.shape)
         shape = tuple(shape or layout.permuted_shape())
-        if v.is_const:
-            return self._const_ir(v, layout, shape, dtype)
         key = (layout, shape, dtype)
-        if key not in v.views:
-            v.views[key] = self._materialize(v, layout, shape, dtype)
+        if key not in v.views:  # made once per value and layout: constants too, so weights are not copied
+            make = self._const_ir if v.is_const else self._materialize
+            v.views[key] = make(v, layout, shape, dtype)
         return v.views[key]
 
     def _const_ir(self, v: Value, layout: Layout, shape, dtype: str | None) -> Tensor:

@@ -52,6 +52,11 @@ converter("DequantizeLinear")(convert_dequantize)
 def convert_identity(b: Builder, node: NodeProto) -> None:
     if len(node.output) > 1 and node.output[1] and b.consumers.get(node.output[1]):
         raise b.refuse("the mask output of Dropout is not supported")
+    if node.op_type == "Dropout" and len(node.input) > 2 and node.input[2]:
+        training = b.const_input(2, "training_mode")
+        ratio = b.const_input(1, "the ratio") if node.input[1] else 0.5
+        if bool(training) and float(ratio) != 0.0:
+            raise b.refuse("Dropout in training mode is random; microc compiles inference")
     b.values[node.output[0]] = b.input(0)
 
 
