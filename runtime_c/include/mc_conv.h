@@ -104,10 +104,21 @@ static inline int32_t load4(const int8_t *p) {
 }
 /* Bytes 0 and 2 (even) or 1 and 3 (odd) sign-extended into two int16 lanes, plus `off` in each
  * lane: SMLAD sums the products of matching lanes; even + odd cover all four values. */
+/* SXTB16/SXTAB16 rotate their operand for free; GCC's intrinsics do not offer the rotation. */
+static inline int32_t mc_sxtb16_ror8(int32_t v) {
+  int32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+  return r;
+}
+static inline int32_t mc_sxtab16_ror8(int32_t a, int32_t v) {
+  int32_t r;
+  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(v));
+  return r;
+}
 #define EVEN(v) __sxtb16(v)
-#define ODD(v) __sxtb16(((uint32_t)(v) >> 8) | ((uint32_t)(v) << 24))
+#define ODD(v) mc_sxtb16_ror8(v)
 #define EVEN_OFF(off2, v) __sxtab16(off2, v)
-#define ODD_OFF(off2, v) __sxtab16(off2, ((uint32_t)(v) >> 8) | ((uint32_t)(v) << 24))
+#define ODD_OFF(off2, v) mc_sxtab16_ror8(off2, v)
 #endif
 #endif
 
