@@ -9,11 +9,11 @@ from microc.codegen.fixedpoint import multiply_by_quantized_multiplier
 from microc.codegen.quant import quantize_multiplier
 from microc.ir import Op
 
-MAX_DIMS = 6  # MC_BCAST_MAX_DIMS
+MAX_DIMS = 6  # MC_BCAST_MAX_DIMS; TFLM broadcasts up to 6-D (BroadcastAdd6DSlow and the like)
 LEFT_SHIFT = 20  # TFLM's int8 ADD/SUB headroom
 
 
-def broadcast_shape(op: Op, max_rank: int) -> dict:
+def broadcast_shape(op: Op) -> dict:
     """mc_bcast_t for output = f(a, b): each input's strides (0 where it is broadcast), merged."""
     out = list(op.outputs[0].shape) or [1]
     rank = len(out)
@@ -26,8 +26,8 @@ def broadcast_shape(op: Op, max_rank: int) -> dict:
             raise unsupported(op, f"input {t.shape} does not broadcast to output {tuple(out)}")
         strides = [int(np.prod(shape[i + 1:], dtype=np.int64)) for i in range(rank)]
         per_input.append([0 if d == 1 else s for d, s in zip(shape, strides)])
-    if tuple(op.inputs[0].shape) != tuple(op.inputs[1].shape) and rank > max_rank:
-        raise unsupported(op, f"broadcasting rank-{rank} tensors (TFLM broadcasts up to rank {max_rank})")
+    if tuple(op.inputs[0].shape) != tuple(op.inputs[1].shape) and rank > MAX_DIMS:
+        raise unsupported(op, f"broadcasting rank-{rank} tensors (TFLM broadcasts up to rank {MAX_DIMS})")
     dims, (a_st, b_st) = merge_dims(out, *per_input)
     if len(dims) > MAX_DIMS:
         raise unsupported(op, f"output {tuple(out)} needs more than {MAX_DIMS} broadcast dimensions")
@@ -78,11 +78,14 @@ def _offsets(op: Op) -> dict:
     return dict(a_offset=-a.quant.zp, b_offset=-b.quant.zp, out_offset=y.quant.zp)
 
 
-def _lower_binary(op: Op, ctx: LoweringContext, max_rank: int) -> str:
+@lowering("ADD")
+@lowering("SUB")
+@lowering("MUL")
+def lower_binary(op: Op, ctx: LoweringContext) -> str:
     dtype = _check_operands(op)
     a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
     name = op.type.lower()
-    fields = {"shape": c_init(broadcast_shape(op, max_rank))}
+    fields = {"shape": c_init(broadcast_shape(op))}
     args = f"{ctx.ptr(a)}, {ctx.ptr(b)}, {ctx.ptr(y)}"
     if dtype == "float32":
         p = ctx.struct("mc_binary_f32_t", name, {**fields, **act_fields(op, y)})
@@ -95,18 +98,3 @@ def _lower_binary(op: Op, ctx: LoweringContext, max_rank: int) -> str:
         return f"mc_mul_s8({p}, {args});"
     p = ctx.struct("mc_add_s8_t", name, {**fields, **add_sub_params(op, ctx), **act_fields(op, y)})
     return f"mc_add_s8({p}, {args});"  # SUB: b_table is negated
-
-
-@lowering("ADD")
-def lower_add(op: Op, ctx: LoweringContext) -> str:
-    return _lower_binary(op, ctx, max_rank=6)  # BroadcastAdd6DSlow
-
-
-@lowering("SUB")
-def lower_sub(op: Op, ctx: LoweringContext) -> str:
-    return _lower_binary(op, ctx, max_rank=6)
-
-
-@lowering("MUL")
-def lower_mul(op: Op, ctx: LoweringContext) -> str:
-    return _lower_binary(op, ctx, max_rank=4)  # BroadcastMul4DSlow
