@@ -503,3 +503,4 @@ def test_dropout_in_training_mode_refused(tmp_path):
     m.output(m.node("Dropout", [x, m.const(np.float32(0.5)), m.const(np.bool_(True))]))
     with pytest.raises(UnsupportedOperator, match="Dropout in training mode is random"):
         load_model(m.save(tmp_path / "m.onnx"))
+
