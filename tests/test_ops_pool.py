@@ -211,6 +211,8 @@ MEAN_CASES = [  # shape, axes, keep_dims
     ((2, 3, 4, 5), (0, 1, 2), False),
     ((2, 3, 4, 5), (3, 1, 2, 0), True),
     ((2, 3, 4, 5), (1, -1, 1), False),  # duplicates are ignored
+    ((2, 1, 3, 2, 1, 2), (1, 3, 5), True),
+    ((2, 3, 2, 2, 3, 2), (0, 2, 4), False),
 ]
 
 

@@ -133,6 +133,7 @@ TRANSPOSE_CASES = [
     ((5,), (0,)),
     ((2, 3, 4, 5), (0, 1, 2, 3)),
     ((3, 1, 4, 1), (2, 1, 3, 0)),
+    ((2, 3, 1, 2, 3), (4, 3, 0, 2, 1)),
 ]
 
 
@@ -140,6 +141,17 @@ TRANSPOSE_CASES = [
 def test_transpose(dtype, tmp_path):
     model, feeds = models_of(dtype, TRANSPOSE_CASES, add_transpose)
     check(model, samples_for(feeds, dtype, seed=5, n=2), tmp_path)
+
+
+def test_transpose_6d_against_numpy(tmp_path):
+    """TFLM transposes up to 5-D; microc's kernel goes to 6-D (ONNX models), checked with numpy."""
+    shape, perm = (2, 3, 1, 2, 2, 3), (5, 3, 0, 4, 2, 1)
+    model, feeds = models_of("float32", [(shape, perm)], add_transpose)
+    path = tmp_path / "m.tflite"
+    path.write_bytes(model)
+    samples = samples_for(feeds, "float32", seed=6, n=2)
+    for sample, (out,) in zip(samples, harness.compile_and_run(path, samples, tmp_path)):
+        np.testing.assert_array_equal(out, sample[0].transpose(perm))
 
 
 # ---- RESHAPE, SQUEEZE ----

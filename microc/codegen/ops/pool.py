@@ -69,6 +69,9 @@ def lower_max_pool(op: Op, ctx: LoweringContext) -> str:
 
 # ---- MEAN ----
 
+MEAN_MAX_DIMS = 6  # MC_MEAN_MAX_DIMS (the installed TFLM reduces 6-D inputs too)
+
+
 def _mean_axes(op: Op) -> list[int]:
     x, axis = op.inputs[0], op.inputs[1]
     if axis is None or not axis.is_const or axis.dtype != "int32":
@@ -105,8 +108,8 @@ def mean_multiplier(in_scale: float, out_scale: float, count: int) -> tuple[int,
 def lower_mean(op: Op, ctx: LoweringContext) -> str:
     dtype = require_dtype(op)
     x, y = op.inputs[0], op.outputs[0]
-    if len(x.shape) > 5:
-        raise unsupported(op, f"rank {len(x.shape)} input (TFLM reduces rank <= 5)")
+    if len(x.shape) > MEAN_MAX_DIMS:
+        raise unsupported(op, f"rank {len(x.shape)} input (at most {MEAN_MAX_DIMS})")
     axes = _mean_axes(op)
     g = mean_geometry(x.shape, axes)
     if g["count"] == 0 or y.size != x.size // g["count"]:
