@@ -84,6 +84,13 @@ def test_every_memory_region_exists_to_its_last_word(tools, tmp_path):
     assert (status, text.split()) == (0, ["ok"] * len(regions))
 
 
+def test_startup_copies_data_clears_bss_and_sets_up_errno(tools, tmp_path):
+    """The shared models' firmware has no .data or TLS of its own: tests/c/startup_check.c has both."""
+    elf = _test_firmware("startup_check.c", tmp_path)
+    status, text = run_console(load_board(BOARD), elf, timeout=TIMEOUT)
+    assert (status, text.split()) == (0, ["data", "ok", "bss", "ok", "errno", "ok"]), text
+
+
 def test_a_trap_is_reported_as_a_fault_at_once(tools, tmp_path):
     """tests/c/fault.c loads from unmapped memory: the trap handler's exit ends QEMU with status 250."""
     elf = _test_firmware("fault.c", tmp_path)
