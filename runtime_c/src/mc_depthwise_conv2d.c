@@ -95,14 +95,13 @@ static inline int8_t requant_s8(const mc_dwconv_s8_t *p, int32_t acc, int32_t c)
   return mc_clamp_s8(acc, p->act_min, p->act_max);
 }
 
-/* Every channel of one pixel: bias and input offset as described at the top. */
-static inline void dw_pixel_s8(const mc_dwconv_s8_t *p, const int8_t *image, mc_conv_window_t w,
-                               const int32_t *bias, int32_t off, int8_t *o) {
+/* Every channel of one pixel: over the n taps listed (offsets from x) when taps is not NULL,
+ * else over window w (offsets from x); bias and input offset as described at the top. */
+static inline void dw_pixel_s8(const mc_dwconv_s8_t *p, const int8_t *x, mc_conv_window_t w,
+                               const tap_t *taps, int32_t n, const int32_t *bias, int32_t off,
+                               int8_t *o) {
   const int32_t C = p->g.out_c;
   int32_t c = 0;
-  tap_t taps[MAX_LISTED_TAPS];
-  const int listed = p->g.k_h * p->g.k_w <= MAX_LISTED_TAPS;
-  const int32_t n = listed ? list_taps(&p->g, w, taps) : 0;
   if (p->depth_mult == 1) {
     for (; c + 3 < C; c += 4) {
       acc4_t s;
@@ -110,17 +109,17 @@ static inline void dw_pixel_s8(const mc_dwconv_s8_t *p, const int8_t *image, mc_
       s.s1 = bias[c + 1];
       s.s2 = bias[c + 2];
       s.s3 = bias[c + 3];
-      if (listed)
-        s = dw_list4_s8(taps, n, image + c, p->weights + c, off, s);
+      if (taps)
+        s = dw_list4_s8(taps, n, x + c, p->weights + c, off, s);
       else
-        s = dw_block4_s8(p, image, w, c, off, s);
+        s = dw_block4_s8(p, x, w, c, off, s);
       o[c] = requant_s8(p, s.s0, c);
       o[c + 1] = requant_s8(p, s.s1, c + 1);
       o[c + 2] = requant_s8(p, s.s2, c + 2);
       o[c + 3] = requant_s8(p, s.s3, c + 3);
     }
   }
-  for (; c < C; ++c) o[c] = requant_s8(p, dw_channel_s8(p, image, w, c, off, bias[c]), c);
+  for (; c < C; ++c) o[c] = requant_s8(p, dw_channel_s8(p, x, w, c, off, bias[c]), c);
 }
 
 static int is_interior(const mc_conv_geom_t *g, int32_t oy, int32_t ox) {
@@ -129,17 +128,27 @@ static int is_interior(const mc_conv_geom_t *g, int32_t oy, int32_t ox) {
 
 void mc_depthwise_conv2d_s8(const mc_dwconv_s8_t *p, const int8_t *in, int8_t *out) {
   const mc_conv_geom_t *g = &p->g;
-  int32_t b, oy, ox;
+  tap_t inner[MAX_LISTED_TAPS], border[MAX_LISTED_TAPS];
+  const int listed = g->k_h * g->k_w <= MAX_LISTED_TAPS;
+  mc_conv_window_t whole;
+  int32_t b, oy, ox, n_inner = 0;
+  whole.ky0 = whole.kx0 = whole.origin = 0;
+  whole.ky1 = g->k_h;
+  whole.kx1 = g->k_w;
+  if (listed) n_inner = list_taps(g, whole, inner); /* every interior pixel's taps, from tap (0, 0) */
   for (b = 0; b < g->batches; ++b) {
     const int8_t *image = in + (size_t)b * g->in_h * g->in_w * g->in_c;
     int8_t *o = out + (size_t)b * g->out_h * g->out_w * g->out_c;
     for (oy = 0; oy < g->out_h; ++oy) {
       for (ox = 0; ox < g->out_w; ++ox, o += g->out_c) {
         const mc_conv_window_t w = mc_conv_window(g, oy, ox);
-        if (is_interior(g, oy, ox))
-          dw_pixel_s8(p, image, w, p->bias, 0, o);
+        if (!listed)
+          dw_pixel_s8(p, image, w, 0, 0, is_interior(g, oy, ox) ? p->bias : p->bias_raw,
+                      is_interior(g, oy, ox) ? 0 : -p->in_zp, o);
+        else if (is_interior(g, oy, ox))
+          dw_pixel_s8(p, image + w.origin, w, inner, n_inner, p->bias, 0, o);
         else
-          dw_pixel_s8(p, image, w, p->bias_raw, -p->in_zp, o);
+          dw_pixel_s8(p, image, w, border, list_taps(g, w, border), p->bias_raw, -p->in_zp, o);
       }
     }
   }
