@@ -37,8 +37,8 @@ typedef struct {
   int32_t count; /* elements reduced into each output */
 } mc_mean_geom_t;
 
-/* int8 requantizing: (sum - in_zp * count) * multiplier * 2^shift + out_zp, the multiplier already
- * divided by count at compile time as TFLM's QuantizedMeanOrSum does. */
+/* int8 (TFLM requantizes every int8 MEAN, even between equal quantizations): requant(sum - in_zp *
+ * count) + out_zp, the multiplier already divided by count at compile time as QuantizedMeanOrSum does. */
 typedef struct {
   mc_mean_geom_t g;
   int32_t in_zp_times_count, multiplier, shift, out_zp;
