@@ -6,6 +6,7 @@ import onnx
 import pytest
 
 import harness
+from microc.codegen.generate import generate
 from microc.codegen.lowering import supported_ops
 from microc.errors import ModelFormatError, UnsupportedOperator
 from microc.frontends import load_model
@@ -504,3 +505,22 @@ def test_dropout_in_training_mode_refused(tmp_path):
     with pytest.raises(UnsupportedOperator, match="Dropout in training mode is random"):
         load_model(m.save(tmp_path / "m.onnx"))
 
+
+
+def test_pytorch_style_dynamic_reshape_folds(tmp_path):
+    """x.view(x.size(0), -1) exports as Shape -> Gather -> Unsqueeze -> Concat -> Reshape: all constant
+    once the shapes are static, so only the Gemm's column permutation remains."""
+    m = OnnxModel()
+    x = m.input("x", ["batch", 2, 4, 4])
+    y = m.node("Conv", [x, m.weight(3, 2, 3, 3)], pads=[1, 1, 1, 1])
+    n = m.node("Gather", [m.node("Shape", [y]), m.const(np.int64(0))], axis=0)
+    target = m.node("Concat", [m.node("Unsqueeze", [n, m.const(np.int64([0]))]), m.const(np.int64([-1]))], axis=0)
+    y = m.node("Reshape", [y, target])
+    m.output(m.node("Gemm", [y, m.weight(48, 5)]))
+    path = m.save(tmp_path / "model.onnx")
+    graph = load_model(path, {"x": (1, 2, 4, 4)})
+    assert op_types(graph) == ["TRANSPOSE", "CONV_2D", "FULLY_CONNECTED"]
+    model = generate(graph, "pt")
+    x = np.random.default_rng(0).standard_normal((1, 2, 4, 4)).astype(np.float32)
+    got = harness.run_shared(harness.build_shared(model, tmp_path / "build"), model, [x])
+    assert_close(got, run_ort(path, [x]))
