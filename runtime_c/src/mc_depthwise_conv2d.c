@@ -76,6 +76,15 @@ static inline acc4_t dw_list4_s8(const tap_t *taps, int32_t n, const int8_t *x, 
   return s;
 }
 
+/* Channel c of one pixel over a tap list (any depth multiplier: input channel c / depth_mult). */
+static inline int32_t dw_list1_s8(const mc_dwconv_s8_t *p, const tap_t *taps, int32_t n,
+                                  const int8_t *x, int32_t c, int32_t off, int32_t s) {
+  const int8_t *xc = x + c / p->depth_mult, *k = p->weights + c;
+  int32_t t;
+  for (t = 0; t < n; ++t) s += (xc[taps[t].x] + off) * k[taps[t].w];
+  return s;
+}
+
 /* Channel c of one pixel (any depth multiplier: it reads input channel c / depth_mult). */
 static inline int32_t dw_channel_s8(const mc_dwconv_s8_t *p, const int8_t *image, mc_conv_window_t w,
                                     int32_t c, int32_t off, int32_t s) {
@@ -119,7 +128,11 @@ static inline void dw_pixel_s8(const mc_dwconv_s8_t *p, const int8_t *x, mc_conv
       o[c + 3] = requant_s8(p, s.s3, c + 3);
     }
   }
-  for (; c < C; ++c) o[c] = requant_s8(p, dw_channel_s8(p, x, w, c, off, bias[c]), c);
+  for (; c < C; ++c) {
+    const int32_t acc = taps ? dw_list1_s8(p, taps, n, x, c, off, bias[c])
+                             : dw_channel_s8(p, x, w, c, off, bias[c]);
+    o[c] = requant_s8(p, acc, c);
+  }
 }
 
 static int is_interior(const mc_conv_geom_t *g, int32_t oy, int32_t ox) {
