@@ -3,7 +3,9 @@ within FLOAT_RTOL. Each model holds several convolutions side by side on one inp
 covers many variants (padding, stride, dilation, activation, per-channel/per-tensor, bias or not)."""
 from __future__ import annotations
 
+import json
 import math
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -338,3 +340,20 @@ def test_requantize_equals_tflite_two_step_form(tmp_path):
                     str(tmp_path / "rq.c"), "-o", str(tmp_path / "rq")], check=True)
     res = subprocess.run([str(tmp_path / "rq")], capture_output=True, text=True)
     assert res.returncode == 0 and res.stdout.strip() == "0", res.stdout + res.stderr
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+                    reason="qemu-system-arm and arm-none-eabi-gcc are needed for the Cortex-M4 run")
+@pytest.mark.parametrize("depthwise", [False, True])
+def test_dsp_kernels_exact_on_cortex_m4(depthwise, tmp_path):
+    """The SMLAD/SXTB16 paths exist only on DSP targets: run the variant models on QEMU's Cortex-M4F
+    (mps2-an386), every output verified against TFLM by `microc deploy --verify`."""
+    for k, (shape, in_q) in enumerate([((2, 5, 7, 6), (0.05, -3)), ((1, 6, 7, 17), (0.02, 50))]):
+        path = tmp_path / f"m{k}.tflite"
+        path.write_bytes(_model(shape, in_q, DW_CONVS if depthwise else CONVS, depthwise, "int8", seed=k))
+        res = subprocess.run([sys.executable, "-m", "microc", "deploy", str(path), "--board", "mps2-an386",
+                              "-n", "2", "--verify", "--json", "-o", str(tmp_path / f"p{k}")],
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-2000:]
+        report = json.loads(res.stdout)
+        assert report["match"] and report["max_abs_diff"] == 0 and report["outputs_checked"] > 0
