@@ -452,17 +452,12 @@ def test_1d_ops_run_as_2d(tmp_path, op, attrs):
     assert graph.outputs[0].shape == tuple(run_ort(tmp_path / "model.onnx", [np.zeros((2, 3, 11), np.float32)])[0].shape)
 
 
-def test_onnxruntime_quantize_static_model_runs_in_int8(tmp_path):
-    from onnx import numpy_helper
+def ort_quantize(m: OnnxModel, tmp_path, shape):
+    """m quantized by onnxruntime.quantization.quantize_static (QDQ, int8, per-channel weights) on 20
+    random samples; returns its path and the samples."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    m = OnnxModel(opset=13)
-    y = m.node("Conv", [m.input("x", [1, 1, 8, 8]), m.weight(4, 1, 3, 3), m.weight(4)], pads=[1, 1, 1, 1])
-    y = m.node("MaxPool", [m.node("Relu", [y])], kernel_shape=[2, 2], strides=[2, 2])
-    y = m.node("Relu", [m.node("Conv", [y, m.weight(8, 4, 3, 3), m.weight(8)], pads=[1, 1, 1, 1])])
-    y = m.node("Flatten", [m.node("GlobalAveragePool", [y])])
-    m.output(m.node("Gemm", [y, m.weight(10, 8), m.weight(10)], transB=1))
     rng = np.random.default_rng(0)
-    data = [rng.standard_normal((1, 1, 8, 8)).astype(np.float32) for _ in range(20)]
+    data = [rng.standard_normal(shape).astype(np.float32) for _ in range(20)]
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -474,6 +469,40 @@ def test_onnxruntime_quantize_static_model_runs_in_int8(tmp_path):
     path = tmp_path / "q.onnx"
     quantize_static(str(m.save(tmp_path / "f.onnx")), str(path), Reader(), quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True)
+    return path, data
+
+
+def test_onnxruntime_qdq_with_concat_and_softmax(tmp_path):
+    """TFLite's CONCATENATION copies int8 values and its SOFTMAX writes scale 1/256: where onnxruntime
+    chose other parameters, QUANTIZE ops requantize."""
+    m = OnnxModel(opset=13)
+    a = m.node("Relu", [m.node("Conv", [m.input("x", [1, 3, 8, 8]), m.weight(8, 3, 3, 3), m.weight(8)],
+                               pads=[1, 1, 1, 1])])
+    b = m.node("Conv", [a, m.weight(8, 1, 3, 3), m.weight(8)], pads=[1, 1, 1, 1], group=8)
+    y = m.node("Concat", [m.node("Relu", [m.node("Add", [a, b])]), a], axis=1)
+    y = m.node("Flatten", [m.node("GlobalAveragePool", [m.node("AveragePool", [y], kernel_shape=[2, 2])])])
+    m.output(m.node("Softmax", [m.node("Gemm", [y, m.weight(16, 10), m.weight(10)])]))
+    path, data = ort_quantize(m, tmp_path, (1, 3, 8, 8))
+    graph = load_model(path)
+    assert op_types(graph) == ["QUANTIZE", "TRANSPOSE", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "QUANTIZE",
+                               "CONCATENATION", "AVERAGE_POOL_2D", "MEAN", "RESHAPE", "FULLY_CONNECTED",
+                               "SOFTMAX", "QUANTIZE", "DEQUANTIZE"]
+    assert graph.ops[-3].outputs[0].quant.s == 1 / 256
+    samples = [[x] for x in data[:5]]
+    for s, outs in zip(samples, harness.compile_and_run(path, samples, tmp_path / "build")):
+        # one quantum of rounding difference, doubled by the softmax's requantization from 1/256 to 1/255
+        assert np.abs(outs[0] - run_ort(path, s)[0]).max() <= 3 / 255 * 1.001
+
+
+def test_onnxruntime_quantize_static_model_runs_in_int8(tmp_path):
+    from onnx import numpy_helper
+    m = OnnxModel(opset=13)
+    y = m.node("Conv", [m.input("x", [1, 1, 8, 8]), m.weight(4, 1, 3, 3), m.weight(4)], pads=[1, 1, 1, 1])
+    y = m.node("MaxPool", [m.node("Relu", [y])], kernel_shape=[2, 2], strides=[2, 2])
+    y = m.node("Relu", [m.node("Conv", [y, m.weight(8, 4, 3, 3), m.weight(8)], pads=[1, 1, 1, 1])])
+    y = m.node("Flatten", [m.node("GlobalAveragePool", [y])])
+    m.output(m.node("Gemm", [y, m.weight(10, 8), m.weight(10)], transB=1))
+    path, data = ort_quantize(m, tmp_path, (1, 1, 8, 8))
     graph = load_model(path)
     assert op_types(graph) == ["QUANTIZE", "RESHAPE", "CONV_2D", "MAX_POOL_2D", "CONV_2D", "MEAN", "RESHAPE",
                                "FULLY_CONNECTED", "DEQUANTIZE"]

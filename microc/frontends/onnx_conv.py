@@ -15,7 +15,8 @@ from onnx import NodeProto
 from microc.frontends.onnx_graph import Builder, Value
 from microc.frontends.onnx_layout import Layout, gemm_columns
 from microc.frontends.onnx_ops import binary, clip_activation, converter, out_shape, transposed
-from microc.frontends.onnx_qdq import act_dtype, attr, bias_int32, output, quant_target, weight_quant
+from microc.frontends.onnx_qdq import (act_dtype, attr, bias_int32, emit_copying, output, quant_target,
+                                       weight_quant)
 from microc.ir import Quant
 
 
@@ -301,7 +302,7 @@ def convert_pool(b: Builder, node: NodeProto) -> None:
     out = output(b, name, shape4, layout, layout.permuted_shape(), qt)
     define_1d(b, out, rank, shape)
     op_type = "MAX_POOL_2D" if node.op_type == "MaxPool" else "AVERAGE_POOL_2D"
-    b.emit(op_type, [xt], [out], filter=kernel, stride=stride, pads=pads, activation="NONE")
+    emit_copying(b, op_type, [xt], out, filter=kernel, stride=stride, pads=pads, activation="NONE")
 
 
 @converter("BatchNormalization")
@@ -332,5 +333,5 @@ def convert_global_max_pool(b: Builder, node: NodeProto) -> None:
     layout = Layout.nhwc(shape4)
     out = output(b, node.output[0], shape4, layout, layout.permuted_shape(), qt)
     define_1d(b, out, len(shape), shape)
-    b.emit("MAX_POOL_2D", [xt], [out], filter=tuple(x.shape[2:]), stride=(1, 1), pads=(0, 0, 0, 0),
-           activation="NONE")
+    emit_copying(b, "MAX_POOL_2D", [xt], out, filter=tuple(x.shape[2:]), stride=(1, 1), pads=(0, 0, 0, 0),
+                 activation="NONE")

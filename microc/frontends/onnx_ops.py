@@ -13,8 +13,8 @@ from onnx import NodeProto, numpy_helper
 
 from microc.frontends.onnx_graph import Builder, Value
 from microc.frontends.onnx_layout import Layout, after_dropping_axes, as_axis_perm, inverse
-from microc.frontends.onnx_qdq import (act_dtype, attr, convert_dequantize, convert_quantize, output,
-                                       quant_target)
+from microc.frontends.onnx_qdq import (act_dtype, attr, convert_dequantize, convert_quantize, emit_copying,
+                                       emit_fixed_output, output, quant_target, requantized)
 
 CONVERTERS = {}
 
@@ -100,7 +100,7 @@ def unary(b: Builder, node: NodeProto, op_type: str, x: Value, attrs: dict) -> N
     qt = quant_target(b, node.output[0], [x])
     t = b.ir(x, x.layout, x.tensor.shape, act_dtype(qt))
     out = output(b, node.output[0], x.shape, x.layout, t.shape, qt)
-    b.emit(op_type, [t], [out], **attrs)
+    emit_fixed_output(b, op_type, [t], out, **attrs)
 
 
 _CLIP_OPS = {(0.0, math.inf): "RELU", (0.0, 6.0): "RELU6", (-1.0, 1.0): "RELU_N1_TO_1"}
@@ -227,6 +227,7 @@ def convert_concat(b: Builder, node: NodeProto) -> None:
     ins = [b.ir(v, Layout(v.shape, perm), dtype=act_dtype(qt)) for v in values]
     layout = Layout(tuple(shape), perm)
     out = output(b, node.output[0], shape, layout, layout.permuted_shape(), qt)
+    ins = [requantized(b, t, out.quant) for t in ins]  # CONCATENATION copies int8 values as they are
     b.emit("CONCATENATION", ins, [out], axis=perm.index(axis), activation="NONE")
 
 
@@ -247,11 +248,11 @@ def convert_softmax(b: Builder, node: NodeProto) -> None:
     out = output(b, node.output[0], x.shape, layout, layout.permuted_shape(), qt)
     inner = int(np.prod([x.shape[a] for a in joint]))
     if t.shape[-1] == inner:
-        b.emit("SOFTMAX", [t], [out], beta=1.0)
+        emit_fixed_output(b, "SOFTMAX", [t], out, beta=1.0)
         return
     flat = b.reshape(t, (t.size // inner, inner))
     mid = b.like(out, flat.shape, "2d")
-    b.emit("SOFTMAX", [flat], [mid], beta=1.0)
+    emit_fixed_output(b, "SOFTMAX", [flat], mid, beta=1.0)
     b.emit("RESHAPE", [mid, b.const_tensor(np.array(out.shape, np.int32), "shape")], [out])
 
 
@@ -329,7 +330,7 @@ def pad(b: Builder, node: NodeProto, x: Value, begin, end, name: str | None = No
     paddings = np.array([[begin[p], end[p]] for p in layout.perm], np.int32)
     out_layout = Layout(shape, layout.perm)
     out = output(b, name, shape, out_layout, out_layout.permuted_shape(), qt)
-    b.emit("PAD", [t, b.const_tensor(paddings, "paddings")], [out])
+    emit_copying(b, "PAD", [t, b.const_tensor(paddings, "paddings")], out)
     return b.values[out.name]
 
 

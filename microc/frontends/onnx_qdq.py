@@ -74,6 +74,50 @@ def output(b: Builder, name: str, shape, layout, ir_shape, qt) -> Tensor:
     return t
 
 
+def requantized(b: Builder, t: Tensor, quant: Quant | None) -> Tensor:
+    """t itself when it is quantized as `quant` (or float), else a QUANTIZE (int8 -> int8) of it."""
+    if t.dtype != "int8" or quant is None or same_quant(t.quant, quant):
+        return t
+    out = b.like(t, t.shape, "rq")
+    out.quant = quant
+    b.emit("QUANTIZE", [t], [out])
+    return out
+
+
+def emit_copying(b: Builder, op_type: str, inputs: list, out: Tensor, **attrs) -> None:
+    """Emit an op that moves int8 values without rescaling (pools, PAD): TFLite wants its input and
+    output quantized alike, so it writes in its input's quantization and a QUANTIZE requantizes to the
+    output's when the QuantizeLinear after it asks for other parameters."""
+    x = inputs[0]
+    if out.dtype != "int8" or same_quant(x.quant, out.quant):
+        b.emit(op_type, inputs, [out], **attrs)
+        return
+    mid = b.like(x, out.shape, "q")
+    b.emit(op_type, inputs, [mid], **attrs)
+    b.emit("QUANTIZE", [mid], [out])
+
+
+# TFLite's int8 kernels for these produce a fixed output quantization (scale, zero point).
+FIXED_OUTPUT_QUANT = {"SOFTMAX": (1 / 256, -128), "LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0)}
+
+
+def emit_fixed_output(b: Builder, op_type: str, inputs: list, out: Tensor, **attrs) -> None:
+    """Emit an op whose int8 output quantization TFLite fixes; a QUANTIZE after it moves its result to
+    the parameters the model's QuantizeLinear asks for, when they differ (onnxruntime uses 1/255)."""
+    fixed = FIXED_OUTPUT_QUANT.get(op_type)
+    if out.dtype != "int8" or fixed is None:
+        b.emit(op_type, inputs, [out], **attrs)
+        return
+    quant = Quant(np.array([fixed[0]]), np.array([fixed[1]], np.int64))
+    if same_quant(out.quant, quant):
+        b.emit(op_type, inputs, [out], **attrs)
+        return
+    mid = b.like(out, out.shape, "fixed")
+    mid.quant = quant
+    b.emit(op_type, inputs, [mid], **attrs)
+    b.emit("QUANTIZE", [mid], [out])
+
+
 def act_dtype(qt) -> str:
     return "int8" if qt else "float32"
 
