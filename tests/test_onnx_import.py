@@ -553,3 +553,10 @@ def test_pytorch_style_dynamic_reshape_folds(tmp_path):
     x = np.random.default_rng(0).standard_normal((1, 2, 4, 4)).astype(np.float32)
     got = harness.run_shared(harness.build_shared(model, tmp_path / "build"), model, [x])
     assert_close(got, run_ort(path, [x]))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5), (1, 2, 3, 4, 2)])
+def test_global_average_pool_other_ranks(tmp_path, shape):
+    m = OnnxModel()
+    m.output(m.node("GlobalAveragePool", [m.input("x", list(shape))]))
+    assert op_types(check(m, tmp_path, [shape])) == ["MEAN"]

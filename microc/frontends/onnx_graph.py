@@ -43,6 +43,8 @@ class Builder:
         self.done: set[int] = set()  # ids of nodes absorbed by an earlier one (fused, folded)
         self.node: NodeProto | None = None
         self.node_index = -1
+        self.opset = 0  # of the default domain
+        self.infos: dict[str, tuple[tuple[int, ...] | None, int]] = {}  # name -> (static shape, elem type)
         self._n = 0
 
     # ---- errors -------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ class Layout:
         return moved == sorted(moved)
 
     def ir_axis(self, onnx_axis: int) -> int:
-        assert self.fine is not None
+        """The IR axis holding an ONNX axis (for an axis permutation)."""
         return self.perm.index(onnx_axis)
 
     def apply(self, data: np.ndarray) -> np.ndarray:

@@ -285,9 +285,10 @@ def reduce_mean(b: Builder, node: NodeProto, x: Value, axes: list[int], keep: bo
 @converter("GlobalAveragePool")
 def convert_global_average_pool(b: Builder, node: NodeProto) -> None:
     x = b.input(0)
-    if len(x.shape) != 4:
-        raise b.refuse(f"input {x.shape}: only 4-D (NCHW) inputs are supported")
-    reduce_mean_nhwc(b, node, x)
+    if len(x.shape) == 4:
+        reduce_mean_nhwc(b, node, x)
+    else:  # 1-D or 3-D: the mean over every axis after N, C in the data's own order
+        reduce_mean(b, node, x, list(range(2, len(x.shape))), True)
 
 
 def reduce_mean_nhwc(b: Builder, node: NodeProto, x: Value) -> None:
