@@ -560,3 +560,13 @@ def test_global_average_pool_other_ranks(tmp_path, shape):
     m = OnnxModel()
     m.output(m.node("GlobalAveragePool", [m.input("x", list(shape))]))
     assert op_types(check(m, tmp_path, [shape])) == ["MEAN"]
+
+
+def test_nhwc_model_from_tf2onnx_needs_no_transpose(tmp_path):
+    """tf2onnx wraps NHWC models in Transposes to NCHW and back: both only relabel the data's order."""
+    m = OnnxModel()
+    x = m.node("Transpose", [m.input("x", [1, 6, 5, 3])], perm=[0, 3, 1, 2])
+    y = m.node("Relu", [m.node("Conv", [x, m.weight(4, 3, 3, 3), m.weight(4)], pads=[1, 1, 1, 1])])
+    y = m.node("Conv", [y, m.weight(4, 1, 3, 3)], group=4, strides=[2, 2])
+    m.output(m.node("Transpose", [y], perm=[0, 2, 3, 1]))
+    assert op_types(check(m, tmp_path, [(1, 6, 5, 3)])) == ["CONV_2D", "DEPTHWISE_CONV_2D"]
