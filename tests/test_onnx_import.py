@@ -102,9 +102,11 @@ def test_binary_broadcast_on_nchw_conv_output(tmp_path, op):
     y = m.node("Conv", [x, m.weight(3, 3, 1, 1)])
     y = m.node(op, [y, m.weight(3, 1, 1)])  # per-channel constant, broadcast in NHWC order
     y = m.node(op, [m.weight(5), y])  # a constant along W, first operand
-    m.output(m.node(op, [y, x]))  # two run-time tensors
+    y = m.node(op, [y, x])  # two run-time tensors
+    m.output(m.node("Relu", [y]))
     graph = check(m, tmp_path, [(1, 3, 4, 5)])
-    assert op_types(graph).count("TRANSPOSE") == 2  # the input in, the output out
+    assert op_types(graph) == ["TRANSPOSE", "CONV_2D", op.upper(), op.upper(), op.upper(), "TRANSPOSE"]
+    assert graph.ops[-2].attrs["activation"] == "RELU"  # fused
 
 
 @pytest.mark.parametrize("op,attrs", [("Relu", {}), ("Sigmoid", {}), ("Tanh", {}), ("HardSwish", {}),

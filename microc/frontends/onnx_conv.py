@@ -14,7 +14,7 @@ from onnx import NodeProto
 
 from microc.frontends.onnx_graph import Builder, Value
 from microc.frontends.onnx_layout import Layout, gemm_columns
-from microc.frontends.onnx_ops import binary, clip_activation, converter, out_shape, transposed
+from microc.frontends.onnx_ops import binary, converter, fuse_activation, out_shape, transposed
 from microc.frontends.onnx_qdq import (act_dtype, attr, bias_int32, emit_copying, output, quant_target,
                                        weight_quant)
 from microc.ir import Quant
@@ -51,19 +51,7 @@ def fuse_following(b: Builder, name: str, fold_bn: bool) -> tuple[str, str, Node
         name = bn.output[0]
     else:
         bn = None
-    activation = "NONE"
-    act = b.sole_consumer(name, ("Relu", "Clip"))
-    if act is not None:
-        if act.op_type == "Relu":
-            activation = "RELU"
-        elif all(not i or b.values[i].is_const for i in act.input[1:]):
-            lo, hi = [b.values[act.input[k]].const if len(act.input) > k and act.input[k] else None
-                      for k in (1, 2)]
-            activation = clip_activation((-math.inf if lo is None else float(lo),
-                                          math.inf if hi is None else float(hi))) or "NONE"
-        if activation != "NONE":
-            b.done.add(id(act))
-            name = act.output[0]
+    name, activation = fuse_activation(b, name)
     return name, activation, bn
 
 

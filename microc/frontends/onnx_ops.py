@@ -116,6 +116,23 @@ def clip_activation(bounds: tuple[float, float]) -> str | None:
     return _CLIP_OPS.get(bounds)
 
 
+def fuse_activation(b: Builder, name: str) -> tuple[str, str]:
+    """Absorb a Relu, or a Clip with a kernel's bounds, that alone reads `name` into the op writing it:
+    the name its result now goes by and the fused activation."""
+    act = b.sole_consumer(name, ("Relu", "Clip"))
+    if act is None:
+        return name, "NONE"
+    activation = "RELU" if act.op_type == "Relu" else None
+    if act.op_type == "Clip" and all(not i or b.values[i].is_const for i in act.input[1:]):
+        lo, hi = [b.values[act.input[k]].const if len(act.input) > k and act.input[k] else None for k in (1, 2)]
+        activation = clip_activation((-math.inf if lo is None else float(lo),
+                                      math.inf if hi is None else float(hi)))
+    if activation is None:
+        return name, "NONE"
+    b.done.add(id(act))
+    return act.output[0], activation
+
+
 @converter("Clip")
 def convert_clip(b: Builder, node: NodeProto) -> None:
     bounds = clip_bounds(b, node)
@@ -131,7 +148,8 @@ def convert_clip(b: Builder, node: NodeProto) -> None:
 
 @converter("Add", "Sub", "Mul")
 def convert_binary(b: Builder, node: NodeProto) -> None:
-    binary(b, node, node.op_type.upper(), b.input(0), b.input(1), node.output[0])
+    name, activation = fuse_activation(b, node.output[0])
+    binary(b, node, node.op_type.upper(), b.input(0), b.input(1), name, activation)
 
 
 def binary(b: Builder, node: NodeProto, op_type: str, x: Value, y: Value, name: str,
