@@ -124,7 +124,8 @@ def fuse_activation(b: Builder, name: str) -> tuple[str, str]:
         return name, "NONE"
     activation = "RELU" if act.op_type == "Relu" else None
     if act.op_type == "Clip" and all(not i or b.values[i].is_const for i in act.input[1:]):
-        lo, hi = [b.values[act.input[k]].const if len(act.input) > k and act.input[k] else None for k in (1, 2)]
+        lo, hi = [b.values[act.input[k]].const if len(act.input) > k and act.input[k] else None
+                  for k in (1, 2)]
         activation = clip_activation((-math.inf if lo is None else float(lo),
                                       math.inf if hi is None else float(hi)))
     if activation is None:
