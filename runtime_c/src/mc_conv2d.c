@@ -48,7 +48,8 @@ static inline acc4_t dot_2x2_s8(const int8_t *a0, const int8_t *a1, const int8_t
                                 int32_t n, acc4_t s) {
   int32_t i = 0;
 #ifdef MC_CONV_SIMD
-  for (; i + 4 <= n; i += 4) {
+  int32_t blocks;
+  for (blocks = n >> 2; blocks > 0; --blocks, i += 4) {
     const int32_t x0 = load4(a0 + i), x1 = load4(a1 + i), k0 = load4(w0 + i), k1 = load4(w1 + i);
     const int32_t x0e = EVEN(x0), x0o = ODD(x0), x1e = EVEN(x1), x1o = ODD(x1);
     const int32_t k0e = EVEN(k0), k0o = ODD(k0), k1e = EVEN(k1), k1o = ODD(k1);
