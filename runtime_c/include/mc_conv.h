@@ -36,10 +36,12 @@ typedef struct {
  * starts from the model's own bias (bias_raw) with in_zp subtracted from each input. No scratch. */
 
 /* CONV_2D int8 (TFLM ConvPerChannel): weights OHWI. scratch: NULL (inputs read in place), or room
- * for two k_h*k_w*in_c patches (gathered first: faster when k_w*in_c is small). */
+ * for two patches of patch_len values (gathered first: faster when k_w*in_c is small); patch_len is
+ * k_h*k_w*in_c rounded up to a multiple of 4, and each channel's weights are zero-padded to it. */
 typedef struct {
   mc_conv_geom_t g;
-  const int8_t *weights;     /* [out_c][k_h][k_w][in_c] */
+  int32_t patch_len;         /* 0 when read in place */
+  const int8_t *weights;     /* [out_c][k_h][k_w][in_c], or [out_c][patch_len] with patches */
   const int32_t *bias;       /* [out_c], zero point folded in */
   const int32_t *bias_raw;   /* [out_c], the model's bias (zeros when it has none) */
   const int32_t *multiplier; /* [out_c] */

@@ -117,11 +117,11 @@ static layout_t image_layout(const mc_conv_geom_t *g) {
   return l;
 }
 
-/* Taps gathered into a contiguous patch. */
-static layout_t patch_layout(const mc_conv_geom_t *g) {
+/* Taps gathered into a contiguous patch of patch_len values (weights padded alike with zeros). */
+static layout_t patch_layout(const mc_conv2d_s8_t *p) {
   layout_t l;
   l.rows = l.runs = 1;
-  l.run = g->k_h * g->k_w * g->in_c;
+  l.run = p->patch_len;
   l.row_step = l.run_step = 0;
   return l;
 }
@@ -130,7 +130,7 @@ static layout_t patch_layout(const mc_conv_geom_t *g) {
 static void conv_pair_s8(const mc_conv2d_s8_t *p, layout_t l, const int8_t *x0, const int8_t *x1,
                          int8_t *o0, int8_t *o1) {
   const mc_conv_geom_t *g = &p->g;
-  const int32_t n = g->k_h * g->k_w * g->in_c;
+  const int32_t n = l.rows * l.runs * l.run; /* weights per output channel */
   int32_t oc, r, k;
   for (oc = 0; oc < g->out_c; oc += 2) {
     const int32_t oc1 = oc + 1 < g->out_c ? oc + 1 : oc; /* odd channel count: last one twice */
@@ -200,13 +200,14 @@ static void gather_patch_s8(const mc_conv2d_s8_t *p, const int8_t *image, int32_
     }
     for (; done < row; ++done) patch[done] = zp;
   }
+  for (i = 0; i < p->patch_len - g->k_h * row; ++i) patch[i] = 0; /* meets zero-padded weights */
 }
 
 /* Filters with short rows (few input channels): every pixel's patch gathered, then two at a time. */
 static void conv_patches_s8(const mc_conv2d_s8_t *p, const int8_t *image, int8_t *y, int8_t *scratch) {
   const mc_conv_geom_t *g = &p->g;
-  const int32_t n = g->k_h * g->k_w * g->in_c, pixels = g->out_h * g->out_w;
-  const layout_t l = patch_layout(g);
+  const int32_t n = p->patch_len, pixels = g->out_h * g->out_w;
+  const layout_t l = patch_layout(p);
   int32_t i;
   for (i = 0; i < pixels; i += 2) {
     const int32_t j = i + 1 < pixels ? i + 1 : i;

@@ -94,12 +94,17 @@ def _int8_fields(op: Op, ctx: LoweringContext, x, w, bias, out, weight_sums) -> 
 SHORT_ROW = 16  # int8 filters with k_w * in_c below this gather patches (two, in scratch) first
 
 
-def _conv_patch_bytes(op: Op) -> int:
-    """Scratch of an int8 CONV_2D whose filter rows are too short to read in place efficiently."""
+def _patch_len(op: Op) -> int:
+    """Values per gathered patch (k_h*k_w*in_c rounded up to 4) of an int8 CONV_2D whose filter
+    rows are too short to read in place efficiently; 0 for the others."""
     w = op.inputs[1]
     if op.inputs[0].dtype != "int8" or len(w.shape) != 4 or w.shape[2] * w.shape[3] >= SHORT_ROW:
         return 0
-    return 2 * int(np.prod(w.shape[1:]))
+    return -(-int(np.prod(w.shape[1:])) // 4) * 4
+
+
+def _conv_patch_bytes(op: Op) -> int:
+    return 2 * _patch_len(op)
 
 
 @lowering("CONV_2D", scratch_bytes=_conv_patch_bytes)
@@ -112,15 +117,25 @@ def lower_conv2d(op: Op, ctx: LoweringContext) -> str:
                               f"{x.shape[-1]}) is not supported")
     if out_c != out.shape[-1]:
         raise unsupported(op, f"filter has {out_c} output channels, output {out.shape}")
-    common = {"g": _geometry(op, k_h, k_w), "weights": ctx.ptr(w)}
+    geom = _geometry(op, k_h, k_w)
     if dtype == "float32":
         p = ctx.struct("mc_conv2d_f32_t", "conv", {
-            **common, "bias": _float_bias(ctx, bias, out_c), **act_fields(op, out)})
+            "g": geom, "weights": ctx.ptr(w), "bias": _float_bias(ctx, bias, out_c),
+            **act_fields(op, out)})
         return f"mc_conv2d_f32({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
-    sums = w.data.astype(np.int64).reshape(out_c, -1).sum(axis=1)
+    flat = w.data.reshape(out_c, -1)
+    patch_len = _patch_len(op)
+    if patch_len:  # zero weights meet the patch's padding
+        padded = np.zeros((out_c, patch_len), np.int8)
+        padded[:, :flat.shape[1]] = flat
+        weights = ctx.const(padded, "w", "int8_t")
+    else:
+        weights = ctx.ptr(w)
+    sums = flat.astype(np.int64).sum(axis=1)
     p = ctx.struct("mc_conv2d_s8_t", "conv", {
-        **common, **_int8_fields(op, ctx, x, w, bias, out, sums)})
-    scratch = ctx.scratch() if _conv_patch_bytes(op) else "NULL"
+        "g": geom, "patch_len": patch_len, "weights": weights,
+        **_int8_fields(op, ctx, x, w, bias, out, sums)})
+    scratch = ctx.scratch() if patch_len else "NULL"
     return f"mc_conv2d_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)}, {scratch});"
 
 
