@@ -33,7 +33,7 @@ typedef struct {
 
 /* The int8 kernels fold the input zero point into the bias at compile time (bias - in_zp * sum of
  * the channel's weights) for interior pixels. A border pixel skips its padded taps as TFLM does and
- * starts from the model's own bias (bias_raw) with in_zp subtracted from each input. No scratch. */
+ * starts from the model's own bias (bias_raw) with in_zp subtracted from each input. */
 
 /* CONV_2D int8 (TFLM ConvPerChannel): weights OHWI. scratch: NULL (inputs read in place), or room
  * for two patches of patch_len values (gathered first: faster when k_w*in_c is small); patch_len is

@@ -8,30 +8,13 @@
 #define MC_CONV_IMPL
 #include "mc_kernels.h"
 
-#define MAX_LISTED_TAPS 25 /* filters up to 5x5 go through a tap list on the stack (200 bytes) */
+/* Filters up to 5x5 go through tap lists on the stack (2 x 200 bytes); larger ones (rare) are
+ * summed one channel at a time over their window. */
+#define MAX_LISTED_TAPS 25
 
 typedef struct {
   int32_t s0, s1, s2, s3;
 } acc4_t;
-
-/* Channels [c, c + 4) of one pixel (depth multiplier 1) over window w, each input plus off. */
-static inline acc4_t dw_block4_s8(const mc_dwconv_s8_t *p, const int8_t *image, mc_conv_window_t w,
-                                  int32_t c, int32_t off, acc4_t s) {
-  const mc_conv_geom_t *g = &p->g;
-  const int32_t C = g->out_c, row_step = g->dil_h * g->in_w * g->in_c, tap_step = g->dil_w * g->in_c;
-  int32_t ky, kx;
-  for (ky = w.ky0; ky < w.ky1; ++ky) {
-    const int8_t *x = image + (w.origin + ky * row_step + w.kx0 * tap_step + c);
-    const int8_t *k = p->weights + (ky * g->k_w + w.kx0) * C + c;
-    for (kx = w.kx0; kx < w.kx1; ++kx, x += tap_step, k += C) {
-      s.s0 += (x[0] + off) * k[0];
-      s.s1 += (x[1] + off) * k[1];
-      s.s2 += (x[2] + off) * k[2];
-      s.s3 += (x[3] + off) * k[3];
-    }
-  }
-  return s;
-}
 
 typedef struct {
   int32_t x, w; /* offsets of a tap's input (from the image) and weights (from channel 0) */
@@ -111,17 +94,14 @@ static inline void dw_pixel_s8(const mc_dwconv_s8_t *p, const int8_t *x, mc_conv
                                int8_t *o) {
   const int32_t C = p->g.out_c;
   int32_t c = 0;
-  if (p->depth_mult == 1) {
+  if (p->depth_mult == 1 && taps) {
     for (; c + 3 < C; c += 4) {
       acc4_t s;
       s.s0 = bias[c];
       s.s1 = bias[c + 1];
       s.s2 = bias[c + 2];
       s.s3 = bias[c + 3];
-      if (taps)
-        s = dw_list4_s8(taps, n, x + c, p->weights + c, off, s);
-      else
-        s = dw_block4_s8(p, x, w, c, off, s);
+      s = dw_list4_s8(taps, n, x + c, p->weights + c, off, s);
       o[c] = requant_s8(p, s.s0, c);
       o[c + 1] = requant_s8(p, s.s1, c + 1);
       o[c + 2] = requant_s8(p, s.s2, c + 2);

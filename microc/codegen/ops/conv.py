@@ -30,7 +30,7 @@ def lower_fully_connected(op: Op, ctx: LoweringContext) -> str:
     return f"mc_fully_connected_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
 
 
-# ---- CONV_2D and DEPTHWISE_CONV_2D (no scratch: inputs are read in place) ----
+# ---- CONV_2D and DEPTHWISE_CONV_2D (inputs read in place; scratch only for short-row CONV_2D) ----
 
 def _interior(out_n: int, in_n: int, k: int, stride: int, dil: int, pad: int) -> tuple[int, int]:
     """Output positions [begin, end) whose taps o*stride - pad + i*dil (i < k) all lie in [0, in_n)."""
