@@ -89,9 +89,8 @@ static inline int8_t requant_s8(const mc_dwconv_s8_t *p, int32_t acc, int32_t c)
 
 /* Every channel of one pixel: over the n taps listed (offsets from x) when taps is not NULL,
  * else over window w (offsets from x); bias and input offset as described at the top. */
-static inline void dw_pixel_s8(const mc_dwconv_s8_t *p, const int8_t *x, mc_conv_window_t w,
-                               const tap_t *taps, int32_t n, const int32_t *bias, int32_t off,
-                               int8_t *o) {
+static void dw_pixel_s8(const mc_dwconv_s8_t *p, const int8_t *x, mc_conv_window_t w,
+                        const tap_t *taps, int32_t n, const int32_t *bias, int32_t off, int8_t *o) {
   const int32_t C = p->g.out_c;
   int32_t c = 0;
   if (p->depth_mult == 1 && taps) {
