@@ -265,8 +265,10 @@ def test_matmul_3d_and_constant_subgraph(tmp_path):
     x = m.input("x", [2, 3, 6])
     w = m.node("Transpose", [m.weight(4, 6)], perm=[1, 0])  # folded at import
     y = m.node("MatMul", [x, w])
-    m.output(m.node("Add", [y, m.node("Mul", [m.weight(4), m.const(np.float32(2.0))])]))
-    check(m, tmp_path, [(2, 3, 6)])
+    two = m.node("Constant", [], value=onnx.numpy_helper.from_array(np.float32(2.0)))
+    m.output(m.node("Add", [y, m.node("Mul", [m.weight(4), two])]))
+    graph = check(m, tmp_path, [(2, 3, 6)])
+    assert op_types(graph) == ["FULLY_CONNECTED"]  # the Add of a constant vector is its bias
 
 
 def test_gemm_alpha_beta_and_bias_row(tmp_path):

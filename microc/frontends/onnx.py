@@ -125,6 +125,7 @@ def _convert(model: onnx.ModelProto, name: str) -> Graph:
         data = numpy_helper.to_array(init)
         b.values[init.name] = Value(init.name, data.shape, const=data)
     inputs = [_graph_input(b, i) for i in _graph_inputs(model)]
+    _fold_constants(b, model)
     for index, node in enumerate(g.node):
         if id(node) in b.done:
             continue
@@ -157,13 +158,32 @@ def _graph_output(b: Builder, name: str):
     return t
 
 
+def _fold_constants(b: Builder, model: onnx.ModelProto) -> None:
+    """Evaluate every node that only reads constants first (in graph order), so that converters looking
+    ahead (a MatMul at the Add after it) see the constants later nodes compute. Shape is a constant too:
+    every shape is static."""
+    for index, node in enumerate(model.graph.node):
+        b.node, b.node_index = node, index
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        static = node.op_type == "Shape" and b.infos.get(node.input[0], (None,))[0] is not None
+        if node.op_type == "Constant" or static \
+                or (node.op_type == "DequantizeLinear" and _reads_constants(b, node)):
+            CONVERTERS[node.op_type](b, node)
+        elif node.op_type not in _NOT_FOLDED and node.input and _reads_constants(b, node):
+            _fold(b, model, node)
+        else:
+            continue
+        b.done.add(id(node))
+
+
+def _reads_constants(b: Builder, node) -> bool:
+    return all(b.values.get(i) is not None and b.values[i].is_const for i in node.input if i)
+
+
 def _convert_node(b: Builder, model: onnx.ModelProto, node) -> None:
     if node.domain not in ("", "ai.onnx"):
         raise _unsupported(b, node, f"custom domain '{node.domain}'")
-    ins = [b.value(i) for i in node.input if i]
-    if node.op_type not in _NOT_FOLDED and ins and all(v.is_const for v in ins):
-        _fold(b, model, node)
-        return
     if node.op_type not in CONVERTERS:
         raise _unsupported(b, node, "")
     for out in node.output:

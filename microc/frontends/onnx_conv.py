@@ -211,15 +211,28 @@ def convert_matmul(b: Builder, node: NodeProto) -> None:
     if len(w.shape) == 1:  # a matrix-vector product: one output feature, the axis dropped
         w = Value(w.name, w.shape + (1,), const=w.const.reshape(-1, 1),
                   qconst=None if w.qconst is None else (w.qconst[0].reshape(-1, 1), w.qconst[1]))
-    fully_connected(b, node, b.input(0), w, None, 1.0, 1.0, n_axis=1)
+    bias, name = _following_bias(b, node.output[0], w.shape[1])
+    fully_connected(b, node, b.input(0), w, bias, 1.0, 1.0, n_axis=1, name=name)
+
+
+def _following_bias(b: Builder, name: str, features: int) -> tuple[Value | None, str]:
+    """An Add of a constant vector that alone reads a MatMul's result (PyTorch's Linear on 3-D input)
+    becomes the FULLY_CONNECTED bias."""
+    add = b.sole_consumer(name, ("Add",))
+    other = [b.values.get(i) for i in add.input if i != name] if add is not None else []
+    if len(other) != 1 or other[0] is None or not other[0].is_const or other[0].const.size != features \
+            or other[0].const.shape[-1:] != (features,) or other[0].qconst is not None:
+        return None, name
+    b.done.add(id(add))
+    return other[0], add.output[0]
 
 
 def fully_connected(b: Builder, node: NodeProto, a: Value, w: Value, c: Value | None, alpha: float,
-                    beta: float, n_axis: int) -> None:
+                    beta: float, n_axis: int, name: str | None = None) -> None:
     k = a.shape[-1]
     rows = int(np.prod(a.shape[:-1], dtype=np.int64))
     sigma = None if a.layout.keeps_memory_order() else gemm_columns(a.layout, rows, k)
-    name, activation, bn = fuse_following(b, node.output[0], w.qconst is None)
+    name, activation, bn = fuse_following(b, name or node.output[0], w.qconst is None)
     qt = quant_target(b, name, [a])
     if qt is not None and (alpha != 1.0 or beta != 1.0):
         raise b.refuse("alpha and beta must be 1 in an int8 Gemm")

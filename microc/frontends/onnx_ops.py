@@ -77,7 +77,7 @@ def convert_constant(b: Builder, node: NodeProto) -> None:
 @converter("Shape")
 def convert_shape(b: Builder, node: NodeProto) -> None:
     """A constant: every shape is static here (PyTorch exports compute Reshape targets from it)."""
-    shape = b.input(0).shape
+    shape = b.infos[node.input[0]][0] if node.input[0] in b.infos else b.input(0).shape
     start, end = attr(node, "start", 0), attr(node, "end", len(shape))
     data = np.array(shape[start:end], np.int64)
     b.values[node.output[0]] = Value(node.output[0], data.shape, const=data)
