@@ -40,13 +40,13 @@ static inline int32_t mc_requantize(int32_t x, int32_t multiplier, int32_t shift
   const int left = shift > 0 ? shift : 0;
   const int right = shift > 0 ? 0 : -shift;
   /* Shift as unsigned: TFLite multiplies by (1 << left), which would be signed overflow in C. */
-  const int64_t ab = (int64_t)(int32_t)((uint32_t)x << left) * multiplier;
+  const int32_t a = (int32_t)((uint32_t)x << left);
   int32_t y, q;
   uint32_t rem;
-  if (ab == ((int64_t)1 << 62)) {
-    y = INT32_MAX; /* INT32_MIN * INT32_MIN, the one case SRDHM saturates */
+  if (multiplier == INT32_MIN && a == INT32_MIN) {
+    y = INT32_MAX; /* the one case SRDHM saturates */
   } else {
-    y = (int32_t)((ab + ((int64_t)1 << 30)) >> 31);
+    y = (int32_t)(((int64_t)a * multiplier + ((int64_t)1 << 30)) >> 31);
   }
   if (right == 0) return y;
   q = y >> right;
