@@ -237,9 +237,18 @@ def test_pad_nchw(tmp_path):
     m = OnnxModel()
     x = m.input("x", [1, 3, 4, 4])
     y = m.node("Conv", [x, m.weight(3, 3, 1, 1)])
-    y = m.node("Pad", [y, m.const(np.int64([0, 1, 2, 0, 0, 0, 1, 3]))])
+    y = m.node("Pad", [y, m.const(np.int64([0, 1, 2, 0, 0, 0, 1, 3]))])  # channels too: a PAD op
     m.output(m.node("Conv", [y, m.weight(2, 4, 3, 3)]))
-    check(m, tmp_path, [(1, 3, 4, 4)])
+    assert "PAD" in op_types(check(m, tmp_path, [(1, 3, 4, 4)]))
+
+
+def test_spatial_pad_fuses_into_conv(tmp_path):
+    m = OnnxModel()
+    x = m.input("x", [1, 3, 6, 6])
+    y = m.node("Pad", [x, m.const(np.int64([0, 0, 1, 0, 0, 0, 0, 1]))])
+    m.output(m.node("Conv", [y, m.weight(2, 3, 3, 3)], strides=[2, 2], pads=[1, 1, 1, 1]))
+    graph = check(m, tmp_path, [(1, 3, 6, 6)])
+    assert op_types(graph) == ["TRANSPOSE", "CONV_2D", "TRANSPOSE"] and graph.ops[1].attrs["pads"] == (2, 1, 1, 2)
 
 
 @pytest.mark.parametrize("opset,axis", [(13, -1), (13, 1), (13, 0), (11, 1), (11, 2), (11, 0)])

@@ -139,6 +139,7 @@ def convert_conv(b: Builder, node: NodeProto) -> None:
     channels = x.shape[1]
     stride, dilation = spatial_attrs(node, "strides", 1, rank), spatial_attrs(node, "dilations", 1, rank)
     pads = node_pads(b, node, x, rank, (k_h, k_w), stride, dilation)
+    pads = tuple(p + q for p, q in zip(pads, b.conv_pads.get(id(node), (0, 0, 0, 0))))
     name, activation, bn = fuse_following(b, node.output[0], w.qconst is None)
     qt = quant_target(b, name, [x])
     xt = b.ir(x, Layout.nhwc(x.shape), dtype=act_dtype(qt))

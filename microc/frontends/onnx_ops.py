@@ -338,6 +338,13 @@ def convert_pad(b: Builder, node: NodeProto) -> None:
     begin[axes], end[axes] = pads[:len(axes)], pads[len(axes):]
     if (begin < 0).any() or (end < 0).any():
         raise b.refuse("negative pads (cropping) are not supported")
+    conv = b.sole_consumer(node.output[0], ("Conv",))
+    if conv is not None and rank == 4 and not (begin[:2].any() or end[:2].any()) \
+            and attr(conv, "auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET"):
+        # Zero padding of H and W is what the convolution's own pads do (with the input zero point in int8)
+        b.conv_pads[id(conv)] = (int(begin[2]), int(begin[3]), int(end[2]), int(end[3]))
+        b.values[node.output[0]] = x
+        return
     pad(b, node, x, begin, end)
 
 
