@@ -253,6 +253,13 @@ def test_grouped_convolution_is_refused(tmp_path):
         harness.compile_and_run(path, [], tmp_path)
 
 
+def test_hybrid_model_is_refused():
+    """int8 weights with float32 activations (TFLM refuses the model too)."""
+    graph = load_model(shared_model("mlperf_tiny/kws_ref_model_float32"))
+    with pytest.raises(UnsupportedOperator, match="hybrid"):
+        generate(graph, "m")
+
+
 @pytest.mark.parametrize("src", ["mc_conv2d.c", "mc_depthwise_conv2d.c"])
 def test_kernels_cross_compile_for_cortex_m4(src, tmp_path):
     cmd = ["arm-none-eabi-gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-mcpu=cortex-m4",

@@ -68,6 +68,8 @@ def _conv_inputs(op: Op) -> tuple:
         raise unsupported(op, "filter and bias must be constants")
     if len(w.shape) != 4:
         raise unsupported(op, f"filter shape {w.shape} must be 4-D")
+    if w.dtype != x.dtype:
+        raise unsupported(op, f"{w.dtype} filter with {x.dtype} activations (hybrid) is not supported")
     return x, w, bias, op.outputs[0]
 
 
