@@ -74,14 +74,16 @@ def _add_conv(b: ModelBuilder, x: int, x_shape, in_q, c: Conv, depthwise: bool, 
     return y
 
 
-def _model(x_shape, in_q, convs, depthwise: bool, dtype: str, seed: int) -> bytes:
+def _model(x_shape, in_q, convs, depthwise: bool, dtype: str, seed: int, dw_convs=()) -> bytes:
+    """Every conv of `convs` (depthwise or not) and of `dw_convs` (depthwise) side by side on x."""
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
     qargs = dict(scale=in_q[0], zero_point=in_q[1]) if dtype == "int8" else {}
     x = b.tensor("x", x_shape, dtype, **qargs)
-    fits = [c for c in convs if all(_out_size(n, *a, c.padding) > 0 for n, a in
-                                    zip(x_shape[1:3], zip(c.k, c.stride, c.dilation)))]
-    ys = [_add_conv(b, x, x_shape, in_q, c, depthwise, dtype, rng, i) for i, c in enumerate(fits)]
+    fits = [(c, dw) for cs, dw in ((convs, depthwise), (dw_convs, True)) for c in cs
+            if all(_out_size(n, *a, c.padding) > 0 for n, a in
+                   zip(x_shape[1:3], zip(c.k, c.stride, c.dilation)))]
+    ys = [_add_conv(b, x, x_shape, in_q, c, dw, dtype, rng, i) for i, (c, dw) in enumerate(fits)]
     b.inputs([x])
     b.outputs(ys)
     return b.build()
@@ -351,16 +353,15 @@ def test_requantize_equals_tflite_two_step_form(tmp_path):
 
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
                     reason="qemu-system-arm and arm-none-eabi-gcc are needed for the Cortex-M4 run")
-@pytest.mark.parametrize("depthwise", [False, True])
-def test_dsp_kernels_exact_on_cortex_m4(depthwise, tmp_path):
-    """The SMLAD/SXTB16 paths exist only on DSP targets: run the variant models on QEMU's Cortex-M4F
-    (mps2-an386), every output verified against TFLM by `microc deploy --verify`."""
-    for k, (shape, in_q) in enumerate([((2, 5, 7, 6), (0.05, -3)), ((1, 6, 7, 17), (0.02, 50))]):
-        path = tmp_path / f"m{k}.tflite"
-        path.write_bytes(_model(shape, in_q, DW_CONVS if depthwise else CONVS, depthwise, "int8", seed=k))
-        res = subprocess.run([sys.executable, "-m", "microc", "deploy", str(path), "--board", "mps2-an386",
-                              "-n", "2", "--verify", "--json", "-o", str(tmp_path / f"p{k}")],
-                             capture_output=True, text=True, timeout=600)
-        assert res.returncode == 0, res.stderr[-2000:]
-        report = json.loads(res.stdout)
-        assert report["match"] and report["max_abs_diff"] == 0 and report["outputs_checked"] > 0
+@pytest.mark.parametrize("shape,in_q", [((2, 5, 7, 6), (0.05, -3)), ((1, 6, 7, 17), (0.02, 50))])
+def test_dsp_kernels_exact_on_cortex_m4(shape, in_q, tmp_path):
+    """The SMLAD/SXTB16 paths exist only on DSP targets: run every variant of both kernels on QEMU's
+    Cortex-M4F (mps2-an386), each output verified against TFLM by `microc deploy --verify`."""
+    path = tmp_path / "m.tflite"
+    path.write_bytes(_model(shape, in_q, CONVS, False, "int8", seed=12, dw_convs=DW_CONVS))
+    res = subprocess.run([sys.executable, "-m", "microc", "deploy", str(path), "--board", "mps2-an386",
+                          "-n", "2", "--verify", "--json", "-o", str(tmp_path / "p")],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    report = json.loads(res.stdout)
+    assert report["match"] and report["max_abs_diff"] == 0 and report["outputs_checked"] > 0
