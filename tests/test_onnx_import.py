@@ -33,8 +33,8 @@ def op_types(graph):
 def small_cnn(m: OnnxModel, channels=3):
     x = m.input("x", [1, channels, 8, 8])
     y = m.node("Conv", [x, m.weight(4, channels, 3, 3), m.weight(4)], pads=[1, 1, 1, 1])
-    y = m.node("BatchNormalization", [y, m.const(np.float32([1, 2, .5, 1])), m.const(np.float32([0, .1, .2, .3])),
-                                      m.const(np.float32([.1, 0, -.1, .2])), m.const(np.float32([1, 2, 3, .5]))])
+    stats = [[1, 2, .5, 1], [0, .1, .2, .3], [.1, 0, -.1, .2], [1, 2, 3, .5]]  # scale, bias, mean, var
+    y = m.node("BatchNormalization", [y] + [m.const(np.float32(s)) for s in stats])
     y = m.node("Relu", [y])
     y = m.node("MaxPool", [y], kernel_shape=[2, 2], strides=[2, 2])
     y = m.node("Flatten", [y])
@@ -119,7 +119,8 @@ def test_activations(tmp_path, op, attrs):
     check(m, tmp_path, [(2, 3, 7)], scale=4.0)
 
 
-@pytest.mark.parametrize("bounds,op", [((0.0, None), "RELU"), ((0.0, 6.0), "RELU6"), ((-1.0, 1.0), "RELU_N1_TO_1")])
+@pytest.mark.parametrize("bounds,op", [((0.0, None), "RELU"), ((0.0, 6.0), "RELU6"),
+                                      ((-1.0, 1.0), "RELU_N1_TO_1")])
 def test_clip_alone(tmp_path, bounds, op):
     m = OnnxModel()
     x = m.input("x", [4, 6])
@@ -248,7 +249,8 @@ def test_spatial_pad_fuses_into_conv(tmp_path):
     y = m.node("Pad", [x, m.const(np.int64([0, 0, 1, 0, 0, 0, 0, 1]))])
     m.output(m.node("Conv", [y, m.weight(2, 3, 3, 3)], strides=[2, 2], pads=[1, 1, 1, 1]))
     graph = check(m, tmp_path, [(1, 3, 6, 6)])
-    assert op_types(graph) == ["TRANSPOSE", "CONV_2D", "TRANSPOSE"] and graph.ops[1].attrs["pads"] == (2, 1, 1, 2)
+    assert op_types(graph) == ["TRANSPOSE", "CONV_2D", "TRANSPOSE"]
+    assert graph.ops[1].attrs["pads"] == (2, 1, 1, 2)
 
 
 @pytest.mark.parametrize("opset,axis", [(13, -1), (13, 1), (13, 0), (11, 1), (11, 2), (11, 0)])
@@ -308,7 +310,7 @@ def test_input_shape_fixes_dynamic_dims(tmp_path):
     path = dynamic_model(tmp_path)
     graph = load_model(path, {"input": (1, 1, 6, 8)})
     assert graph.inputs[0].shape == (1, 1, 6, 8) and graph.outputs[0].shape == (1, 2, 6, 8)
-    with pytest.raises(ModelFormatError, match="--input-shape names 'x', but the inputs of dynamic.onnx are input"):
+    with pytest.raises(ModelFormatError, match="--input-shape names 'x', but the inputs of dynamic.onnx are"):
         load_model(path, {"x": (1, 1, 6, 8)})
     with pytest.raises(ModelFormatError, match="gives 'input' 3 dimensions"):
         load_model(path, {"input": (1, 6, 8)})
@@ -319,7 +321,8 @@ def test_cli_input_shape_deploys_on_host(tmp_path):
     import subprocess
     import sys
     path = dynamic_model(tmp_path)
-    cmd = [sys.executable, "-m", "microc", "deploy", str(path), "--board", "host", "-o", str(tmp_path / "out"),
+    cmd = [sys.executable, "-m", "microc", "deploy", str(path), "--board", "host",
+           "-o", str(tmp_path / "out"),
            "--input-shape", "input=1,1,6,8", "--verify", "--json", "--samples", "3"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
@@ -342,12 +345,14 @@ def test_unsupported_operator_names_op_node_and_list(tmp_path):
 
 
 @pytest.mark.parametrize("build,match", [
-    (lambda m, x: m.node("Conv", [x, m.node("Relu", [m.input("w", [2, 3, 1, 1])])]), "weights must be constant"),
+    (lambda m, x: m.node("Conv", [x, m.node("Relu", [m.input("w", [2, 3, 1, 1])])]),
+     "weights must be constant"),
     (lambda m, x: m.node("Clip", [x, m.const(np.float32(-2)), m.const(np.float32(2))]),
      r"Clip to \[-2, 2\]: only \[0, 6\], \[-1, 1\] and \[0, inf\)"),
     (lambda m, x: m.node("Pad", [x, m.const(np.int64([0, 0, 1, 1, 0, 0, 1, 1]))], mode="reflect"),
      "reflect padding is not supported"),
-    (lambda m, x: m.node("MatMul", [x, m.node("Relu", [m.input("w", [4, 4])])]), "MatMul of run-time tensors"),
+    (lambda m, x: m.node("MatMul", [x, m.node("Relu", [m.input("w", [4, 4])])]),
+     "MatMul of run-time tensors"),
     (lambda m, x: m.node("AveragePool", [x], kernel_shape=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1,
                          ceil_mode=1), "count_include_pad=1 with ceil_mode=1"),
 ])
@@ -392,10 +397,11 @@ def test_cli_bad_onnx_one_line_no_output_dir(tmp_path):
     m.output(m.node("Erf", [m.input("x", [2, 3])]))
     path = m.save(tmp_path / "erf.onnx")
     out = tmp_path / "out"
-    res = subprocess.run([sys.executable, "-m", "microc", "compile", str(path), "--board", "host", "-o", str(out)],
-                         capture_output=True, text=True, timeout=120)
+    cmd = [sys.executable, "-m", "microc", "compile", str(path), "--board", "host", "-o", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert res.returncode != 0 and not out.exists()
-    assert res.stderr.count("\n") == 1 and res.stderr.startswith("microc: error: unsupported ONNX operator Erf")
+    assert res.stderr.count("\n") == 1
+    assert res.stderr.startswith("microc: error: unsupported ONNX operator Erf")
 
 
 # ---- QDQ ---------------------------------------------------------------------------------------------
@@ -411,8 +417,9 @@ def qdq_cnn(m: OnnxModel):
     w = m.rng.integers(-127, 128, (4, 2, 3, 3)).astype(np.int8)
     w_scale = np.float32([0.01, 0.02, 0.015, 0.005])
     wq = m.node("DequantizeLinear", [m.const(w), m.const(w_scale), m.const(np.zeros(4, np.int8))], axis=0)
-    bias = m.node("DequantizeLinear", [m.const(np.int32([100, -50, 7, 0])), m.const(w_scale * np.float32(0.02)),
-                                       m.const(np.zeros(4, np.int32))], axis=0)
+    bias = m.node("DequantizeLinear", [m.const(np.int32([100, -50, 7, 0])),
+                                       m.const(w_scale * np.float32(0.02)), m.const(np.zeros(4, np.int32))],
+                  axis=0)
     y = m.node("Relu", [m.node("Conv", [x, wq, bias], pads=[1, 1, 1, 1])])
     y = m.node("Flatten", [qdq(m, y, 0.03, -128)])
     g = m.rng.integers(-127, 128, (144, 5)).astype(np.int8)
@@ -451,10 +458,12 @@ def test_gemm_trans_a_and_matrix_bias(tmp_path):
     y = m.node("Gemm", [x, m.weight(5, 4), m.weight(3, 4)], transA=1, beta=0.5)
     m.output(m.node("Relu", [y]))
     graph = check(m, tmp_path, [(5, 3)])
-    assert op_types(graph) == ["TRANSPOSE", "FULLY_CONNECTED", "ADD"] and graph.ops[2].attrs["activation"] == "RELU"
+    assert op_types(graph) == ["TRANSPOSE", "FULLY_CONNECTED", "ADD"]
+    assert graph.ops[2].attrs["activation"] == "RELU"
 
 
-@pytest.mark.parametrize("op,attrs", [("Conv", dict(pads=[1, 2], strides=[2])), ("MaxPool", dict(kernel_shape=[3])),
+@pytest.mark.parametrize("op,attrs", [("Conv", dict(pads=[1, 2], strides=[2])),
+                                      ("MaxPool", dict(kernel_shape=[3])),
                                       ("AveragePool", dict(kernel_shape=[2], strides=[2]))])
 def test_1d_ops_run_as_2d(tmp_path, op, attrs):
     m = OnnxModel()
@@ -462,7 +471,8 @@ def test_1d_ops_run_as_2d(tmp_path, op, attrs):
     ins = [x, m.weight(4, 3, 3), m.weight(4)] if op == "Conv" else [x]
     m.output(m.node("Relu", [m.node(op, ins, **attrs)]))
     graph = check(m, tmp_path, [(2, 3, 11)])
-    assert graph.outputs[0].shape == tuple(run_ort(tmp_path / "model.onnx", [np.zeros((2, 3, 11), np.float32)])[0].shape)
+    want = run_ort(tmp_path / "model.onnx", [np.zeros((2, 3, 11), np.float32)])[0]
+    assert graph.outputs[0].shape == want.shape
 
 
 def ort_quantize(m: OnnxModel, tmp_path, shape):
@@ -556,7 +566,8 @@ def test_pytorch_style_dynamic_reshape_folds(tmp_path):
     x = m.input("x", ["batch", 2, 4, 4])
     y = m.node("Conv", [x, m.weight(3, 2, 3, 3)], pads=[1, 1, 1, 1])
     n = m.node("Gather", [m.node("Shape", [y]), m.const(np.int64(0))], axis=0)
-    target = m.node("Concat", [m.node("Unsqueeze", [n, m.const(np.int64([0]))]), m.const(np.int64([-1]))], axis=0)
+    n = m.node("Unsqueeze", [n, m.const(np.int64([0]))])
+    target = m.node("Concat", [n, m.const(np.int64([-1]))], axis=0)
     y = m.node("Reshape", [y, target])
     m.output(m.node("Gemm", [y, m.weight(48, 5)]))
     path = m.save(tmp_path / "model.onnx")

@@ -2,7 +2,8 @@
 
 Every case of onnx.backend.test.case.node (the cases the package's data/node folder is generated from;
 the wheel does not ship that folder) whose operators and dtypes microc supports is compiled to C, built
-and run on each of its data sets (weights the tests pass as inputs frozen into the model first); outputs must be within FLOAT_RTOL x the largest expected magnitude.
+and run on each of its data sets (weights the tests pass as inputs frozen into the model first);
+outputs must be within FLOAT_RTOL x the largest expected magnitude.
 Cases needing other operators or dtypes, or that the importer or the kernels refuse, are skipped with
 the reason. The counts are kept in docs/onnx.md.
 """
