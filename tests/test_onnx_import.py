@@ -594,3 +594,18 @@ def test_nhwc_model_from_tf2onnx_needs_no_transpose(tmp_path):
     y = m.node("Conv", [y, m.weight(4, 1, 3, 3)], group=4, strides=[2, 2])
     m.output(m.node("Transpose", [y], perm=[0, 2, 3, 1]))
     assert op_types(check(m, tmp_path, [(1, 6, 5, 3)])) == ["CONV_2D", "DEPTHWISE_CONV_2D"]
+
+
+def test_external_data_weights(tmp_path):
+    m = OnnxModel()
+    small_cnn(m)
+    model = onnx.load(m.save(tmp_path / "inline.onnx"))
+    onnx.save(model, tmp_path / "model.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
+              location="weights.bin", size_threshold=0)
+    x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    got = harness.compile_and_run(tmp_path / "model.onnx", [[x]], tmp_path / "build")
+    assert_close(got[0], run_ort(tmp_path / "inline.onnx", [x]))
+    (tmp_path / "weights.bin").unlink()
+    missing = r"model.onnx: Data of TensorProto .* should be stored in .*weights.bin"
+    with pytest.raises(ModelFormatError, match=missing):
+        load_model(tmp_path / "model.onnx")

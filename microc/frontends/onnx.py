@@ -33,7 +33,7 @@ def load_onnx(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None 
         buf = path.read_bytes()
     except OSError as e:
         raise ModelFormatError(f"cannot read {path}: {e.strerror}") from None
-    model = _parse(buf, path.name)
+    model = _parse(path, path.name)
     _check_opset(model, path.name)
     _set_input_shapes(model, input_shapes or {}, path.name)
     model = _infer_shapes(model, path.name)
@@ -42,10 +42,12 @@ def load_onnx(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None 
     return graph
 
 
-def _parse(buf: bytes, fname: str) -> onnx.ModelProto:
+def _parse(path: Path, fname: str) -> onnx.ModelProto:
     try:
-        model = onnx.load_from_string(buf)
-    except Exception as e:  # protobuf's DecodeError and friends
+        model = onnx.load(str(path))  # weights in external data files are read from beside the model
+    except Exception as e:  # protobuf's DecodeError, a missing external data file, ...
+        if "should be stored in" in str(e):
+            raise ModelFormatError(f"{fname}: {str(e).strip().splitlines()[0]}") from None
         raise ModelFormatError(f"{fname} is not an ONNX model ({type(e).__name__})") from None
     if not model.HasField("graph") or not model.graph.node:
         raise ModelFormatError(f"{fname} is not an ONNX model (no graph or no nodes)")
