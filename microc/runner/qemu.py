@@ -136,7 +136,9 @@ def _start(board, elf: Path, timeout: float) -> QemuDevice:
     last = ""
     for _ in range(PORT_ATTEMPTS):
         port = free_port()
-        qemu = QemuProcess(qemu_command(board, elf, f"tcp:127.0.0.1:{port},server=on,wait=on"))
+        # nodelay: without it each small answer waits ~45 ms on the host's delayed ACK
+        serial = f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on"
+        qemu = QemuProcess(qemu_command(board, elf, serial))
         try:
             transport = _connect(qemu, port, min(timeout, 30.0))
         except _PortTaken as e:
