@@ -9,6 +9,23 @@ def _fmt(n) -> str:
     return "-" if n is None else f"{n:,}"
 
 
+MAX_SAMPLE_ROWS = 16
+
+
+def _print_samples(samples, console: Console) -> None:
+    """One row per sample; a long run shows its mismatches (or first rows) and a summary line."""
+    shown = [s for s in samples if s.match is False] or samples
+    table = Table("sample", "match", "instructions", title="Samples", title_justify="left")
+    for s in shown[:MAX_SAMPLE_ROWS]:
+        table.add_row(str(s.index), {True: "yes", False: "[red]NO[/]", None: "-"}[s.match],
+                      _fmt(s.instructions))
+    console.print(table)
+    if len(samples) > MAX_SAMPLE_ROWS:
+        matched = sum(s.match is True for s in samples)
+        console.print(f"{len(samples):,} samples, {matched:,} matched"
+                      + ("" if samples[0].match is not None else " (not verified)"))
+
+
 def print_report(report, console: Console | None = None) -> None:
     console = console or Console()
     j = report.to_json()
@@ -16,11 +33,7 @@ def print_report(report, console: Console | None = None) -> None:
     console.print(f"[bold]{report.metadata['name']}[/] on [bold]{report.board}[/]: {verdict}"
                   + (f" ({j['outputs_checked']:,} outputs, max |diff| {j['max_abs_diff']:g})"
                      if report.comparison else ""))
-    samples = Table("sample", "match", "instructions", title="Samples", title_justify="left")
-    for s in report.samples:
-        samples.add_row(str(s.index), {True: "yes", False: "[red]NO[/]", None: "-"}[s.match],
-                        _fmt(s.instructions))
-    console.print(samples)
+    _print_samples(report.samples, console)
     mem = Table("arena", "lower bound", "weights", "flash", "RAM", "instructions/inference",
                 title="Cost", title_justify="left")
     mem.add_row(*(_fmt(j[k]) for k in ("arena_bytes", "lower_bound_bytes", "weight_bytes",
