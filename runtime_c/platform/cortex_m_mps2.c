@@ -36,7 +36,7 @@
 #define ICSR_PENDSTCLR (1u << 25)
 
 static volatile uint32_t systick_wraps;
-static uint8_t tick_phase_lost = 1u; /* the link was waited on since the last restart_tick_period */
+static uint8_t tick_phase_lost = 1u; /* the link was read since the last restart_tick_period */
 
 /* The vector table (startup.c) points SysTick's exception here: one wrap is 2^24 ticks. */
 void SysTick_Handler(void) {
@@ -53,8 +53,10 @@ void mc_platform_init(void) {
 
 uint8_t mc_uart_getc(void) {
   while ((UART_STATE & UART_RX_FULL) == 0u) {
-    tick_phase_lost = 1u; /* see restart_tick_period */
   }
+  /* Any byte received, waited for or not: whether the link made us wait depends on the host, so the
+   * next measurement restarts the tick period either way (see restart_tick_period). */
+  tick_phase_lost = 1u;
   return (uint8_t)UART_DATA;
 }
 
@@ -87,7 +89,7 @@ static uint64_t read_ticks(void) {
  * the same computation would read one tick more or less from run to run; a wrap interrupt could also
  * land inside it. Writing the counter restarts the period at that instruction (QEMU re-anchors its
  * timer there), so after the restart tick readings depend only on the instructions executed, and the
- * next wrap is 2^24 ticks away. mc_ticks() restarts once after the link was waited on: before an
+ * next wrap is 2^24 ticks away. mc_ticks() restarts once after the link was read: before an
  * INVOKE's first reading, outside the measured span. On a real board SysTick counts processor cycles
  * and this changes nothing. */
 

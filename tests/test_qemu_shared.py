@@ -1,0 +1,42 @@
+"""Issue 3's acceptance runs: the real int8 models as firmware on emulated boards, every output verified bit
+for bit against TensorFlow Lite Micro over the emulated UART, and the instruction count of each sample the
+same on a second run of the same firmware (QEMU -icount makes it deterministic)."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from shared_models import INT8, shared_model
+from microc.boards import load_board
+from microc.build import build_project
+from microc.pipeline import compile_model
+from microc.runner.session import run_project
+
+ARM = ["mps2-an386", "mps3-an547", "mps2-an500", "mps2-an505"]
+RISCV_MODELS = ["mlperf_tiny/kws_ref_model", "mlperf_tiny/ad01_int8", "tflm/hello_world_int8"]
+CASES = [(m, b) for b in ARM for m in INT8] + [(m, "riscv32-virt") for m in RISCV_MODELS]
+
+
+def _require_tools(board: str) -> None:
+    b = load_board(board)
+    for tool in (b.toolchain.cc, b.qemu.get("binary")):
+        if tool and shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (scripts/setup.sh installs it)")
+
+
+@pytest.mark.parametrize("model,board", CASES, ids=[f"{m.split('/')[1]}-{b}" for m, b in CASES])
+def test_verified_and_deterministic_on_qemu(model, board, tmp_path):
+    path = shared_model(model)
+    _require_tools(board)
+    project = tmp_path / "proj"
+    compile_model(path, board, project)
+    build_project(project)
+    first = run_project(project, samples=5, seed=1, verify=True)
+    assert first.match is True
+    assert first.comparison.max_abs_diff == 0
+    assert len(first.samples) == 7
+    counts = [s.instructions for s in first.samples]
+    assert all(c and c > 0 for c in counts)
+    second = run_project(project, samples=5, seed=1, verify=False)
+    assert [s.instructions for s in second.samples] == counts
