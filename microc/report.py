@@ -30,8 +30,10 @@ def print_report(report, console: Console | None = None) -> None:
     console = console or Console()
     j = report.to_json()
     verdict = {True: "[green]MATCH[/]", False: "[red]MISMATCH[/]", None: "not verified"}[report.match]
+    quanta = j.get("within_one_quantum")
     console.print(f"[bold]{report.metadata['name']}[/] on [bold]{report.board}[/]: {verdict}"
-                  + (f" ({j['outputs_checked']:,} outputs, max |diff| {j['max_abs_diff']:g})"
+                  + (f" ({j['outputs_checked']:,} outputs, max |diff| {j['max_abs_diff']:g}"
+                     + (f", {quanta:.2%} within one output quantum" if quanta is not None else "") + ")"
                      if report.comparison else ""))
     _print_samples(report.samples, console)
     mem = Table("arena", "lower bound", "weights", "flash", "RAM", "instructions/inference",

@@ -538,6 +538,47 @@ def test_onnxruntime_quantize_static_model_runs_in_int8(tmp_path):
         assert np.abs(outs[0] - run_ort(path, s)[0]).max() <= scale * 1.001
 
 
+def test_quantize_static_model_is_verified_within_one_output_quantum(tmp_path):
+    """`microc deploy --verify` compares a QDQ model's dequantized output with onnxruntime's in units of
+    the output DequantizeLinear's scale: at least 99% of elements within one quantum."""
+    import json
+    import subprocess
+    import sys
+    from onnx import numpy_helper
+    from microc.verify import onnx_output_quanta
+    m = OnnxModel(opset=13)
+    y = m.node("Conv", [m.input("x", [1, 2, 8, 8]), m.weight(6, 2, 3, 3), m.weight(6)], pads=[1, 1, 1, 1])
+    y = m.node("MaxPool", [m.node("Relu", [y])], kernel_shape=[2, 2], strides=[2, 2])
+    y = m.node("Flatten", [m.node("Relu", [m.node("Conv", [y, m.weight(8, 6, 3, 3), m.weight(8)])])])
+    m.output(m.node("Gemm", [y, m.weight(32, 10), m.weight(10)]))
+    path, _ = ort_quantize(m, tmp_path, (1, 2, 8, 8))
+    model = onnx.load(path)
+    last = model.graph.node[-1]
+    assert last.op_type == "DequantizeLinear"
+    scale = next(numpy_helper.to_array(i) for i in model.graph.initializer if i.name == last.input[1])
+    assert onnx_output_quanta(path) == [float(scale)]
+    cmd = [sys.executable, "-m", "microc", "deploy", str(path), "--board", "host", "-o", str(tmp_path / "out"),
+           "--samples", "20", "--verify", "--json"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["match"] is True and report["outputs_checked"] == 20 * 10
+    assert report["within_one_quantum"] >= 0.99
+
+
+def test_quantum_comparison_needs_99_percent_within_one_quantum():
+    from microc.verify import Comparison
+    want = [np.zeros(100, np.float32)]
+    off = np.zeros(100, np.float32)
+    off[0] = 0.5  # one element two quanta away: 99% within one quantum
+    c = Comparison(quanta=[0.25])
+    assert c.add([np.full(100, 0.25, np.float32)], want) and c.add([off], want)
+    assert c.match and c.quantum_share == 0.995
+    off[1:3] = -0.5  # 97% in this sample, 98.67% over the run
+    assert not c.add([off], want) and not c.match
+    assert not Comparison().add([np.full(100, 0.25, np.float32)], want)  # the float tolerance
+
+
 def test_global_max_pool_and_shared_constant(tmp_path):
     m = OnnxModel()
     x = m.input("x", [1, 3, 5, 6])

@@ -10,7 +10,7 @@ import numpy as np
 
 from microc.errors import DeviceError, MicrocError
 from microc.pipeline import read_manifest, read_metadata
-from microc.verify import Comparison, load_samples, make_samples
+from microc.verify import Comparison, load_samples, make_samples, onnx_output_quanta
 
 
 @dataclass
@@ -47,6 +47,7 @@ class RunReport:
             "model": self.model, "board": self.board, "match": self.match,
             "outputs_checked": c.outputs_checked if c else 0,
             "max_abs_diff": c.max_abs_diff if c else None,
+            "within_one_quantum": c.quantum_share if c and c.quantized_checked else None,
             "arena_bytes": self.metadata["arena_bytes"],
             "lower_bound_bytes": self.metadata["lower_bound_bytes"],
             "weight_bytes": self.metadata["weight_bytes"],
@@ -120,9 +121,11 @@ def _layer_instructions(device, board) -> list[int | None]:
 
 def _compare(manifest: dict, metadata: dict, inputs, results: list[SampleResult]) -> Comparison:
     from microc.reference import reference_outputs
-    comparison = Comparison()
+    model = manifest["model"]
+    # QDQ ONNX models: outputs in int8 quanta, which onnxruntime rounds differently from TFLite.
+    comparison = Comparison(quanta=onnx_output_quanta(model) if Path(model).suffix == ".onnx" else None)
     for sample, res in zip(inputs, results):
-        want = reference_outputs(manifest["model"], sample, len(metadata["outputs"]))
+        want = reference_outputs(model, sample, len(metadata["outputs"]))
         res.match = comparison.add(res.outputs, want)
     if comparison.outputs_checked == 0:
         raise MicrocError("nothing was compared")
