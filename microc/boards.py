@@ -17,7 +17,7 @@ except ModuleNotFoundError:  # Python 3.10
 from microc import BOARDS, RUNTIME_C
 from microc.errors import MicrocError
 
-FAMILIES = ("host", "cortex-m", "riscv", "arduino")
+FAMILIES = ("host", "cortex-m", "riscv", "zephyr", "azure-sphere", "arduino")
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,8 @@ class Board:
     timer: dict = field(default_factory=dict)
     exit: dict = field(default_factory=dict)
     qemu: dict = field(default_factory=dict)
+    zephyr: dict = field(default_factory=dict)  # `board`: the Zephyr board name given to west build -b
+    flash: dict = field(default_factory=dict)  # how `microc flash` programs it (microc/flash.py)
     arduino: dict = field(default_factory=dict)  # `fqbn` and library `architecture` (family arduino)
     simavr: dict = field(default_factory=dict)  # `mcu` and `frequency` for simavr (AVR boards)
     baudrate: int = 115200
@@ -129,5 +131,6 @@ def _board_from(d: dict, path: Path) -> Board:
             raise ValueError(f"platform file runtime_c/platform/{f} does not exist")
     return Board(d["name"], d.get("description", ""), d["family"], toolchain, platform, memory, placement,
                  stack_bytes, d.get("features", {}), d.get("uart", {}), d.get("timer", {}),
-                 d.get("exit", {}), d.get("qemu", {}), d.get("arduino", {}), d.get("simavr", {}),
-                 int(d.get("uart", {}).get("baudrate", 115200)), path)
+                 d.get("exit", {}), d.get("qemu", {}), d.get("zephyr", {}), d.get("flash", {}),
+                 d.get("arduino", {}), d.get("simavr", {}), int(d.get("uart", {}).get("baudrate", 115200)),
+                 path)

@@ -41,11 +41,17 @@ def build_project(project: str | Path) -> BuildResult:
     if board.family == "arduino":
         from microc.build_arduino import build_arduino
         artifact = build_arduino(project, board, manifest["name"])
+    elif board.family == "zephyr":
+        from microc.build_sdk import build_zephyr
+        artifact = build_zephyr(project, board)
     else:
         _need_tool("make", "make")
         _need_tool(board.toolchain.cc, board.toolchain.debian_package)
         _run_make(project)
         artifact = _artifact(project, manifest["name"])
+        if board.family == "azure-sphere":  # the image package too, where the SDK is installed
+            from microc.build_sdk import build_azure_sphere_package
+            build_azure_sphere_package(project, manifest["name"])
     flash, ram = elf_sizes(artifact, board)
     result = BuildResult(str(artifact), flash, ram)
     (project / BUILD_RESULT).write_text(json.dumps(asdict(result), indent=2) + "\n")
@@ -97,6 +103,9 @@ def _artifact(project: Path, name: str) -> Path:
 
 def elf_sizes(elf: Path, board) -> tuple[int, int]:
     """(flash, RAM) bytes from the ELF's allocated sections, as `size -A` lists them."""
+    if board.family == "zephyr":
+        from microc.build_sdk import zephyr_sizes
+        return zephyr_sizes(elf, board)
     tool = board.toolchain.size if shutil.which(board.toolchain.size) else "size"
     try:
         out = subprocess.run([tool, "-A", str(elf)], capture_output=True, text=True, check=True).stdout

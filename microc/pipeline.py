@@ -56,17 +56,19 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
     out_dir = Path(out_dir)
     with _atomic_dir(out_dir) as tmp:
         _write_model(tmp, model)
+        if quantized is not None:
+            (tmp / QUANTIZED_MODEL).write_bytes(quantized.model)
+        if selftest:  # before rendering: a family may move the model's sources (Arduino's library)
+            reference = tmp / QUANTIZED_MODEL if quantized is not None else model_path
+            check_fits(model, board, write_selftest(tmp, reference, model.metadata, selftest))
         render_project(tmp, board, name, selftest)
         manifest = {"name": name, "board": board.name, "model": str(model_path),
                     "model_hash": graph.source_hash}
         if quantized is not None:
-            (tmp / QUANTIZED_MODEL).write_bytes(quantized.model)
             manifest.update(model=str(out_dir.resolve() / QUANTIZED_MODEL), float_model=str(model_path),
                             quantization={"type": "int8", "method": quantized.method,
                                           "calibration_samples": quantized.samples})
         if selftest:
-            reference = tmp / QUANTIZED_MODEL if quantized is not None else model_path
-            check_fits(model, board, write_selftest(tmp, reference, model.metadata, selftest))
             manifest["selftest"] = selftest
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return CompileResult(out_dir, name, board.name, model.metadata, quantized)

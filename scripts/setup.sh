@@ -9,6 +9,7 @@ APT_PACKAGES=(
   gcc-arm-none-eabi libnewlib-arm-none-eabi
   qemu-system-arm qemu-system-misc
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
+  arduino-builder arduino-core-avr gcc-avr avr-libc simavr
 )
 
 missing=()

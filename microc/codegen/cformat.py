@@ -8,12 +8,13 @@ import numpy as np
 _PER_LINE = 24
 
 
-def c_array(name: str, ctype: str, values: np.ndarray) -> str:
-    """`const T name[N] MC_WEIGHT_ATTR = {...};` with exact literals (floats round-trip float32)."""
+def c_array(name: str, ctype: str, values: np.ndarray, attr: str = "MC_WEIGHT_ATTR") -> str:
+    """`const T name[N] MC_WEIGHT_ATTR = {...};` with exact literals (floats round-trip float32); `attr`
+    is the placement macro (runtime_c/include/mc_common.h)."""
     items = _float_literals(values) if ctype == "float" else _int_literals(values)
     rows = [", ".join(items[i:i + _PER_LINE]) for i in range(0, len(items), _PER_LINE)]
     body = ",\n  ".join(rows) if rows else "0"
-    return f"const {ctype} {name}[{max(len(items), 1)}] MC_WEIGHT_ATTR = {{\n  {body}\n}};\n"
+    return f"const {ctype} {name}[{max(len(items), 1)}] {attr} = {{\n  {body}\n}};\n"
 
 
 def _int_literals(values: np.ndarray) -> list[str]:

@@ -74,6 +74,7 @@ class ConstArray:
     name: str
     ctype: str
     values: np.ndarray
+    flash: bool = False  # read only through MC_READ_* (MC_FLASH_ATTR: stays in flash on AVR)
 
 
 @dataclass
@@ -84,7 +85,7 @@ class LoweringContext:
     decls: list[str] = field(default_factory=list)
     step: int = 0
     _names: set[str] = field(default_factory=set)
-    _const_names: dict[int, str] = field(default_factory=dict)
+    _const_names: dict[tuple[int, bool], str] = field(default_factory=dict)
 
     def unique(self, hint: str) -> str:
         base = f"{self.prefix}_l{self.step}_{hint}"
@@ -104,15 +105,19 @@ class LoweringContext:
     def scratch(self) -> str:
         return f"((void *)({self.prefix}_arena + {self.plan.scratch[self.step]}))"
 
-    def const_tensor(self, t: Tensor) -> str:
-        if id(t) not in self._const_names:
-            self._const_names[id(t)] = self.const(t.data, "w", CTYPES[t.dtype])
-        return self._const_names[id(t)]
+    def const_tensor(self, t: Tensor, flash: bool = False) -> str:
+        """The tensor's const array; `flash` for a kernel that reads it through MC_READ_* (a tensor
+        also read by plain loads gets a second array)."""
+        key = (id(t), flash)
+        if key not in self._const_names:
+            self._const_names[key] = self.const(t.data, "w", CTYPES[t.dtype], flash)
+        return self._const_names[key]
 
-    def const(self, values: np.ndarray, hint: str, ctype: str) -> str:
-        """Emit a const array (flash) and return its name."""
+    def const(self, values: np.ndarray, hint: str, ctype: str, flash: bool = False) -> str:
+        """Emit a const array (flash) and return its name. `flash`: the kernel reads it only through
+        MC_READ_* (runtime_c/include/mc_common.h), so AVR may keep it in program memory."""
         name = self.unique(hint)
-        self.arrays.append(ConstArray(name, ctype, np.asarray(values).reshape(-1)))
+        self.arrays.append(ConstArray(name, ctype, np.asarray(values).reshape(-1), flash))
         return name
 
     def decl(self, text: str) -> None:

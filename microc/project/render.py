@@ -20,6 +20,9 @@ from microc.errors import MicrocError
 
 RUNTIME_DIR = "runtime"
 PLATFORM_DIR = "platform"
+# What main.c's entry function is called where the family's own code calls it (an Arduino sketch's
+# setup(), since the Arduino core defines main()).
+ENTRY_POINTS = {"arduino": "mc_main"}
 
 
 def render_project(root: str | Path, board, name: str, selftest: int = 0) -> None:
@@ -30,7 +33,7 @@ def render_project(root: str | Path, board, name: str, selftest: int = 0) -> Non
     if not family_dir.is_dir():
         raise MicrocError(f"board {board.name}: no templates for family '{board.family}' in {TEMPLATES}")
     context = {"board": board, "name": name, "selftest": selftest, "regions": board.memory,
-               "platform_files": list(board.platform)}
+               "platform_files": list(board.platform), "entry_point": ENTRY_POINTS.get(board.family, "main")}
     env = jinja2.Environment(loader=jinja2.FileSystemLoader([str(family_dir), str(TEMPLATES / "common")]),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True)
@@ -47,6 +50,9 @@ def render_project(root: str | Path, board, name: str, selftest: int = 0) -> Non
             src = family_dir / rel if (family_dir / rel).exists() else TEMPLATES / "common" / rel
             shutil.copyfile(src, dest)
     _copy_runtime(root, board)
+    if board.family == "arduino":
+        from microc.project.arduino import arrange_arduino
+        arrange_arduino(root, name, RUNTIME_DIR, PLATFORM_DIR)
 
 
 def _template_files(folder: Path) -> set[str]:
@@ -63,7 +69,7 @@ def _copy_runtime(root: Path, board) -> None:
         shutil.copyfile(RUNTIME_C / "platform" / f, root / PLATFORM_DIR / f)
     (root / RUNTIME_DIR / "src").mkdir()
     for src in needed_sources(list(root.glob("*.c")) + list((root / "model").glob("*.c"))
-                              + list((root / PLATFORM_DIR).glob("*.c"))):
+                              + list((root / PLATFORM_DIR).glob("*.c*"))):
         shutil.copyfile(src, root / RUNTIME_DIR / "src" / src.name)
 
 

@@ -19,6 +19,9 @@ class SelftestResult:
 def run_selftest(board, artifact: str | Path, timeout: float = 120.0) -> SelftestResult:
     if board.family == "host":
         status, text = _run_host(Path(artifact), timeout)
+    elif board.simavr:
+        from microc.runner.simavr import run_simavr
+        status, text = run_simavr(board, artifact, timeout)
     else:
         from microc.runner.qemu import run_console
         status, text = run_console(board, artifact, timeout)

@@ -90,6 +90,9 @@ def open_device(board, project: Path, build: dict, port: str | None, timeout: fl
         from microc.runner.host import HostDevice
         with HostDevice(Path(build["artifact"]), timeout=timeout) as dev:
             yield dev
+    elif board.simavr:
+        raise DeviceError(f"{board.name}: simavr has no UART input, so the runner protocol cannot run in "
+                          f"simulation; compile with --selftest N, or run on the board with --port PORT")
     else:
         from microc.runner.qemu import qemu_device
         with qemu_device(board, Path(build["artifact"]), timeout=timeout) as dev:

@@ -10,6 +10,20 @@
 #define MC_WEIGHT_ATTR __attribute__((aligned(4)))
 #endif
 
+/* Constant data that kernels read only through MC_READ_S8/MC_READ_S32 (FULLY_CONNECTED's weights and
+ * per-channel arrays). On AVR it stays in flash (PROGMEM: plain const data would be copied to RAM),
+ * read with LPM, so it must lie in the first 64 KB of flash; elsewhere the accessors are plain loads. */
+#if defined(__AVR__)
+#include <avr/pgmspace.h>
+#define MC_FLASH_ATTR PROGMEM
+#define MC_READ_S8(p) ((int8_t)pgm_read_byte(p))
+#define MC_READ_S32(p) ((int32_t)pgm_read_dword(p))
+#else
+#define MC_FLASH_ATTR MC_WEIGHT_ATTR
+#define MC_READ_S8(p) (*(p))
+#define MC_READ_S32(p) (*(p))
+#endif
+
 #define MC_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MC_MAX(a, b) ((a) > (b) ? (a) : (b))
 
@@ -18,7 +32,7 @@ static inline int32_t mc_srdhm(int32_t a, int32_t b) {
   int32_t nudge;
   if (a == b && a == INT32_MIN) return INT32_MAX;
   ab = (int64_t)a * (int64_t)b;
-  nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+  nudge = ab >= 0 ? ((int32_t)1 << 30) : (1 - ((int32_t)1 << 30)); /* int may be 16-bit (AVR) */
   return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
 }
 

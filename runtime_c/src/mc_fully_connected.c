@@ -1,4 +1,5 @@
-/* FULLY_CONNECTED, with the arithmetic of TFLite Micro's reference kernels. */
+/* FULLY_CONNECTED, with the arithmetic of TFLite Micro's reference kernels. The int8 kernel reads its
+ * constants through MC_READ_* (they stay in flash on AVR; plain loads elsewhere). */
 #include "mc_kernels.h"
 
 void mc_fully_connected_s8(const mc_fc_s8_t *p, const int8_t *in, int8_t *out) {
@@ -7,9 +8,9 @@ void mc_fully_connected_s8(const mc_fc_s8_t *p, const int8_t *in, int8_t *out) {
     const int8_t *x = in + b * p->in_features;
     for (o = 0; o < p->out_features; ++o) {
       const int8_t *w = p->weights + o * p->in_features;
-      int32_t acc = p->bias[o];
-      for (i = 0; i < p->in_features; ++i) acc += (int32_t)w[i] * x[i];
-      acc = mc_requantize(acc, p->multiplier[o], p->shift[o]) + p->out_zp;
+      int32_t acc = MC_READ_S32(&p->bias[o]);
+      for (i = 0; i < p->in_features; ++i) acc += (int32_t)MC_READ_S8(&w[i]) * x[i];
+      acc = mc_requantize(acc, MC_READ_S32(&p->multiplier[o]), MC_READ_S32(&p->shift[o])) + p->out_zp;
       out[b * p->out_features + o] = mc_clamp_s8(acc, p->act_min, p->act_max);
     }
   }

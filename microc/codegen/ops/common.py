@@ -17,9 +17,11 @@ def require_dtype(op: Op, dtypes: tuple[str, ...] = ("int8", "float32")) -> str:
     return dtype
 
 
-def requant_arrays(ctx: LoweringContext, inp: Tensor, w: Tensor, out: Tensor) -> tuple[str, str]:
+def requant_arrays(ctx: LoweringContext, inp: Tensor, w: Tensor, out: Tensor,
+                   flash: bool = False) -> tuple[str, str]:
+    """`flash`: the kernel reads them through MC_READ_S32 (LoweringContext.const)."""
     mult, shift = per_channel_multipliers(inp, w, out)
-    return ctx.const(mult, "mult", "int32_t"), ctx.const(shift, "shift", "int32_t")
+    return ctx.const(mult, "mult", "int32_t", flash), ctx.const(shift, "shift", "int32_t", flash)
 
 
 def folded_bias(op: Op, w: Tensor, bias: Tensor | None, in_zp: int, channels: int,

@@ -23,9 +23,10 @@ def lower_fully_connected(op: Op, ctx: LoweringContext) -> str:
                        "bias": ctx.ptr(bias) if bias is not None else "NULL", **act_fields(op, out)})
         return f"mc_fully_connected_f32({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
     bias_arr = folded_bias(op, w, bias, x.quant.zp, out_f, w.data.astype("int64").sum(axis=1))
-    mult, shift = requant_arrays(ctx, x, w, out)
+    mult, shift = requant_arrays(ctx, x, w, out, flash=True)
     p = ctx.struct("mc_fc_s8_t", "fc", {
-        **dims, "weights": ctx.ptr(w), "bias": ctx.const(bias_arr, "bias", "int32_t"),
+        **dims, "weights": ctx.const_tensor(w, flash=True),
+        "bias": ctx.const(bias_arr, "bias", "int32_t", flash=True),
         "multiplier": mult, "shift": shift, "out_zp": out.quant.zp, **act_fields(op, out)})
     return f"mc_fully_connected_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
 

@@ -1,0 +1,74 @@
+"""Build an Arduino project (microc/project/arduino.py) with arduino-builder and the Arduino core that
+Debian packages (arduino-core-avr); facts measured on Debian bookworm (docs/platforms.md)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from microc.errors import MicrocError
+
+ARDUINO_HARDWARE = Path("/usr/share/arduino/hardware")  # arduino-core-avr: hardware/arduino/avr
+# arduino-builder's own platform.txt (the ctags recipe for sketch prototypes) is read from a hardware
+# folder; -tools is mandatory and must exist (the core finds avr-gcc on PATH).
+BUILDER_DIR = Path("/usr/share/arduino-builder")
+CORE_API_VERSION = "10819"
+# gcc-avr 5.4's C++ headers need DECIMAL_DIG, which that avr-libc lacks; -prefs keeps only the last
+# value of a key, so this is the one C++ extra flag.
+CXX_EXTRA_FLAGS = "-DDECIMAL_DIG=9"
+BUILD_TIMEOUT = 600.0
+
+
+class ArduinoBuildError(MicrocError):
+    pass
+
+
+def arduino_builder_command(project: Path, board, name: str, build_path: Path) -> list[str]:
+    from microc.project.arduino import sketch_path
+    return ["arduino-builder", "-compile", "-hardware", str(ARDUINO_HARDWARE), "-hardware", str(BUILDER_DIR),
+            "-tools", str(BUILDER_DIR),
+            "-libraries", str(project / "libraries"), "-core-api-version", CORE_API_VERSION,
+            "-prefs", f"compiler.cpp.extra_flags={CXX_EXTRA_FLAGS}",
+            "-fqbn", board.arduino["fqbn"], "-build-path", str(build_path),
+            str(sketch_path(project, name))]
+
+
+def build_arduino(project: Path, board, name: str) -> Path:
+    """The ELF arduino-builder leaves in build/arduino/."""
+    from microc.build import first_error
+    for tool, package in (("arduino-builder", "arduino-builder"), (board.toolchain.cc, "gcc-avr")):
+        if shutil.which(tool) is None:
+            raise ArduinoBuildError(f"{tool} not found: install the Debian package {package} "
+                                    f"(scripts/setup.sh does)")
+    core = ARDUINO_HARDWARE / "arduino" / board.arduino["architecture"]
+    if not core.is_dir():
+        raise ArduinoBuildError(f"Arduino core {core} not found: install the Debian package "
+                                f"arduino-core-{board.arduino['architecture']}")
+    build_path = (project / "build" / "arduino").resolve()
+    build_path.mkdir(parents=True, exist_ok=True)  # arduino-builder needs it to exist, absolute
+    cmd = arduino_builder_command(project, board, name, build_path)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise ArduinoBuildError(f"arduino-builder did not finish within {BUILD_TIMEOUT:g} s") from None
+    if proc.returncode != 0:
+        raise ArduinoBuildError(f"arduino-builder failed for {board.name}: "
+                                f"{first_error(proc.stderr + proc.stdout)}")
+    elf = build_path / f"{name}.ino.elf"
+    if not elf.is_file():
+        raise ArduinoBuildError(f"arduino-builder succeeded but left no {elf}")
+    _check_ram(elf, board)
+    return elf
+
+
+def _check_ram(elf: Path, board) -> None:
+    """arduino-builder only warns when static data leaves too little RAM for the stack; refuse."""
+    from microc.build import elf_sizes
+    ram = board.region("stack")
+    if ram is None:
+        return
+    static = elf_sizes(elf, board)[1]
+    if static + board.stack_bytes > ram.size:
+        raise ArduinoBuildError(f"firmware needs {static + board.stack_bytes:,} bytes of RAM (static data "
+                                f"{static:,} + stack {board.stack_bytes:,}), {board.name} has {ram.size:,}: "
+                                f"exceeds by {static + board.stack_bytes - ram.size:,} bytes")
