@@ -1,0 +1,141 @@
+"""Arduino boards (arduino-mega, arduino-uno): the sketch + library layout, builds with Debian's
+arduino-builder and self-tests under simavr; the AVR memory rules (constants in flash, RAM refused)."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared_models import shared_model
+from microc import ROOT
+from microc.build import build_project
+from microc.build_arduino import ArduinoBuildError
+from microc.errors import DeviceError
+from microc.pipeline import compile_model
+from microc.runner.selftest import run_selftest_project
+from microc.runner.simavr import uart_text
+from microc.runner.session import run_project
+
+HELLO = "tflm/hello_world_int8"
+LIB = "libraries/microc_hello_world_int8"
+
+
+def _needs_avr_tools() -> None:
+    for tool in ("arduino-builder", "avr-gcc", "simavr"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (scripts/setup.sh installs it)")
+    if not Path("/usr/share/arduino/hardware/arduino/avr").is_dir():
+        pytest.skip("the Arduino AVR core is not installed (Debian arduino-core-avr; scripts/setup.sh)")
+
+
+def _selftest(model, board: str, project: Path, n: int, **kw):
+    compile_model(model, board, project, selftest=n, **kw)
+    build_project(project)
+    return run_selftest_project(project, timeout=120)
+
+
+def test_project_is_a_sketch_and_an_arduino_library(tmp_path):
+    project = tmp_path / "p"
+    compile_model(shared_model(HELLO), "arduino-mega", project, selftest=2)
+    ino = (project / "hello_world_int8" / "hello_world_int8.ino").read_text()
+    assert "#include <hello_world_int8.h>" in ino and "mc_main();" in ino
+    props = dict(l.split("=", 1) for l in (project / LIB / "library.properties").read_text().splitlines())
+    assert props["name"] == "microc_hello_world_int8" and props["architectures"] == "avr"
+    assert props["includes"] == "hello_world_int8.h"
+    src = {p.name for p in (project / LIB / "src").iterdir()}
+    assert {"hello_world_int8.c", "hello_world_int8.h", "hello_world_int8_weights.c", "selftest_data.c",
+            "main.c", "arduino.cpp", "mc_board.h", "mc_common.h", "mc_fully_connected.c"} <= src
+    assert not any((project / d).exists() for d in ("runtime", "platform", "main.c"))
+    assert "int mc_main(void)" in (project / LIB / "src" / "main.c").read_text()
+    assert "#define MC_BAUDRATE 115200UL" in (project / LIB / "src" / "mc_board.h").read_text()
+    weights = (project / LIB / "src" / "hello_world_int8_weights.c").read_text()
+    # Every array of the model is FULLY_CONNECTED's: weights, bias, multiplier, shift, all in flash.
+    assert weights.count("MC_FLASH_ATTR") == 12 and "MC_WEIGHT_ATTR" not in weights
+
+
+def test_simavr_output_is_read_without_colours_and_newline_dots():
+    raw = "Loaded 4188 .text at address 0x0\nLoaded 238 .data\n\x1b[32mmicroc self-test: m.\n\x1b[0m" \
+          "\x1b[32m1/1 PASS.\n\x1b[0m"
+    assert uart_text(raw) == "microc self-test: m\n1/1 PASS\n"
+
+
+def test_hello_world_passes_on_the_simulated_mega_with_weights_in_flash(tmp_path):
+    _needs_avr_tools()
+    res = _selftest(shared_model(HELLO), "arduino-mega", tmp_path / "p", 5)
+    assert res.passed and res.exit_status == 0
+    assert res.output.splitlines() == ["microc self-test: hello_world_int8"] + \
+        [f"sample {i}: ok" for i in range(5)] + ["5/5 PASS"]
+    # AVR data addresses start at 0x800000 in the ELF; flash addresses are below.
+    elf = tmp_path / "p" / "build" / "arduino" / "hello_world_int8.ino.elf"
+    nm = subprocess.run(["avr-nm", str(elf)], capture_output=True, text=True, check=True).stdout
+    placed = {f[2]: int(f[0], 16) for f in (l.split() for l in nm.splitlines()) if len(f) == 3}
+    weights = [n for n in placed if re.fullmatch(r"hello_world_int8_l\d+_(w|bias|mult|shift)", n)]
+    assert len(weights) == 12 and all(placed[n] < 0x10000 for n in weights)
+
+
+def test_hello_world_passes_on_the_simulated_uno(tmp_path):
+    _needs_avr_tools()
+    res = _selftest(shared_model(HELLO), "arduino-uno", tmp_path / "p", 5)
+    assert res.passed and res.output.splitlines()[-1] == "5/5 PASS"
+
+
+def test_digits_int8_passes_on_the_simulated_mega(tmp_path):
+    _needs_avr_tools()
+    sys.path.insert(0, str(ROOT / "examples" / "digits"))
+    try:
+        from data import calibration_set
+    finally:
+        sys.path.pop(0)
+    np.save(tmp_path / "cal.npy", calibration_set(200))
+    res = _selftest(ROOT / "examples" / "digits" / "digits_cnn.onnx", "arduino-mega", tmp_path / "p", 5,
+                    name="digits", quantize="int8", calibration=tmp_path / "cal.npy")
+    assert res.passed and res.output.splitlines()[-1] == "5/5 PASS"
+
+
+def test_a_wrong_expected_output_fails_under_simavr(tmp_path):
+    _needs_avr_tools()
+    project = tmp_path / "p"
+    compile_model(shared_model(HELLO), "arduino-uno", project, selftest=2)
+    data = project / LIB / "src" / "selftest_data.c"
+    text = data.read_text()
+    m = re.search(r"(mc_selftest_out1_0\[1\] MC_WEIGHT_ATTR = \{\s*)(-?\d+)", text)
+    data.write_text(text[:m.start(2)] + str(int(m.group(2)) ^ 1) + text[m.end(2):])
+    build_project(project)
+    res = run_selftest_project(project, timeout=120)
+    assert not res.passed
+    assert res.output.splitlines()[-3:] == ["sample 0: ok", "sample 1: MISMATCH", "1/2 FAIL"]
+
+
+def test_runner_firmware_too_big_for_uno_ram_is_refused(tmp_path):
+    _needs_avr_tools()
+    project = tmp_path / "p"
+    compile_model(shared_model(HELLO), "arduino-uno", project)
+    with pytest.raises(ArduinoBuildError, match=r"^firmware needs [\d,]+ bytes of RAM \(static data [\d,]+ "
+                                                r"\+ stack 768\), arduino-uno has 2,048: exceeds by"):
+        build_project(project)
+
+
+def test_runner_protocol_under_simavr_is_refused_with_the_way_out(tmp_path):
+    _needs_avr_tools()
+    project = tmp_path / "p"
+    compile_model(shared_model(HELLO), "arduino-mega", project)
+    build_project(project)
+    with pytest.raises(DeviceError, match="simavr has no UART input.*--selftest N.*--port PORT"):
+        run_project(project, samples=1)
+
+
+def test_missing_arduino_builder_names_the_package(tmp_path, monkeypatch):
+    import microc.build_arduino
+    project = tmp_path / "p"
+    compile_model(shared_model(HELLO), "arduino-mega", project, selftest=1)
+    real_which = shutil.which
+    monkeypatch.setattr(microc.build_arduino.shutil, "which",
+                        lambda t: None if t == "arduino-builder" else real_which(t))
+    with pytest.raises(ArduinoBuildError, match="^arduino-builder not found: install the Debian package "
+                                                "arduino-builder"):
+        build_project(project)
