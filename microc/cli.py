@@ -117,6 +117,20 @@ def build_cmd(project):
     click.echo(f"built {res.artifact}: flash {res.flash_bytes:,} B, RAM {res.ram_bytes:,} B")
 
 
+@main.command("flash")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.option("--port", help="Serial port of the board, for tools that upload through it (arduino-cli, "
+              "avrdude).")
+@click.option("--dry-run", is_flag=True, help="Print the command that would flash the board; run nothing.")
+def flash_cmd(project, port, dry_run):
+    """Flash a built project onto its board with the platform's tool (west flash, arduino-cli or avrdude,
+    openocd or pyocd, az sphere device sideload deploy)."""
+    import shlex
+    from microc.flash import flash_project
+    plan = flash_project(Path(project), port=port, dry_run=dry_run)
+    click.echo(shlex.join(plan.command) if dry_run else f"flashed {plan.artifact} with {plan.tool}")
+
+
 @main.command("run")
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
 @click.option("--input", "input_file", type=click.Path(dir_okay=False, exists=True),
