@@ -145,6 +145,7 @@ def run_cmd(project, input_file, samples, seed, verify, as_json, port, timeout):
     """Run a built project on its board (host, QEMU, or --port) and report outputs and cost."""
     from microc.pipeline import read_manifest
     from microc.runner.session import run_project
+    _check_runnable(read_manifest(project)["board"], port)
     if read_manifest(project).get("selftest"):
         from microc.runner.selftest import run_selftest_project
         result = run_selftest_project(project, timeout)
@@ -154,6 +155,15 @@ def run_cmd(project, input_file, samples, seed, verify, as_json, port, timeout):
     report = run_project(Path(project), input_file=input_file, samples=samples, seed=seed,
                          verify=verify, port=port, timeout=timeout)
     _finish(report, as_json, verify)
+
+
+def _check_runnable(board_name: str, port: str | None) -> None:
+    """A board that is neither this machine nor emulated runs only where it is plugged in."""
+    from microc.boards import load_board
+    board = load_board(board_name)
+    if not port and board.family != "host" and not board.qemu and not board.simavr:
+        raise MicrocError(f"{board_name} is not emulated here: flash it (microc flash) and run with "
+                          "--port PORT (e.g. --port /dev/ttyACM0)")
 
 
 @main.command("deploy")
@@ -175,6 +185,7 @@ def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, time
     from microc.build import build_project
     from microc.pipeline import compile_model
     from microc.runner.session import run_project
+    _check_runnable(board, None)
     out_dir = Path(out_dir or Path("microc-out") / f"{Path(model).stem}-{board}")
     with _progress(f"compiling {Path(model).name} for {board}") as step:
         res = compile_model(model, board, out_dir, name, quantize, calibration, method,

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -135,3 +136,11 @@ def test_sdk_build_runs_cmake_with_the_rtcore_toolchain(built, tmp_path, monkeyp
     assert f"-DCMAKE_TOOLCHAIN_FILE={sdk}/CMakeFiles/AzureSphereRTCoreToolchain.cmake" in commands[0]
     assert commands[1] == ["--build", str(out)]
     assert (out / "hello_world_float.imagepackage").is_file()
+
+
+def test_run_without_a_port_says_the_board_is_not_emulated(built):
+    project, _ = built["tflm/hello_world_float"]
+    run = subprocess.run([sys.executable, "-m", "microc", "run", str(project)], capture_output=True, text=True)
+    assert run.returncode != 0
+    assert run.stderr == ("microc: error: azure-sphere-mt3620 is not emulated here: flash it (microc flash) "
+                          "and run with --port PORT (e.g. --port /dev/ttyACM0)\n")
