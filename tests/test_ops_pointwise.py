@@ -86,15 +86,17 @@ def float_samples(shapes, spread=8.0, seed=0):
     return samples
 
 
-def check_against_tflm(branches: list[Branch], samples, tmp_path, sanitize=False, exact_float=False):
-    """Run every sample through microc's C and TFLM; int8 outputs equal, float within tolerance."""
+def check_against_tflm(branches: list[Branch], samples, tmp_path, sanitize=False, exact_float=False,
+                       reference: bytes | None = None):
+    """Run every sample through microc's C and TFLM (on `reference`, an equivalent model, where TFLM
+    lacks the operator); int8 outputs equal, float within tolerance."""
     model = branch_model(branches)
     path = tmp_path / "model.tflite"
     path.write_bytes(model)
     got = run_sanitized(path, samples, tmp_path) if sanitize else \
         harness.compile_and_run(path, samples, tmp_path)
     for sample, outs in zip(samples, got):
-        want = run_tflm(model, sample)
+        want = run_tflm(reference or model, sample)
         for i, (g, w) in enumerate(zip(outs, want)):
             where = f"output {i} ({branches[i].op}, {branches[i].in_q} -> {branches[i].out_q})"
             assert g.shape == w.shape and g.dtype == w.dtype, where
@@ -106,6 +108,7 @@ def check_against_tflm(branches: list[Branch], samples, tmp_path, sanitize=False
                 assert mismatch.size == 0, (f"{where}: {mismatch.size} mismatches, first at input "
                                             f"{sample[i].reshape(-1)[mismatch[0]]}: "
                                             f"{g.reshape(-1)[mismatch[0]]} != {w.reshape(-1)[mismatch[0]]}")
+    return got
 
 
 def run_sanitized(path, samples, tmp_path):
@@ -151,6 +154,51 @@ def test_int8_pointwise_ops(tmp_path):
     branches += [int8_branch("LEAKY_RELU", a, b, alpha=alpha)
                  for (a, b), alpha in zip(REQUANT_PAIRS, LEAKY_ALPHAS)]
     check_against_tflm(branches, int8_samples([br.shape for br in branches]), tmp_path)
+
+
+def relu_n1_to_1_in_tflm(branches: list[Branch]) -> bytes:
+    """RELU_N1_TO_1 as TFLM can run it (it has no kernel for it): an int8 QUANTIZE to the output's
+    parameters (TFLite's ReluN1To1 requantizes the same way, in double), then a 1x1 MAX_POOL_2D with
+    RELU_N1_TO_1 fused, which clamps to zp + round(float32 +-1 / scale) as TFLite's kernel does."""
+    b = ModelBuilder()
+    ins, outs = [], []
+    for i, br in enumerate(branches):
+        x = b.tensor(f"x{i}", br.shape, br.in_dtype, *(br.in_q or (None, None)))
+        y = b.tensor(f"y{i}", br.shape, br.out_dtype, *(br.out_q or (None, None)))
+        src = x
+        if br.in_dtype == "int8":
+            src = b.tensor(f"r{i}", br.shape, "int8", *br.out_q)
+            b.op("QUANTIZE", [x], [src])
+        b.op("MAX_POOL_2D", [src], [y], filter_size=(1, 1), stride=(1, 1), padding="VALID",
+             activation="RELU_N1_TO_1")
+        ins.append(x)
+        outs.append(y)
+    b.inputs(ins)
+    b.outputs(outs)
+    return b.build()
+
+
+# 1 / f32(0.4) is 2.4999999627 in double but exactly 2.5 in float32: the bound rounds to 3, as in TFLite.
+RELU_N1_TO_1_PAIRS = REQUANT_PAIRS + [((0.4, 0), (0.4, 0)), ((0.05, 10), (0.4, -1)),
+                                      ((0.0078125, 0), (0.0078125, 0)), ((0.02, -128), (0.01, 127))]
+
+
+def test_int8_relu_n1_to_1(tmp_path):
+    branches = [int8_branch("RELU_N1_TO_1", a, b) for a, b in RELU_N1_TO_1_PAIRS]
+    samples = int8_samples([br.shape for br in branches])
+    got = check_against_tflm(branches, samples, tmp_path, reference=relu_n1_to_1_in_tflm(branches))
+    # the clamp happens: with scale 0.4 and zero point 0, +-1 quantize to +-3 (halves away from zero)
+    point_four = len(REQUANT_PAIRS)
+    np.testing.assert_array_equal(got[0][point_four].reshape(-1),
+                                  np.clip(samples[0][point_four].reshape(-1), -3, 3))
+
+
+def test_float_relu_n1_to_1(tmp_path):
+    # 4-D shapes: the reference runs them through a pool
+    branches = [float_branch("RELU_N1_TO_1", s) for s in [(1, 5, 5, 3), (1, 1, 7, 1), (2, 3, 11, 1)]]
+    samples = float_samples([br.shape for br in branches], spread=2.0)
+    check_against_tflm(branches, samples, tmp_path, exact_float=True,
+                       reference=relu_n1_to_1_in_tflm(branches))
 
 
 def test_dequantize_int8(tmp_path):

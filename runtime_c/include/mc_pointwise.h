@@ -21,7 +21,8 @@ typedef struct {
 } mc_quantize_f32_s8_t;
 void mc_quantize_f32_s8(const mc_quantize_f32_s8_t *p, const float *in, int8_t *out);
 
-/* RELU (lo 0, hi INFINITY) and RELU6 (lo 0, hi 6) in float32; NaN passes through as in TFLM. */
+/* RELU (lo 0, hi INFINITY), RELU6 (lo 0, hi 6) and RELU_N1_TO_1 (lo -1, hi 1) in float32; NaN passes
+ * through as in TFLM. */
 typedef struct {
   int32_t size;
   float lo, hi;

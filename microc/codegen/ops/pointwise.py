@@ -1,5 +1,5 @@
-"""Lowerings of the pointwise kernels (runtime_c/include/mc_pointwise.h): RELU, RELU6, LEAKY_RELU,
-QUANTIZE, DEQUANTIZE.
+"""Lowerings of the pointwise kernels (runtime_c/include/mc_pointwise.h): RELU, RELU6, RELU_N1_TO_1,
+LEAKY_RELU, QUANTIZE, DEQUANTIZE.
 
 Every int8 -> int8 element-wise operator is a 256-entry table computed here with TFLite Micro's exact
 integer arithmetic (microc/codegen/fixedpoint.py): one load per element on the device."""
@@ -48,9 +48,9 @@ def requantize_fn(op: Op, x: Tensor, y: Tensor) -> Callable[[int], int]:
     return lambda q: out_zp + multiply_by_quantized_multiplier(q - in_zp, mult, shift)
 
 
-def _relu_f32(op: Op, ctx: LoweringContext, hi: float) -> str:
+def _relu_f32(op: Op, ctx: LoweringContext, hi: float, lo: float = 0.0) -> str:
     y = op.outputs[0]
-    p = ctx.struct("mc_relu_f32_t", "relu", {"size": y.size, "lo": c_float(0.0), "hi": c_float(hi)})
+    p = ctx.struct("mc_relu_f32_t", "relu", {"size": y.size, "lo": c_float(lo), "hi": c_float(hi)})
     return f"mc_relu_f32({p}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(y)});"
 
 
@@ -76,6 +76,20 @@ def lower_relu6(op: Op, ctx: LoweringContext) -> str:
     scale, zp = per_tensor(op, op.inputs[0])
     six = max(-128, min(127, float_to_int32_x86(tflite_round(f32(6.0 / scale)) + zp)))
     return lut_call(op, ctx, int8_table(lambda q: min(six, max(zp, q))))
+
+
+@lowering("RELU_N1_TO_1")
+def lower_relu_n1_to_1(op: Op, ctx: LoweringContext) -> str:
+    """TFLite's ReluN1To1 (TFLM has no kernel for it; its arithmetic is TFLM's int8 RELU with the
+    bounds -1 and 1): requantize to the output, then clamp to the output's quantized -1 and 1."""
+    if require_dtype(op) == "float32":
+        return _relu_f32(op, ctx, 1.0, -1.0)
+    x, y = op.inputs[0], op.outputs[0]
+    requant, (out_s, out_zp) = requantize_fn(op, x, y), per_tensor(op, y)
+    # quantized bound: zp + round(float32 bound / scale); past int32 it is past int8 anyway
+    lo = max(-128, out_zp + tflite_round(f32(-1.0 / out_s)))
+    hi = min(127, out_zp + tflite_round(f32(1.0 / out_s)))
+    return lut_call(op, ctx, int8_table(lambda q: min(hi, max(lo, requant(q)))))
 
 
 @lowering("LEAKY_RELU")
