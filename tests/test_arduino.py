@@ -70,12 +70,18 @@ def test_hello_world_passes_on_the_simulated_mega_with_weights_in_flash(tmp_path
     assert res.passed and res.exit_status == 0
     assert res.output.splitlines() == ["microc self-test: hello_world_int8"] + \
         [f"sample {i}: ok" for i in range(5)] + ["5/5 PASS"]
-    # AVR data addresses start at 0x800000 in the ELF; flash addresses are below.
-    elf = tmp_path / "p" / "build" / "arduino" / "hello_world_int8.ino.elf"
+    assert _constants_in_flash(tmp_path / "p", "hello_world_int8") == 12
+
+
+def _constants_in_flash(project: Path, name: str) -> int:
+    """How many of the model's constant arrays the ELF holds; fails unless all lie in the first 64 KB
+    of flash (AVR data addresses start at 0x800000 in the ELF)."""
+    elf = project / "build" / "arduino" / f"{name}.ino.elf"
     nm = subprocess.run(["avr-nm", str(elf)], capture_output=True, text=True, check=True).stdout
     placed = {f[2]: int(f[0], 16) for f in (l.split() for l in nm.splitlines()) if len(f) == 3}
-    weights = [n for n in placed if re.fullmatch(r"hello_world_int8_l\d+_(w|bias|mult|shift)", n)]
-    assert len(weights) == 12 and all(placed[n] < 0x10000 for n in weights)
+    arrays = [n for n in placed if re.fullmatch(rf"{name}_l\d+_(w|bias|bias_raw|mult|shift)", n)]
+    assert all(placed[n] < 0x10000 for n in arrays), {n: hex(placed[n]) for n in arrays}
+    return len(arrays)
 
 
 def test_hello_world_passes_on_the_simulated_uno(tmp_path):
@@ -95,6 +101,8 @@ def test_digits_int8_passes_on_the_simulated_mega(tmp_path):
     res = _selftest(ROOT / "examples" / "digits" / "digits_cnn.onnx", "arduino-mega", tmp_path / "p", 5,
                     name="digits", quantize="int8", calibration=tmp_path / "cal.npy")
     assert res.passed and res.output.splitlines()[-1] == "5/5 PASS"
+    # Two CONV_2D (weights, bias, bias_raw, multiplier, shift) and a FULLY_CONNECTED (no bias_raw).
+    assert _constants_in_flash(tmp_path / "p", "digits") == 14
 
 
 def test_a_wrong_expected_output_fails_under_simavr(tmp_path):

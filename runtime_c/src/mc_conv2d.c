@@ -6,7 +6,8 @@
  * through a kernel that also takes two output channels at a time (every loaded value feeds two
  * multiply-accumulates; SMLAD on DSP targets) with the input zero point folded into the bias.
  * Border pixels go one at a time over their taps inside the image only, as TFLM, subtracting the
- * zero point from each input and starting from the model's bias. */
+ * zero point from each input and starting from the model's bias. The int8 kernel reads its constants
+ * through MC_READ_* (they stay in flash on AVR; plain loads elsewhere). */
 #define MC_CONV_IMPL
 #include "mc_kernels.h"
 
@@ -60,7 +61,7 @@ static inline acc4_t dot_2x2_s8(const int8_t *a0, const int8_t *a1, const int8_t
   }
 #endif
   for (; i < n; ++i) {
-    const int32_t x0 = a0[i], x1 = a1[i], k0 = w0[i], k1 = w1[i];
+    const int32_t x0 = a0[i], x1 = a1[i], k0 = MC_READ_S8(&w0[i]), k1 = MC_READ_S8(&w1[i]);
     s.s00 += k0 * x0;
     s.s01 += k0 * x1;
     s.s10 += k1 * x0;
@@ -84,14 +85,14 @@ static inline acc4_t dot_1x2_s8(const int8_t *a, const int8_t *w0, const int8_t 
 #endif
   for (; i < n; ++i) {
     const int32_t x = a[i] + off;
-    s.s00 += w0[i] * x;
-    s.s10 += w1[i] * x;
+    s.s00 += MC_READ_S8(&w0[i]) * x;
+    s.s10 += MC_READ_S8(&w1[i]) * x;
   }
   return s;
 }
 
 static inline int8_t requant_s8(const mc_conv2d_s8_t *p, int32_t acc, int32_t oc) {
-  acc = mc_requantize(acc, p->multiplier[oc], p->shift[oc]) + p->out_zp;
+  acc = mc_requantize(acc, MC_READ_S32(&p->multiplier[oc]), MC_READ_S32(&p->shift[oc])) + p->out_zp;
   return mc_clamp_s8(acc, p->act_min, p->act_max);
 }
 
@@ -136,8 +137,8 @@ static void conv_pair_s8(const mc_conv2d_s8_t *p, layout_t l, const int8_t *x0, 
     const int32_t oc1 = oc + 1 < g->out_c ? oc + 1 : oc; /* odd channel count: last one twice */
     const int8_t *w0 = p->weights + (size_t)oc * n, *w1 = p->weights + (size_t)oc1 * n;
     acc4_t s;
-    s.s00 = s.s01 = p->bias[oc];
-    s.s10 = s.s11 = p->bias[oc1];
+    s.s00 = s.s01 = MC_READ_S32(&p->bias[oc]);
+    s.s10 = s.s11 = MC_READ_S32(&p->bias[oc1]);
     if (l.rows == 1 && l.runs == 1) {
       s = dot_2x2_s8(x0, x1, w0, w1, l.run, s);
     } else {
@@ -165,8 +166,8 @@ static void conv_border_s8(const mc_conv2d_s8_t *p, const int8_t *image, mc_conv
   for (oc = 0; oc < g->out_c; oc += 2) {
     const int32_t oc1 = oc + 1 < g->out_c ? oc + 1 : oc;
     acc4_t s;
-    s.s00 = p->bias_raw[oc];
-    s.s10 = p->bias_raw[oc1];
+    s.s00 = MC_READ_S32(&p->bias_raw[oc]);
+    s.s10 = MC_READ_S32(&p->bias_raw[oc1]);
     s.s01 = s.s11 = 0;
     for (ky = w.ky0; ky < w.ky1; ++ky) {
       for (kx = w.kx0; kx < w.kx1; kx += taps) {

@@ -4,7 +4,8 @@
  * Inputs are read in place (no scratch). Interior pixels use the bias with the input zero point
  * folded in; a border pixel visits only its taps inside the image, as TFLM, subtracting the zero
  * point from each input and starting from the model's bias. With depth multiplier 1, four channels
- * are summed at a time. */
+ * are summed at a time. The int8 kernel reads its constants through MC_READ_* (they stay in flash on
+ * AVR; plain loads elsewhere). */
 #define MC_CONV_IMPL
 #include "mc_kernels.h"
 
@@ -50,10 +51,10 @@ static inline acc4_t dw_list4_s8(const tap_t *taps, int32_t n, const int8_t *x, 
 #else
   for (t = 0; t < n; ++t) {
     const int8_t *xt = x + taps[t].x, *kt = k + taps[t].w;
-    s.s0 += (xt[0] + off) * kt[0];
-    s.s1 += (xt[1] + off) * kt[1];
-    s.s2 += (xt[2] + off) * kt[2];
-    s.s3 += (xt[3] + off) * kt[3];
+    s.s0 += (xt[0] + off) * MC_READ_S8(&kt[0]);
+    s.s1 += (xt[1] + off) * MC_READ_S8(&kt[1]);
+    s.s2 += (xt[2] + off) * MC_READ_S8(&kt[2]);
+    s.s3 += (xt[3] + off) * MC_READ_S8(&kt[3]);
   }
 #endif
   return s;
@@ -64,7 +65,7 @@ static inline int32_t dw_list1_s8(const mc_dwconv_s8_t *p, const tap_t *taps, in
                                   const int8_t *x, int32_t c, int32_t off, int32_t s) {
   const int8_t *xc = x + c / p->depth_mult, *k = p->weights + c;
   int32_t t;
-  for (t = 0; t < n; ++t) s += (xc[taps[t].x] + off) * k[taps[t].w];
+  for (t = 0; t < n; ++t) s += (xc[taps[t].x] + off) * MC_READ_S8(&k[taps[t].w]);
   return s;
 }
 
@@ -77,13 +78,13 @@ static inline int32_t dw_channel_s8(const mc_dwconv_s8_t *p, const int8_t *image
   for (ky = w.ky0; ky < w.ky1; ++ky) {
     const int8_t *x = image + (w.origin + ky * row_step + w.kx0 * tap_step + c / p->depth_mult);
     const int8_t *k = p->weights + (ky * g->k_w + w.kx0) * C + c;
-    for (kx = w.kx0; kx < w.kx1; ++kx, x += tap_step, k += C) s += (x[0] + off) * k[0];
+    for (kx = w.kx0; kx < w.kx1; ++kx, x += tap_step, k += C) s += (x[0] + off) * MC_READ_S8(k);
   }
   return s;
 }
 
 static inline int8_t requant_s8(const mc_dwconv_s8_t *p, int32_t acc, int32_t c) {
-  acc = mc_requantize(acc, p->multiplier[c], p->shift[c]) + p->out_zp;
+  acc = mc_requantize(acc, MC_READ_S32(&p->multiplier[c]), MC_READ_S32(&p->shift[c])) + p->out_zp;
   return mc_clamp_s8(acc, p->act_min, p->act_max);
 }
 
@@ -96,10 +97,10 @@ static void dw_pixel_s8(const mc_dwconv_s8_t *p, const int8_t *x, mc_conv_window
   if (p->depth_mult == 1 && taps) {
     for (; c + 3 < C; c += 4) {
       acc4_t s;
-      s.s0 = bias[c];
-      s.s1 = bias[c + 1];
-      s.s2 = bias[c + 2];
-      s.s3 = bias[c + 3];
+      s.s0 = MC_READ_S32(&bias[c]);
+      s.s1 = MC_READ_S32(&bias[c + 1]);
+      s.s2 = MC_READ_S32(&bias[c + 2]);
+      s.s3 = MC_READ_S32(&bias[c + 3]);
       s = dw_list4_s8(taps, n, x + c, p->weights + c, off, s);
       o[c] = requant_s8(p, s.s0, c);
       o[c + 1] = requant_s8(p, s.s1, c + 1);
@@ -108,8 +109,8 @@ static void dw_pixel_s8(const mc_dwconv_s8_t *p, const int8_t *x, mc_conv_window
     }
   }
   for (; c < C; ++c) {
-    const int32_t acc = taps ? dw_list1_s8(p, taps, n, x, c, off, bias[c])
-                             : dw_channel_s8(p, x, w, c, off, bias[c]);
+    const int32_t acc = taps ? dw_list1_s8(p, taps, n, x, c, off, MC_READ_S32(&bias[c]))
+                             : dw_channel_s8(p, x, w, c, off, MC_READ_S32(&bias[c]));
     o[c] = requant_s8(p, acc, c);
   }
 }

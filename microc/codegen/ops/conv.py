@@ -88,9 +88,9 @@ def _int8_fields(op: Op, ctx: LoweringContext, x, w, bias, out, weight_sums) -> 
     out_c = out.shape[-1]
     folded = folded_bias(op, w, bias, x.quant.zp, out_c, weight_sums)
     raw = folded_bias(op, w, bias, 0, out_c, weight_sums)
-    mult, shift = requant_arrays(ctx, x, w, out)
-    return {"bias": ctx.const(folded, "bias", "int32_t"),
-            "bias_raw": ctx.const(raw, "bias_raw", "int32_t"), "multiplier": mult, "shift": shift,
+    mult, shift = requant_arrays(ctx, x, w, out, flash=True)
+    return {"bias": ctx.const(folded, "bias", "int32_t", flash=True),
+            "bias_raw": ctx.const(raw, "bias_raw", "int32_t", flash=True), "multiplier": mult, "shift": shift,
             "in_zp": x.quant.zp, "out_zp": out.quant.zp, **act_fields(op, out)}
 
 
@@ -131,9 +131,9 @@ def lower_conv2d(op: Op, ctx: LoweringContext) -> str:
     if patch_len:  # zero weights meet the patch's padding
         padded = np.zeros((out_c, patch_len), np.int8)
         padded[:, :flat.shape[1]] = flat
-        weights = ctx.const(padded, "w", "int8_t")
+        weights = ctx.const(padded, "w", "int8_t", flash=True)
     else:
-        weights = ctx.ptr(w)
+        weights = ctx.const_tensor(w, flash=True)
     sums = flat.astype(np.int64).sum(axis=1)
     p = ctx.struct("mc_conv2d_s8_t", "conv", {
         "g": geom, "patch_len": patch_len, "weights": weights,
@@ -151,12 +151,12 @@ def lower_depthwise_conv2d(op: Op, ctx: LoweringContext) -> str:
     if w.shape[0] != 1 or out_c != out.shape[-1] or out_c % in_c:
         raise unsupported(op, f"filter {w.shape} must be 1HW(I*M) with I*M = output channels "
                               f"{out.shape[-1]}, a multiple of input channels {in_c}")
-    common = {"g": _geometry(op, k_h, k_w), "depth_mult": out_c // in_c, "weights": ctx.ptr(w)}
+    common = {"g": _geometry(op, k_h, k_w), "depth_mult": out_c // in_c}
     if dtype == "float32":
         p = ctx.struct("mc_dwconv_f32_t", "dwconv", {
-            **common, "bias": _float_bias(ctx, bias, out_c), **act_fields(op, out)})
+            **common, "weights": ctx.ptr(w), "bias": _float_bias(ctx, bias, out_c), **act_fields(op, out)})
         return f"mc_depthwise_conv2d_f32({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
     sums = w.data.astype(np.int64).reshape(-1, out_c).sum(axis=0)
     p = ctx.struct("mc_dwconv_s8_t", "dwconv", {
-        **common, **_int8_fields(op, ctx, x, w, bias, out, sums)})
+        **common, "weights": ctx.const_tensor(w, flash=True), **_int8_fields(op, ctx, x, w, bias, out, sums)})
     return f"mc_depthwise_conv2d_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
