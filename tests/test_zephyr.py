@@ -38,12 +38,13 @@ CPU_ARCH = {"cortex-m3": "v7", "cortex-m4": "v7E-M", "cortex-m7": "v7E-M", "cort
 KCONFIG_CHECKED = {
     "SERIAL": "drivers/serial/Kconfig: menuconfig SERIAL",
     "CONSOLE": "drivers/console/Kconfig: menuconfig CONSOLE",
-    "UART_CONSOLE": "drivers/console/Kconfig: config UART_CONSOLE (depends on SERIAL)",
-    "BOOT_BANNER": "kernel/Kconfig: config BOOT_BANNER (bool, default y)",
-    "MAIN_STACK_SIZE": "kernel/Kconfig: config MAIN_STACK_SIZE (docs.zephyrproject.org kconfig reference)",
-    "FPU": "arch/Kconfig: config FPU; cmake/gcc-m-fpu.cmake reads CONFIG_FPU",
-    "REBOOT": "Kconfig: config REBOOT ('Reboot functionality', enables sys_reboot() of "
-              "include/zephyr/sys/reboot.h)",
+    "UART_CONSOLE": "drivers/console/Kconfig: config UART_CONSOLE (depends on SERIAL && SERIAL_HAS_DRIVER)",
+    "BOOT_BANNER": "kernel/Kconfig: config BOOT_BANNER (bool, default y, depends on CONSOLE_HAS_DRIVER; "
+                   "docs.zephyrproject.org Kconfig reference)",
+    "MAIN_STACK_SIZE": "kernel/Kconfig: config MAIN_STACK_SIZE (int; docs.zephyrproject.org Kconfig reference)",
+    "FPU": "config FPU (arch/Kconfig); cmake/gcc-m-fpu.cmake sets -mfpu only if(CONFIG_FPU)",
+    "REBOOT": "config REBOOT, 'Reboot functionality' (docs.zephyrproject.org Kconfig reference); it enables "
+              "sys_reboot() of include/zephyr/sys/reboot.h",
 }
 
 
