@@ -554,8 +554,8 @@ def test_quantize_static_model_is_verified_within_one_output_quantum(tmp_path):
     assert last.op_type == "DequantizeLinear"
     scale = next(numpy_helper.to_array(i) for i in model.graph.initializer if i.name == last.input[1])
     assert onnx_output_quanta(path) == [float(scale)]
-    cmd = [sys.executable, "-m", "microc", "deploy", str(path), "--board", "host", "-o", str(tmp_path / "out"),
-           "--samples", "20", "--verify", "--json"]
+    cmd = [sys.executable, "-m", "microc", "deploy", str(path), "--board", "host",
+           "-o", str(tmp_path / "out"), "--samples", "20", "--verify", "--json"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
