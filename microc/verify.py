@@ -109,7 +109,8 @@ def onnx_output_quanta(path: str | Path) -> list[float | None]:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # OSError, protobuf's DecodeError, ...
-        raise MicrocError(f"cannot read {Path(path).name}: {str(e).splitlines()[0]}") from None
+        why = (str(e).strip() or type(e).__name__).splitlines()[0]
+        raise MicrocError(f"cannot read {Path(path).name}: {why}") from None
     g = model.graph
     producer = {o: n for n in g.node for o in n.output}
     consts = {i.name: i for i in g.initializer}
