@@ -17,7 +17,7 @@ from shared_models import shared_model
 from microc import RUNTIME_C
 from microc.boards import list_boards, load_board
 from microc.build import build_project
-from microc.errors import MicrocError
+from microc.errors import DoesNotFit, MicrocError
 from microc.pipeline import compile_model
 
 ZEPHYR_BOARDS = {  # microc board -> Zephyr board name (boards/<vendor>/<board>/*.yaml `identifier`)
@@ -95,6 +95,21 @@ def test_prj_conf_names_only_checked_kconfig_symbols(projects, name):
     assert settings["CONFIG_MAIN_STACK_SIZE"] == str(board.stack_bytes)
     assert ("CONFIG_FPU" in settings) == (board.features["fpu"] != "none")
     assert ("CONFIG_REBOOT" in settings) == (name not in EMULATED)
+
+
+def test_a_self_test_halts_instead_of_rebooting(tmp_path):
+    """A real board's self-test leaves CONFIG_REBOOT out: mc_exit then idles instead of starting over."""
+    compile_model(shared_model("tflm/hello_world_int8"), "zephyr-nrf52840dk", tmp_path / "p", selftest=2)
+    conf = (tmp_path / "p" / "prj.conf").read_text()
+    assert "CONFIG_SERIAL=y" in conf and "CONFIG_REBOOT" not in conf
+    assert (tmp_path / "p" / "model" / "selftest_data.c").is_file()
+
+
+def test_fit_check_uses_the_zephyr_board_memory(tmp_path):
+    """vww_96_int8's 252,944 bytes of weights plus code do not fit qemu_cortex_m3's 256 KiB of flash."""
+    with pytest.raises(DoesNotFit, match=r"weights 252,944\), zephyr-qemu_cortex_m3 has 262,144 in 'flash'"):
+        compile_model(shared_model("mlperf_tiny/vww_96_int8"), "zephyr-qemu_cortex_m3", tmp_path / "p")
+    assert not (tmp_path / "p").exists()
 
 
 def _cpu_flags(board) -> list[str]:

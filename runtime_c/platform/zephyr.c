@@ -50,8 +50,8 @@ uint64_t mc_ticks(void) {
 #endif
 }
 
-/* After EXIT: a real board reboots, ready for the next session; an emulated one (QEMU_TARGET) halts,
- * since a reboot there would only start the program again. */
+/* After EXIT: a real board reboots, ready for the next session (prj.conf sets CONFIG_REBOOT on real
+ * boards, except for a self-test, which would repeat for ever); an emulated one (QEMU_TARGET) halts. */
 void mc_exit(int code) {
   (void)code;
 #if defined(CONFIG_REBOOT) && !defined(CONFIG_QEMU_TARGET)
