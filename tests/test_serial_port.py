@@ -77,6 +77,21 @@ def test_kws_is_verified_over_a_pseudo_terminal(kws_project):
         assert abs(a["instructions"] - b["instructions"]) <= per_tick
 
 
+def test_a_board_flashed_by_other_tools_needs_no_microc_build(kws_project, tmp_path):
+    """The project folder without microc's build result (the firmware came from west, arduino-cli...):
+    --port still verifies; the report has no flash/RAM figures."""
+    project, elf = kws_project
+    bare = tmp_path / "kws"
+    shutil.copytree(project, bare, ignore=shutil.ignore_patterns("build"))
+    with tempfile.TemporaryFile() as out:
+        proc, pty = start_qemu_on_pty(elf, out)
+    try:
+        report = microc_run(bare, "--port", pty, "--timeout", "60")
+    finally:
+        proc.stop()
+    assert report["match"] is True and report["flash_bytes"] is None and report["instructions"] > 0
+
+
 def test_a_port_that_does_not_exist_is_a_one_line_error(kws_project):
     project, _ = kws_project
     res = subprocess.run([sys.executable, "-m", "microc", "run", str(project), "--port", "/dev/pts/none"],

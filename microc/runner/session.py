@@ -63,10 +63,13 @@ class RunReport:
 def run_project(project: Path, input_file: str | None = None, samples: int = 10, seed: int = 0,
                 verify: bool = False, port: str | None = None, timeout: float = 120.0) -> RunReport:
     from microc.boards import load_board
-    from microc.build import read_build_result
+    from microc.build import BUILD_RESULT, read_build_result
     manifest, metadata = read_manifest(project), read_metadata(project)
     board = load_board(manifest["board"])
-    build = read_build_result(project)
+    # A board on a port may have been built and flashed by its platform's own tools, not microc build;
+    # the device's model hash still proves it runs this project's model.
+    no_build = port and not (Path(project) / BUILD_RESULT).is_file()
+    build = {} if no_build else read_build_result(project)
     inputs = load_samples(input_file, metadata["inputs"]) if input_file else \
         make_samples(metadata["inputs"], samples, seed)
     with open_device(board, project, build, port, timeout) as device:
