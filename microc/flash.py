@@ -34,6 +34,9 @@ TOOLS = {
                            "extension installs on first use"),
 }
 
+# The tool of a board whose file has no [flash] table.
+FAMILY_TOOLS = {"zephyr": "west", "arduino": "arduino-cli", "azure-sphere": "az-sphere"}
+
 # avrdude's programmer and speed per AVR part: the Arduino bootloaders' (boards.txt upload.protocol and
 # upload.speed): optiboot on the Uno, stk500v2 ("wiring") on the Mega 2560.
 AVRDUDE_BOOTLOADERS = {"atmega328p": ("arduino", 115200), "atmega2560": ("wiring", 115200)}
@@ -61,7 +64,7 @@ def plan_flash(project: Path, board, name: str, port: str | None = None) -> Flas
     reason = not_applicable(board)
     if reason is not None:
         raise FlashError(f"flashing does not apply to {board.name}: {reason}")
-    tool = board.flash.get("tool")
+    tool = board.flash.get("tool", FAMILY_TOOLS.get(board.family))
     if tool not in TOOLS:
         raise FlashError(f"board {board.name} names no known flash tool ([flash] tool = {tool!r}; "
                          f"known: {', '.join(TOOLS)})")

@@ -81,8 +81,9 @@ def test_pyocd_flashes_the_elf_for_its_target(tmp_path):
 
 
 def _arduino(mcu: str, fqbn: str):
+    """An Arduino board as its file gives it: no [flash] table, so the family's tool (arduino-cli)."""
     return _board_like("zephyr-nrf52840dk", family="arduino", arduino={"fqbn": fqbn}, simavr={"mcu": mcu},
-                       flash={"tool": "arduino-cli"})
+                       flash={})
 
 
 def test_arduino_cli_uploads_the_sketch_build(tmp_path, monkeypatch):
