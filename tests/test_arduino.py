@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from shared_models import shared_model
+from tflite_builder import ModelBuilder, quantize_bias, quantize_weights_per_channel
 from microc import ROOT
 from microc.build import build_project
 from microc.build_arduino import ArduinoBuildError
-from microc.errors import DeviceError
+from microc.errors import DeviceError, DoesNotFit
 from microc.pipeline import compile_model
 from microc.runner.selftest import run_selftest_project
 from microc.runner.simavr import uart_text
@@ -147,3 +148,47 @@ def test_missing_arduino_builder_names_the_package(tmp_path, monkeypatch):
     with pytest.raises(ArduinoBuildError, match="^arduino-builder not found: install the Debian package "
                                                 "arduino-builder"):
         build_project(project)
+
+
+def _fc_chain(path: Path, widths: tuple[int, ...]) -> Path:
+    """An int8 model of FULLY_CONNECTED layers widths[0] -> widths[1] -> ... (random weights)."""
+    rng = np.random.default_rng(1)
+    b = ModelBuilder()
+    prev = x = b.tensor("x", (1, widths[0]), "int8", scale=0.04, zero_point=-128)
+    for i, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
+        wq, ws = quantize_weights_per_channel(rng.standard_normal((n_out, n_in)).astype(np.float32), 0)
+        bq, bs = quantize_bias(rng.standard_normal(n_out), 0.04, ws)
+        w = b.const(f"w{i}", wq, scale=ws, zero_point=0, axis=0)
+        bias = b.const(f"b{i}", bq, scale=bs, zero_point=0, axis=0)
+        y = b.tensor(f"y{i}", (1, n_out), "int8", scale=0.04, zero_point=-7)
+        b.op("FULLY_CONNECTED", [prev, w, bias], [y])
+        prev = y
+    b.inputs([x])
+    b.outputs([prev])
+    path.write_bytes(b.build())
+    return path
+
+
+def test_an_array_over_32767_bytes_is_refused_before_anything_is_written(tmp_path):
+    model = _fc_chain(tmp_path / "fc.tflite", (200, 200))
+    with pytest.raises(DoesNotFit, match=r"^constant array fc_l0_w holds 40,000 bytes, arduino-mega allows "
+                                         r"at most 32,767 in one array \(microc does not split arrays\)$"):
+        compile_model(model, "arduino-mega", tmp_path / "p", name="fc")
+    assert not (tmp_path / "p").exists()
+
+
+def test_65_kb_of_weights_in_near_flash_pass_on_the_simulated_mega(tmp_path):
+    _needs_avr_tools()
+    model = _fc_chain(tmp_path / "fc.tflite", (180, 174, 170))  # 65,028 bytes of constants
+    res = _selftest(model, "arduino-mega", tmp_path / "p", 1, name="fc")
+    assert res.passed and res.output.splitlines()[-1] == "1/1 PASS"
+    assert _constants_in_flash(tmp_path / "p", "fc") == 8
+
+
+def test_constants_reaching_past_64_kb_of_flash_are_refused_at_build(tmp_path):
+    _needs_avr_tools()
+    model = _fc_chain(tmp_path / "fc.tflite", (180, 175, 170))  # 65,390 bytes: passes the estimate
+    compile_model(model, "arduino-mega", tmp_path / "p", name="fc")
+    with pytest.raises(ArduinoBuildError, match=r"^constant array fc_l0_w ends at flash address "
+                                                r"0x1[0-9A-F]{4}, past the 0x10000 that arduino-mega's"):
+        build_project(tmp_path / "p")

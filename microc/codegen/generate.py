@@ -32,13 +32,16 @@ def generate(graph: Graph, name: str) -> GeneratedModel:
         calls.append(lowering_for(op).emit(op, ctx))
     info = _info(graph, name, plan)
     layers = _layer_table(graph, plan)
-    weight_bytes = sum(a.values.size * np.dtype(_np(a.ctype)).itemsize for a in ctx.arrays)
+    sizes = {a.name: a.values.size * np.dtype(_np(a.ctype)).itemsize for a in ctx.arrays}
+    weight_bytes = sum(sizes.values())
+    largest = max(sizes, key=sizes.get, default=None)  # boards may limit one object's size (AVR)
     files = {
         f"{name}.h": _header(graph, name, plan),
         f"{name}.c": _source(graph, name, plan, ctx, calls, info),
         f"{name}_weights.c": _weights(name, ctx),
     }
     metadata = {**info, "lower_bound_bytes": plan.lower_bound_bytes, "weight_bytes": weight_bytes,
+                "largest_array": {"name": largest, "bytes": sizes[largest] if largest else 0},
                 "operators": graph.op_types(), "layers": layers}
     return GeneratedModel(name, files, metadata, plan)
 

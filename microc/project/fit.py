@@ -30,6 +30,7 @@ def check_fits(model, board, extra_rodata: int = 0) -> None:
     without a memory map (the host) always fits."""
     if not board.memory:
         return
+    _check_largest_array(model, board)
     needs = memory_needs(model, board, extra_rodata)
     by_region: dict[str, list[str]] = {}
     for kind, region in board.placement.items():
@@ -43,3 +44,13 @@ def check_fits(model, board, extra_rodata: int = 0) -> None:
             label = "RAM" if "arena" in kinds else "flash" if "rodata" in kinds else region
             raise DoesNotFit(f"model needs {total:,} bytes of {label} ({parts}), {board.name} has "
                              f"{size:,} in '{region}': exceeds by {total - size:,} bytes")
+
+
+def _check_largest_array(model, board) -> None:
+    """A board's `max_array_bytes` (AVR: 32,767, its largest object) against the largest constant array;
+    microc does not split arrays."""
+    limit = board.features.get("max_array_bytes")
+    largest = model.metadata.get("largest_array", {})
+    if limit is not None and largest.get("bytes", 0) > limit:
+        raise DoesNotFit(f"constant array {largest['name']} holds {largest['bytes']:,} bytes, {board.name} "
+                         f"allows at most {limit:,} in one array (microc does not split arrays)")
