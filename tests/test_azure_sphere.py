@@ -1,8 +1,9 @@
 """Azure Sphere MT3620 real-time core: the project (CMakeLists.txt with the SDK's CMake functions,
 app_manifest.json, linker.ld, vector table, the core's UART) renders, builds to an ELF with plain make and
-arm-none-eabi-gcc, and lays out as the Azure Sphere OS loads it; the SDK's image-package build is run only
-where the SDK is installed (here a stand-in SDK checks the commands). No MT3620 is emulated anywhere, so
-the firmware is not run here."""
+arm-none-eabi-gcc, lays out as the Azure Sphere OS loads it, and runs on an emulated real-time core
+(tests/mt3620_emulator.py: Unicorn with the MT3620's memory map and UART): the self-test passes and the
+runner protocol verifies against TFLM over a pseudo-terminal. The SDK's image-package build is run only
+where the SDK is installed (here a stand-in SDK checks the commands)."""
 from __future__ import annotations
 
 import json
@@ -21,6 +22,7 @@ from microc.boards import load_board
 from microc.build import build_project
 from microc.build_sdk import AZURE_SPHERE_RT_TOOLCHAIN, azure_sphere_cmake_commands
 from microc.pipeline import compile_model
+from microc.runner.session import run_project
 
 BOARD = "azure-sphere-mt3620"
 TCM, FLASH = (0x00100000, 0x00130000), (0x10000000, 0x10100000)  # Microsoft's sample linker.ld
@@ -28,11 +30,11 @@ TCM, FLASH = (0x00100000, 0x00130000), (0x10000000, 0x10100000)  # Microsoft's s
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """hello_world_float and hello_world_int8 (self-test) built for the board with make."""
+    """hello_world_float (self-test) and hello_world_int8 (runner protocol) built for the board with make."""
     if shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("arm-none-eabi-gcc is not installed (scripts/setup.sh installs it)")
     out = {}
-    for model, selftest in (("tflm/hello_world_float", 0), ("tflm/hello_world_int8", 3)):
+    for model, selftest in (("tflm/hello_world_float", 3), ("tflm/hello_world_int8", 0)):
         p = tmp_path_factory.mktemp("az") / "p"
         compile_model(shared_model(model), BOARD, p, selftest=selftest)
         out[model] = (p, build_project(p))
@@ -140,7 +142,41 @@ def test_sdk_build_runs_cmake_with_the_rtcore_toolchain(built, tmp_path, monkeyp
 
 def test_run_without_a_port_says_the_board_is_not_emulated(built):
     project, _ = built["tflm/hello_world_float"]
-    run = subprocess.run([sys.executable, "-m", "microc", "run", str(project)], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-m", "microc", "run", str(project)], capture_output=True,
+                         text=True)
     assert run.returncode != 0
     assert run.stderr == ("microc: error: azure-sphere-mt3620 is not emulated here: flash it (microc flash) "
                           "and run with --port PORT (e.g. --port /dev/ttyACM0)\n")
+
+
+EMULATOR = Path(__file__).with_name("mt3620_emulator.py")
+
+
+def test_self_test_passes_on_the_emulated_core(built):
+    """Float kernels in FPU instructions (Unicorn does not check CPACR, so not the FPU enable itself),
+    .bss cleared over garbage RAM, the UART's output."""
+    pytest.importorskip("unicorn")
+    _, res = built["tflm/hello_world_float"]
+    run = subprocess.run([sys.executable, str(EMULATOR), res.artifact], capture_output=True, text=True,
+                         timeout=300)
+    assert run.stdout == ("microc self-test: hello_world_float\nsample 0: ok\nsample 1: ok\nsample 2: ok\n"
+                          "3/3 PASS\n"), run.stderr
+    assert run.returncode == 0
+
+
+def test_runner_protocol_verifies_over_a_pty_on_the_emulated_core(built):
+    """microc run --port against the emulated core's UART on a pseudo-terminal: the serial-port path a
+    real board takes; EXIT ends the firmware with mc_exit(0)."""
+    pytest.importorskip("unicorn")
+    project, res = built["tflm/hello_world_int8"]
+    emulator = subprocess.Popen([sys.executable, str(EMULATOR), res.artifact, "--pty"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = emulator.stdout.readline().strip()
+        report = run_project(project, samples=3, seed=0, verify=True, port=port, timeout=60)
+        assert report.match and report.comparison is not None
+        assert len(report.samples) == 5  # 3 random, all -128, all 127
+        assert emulator.wait(timeout=60) == 0, emulator.stderr.read()
+    finally:
+        emulator.kill()
+        emulator.wait()
