@@ -2,7 +2,6 @@
 Debian packages (arduino-core-avr); facts measured on Debian bookworm (docs/platforms.md)."""
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -59,7 +58,6 @@ def build_arduino(project: Path, board, name: str) -> Path:
     if not elf.is_file():
         raise ArduinoBuildError(f"arduino-builder succeeded but left no {elf}")
     _check_ram(elf, board)
-    _check_near_flash(elf, board, name)
     return elf
 
 
@@ -74,20 +72,3 @@ def _check_ram(elf: Path, board) -> None:
         raise ArduinoBuildError(f"firmware needs {static + board.stack_bytes:,} bytes of RAM (static data "
                                 f"{static:,} + stack {board.stack_bytes:,}), {board.name} has {ram.size:,}: "
                                 f"exceeds by {static + board.stack_bytes - ram.size:,} bytes")
-
-
-def _check_near_flash(elf: Path, board, name: str) -> None:
-    """The model's constant arrays (<name>_l<step>_*) in flash are read with LPM (pgm_read_*), which
-    reaches the first 64 KB only: every one must end inside the board's rodata region (`flash_near` on
-    the Mega), else the firmware would read garbage. Below 0x800000 is flash in an AVR ELF."""
-    region = board.region("rodata")
-    out = subprocess.run([board.toolchain.prefix + "nm", "-S", str(elf)], capture_output=True, text=True,
-                         check=True).stdout
-    for fields in (line.split() for line in out.splitlines()):
-        if len(fields) == 4 and re.match(rf"{name}_l\d+_", fields[3]) and int(fields[0], 16) < 0x800000:
-            end = int(fields[0], 16) + int(fields[1], 16)
-            if region is not None and end > region.end:
-                raise ArduinoBuildError(f"constant array {fields[3]} ends at flash address 0x{end:X}, past "
-                                        f"the 0x{region.end:X} that {board.name}'s flash reads reach "
-                                        f"(microc has no far-pointer reads yet): the model's constants "
-                                        f"are too large for this board")

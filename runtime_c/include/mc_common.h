@@ -10,15 +10,27 @@
 #define MC_WEIGHT_ATTR __attribute__((aligned(4)))
 #endif
 
-/* Constant data that kernels read only through MC_READ_S8/MC_READ_S32 (FULLY_CONNECTED's weights and
- * per-channel arrays). On AVR it stays in flash (PROGMEM: plain const data would be copied to RAM),
- * read with LPM, so it must lie in the first 64 KB of flash; elsewhere the accessors are plain loads. */
-#if defined(__AVR__)
+/* Constant data that kernels read only through MC_READ_S8/MC_READ_S32 (the int8 weights and
+ * per-channel arrays of FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D), declared
+ * `const T MC_FLASH name[N] MC_FLASH_ATTR` and pointed to by `const T MC_FLASH *`. Plain const data
+ * would be copied to RAM on AVR, so there it stays in flash:
+ * - AVRs with more than 64 KB of flash (ELPM: the Mega 2560), compiled as GNU C (as the Arduino core
+ *   does; not strict ISO C): the __memx address space, whose 24-bit pointers reach all of flash;
+ * - other AVRs (or strict ISO C): PROGMEM, read with LPM (pgm_read_*): the first 64 KB only;
+ * - everywhere else: ordinary constants, and the accessors are plain loads. */
+#if defined(__AVR__) && defined(__AVR_HAVE_ELPM__) && defined(__MEMX) && !defined(__STRICT_ANSI__)
+#define MC_FLASH __memx
+#define MC_FLASH_ATTR
+#define MC_READ_S8(p) (*(p))
+#define MC_READ_S32(p) (*(p))
+#elif defined(__AVR__)
 #include <avr/pgmspace.h>
+#define MC_FLASH
 #define MC_FLASH_ATTR PROGMEM
 #define MC_READ_S8(p) ((int8_t)pgm_read_byte(p))
 #define MC_READ_S32(p) ((int32_t)pgm_read_dword(p))
 #else
+#define MC_FLASH
 #define MC_FLASH_ATTR MC_WEIGHT_ATTR
 #define MC_READ_S8(p) (*(p))
 #define MC_READ_S32(p) (*(p))

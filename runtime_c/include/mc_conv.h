@@ -2,15 +2,16 @@
 #ifndef MC_CONV_H
 #define MC_CONV_H
 #include <stdint.h>
+#include "mc_common.h" /* MC_FLASH */
 
 /* FULLY_CONNECTED int8: out[b][o] = requant(bias[o] + sum_i w[o][i] * in[b][i]) + out_zp, clamped.
  * The input zero point is folded into bias at compile time (bias - in_zp * sum_i w[o][i]). */
 typedef struct {
   int32_t batches, in_features, out_features;
-  const int8_t *weights;     /* [out_features][in_features] */
-  const int32_t *bias;       /* [out_features], zero point folded in */
-  const int32_t *multiplier; /* [out_features] */
-  const int32_t *shift;      /* [out_features] */
+  const MC_FLASH int8_t *weights;     /* [out_features][in_features] */
+  const MC_FLASH int32_t *bias;       /* [out_features], zero point folded in */
+  const MC_FLASH int32_t *multiplier; /* [out_features] */
+  const MC_FLASH int32_t *shift;      /* [out_features] */
   int32_t out_zp, act_min, act_max;
 } mc_fc_s8_t;
 void mc_fully_connected_s8(const mc_fc_s8_t *p, const int8_t *in, int8_t *out);
@@ -41,11 +42,11 @@ typedef struct {
 typedef struct {
   mc_conv_geom_t g;
   int32_t patch_len;         /* 0 when read in place */
-  const int8_t *weights;     /* [out_c][k_h][k_w][in_c], or [out_c][patch_len] with patches */
-  const int32_t *bias;       /* [out_c], zero point folded in */
-  const int32_t *bias_raw;   /* [out_c], the model's bias (zeros when it has none) */
-  const int32_t *multiplier; /* [out_c] */
-  const int32_t *shift;      /* [out_c] */
+  const MC_FLASH int8_t *weights;     /* [out_c][k_h][k_w][in_c], or [out_c][patch_len] with patches */
+  const MC_FLASH int32_t *bias;       /* [out_c], zero point folded in */
+  const MC_FLASH int32_t *bias_raw;   /* [out_c], the model's bias (zeros when it has none) */
+  const MC_FLASH int32_t *multiplier; /* [out_c] */
+  const MC_FLASH int32_t *shift;      /* [out_c] */
   int32_t in_zp, out_zp, act_min, act_max;
 } mc_conv2d_s8_t;
 void mc_conv2d_s8(const mc_conv2d_s8_t *p, const int8_t *in, int8_t *out, void *scratch);
@@ -65,11 +66,11 @@ void mc_conv2d_f32(const mc_conv2d_f32_t *p, const float *in, float *out);
 typedef struct {
   mc_conv_geom_t g;
   int32_t depth_mult;
-  const int8_t *weights;     /* [k_h][k_w][out_c] */
-  const int32_t *bias;       /* [out_c], zero point folded in */
-  const int32_t *bias_raw;   /* [out_c], the model's bias (zeros when it has none) */
-  const int32_t *multiplier; /* [out_c] */
-  const int32_t *shift;      /* [out_c] */
+  const MC_FLASH int8_t *weights;     /* [k_h][k_w][out_c] */
+  const MC_FLASH int32_t *bias;       /* [out_c], zero point folded in */
+  const MC_FLASH int32_t *bias_raw;   /* [out_c], the model's bias (zeros when it has none) */
+  const MC_FLASH int32_t *multiplier; /* [out_c] */
+  const MC_FLASH int32_t *shift;      /* [out_c] */
   int32_t in_zp, out_zp, act_min, act_max;
 } mc_dwconv_s8_t;
 void mc_depthwise_conv2d_s8(const mc_dwconv_s8_t *p, const int8_t *in, int8_t *out);

@@ -45,8 +45,8 @@ typedef struct {
 } acc4_t;
 
 /* Two pixels (a0, a1) by two channels (w0, w1) over n values. */
-static inline acc4_t dot_2x2_s8(const int8_t *a0, const int8_t *a1, const int8_t *w0, const int8_t *w1,
-                                int32_t n, acc4_t s) {
+static inline acc4_t dot_2x2_s8(const int8_t *a0, const int8_t *a1, const MC_FLASH int8_t *w0,
+                                const MC_FLASH int8_t *w1, int32_t n, acc4_t s) {
   int32_t i = 0;
 #ifdef MC_CONV_SIMD
   int32_t blocks;
@@ -71,8 +71,8 @@ static inline acc4_t dot_2x2_s8(const int8_t *a0, const int8_t *a1, const int8_t
 }
 
 /* One pixel (a, each value plus off) by two channels (w0, w1) over n values: s00 and s10. */
-static inline acc4_t dot_1x2_s8(const int8_t *a, const int8_t *w0, const int8_t *w1, int32_t n,
-                                int32_t off, acc4_t s) {
+static inline acc4_t dot_1x2_s8(const int8_t *a, const MC_FLASH int8_t *w0, const MC_FLASH int8_t *w1,
+                                int32_t n, int32_t off, acc4_t s) {
   int32_t i = 0;
 #ifdef MC_CONV_SIMD
   const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) | ((uint32_t)off << 16));
@@ -135,7 +135,7 @@ static void conv_pair_s8(const mc_conv2d_s8_t *p, layout_t l, const int8_t *x0, 
   int32_t oc, r, k;
   for (oc = 0; oc < g->out_c; oc += 2) {
     const int32_t oc1 = oc + 1 < g->out_c ? oc + 1 : oc; /* odd channel count: last one twice */
-    const int8_t *w0 = p->weights + (size_t)oc * n, *w1 = p->weights + (size_t)oc1 * n;
+    const MC_FLASH int8_t *w0 = p->weights + (size_t)oc * n, *w1 = p->weights + (size_t)oc1 * n;
     acc4_t s;
     s.s00 = s.s01 = MC_READ_S32(&p->bias[oc]);
     s.s10 = s.s11 = MC_READ_S32(&p->bias[oc1]);

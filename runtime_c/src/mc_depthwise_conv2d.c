@@ -35,7 +35,7 @@ static int32_t list_taps(const mc_conv_geom_t *g, mc_conv_window_t w, tap_t *tap
 }
 
 /* Channels [c, c + 4) over a tap list (depth multiplier 1; x and k point at channel c). */
-static inline acc4_t dw_list4_s8(const tap_t *taps, int32_t n, const int8_t *x, const int8_t *k,
+static inline acc4_t dw_list4_s8(const tap_t *taps, int32_t n, const int8_t *x, const MC_FLASH int8_t *k,
                                  int32_t off, acc4_t s) {
   int32_t t;
 #ifdef MC_CONV_SIMD
@@ -50,7 +50,8 @@ static inline acc4_t dw_list4_s8(const tap_t *taps, int32_t n, const int8_t *x, 
   }
 #else
   for (t = 0; t < n; ++t) {
-    const int8_t *xt = x + taps[t].x, *kt = k + taps[t].w;
+    const int8_t *xt = x + taps[t].x;
+    const MC_FLASH int8_t *kt = k + taps[t].w;
     s.s0 += (xt[0] + off) * MC_READ_S8(&kt[0]);
     s.s1 += (xt[1] + off) * MC_READ_S8(&kt[1]);
     s.s2 += (xt[2] + off) * MC_READ_S8(&kt[2]);
@@ -63,7 +64,8 @@ static inline acc4_t dw_list4_s8(const tap_t *taps, int32_t n, const int8_t *x, 
 /* Channel c of one pixel over a tap list (any depth multiplier: input channel c / depth_mult). */
 static inline int32_t dw_list1_s8(const mc_dwconv_s8_t *p, const tap_t *taps, int32_t n,
                                   const int8_t *x, int32_t c, int32_t off, int32_t s) {
-  const int8_t *xc = x + c / p->depth_mult, *k = p->weights + c;
+  const int8_t *xc = x + c / p->depth_mult;
+  const MC_FLASH int8_t *k = p->weights + c;
   int32_t t;
   for (t = 0; t < n; ++t) s += (xc[taps[t].x] + off) * MC_READ_S8(&k[taps[t].w]);
   return s;
@@ -77,7 +79,7 @@ static inline int32_t dw_channel_s8(const mc_dwconv_s8_t *p, const int8_t *image
   int32_t ky, kx;
   for (ky = w.ky0; ky < w.ky1; ++ky) {
     const int8_t *x = image + (w.origin + ky * row_step + w.kx0 * tap_step + c / p->depth_mult);
-    const int8_t *k = p->weights + (ky * g->k_w + w.kx0) * C + c;
+    const MC_FLASH int8_t *k = p->weights + (ky * g->k_w + w.kx0) * C + c;
     for (kx = w.kx0; kx < w.kx1; ++kx, x += tap_step, k += C) s += (x[0] + off) * MC_READ_S8(k);
   }
   return s;
@@ -91,7 +93,7 @@ static inline int8_t requant_s8(const mc_dwconv_s8_t *p, int32_t acc, int32_t c)
 /* Every channel of one pixel: over the n taps listed (offsets from x) when taps is not NULL,
  * else over window w (offsets from x); bias and input offset as described at the top. */
 static void dw_pixel_s8(const mc_dwconv_s8_t *p, const int8_t *x, mc_conv_window_t w,
-                        const tap_t *taps, int32_t n, const int32_t *bias, int32_t off, int8_t *o) {
+                        const tap_t *taps, int32_t n, const MC_FLASH int32_t *bias, int32_t off, int8_t *o) {
   const int32_t C = p->g.out_c;
   int32_t c = 0;
   if (p->depth_mult == 1 && taps) {

@@ -7,7 +7,7 @@ void mc_fully_connected_s8(const mc_fc_s8_t *p, const int8_t *in, int8_t *out) {
   for (b = 0; b < p->batches; ++b) {
     const int8_t *x = in + b * p->in_features;
     for (o = 0; o < p->out_features; ++o) {
-      const int8_t *w = p->weights + o * p->in_features;
+      const MC_FLASH int8_t *w = p->weights + o * p->in_features;
       int32_t acc = MC_READ_S32(&p->bias[o]);
       for (i = 0; i < p->in_features; ++i) acc += (int32_t)MC_READ_S8(&w[i]) * x[i];
       acc = mc_requantize(acc, MC_READ_S32(&p->multiplier[o]), MC_READ_S32(&p->shift[o])) + p->out_zp;
