@@ -269,8 +269,10 @@ def quantize_cmd(model, calibration, out_file, method, percentile, float_io, inp
 def boards_cmd():
     """List the boards microc can target."""
     from microc.boards import list_boards
-    for b in list_boards():
-        click.echo(f"{b.name:16} {b.description}")
+    boards = list_boards()
+    width = max(len(b.name) for b in boards)
+    for b in boards:
+        click.echo(f"{b.name:{width}}  {b.description}")
 
 
 def _finish(report, as_json: bool, verify: bool) -> None:
