@@ -5,10 +5,12 @@
 #include "mc_common.h" /* MC_FLASH */
 
 /* FULLY_CONNECTED int8: out[b][o] = requant(bias[o] + sum_i w[o][i] * in[b][i]) + out_zp, clamped.
- * The input zero point is folded into bias at compile time (bias - in_zp * sum_i w[o][i]). */
+ * The input zero point is folded into bias at compile time (bias - in_zp * sum_i w[o][i]).
+ * Weights in blocks of R = 4 rows (the last block: out_features % 4 rows if not 0), each block
+ * [in_features / 4][R][4] (four rows' next four weights side by side) then [R][in_features % 4]. */
 typedef struct {
   int32_t batches, in_features, out_features;
-  const MC_FLASH int8_t *weights;     /* [out_features][in_features] */
+  const MC_FLASH int8_t *weights;     /* row blocks, see above */
   const MC_FLASH int32_t *bias;       /* [out_features], zero point folded in */
   const MC_FLASH int32_t *multiplier; /* [out_features] */
   const MC_FLASH int32_t *shift;      /* [out_features] */

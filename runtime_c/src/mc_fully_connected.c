@@ -1,17 +1,97 @@
-/* FULLY_CONNECTED, with the arithmetic of TFLite Micro's reference kernels. The int8 kernel reads its
- * constants through MC_READ_* (they stay in flash on AVR; plain loads elsewhere). */
+/* FULLY_CONNECTED, with the arithmetic of TFLite Micro's reference kernels.
+ *
+ * The int8 weights come in blocks of four output rows, interleaved by the lowering
+ * (microc/codegen/ops/conv.py, mc_conv.h) so that one pointer streams them: each input value (each
+ * word of four on DSP targets, multiplied in pairs with SMLAD) is loaded once for four rows. The
+ * input zero point is folded into the bias. The int8 kernel reads its constants through MC_READ_*
+ * (they stay in flash on AVR; plain loads elsewhere). */
+#define MC_CONV_IMPL
 #include "mc_kernels.h"
 
+typedef struct {
+  int32_t s0, s1, s2, s3;
+} acc4_t;
+
+/* Four rows over one block: `chunks` groups of 4 inputs x 4 rows (16 bytes each), then the rows'
+ * last `tail` weights one row after another. */
+static inline acc4_t dot_4rows_s8(const int8_t *x, const MC_FLASH int8_t *w, int32_t chunks,
+                                  int32_t tail, acc4_t s) {
+  int32_t c, j;
+  for (c = chunks; c > 0; --c, x += 4, w += 16) {
+#ifdef MC_CONV_SIMD
+    const int32_t v = load4(x), ve = EVEN(v), vo = ODD(v);
+    const int32_t k0 = load4(w), k1 = load4(w + 4), k2 = load4(w + 8), k3 = load4(w + 12);
+    s.s0 = __smlad(ve, EVEN(k0), __smlad(vo, ODD(k0), s.s0));
+    s.s1 = __smlad(ve, EVEN(k1), __smlad(vo, ODD(k1), s.s1));
+    s.s2 = __smlad(ve, EVEN(k2), __smlad(vo, ODD(k2), s.s2));
+    s.s3 = __smlad(ve, EVEN(k3), __smlad(vo, ODD(k3), s.s3));
+#else
+    for (j = 0; j < 4; ++j) {
+      const int32_t v = x[j];
+      s.s0 += MC_READ_S8(&w[j]) * v;
+      s.s1 += MC_READ_S8(&w[4 + j]) * v;
+      s.s2 += MC_READ_S8(&w[8 + j]) * v;
+      s.s3 += MC_READ_S8(&w[12 + j]) * v;
+    }
+#endif
+  }
+  for (j = 0; j < tail; ++j) {
+    const int32_t v = x[j];
+    s.s0 += MC_READ_S8(&w[j]) * v;
+    s.s1 += MC_READ_S8(&w[tail + j]) * v;
+    s.s2 += MC_READ_S8(&w[2 * tail + j]) * v;
+    s.s3 += MC_READ_S8(&w[3 * tail + j]) * v;
+  }
+  return s;
+}
+
+/* Row `row` of a last block of `rows` (< 4) rows: its 4 weights of each chunk lie 4 * rows apart. */
+static int32_t dot_row_s8(const int8_t *x, const MC_FLASH int8_t *w, int32_t chunks, int32_t tail,
+                          int32_t rows, int32_t row, int32_t acc) {
+  const int32_t step = 4 * rows;
+  const MC_FLASH int8_t *k = w + 4 * row;
+  int32_t c, j;
+  for (c = chunks; c > 0; --c, x += 4, k += step) {
+#ifdef MC_CONV_SIMD
+    const int32_t v = load4(x), kv = load4(k);
+    acc = __smlad(EVEN(v), EVEN(kv), __smlad(ODD(v), ODD(kv), acc));
+#else
+    for (j = 0; j < 4; ++j) acc += MC_READ_S8(&k[j]) * x[j];
+#endif
+  }
+  k = w + chunks * step + row * tail;
+  for (j = 0; j < tail; ++j) acc += MC_READ_S8(&k[j]) * x[j];
+  return acc;
+}
+
+static inline int8_t requant_fc_s8(const mc_fc_s8_t *p, int32_t acc, int32_t o) {
+  acc = mc_requantize(acc, MC_READ_S32(&p->multiplier[o]), MC_READ_S32(&p->shift[o])) + p->out_zp;
+  return (int8_t)mc_clamp_s8(acc, p->act_min, p->act_max);
+}
+
 void mc_fully_connected_s8(const mc_fc_s8_t *p, const int8_t *in, int8_t *out) {
-  int32_t b, o, i;
+  const int32_t n = p->in_features, chunks = n >> 2, tail = n & 3;
+  int32_t b, o, r;
   for (b = 0; b < p->batches; ++b) {
-    const int8_t *x = in + b * p->in_features;
-    for (o = 0; o < p->out_features; ++o) {
-      const MC_FLASH int8_t *w = p->weights + o * p->in_features;
-      int32_t acc = MC_READ_S32(&p->bias[o]);
-      for (i = 0; i < p->in_features; ++i) acc += (int32_t)MC_READ_S8(&w[i]) * x[i];
-      acc = mc_requantize(acc, MC_READ_S32(&p->multiplier[o]), MC_READ_S32(&p->shift[o])) + p->out_zp;
-      out[b * p->out_features + o] = mc_clamp_s8(acc, p->act_min, p->act_max);
+    const int8_t *x = in + (size_t)b * n;
+    int8_t *y = out + (size_t)b * p->out_features;
+    const MC_FLASH int8_t *w = p->weights;
+    for (o = 0; o + 4 <= p->out_features; o += 4, w += 4 * n) {
+      acc4_t s;
+      s.s0 = MC_READ_S32(&p->bias[o]);
+      s.s1 = MC_READ_S32(&p->bias[o + 1]);
+      s.s2 = MC_READ_S32(&p->bias[o + 2]);
+      s.s3 = MC_READ_S32(&p->bias[o + 3]);
+      s = dot_4rows_s8(x, w, chunks, tail, s);
+      y[o] = requant_fc_s8(p, s.s0, o);
+      y[o + 1] = requant_fc_s8(p, s.s1, o + 1);
+      y[o + 2] = requant_fc_s8(p, s.s2, o + 2);
+      y[o + 3] = requant_fc_s8(p, s.s3, o + 3);
+    }
+    for (r = 0; o + r < p->out_features; ++r) {
+      const int32_t acc = dot_row_s8(x, w, chunks, tail, p->out_features - o, r,
+                                     MC_READ_S32(&p->bias[o + r]));
+      y[o + r] = requant_fc_s8(p, acc, o + r);
     }
   }
 }

@@ -25,10 +25,22 @@ def lower_fully_connected(op: Op, ctx: LoweringContext) -> str:
     bias_arr = folded_bias(op, w, bias, x.quant.zp, out_f, w.data.astype("int64").sum(axis=1))
     mult, shift = requant_arrays(ctx, x, w, out, flash=True)
     p = ctx.struct("mc_fc_s8_t", "fc", {
-        **dims, "weights": ctx.const_tensor(w, flash=True),
+        **dims, "weights": ctx.const(_fc_row_blocks(w.data), "w", "int8_t", flash=True),
         "bias": ctx.const(bias_arr, "bias", "int32_t", flash=True),
         "multiplier": mult, "shift": shift, "out_zp": out.quant.zp, **act_fields(op, out)})
     return f"mc_fully_connected_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
+
+
+def _fc_row_blocks(w: np.ndarray) -> np.ndarray:
+    """[out, in] weights in the kernel's layout (mc_conv.h): blocks of 4 rows, each block's first
+    in // 4 * 4 columns as [in // 4][rows][4] (one word per row per 4 inputs), then [rows][in % 4]."""
+    body = w.shape[1] // 4 * 4
+    parts = []
+    for o in range(0, w.shape[0], 4):
+        rows = w[o:o + 4]
+        parts.append(rows[:, :body].reshape(len(rows), -1, 4).transpose(1, 0, 2).reshape(-1))
+        parts.append(rows[:, body:].reshape(-1))
+    return np.concatenate(parts)
 
 
 # ---- CONV_2D and DEPTHWISE_CONV_2D (inputs read in place; scratch only for short-row CONV_2D) ----
