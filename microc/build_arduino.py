@@ -1,5 +1,6 @@
-"""Build an Arduino project (microc/project/arduino.py) with arduino-builder and the Arduino core that
-Debian packages (arduino-core-avr); facts measured on Debian bookworm (docs/platforms.md)."""
+"""Build an Arduino project (microc/project/arduino.py): AVR boards with arduino-builder and the Arduino
+core that Debian packages (arduino-core-avr; facts measured on Debian bookworm, docs/platforms.md); the
+other boards (ARM, Mbed OS cores, which Debian lacks) with arduino-cli and the core the board file names."""
 from __future__ import annotations
 
 import shutil
@@ -34,7 +35,9 @@ def arduino_builder_command(project: Path, board, name: str, build_path: Path) -
 
 
 def build_arduino(project: Path, board, name: str) -> Path:
-    """The ELF arduino-builder leaves in build/arduino/."""
+    """The ELF arduino-builder (AVR) or arduino-cli (the other cores) leaves in build/arduino/."""
+    if board.arduino["architecture"] != "avr":
+        return _build_with_arduino_cli(project, board, name)
     from microc.build import first_error
     for tool, package in (("arduino-builder", "arduino-builder"), (board.toolchain.cc, "gcc-avr")):
         if shutil.which(tool) is None:
@@ -58,6 +61,38 @@ def build_arduino(project: Path, board, name: str) -> Path:
     if not elf.is_file():
         raise ArduinoBuildError(f"arduino-builder succeeded but left no {elf}")
     _check_ram(elf, board)
+    return elf
+
+
+def arduino_cli_command(project: Path, board, name: str, build_path: Path) -> list[str]:
+    from microc.project.arduino import sketch_path
+    return ["arduino-cli", "compile", "--fqbn", board.arduino["fqbn"], "--libraries", str(project / "libraries"),
+            "--build-path", str(build_path), str(sketch_path(project, name).parent)]
+
+
+def _build_with_arduino_cli(project: Path, board, name: str) -> Path:
+    """arduino-cli with the board's core (e.g. arduino:mbed_nano); the core's linker script refuses a
+    firmware that overflows flash or RAM, so no RAM check of ours (Mbed OS sizes its heap at link time)."""
+    from microc.build import first_error
+    core = board.arduino["core"]
+    install = f"arduino-cli core install {core}"
+    if shutil.which("arduino-cli") is None:
+        raise ArduinoBuildError(f"arduino-cli not found: {board.name} builds with arduino-cli and the core {core} "
+                                f"(install arduino-cli from https://arduino.github.io/arduino-cli/, then {install})")
+    build_path = (project / "build" / "arduino").resolve()
+    build_path.mkdir(parents=True, exist_ok=True)
+    cmd = arduino_cli_command(project, board, name, build_path)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise ArduinoBuildError(f"arduino-cli did not finish within {BUILD_TIMEOUT:g} s") from None
+    if proc.returncode != 0:
+        output = proc.stderr + proc.stdout
+        hint = f" (is the core installed? {install})" if core in output else ""
+        raise ArduinoBuildError(f"arduino-cli compile failed for {board.name}: {first_error(output)}{hint}")
+    elf = build_path / f"{name}.ino.elf"
+    if not elf.is_file():
+        raise ArduinoBuildError(f"arduino-cli succeeded but left no {elf}")
     return elf
 
 
