@@ -119,6 +119,28 @@ def test_library_c_sources_compile_for_the_board_cpu(project, tmp_path):
         _assert_arch(obj, board)
 
 
+# Models with kernels hello_world_int8 lacks: kws_ref_model's int8 CONV_2D, DEPTHWISE_CONV_2D,
+# AVERAGE_POOL_2D and SOFTMAX; hello_world_float's float kernels (soft-float on the Pico). Rendered in
+# runner-protocol mode, so mc_runner.c compiles too.
+MODELS = {"mlperf_tiny/kws_ref_model": "mc_conv2d.c", "tflm/hello_world_float": "mc_fully_connected.c"}
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_runner_library_compiles_for_the_board_cpu(board, model, tmp_path):
+    _needs_arm_gcc()
+    root = tmp_path / "p"
+    compile_model(shared_model(model), board, root)
+    name = Path(model).name
+    src = root / f"libraries/microc_{name}" / "src"
+    sources = sorted(src.glob("*.c"))
+    assert {f"{name}.c", f"{name}_weights.c", "main.c", "mc_runner.c", MODELS[model]} <= {s.name for s in sources}
+    for source in sources:
+        obj = tmp_path / f"{source.stem}.o"
+        _compile("arm-none-eabi-gcc", list(load_board(board).toolchain.cflags) + ["-std=c99"], source, obj, [src])
+        _assert_arch(obj, board)
+
+
 def test_weights_are_plain_const_in_flash(project, tmp_path):
     """No PROGMEM or __memx on ARM: the constants are ordinary read-only data (.rodata → flash)."""
     _needs_arm_gcc()
