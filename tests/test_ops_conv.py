@@ -241,6 +241,62 @@ def test_fully_connected_int8_and_float(tmp_path):
         _check(b.build(), _samples((3, 13), dtype, seed=10), tmp_path / dtype)
 
 
+# (out_features, activation, per_channel, bias): row counts around the kernel's blocks of 4 rows
+FCS = [(1, "NONE", True, True), (2, "RELU", False, True), (3, "RELU6", True, False),
+       (4, "RELU_N1_TO_1", True, True), (5, "NONE", False, False), (8, "RELU", True, True),
+       (10, "NONE", True, True), (13, "RELU6", False, True)]
+
+# (input shape (batches, in_features), input quantization): in_features around words of 4 inputs
+FC_INPUTS = [((1, 1), (0.05, -3)), ((2, 3), (0.7, 127)), ((1, 4), (0.002, -128)),
+             ((3, 7), (0.1, 0)), ((1, 16), (0.02, 50)), ((2, 37), (0.04, -128))]
+
+
+def _fc_model(x_shape, in_q, dtype: str, seed: int) -> bytes:
+    """Every FULLY_CONNECTED of FCS side by side on x."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    batches, in_f = x_shape
+    qargs = dict(scale=in_q[0], zero_point=in_q[1]) if dtype == "int8" else {}
+    x = b.tensor("x", x_shape, dtype, **qargs)
+    ys = []
+    for i, (out_f, act, per_channel, has_bias) in enumerate(FCS):
+        wf = rng.standard_normal((out_f, in_f)).astype(np.float32)
+        bf = rng.standard_normal(out_f).astype(np.float32)
+        if dtype == "float32":
+            w, bias = b.const(f"w{i}", wf), b.const(f"b{i}", bf) if has_bias else -1
+            y = b.tensor(f"y{i}", (batches, out_f), "float32")
+        else:
+            wq, ws = quantize_weights_per_channel(wf, 0)
+            if not per_channel:
+                ws = np.full(1, np.abs(wf).max() / 127, np.float32)
+                wq = np.clip(np.round(wf / ws[0]), -127, 127).astype(np.int8)
+            w = b.const(f"w{i}", wq, scale=ws, zero_point=0, axis=0)
+            bq, bs = quantize_bias(bf * 4, in_q[0], np.broadcast_to(ws, (out_f,)))
+            bias = b.const(f"b{i}", bq, scale=bs, zero_point=0, axis=0) if has_bias else -1
+            out_s = in_q[0] * float(ws.max()) * 40 * math.sqrt(in_f)
+            y = b.tensor(f"y{i}", (batches, out_f), "int8", scale=out_s, zero_point=i * 9 - 30)
+        b.op("FULLY_CONNECTED", [x, w, bias], [y], activation=act)
+        ys.append(y)
+    b.inputs([x])
+    b.outputs(ys)
+    return b.build()
+
+
+@pytest.mark.parametrize("shape,in_q", FC_INPUTS)
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+def test_fully_connected_shapes(shape, in_q, dtype, tmp_path):
+    """Row blocks of 4 and their remainder, words of 4 inputs and their tail, batches."""
+    _check(_fc_model(shape, in_q, dtype, seed=13), _samples(shape, dtype, seed=14), tmp_path)
+
+
+def test_fully_connected_sanitizers(tmp_path):
+    shape, in_q = (2, 37), (0.04, -128)
+    model = _fc_model(shape, in_q, "int8", seed=15)
+    (x,) = _samples(shape, "int8", seed=16, n=1)[0]
+    got, want = _run_sanitized(model, x, tmp_path), run_tflm(model, [x])
+    assert len(got) == len(want) and all(np.array_equal(g, w) for g, w in zip(got, want))
+
+
 def test_grouped_convolution_is_refused(tmp_path):
     b = ModelBuilder()
     x = b.tensor("x", (1, 4, 4, 4), "float32")
@@ -262,7 +318,7 @@ def test_hybrid_model_is_refused():
         generate(graph, "m")
 
 
-@pytest.mark.parametrize("src", ["mc_conv2d.c", "mc_depthwise_conv2d.c"])
+@pytest.mark.parametrize("src", ["mc_conv2d.c", "mc_depthwise_conv2d.c", "mc_fully_connected.c"])
 def test_kernels_cross_compile_for_cortex_m4(src, tmp_path):
     cmd = ["arm-none-eabi-gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-mcpu=cortex-m4",
            "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", f"-I{RUNTIME_C / 'include'}", "-c",
@@ -359,6 +415,21 @@ def test_dsp_kernels_exact_on_cortex_m4(shape, in_q, tmp_path):
     Cortex-M4F (mps2-an386), each output verified against TFLM by `microc deploy --verify`."""
     path = tmp_path / "m.tflite"
     path.write_bytes(_model(shape, in_q, CONVS, False, "int8", seed=12, dw_convs=DW_CONVS))
+    res = subprocess.run([sys.executable, "-m", "microc", "deploy", str(path), "--board", "mps2-an386",
+                          "-n", "2", "--verify", "--json", "-o", str(tmp_path / "p")],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    report = json.loads(res.stdout)
+    assert report["match"] and report["max_abs_diff"] == 0 and report["outputs_checked"] > 0
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+                    reason="qemu-system-arm and arm-none-eabi-gcc are needed for the Cortex-M4 run")
+def test_dsp_fully_connected_exact_on_cortex_m4(tmp_path):
+    """FULLY_CONNECTED's SMLAD path (blocks of 4 rows, the remainder rows, the inputs' tail) on QEMU's
+    Cortex-M4F, verified against TFLM by `microc deploy --verify`."""
+    path = tmp_path / "m.tflite"
+    path.write_bytes(_fc_model((2, 37), (0.04, -128), "int8", seed=17))
     res = subprocess.run([sys.executable, "-m", "microc", "deploy", str(path), "--board", "mps2-an386",
                           "-n", "2", "--verify", "--json", "-o", str(tmp_path / "p")],
                          capture_output=True, text=True, timeout=600)
