@@ -180,6 +180,27 @@ def test_build_without_arduino_cli_names_it_and_the_core(project, monkeypatch):
     assert "arduino-cli not found" in msg and f"arduino-cli core install {core}" in msg and "\n" not in msg
 
 
+def test_arduino_cli_without_the_core_names_the_install_command(project, tmp_path, monkeypatch):
+    """arduino-cli present but the core not installed: its error, with the command that installs the core.
+    The stand-in arduino-cli prints what the real one prints then (arduino-cli 1.x) and records its args."""
+    board, root = project
+    core = load_board(board).arduino["core"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "arduino-cli"
+    fake.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/args\n"
+                    f"echo \"Error during build: Platform '{core}' not found: platform not installed\" >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    with pytest.raises(ArduinoBuildError) as e:
+        build_project(root)
+    assert f"not installed (is the core installed? arduino-cli core install {core})" in str(e.value)
+    build = root.resolve() / "build" / "arduino"
+    assert (tmp_path / "args").read_text().split() == [
+        "compile", "--fqbn", BOARDS[board][0], "--libraries", str(root.resolve() / "libraries"),
+        "--build-path", str(build), str(root.resolve() / NAME)]
+
+
 def test_flash_uses_arduino_cli_upload(project):
     board, root = project
     plan = plan_flash(root, load_board(board), NAME, port="/dev/ttyACM0")
