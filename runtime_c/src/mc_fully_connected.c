@@ -12,20 +12,40 @@ typedef struct {
   int32_t s0, s1, s2, s3;
 } acc4_t;
 
+#ifdef MC_CONV_SIMD
+/* One word of 4 inputs (v) by the 4 rows' next 4 weights (w, 16 bytes; `aligned`: w is 4-byte
+ * aligned, which lets the compiler load them as two LDRD). */
+static inline acc4_t mac_chunk_s8(int32_t v, const MC_FLASH int8_t *w, int aligned, acc4_t s) {
+  const int32_t ve = EVEN(v), vo = ODD(v);
+  int32_t k0, k1, k2, k3;
+  if (aligned) {
+    int32_t k[4];
+    memcpy(k, __builtin_assume_aligned(w, 4), sizeof k);
+    k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3];
+  } else {
+    k0 = load4(w), k1 = load4(w + 4), k2 = load4(w + 8), k3 = load4(w + 12);
+  }
+  s.s0 = __smlad(ve, EVEN(k0), __smlad(vo, ODD(k0), s.s0));
+  s.s1 = __smlad(ve, EVEN(k1), __smlad(vo, ODD(k1), s.s1));
+  s.s2 = __smlad(ve, EVEN(k2), __smlad(vo, ODD(k2), s.s2));
+  s.s3 = __smlad(ve, EVEN(k3), __smlad(vo, ODD(k3), s.s3));
+  return s;
+}
+#endif
+
 /* Four rows over one block: `chunks` groups of 4 inputs x 4 rows (16 bytes each), then the rows'
  * last `tail` weights one row after another. */
 static inline acc4_t dot_4rows_s8(const int8_t *x, const MC_FLASH int8_t *w, int32_t chunks,
                                   int32_t tail, acc4_t s) {
   int32_t c, j;
-  for (c = chunks; c > 0; --c, x += 4, w += 16) {
 #ifdef MC_CONV_SIMD
-    const int32_t v = load4(x), ve = EVEN(v), vo = ODD(v);
-    const int32_t k0 = load4(w), k1 = load4(w + 4), k2 = load4(w + 8), k3 = load4(w + 12);
-    s.s0 = __smlad(ve, EVEN(k0), __smlad(vo, ODD(k0), s.s0));
-    s.s1 = __smlad(ve, EVEN(k1), __smlad(vo, ODD(k1), s.s1));
-    s.s2 = __smlad(ve, EVEN(k2), __smlad(vo, ODD(k2), s.s2));
-    s.s3 = __smlad(ve, EVEN(k3), __smlad(vo, ODD(k3), s.s3));
+  if (((uintptr_t)w & 3) == 0) { /* blocks and words start 4-byte aligned if the array does */
+    for (c = chunks; c > 0; --c, x += 4, w += 16) s = mac_chunk_s8(load4(x), w, 1, s);
+  } else {
+    for (c = chunks; c > 0; --c, x += 4, w += 16) s = mac_chunk_s8(load4(x), w, 0, s);
+  }
 #else
+  for (c = chunks; c > 0; --c, x += 4, w += 16) {
     for (j = 0; j < 4; ++j) {
       const int32_t v = x[j];
       s.s0 += MC_READ_S8(&w[j]) * v;
@@ -33,8 +53,8 @@ static inline acc4_t dot_4rows_s8(const int8_t *x, const MC_FLASH int8_t *w, int
       s.s2 += MC_READ_S8(&w[8 + j]) * v;
       s.s3 += MC_READ_S8(&w[12 + j]) * v;
     }
-#endif
   }
+#endif
   for (j = 0; j < tail; ++j) {
     const int32_t v = x[j];
     s.s0 += MC_READ_S8(&w[j]) * v;
@@ -66,31 +86,37 @@ static int32_t dot_row_s8(const int8_t *x, const MC_FLASH int8_t *w, int32_t chu
 
 static inline int8_t requant_fc_s8(const mc_fc_s8_t *p, int32_t acc, int32_t o) {
   acc = mc_requantize(acc, MC_READ_S32(&p->multiplier[o]), MC_READ_S32(&p->shift[o])) + p->out_zp;
-  return (int8_t)mc_clamp_s8(acc, p->act_min, p->act_max);
+  return mc_clamp_s8(acc, p->act_min, p->act_max);
 }
 
 void mc_fully_connected_s8(const mc_fc_s8_t *p, const int8_t *in, int8_t *out) {
-  const int32_t n = p->in_features, chunks = n >> 2, tail = n & 3;
+  /* Fields in locals: the int8 output stores could alias them, forcing reloads. */
+  const int32_t n = p->in_features, out_f = p->out_features, chunks = n >> 2, tail = n & 3;
+  const MC_FLASH int32_t *bias = p->bias;
   int32_t b, o, r;
   for (b = 0; b < p->batches; ++b) {
     const int8_t *x = in + (size_t)b * n;
-    int8_t *y = out + (size_t)b * p->out_features;
+    int8_t *y = out + (size_t)b * out_f;
     const MC_FLASH int8_t *w = p->weights;
-    for (o = 0; o + 4 <= p->out_features; o += 4, w += 4 * n) {
+    for (o = 0; o + 4 <= out_f; o += 4, w += 4 * n) {
       acc4_t s;
-      s.s0 = MC_READ_S32(&p->bias[o]);
-      s.s1 = MC_READ_S32(&p->bias[o + 1]);
-      s.s2 = MC_READ_S32(&p->bias[o + 2]);
-      s.s3 = MC_READ_S32(&p->bias[o + 3]);
+      int8_t y0, y1, y2, y3;
+      s.s0 = MC_READ_S32(&bias[o]);
+      s.s1 = MC_READ_S32(&bias[o + 1]);
+      s.s2 = MC_READ_S32(&bias[o + 2]);
+      s.s3 = MC_READ_S32(&bias[o + 3]);
       s = dot_4rows_s8(x, w, chunks, tail, s);
-      y[o] = requant_fc_s8(p, s.s0, o);
-      y[o + 1] = requant_fc_s8(p, s.s1, o + 1);
-      y[o + 2] = requant_fc_s8(p, s.s2, o + 2);
-      y[o + 3] = requant_fc_s8(p, s.s3, o + 3);
+      y0 = requant_fc_s8(p, s.s0, o);
+      y1 = requant_fc_s8(p, s.s1, o + 1);
+      y2 = requant_fc_s8(p, s.s2, o + 2);
+      y3 = requant_fc_s8(p, s.s3, o + 3);
+      y[o] = y0;
+      y[o + 1] = y1;
+      y[o + 2] = y2;
+      y[o + 3] = y3;
     }
-    for (r = 0; o + r < p->out_features; ++r) {
-      const int32_t acc = dot_row_s8(x, w, chunks, tail, p->out_features - o, r,
-                                     MC_READ_S32(&p->bias[o + r]));
+    for (r = 0; o + r < out_f; ++r) {
+      const int32_t acc = dot_row_s8(x, w, chunks, tail, out_f - o, r, MC_READ_S32(&bias[o + r]));
       y[o + r] = requant_fc_s8(p, acc, o + r);
     }
   }
