@@ -84,13 +84,20 @@ static int32_t dot_row_s8(const int8_t *x, const MC_FLASH int8_t *w, int32_t chu
   return acc;
 }
 
-static inline int8_t requant_fc_s8(const mc_fc_s8_t *p, int32_t acc, int32_t o) {
-  acc = mc_requantize(acc, MC_READ_S32(&p->multiplier[o]), MC_READ_S32(&p->shift[o])) + p->out_zp;
-  return mc_clamp_s8(acc, p->act_min, p->act_max);
+/* Rows [o, o + rows) of one batch (rows <= 4) from their accumulators, requantized and clamped. */
+static void requant_rows_s8(const mc_fc_s8_t *p, const int32_t *acc, int32_t o, int32_t rows,
+                            int8_t *y) {
+  /* Fields in locals: the int8 stores could alias them, forcing reloads. */
+  const MC_FLASH int32_t *mult = p->multiplier + o, *shift = p->shift + o;
+  const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+  int32_t j;
+  for (j = 0; j < rows; ++j) {
+    const int32_t v = mc_requantize(acc[j], MC_READ_S32(&mult[j]), MC_READ_S32(&shift[j])) + zp;
+    y[o + j] = mc_clamp_s8(v, lo, hi);
+  }
 }
 
 void mc_fully_connected_s8(const mc_fc_s8_t *p, const int8_t *in, int8_t *out) {
-  /* Fields in locals: the int8 output stores could alias them, forcing reloads. */
   const int32_t n = p->in_features, out_f = p->out_features, chunks = n >> 2, tail = n & 3;
   const MC_FLASH int32_t *bias = p->bias;
   int32_t b, o, r;
@@ -98,27 +105,20 @@ void mc_fully_connected_s8(const mc_fc_s8_t *p, const int8_t *in, int8_t *out) {
     const int8_t *x = in + (size_t)b * n;
     int8_t *y = out + (size_t)b * out_f;
     const MC_FLASH int8_t *w = p->weights;
+    int32_t acc[4];
     for (o = 0; o + 4 <= out_f; o += 4, w += 4 * n) {
       acc4_t s;
-      int8_t y0, y1, y2, y3;
       s.s0 = MC_READ_S32(&bias[o]);
       s.s1 = MC_READ_S32(&bias[o + 1]);
       s.s2 = MC_READ_S32(&bias[o + 2]);
       s.s3 = MC_READ_S32(&bias[o + 3]);
       s = dot_4rows_s8(x, w, chunks, tail, s);
-      y0 = requant_fc_s8(p, s.s0, o);
-      y1 = requant_fc_s8(p, s.s1, o + 1);
-      y2 = requant_fc_s8(p, s.s2, o + 2);
-      y3 = requant_fc_s8(p, s.s3, o + 3);
-      y[o] = y0;
-      y[o + 1] = y1;
-      y[o + 2] = y2;
-      y[o + 3] = y3;
+      acc[0] = s.s0, acc[1] = s.s1, acc[2] = s.s2, acc[3] = s.s3;
+      requant_rows_s8(p, acc, o, 4, y);
     }
-    for (r = 0; o + r < out_f; ++r) {
-      const int32_t acc = dot_row_s8(x, w, chunks, tail, out_f - o, r, MC_READ_S32(&bias[o + r]));
-      y[o + r] = requant_fc_s8(p, acc, o + r);
-    }
+    for (r = 0; o + r < out_f; ++r) /* the last block's out_f % 4 rows */
+      acc[r] = dot_row_s8(x, w, chunks, tail, out_f - o, r, MC_READ_S32(&bias[o + r]));
+    requant_rows_s8(p, acc, o, r, y);
   }
 }
 
