@@ -75,7 +75,7 @@ def plan_flash(project: Path, board, name: str, port: str | None = None) -> Flas
 
 
 def _west(project: Path, board, name: str, port: str | None) -> FlashPlan:
-    from microc.build_sdk import zephyr_elf
+    from microc.build.sdk import zephyr_elf
     return FlashPlan("west", ["west", "flash", "-d", str(project / "build")], zephyr_elf(project))
 
 
@@ -97,7 +97,7 @@ def _pyocd(project: Path, board, name: str, port: str | None) -> FlashPlan:
 
 
 def _arduino_build(project: Path) -> Path:
-    return project / "build" / "arduino"  # where microc.build_arduino has arduino-builder write
+    return project / "build" / "arduino"  # where microc.build.arduino has arduino-builder write
 
 
 def _need_port(port: str | None, tool: str) -> str:
@@ -127,7 +127,7 @@ def _avrdude(project: Path, board, name: str, port: str | None) -> FlashPlan:
 
 
 def _az_sphere(project: Path, board, name: str, port: str | None) -> FlashPlan:
-    from microc.build_sdk import image_package
+    from microc.build.sdk import image_package
     package = image_package(project, name)
     return FlashPlan("az-sphere", ["az", "sphere", "device", "sideload", "deploy", "--image-package",
                                    str(package)], package)

@@ -15,7 +15,7 @@ from shared_models import shared_model
 from tflite_builder import ModelBuilder, quantize_bias, quantize_weights_per_channel
 from microc import ROOT
 from microc.build import build_project
-from microc.build_arduino import ArduinoBuildError
+from microc.build.arduino import ArduinoBuildError
 from microc.errors import DeviceError, DoesNotFit
 from microc.pipeline import compile_model
 from microc.runner.selftest import run_selftest_project
@@ -139,11 +139,11 @@ def test_runner_protocol_under_simavr_is_refused_with_the_way_out(tmp_path):
 
 
 def test_missing_arduino_builder_names_the_package(tmp_path, monkeypatch):
-    import microc.build_arduino
+    import microc.build.arduino
     project = tmp_path / "p"
     compile_model(shared_model(HELLO), "arduino-mega", project, selftest=1)
     real_which = shutil.which
-    monkeypatch.setattr(microc.build_arduino.shutil, "which",
+    monkeypatch.setattr(microc.build.arduino.shutil, "which",
                         lambda t: None if t == "arduino-builder" else real_which(t))
     with pytest.raises(ArduinoBuildError, match="^arduino-builder not found: install the Debian package "
                                                 "arduino-builder"):

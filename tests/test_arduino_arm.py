@@ -13,7 +13,7 @@ import pytest
 from shared_models import shared_model
 from microc.boards import load_board
 from microc.build import build_project
-from microc.build_arduino import ArduinoBuildError
+from microc.build.arduino import ArduinoBuildError
 from microc.flash import plan_flash
 from microc.pipeline import compile_model
 

@@ -20,7 +20,7 @@ import pytest
 from shared_models import shared_model
 from microc.boards import load_board
 from microc.build import build_project
-from microc.build_sdk import AZURE_SPHERE_RT_TOOLCHAIN, azure_sphere_cmake_commands
+from microc.build.sdk import AZURE_SPHERE_RT_TOOLCHAIN, azure_sphere_cmake_commands
 from microc.pipeline import compile_model
 from microc.runner.session import run_project
 

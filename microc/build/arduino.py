@@ -4,9 +4,9 @@ other boards (ARM, Mbed OS cores, which Debian lacks) with arduino-cli and the c
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
+from microc.build.tools import need_tool, run_tool
 from microc.errors import MicrocError
 
 ARDUINO_HARDWARE = Path("/usr/share/arduino/hardware")  # arduino-core-avr: hardware/arduino/avr
@@ -38,25 +38,16 @@ def build_arduino(project: Path, board, name: str) -> Path:
     """The ELF arduino-builder (AVR) or arduino-cli (the other cores) leaves in build/arduino/."""
     if board.arduino["architecture"] != "avr":
         return _build_with_arduino_cli(project, board, name)
-    from microc.build import first_error
     for tool, package in (("arduino-builder", "arduino-builder"), (board.toolchain.cc, "gcc-avr")):
-        if shutil.which(tool) is None:
-            raise ArduinoBuildError(f"{tool} not found: install the Debian package {package} "
-                                    f"(scripts/setup.sh does)")
+        need_tool(tool, package, ArduinoBuildError)
     core = ARDUINO_HARDWARE / "arduino" / board.arduino["architecture"]
     if not core.is_dir():
         raise ArduinoBuildError(f"Arduino core {core} not found: install the Debian package "
                                 f"arduino-core-{board.arduino['architecture']}")
     build_path = (project / "build" / "arduino").resolve()
     build_path.mkdir(parents=True, exist_ok=True)  # arduino-builder needs it to exist, absolute
-    cmd = arduino_builder_command(project, board, name, build_path)
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise ArduinoBuildError(f"arduino-builder did not finish within {BUILD_TIMEOUT:g} s") from None
-    if proc.returncode != 0:
-        raise ArduinoBuildError(f"arduino-builder failed for {board.name}: "
-                                f"{first_error(proc.stderr + proc.stdout)}")
+    run_tool(arduino_builder_command(project, board, name, build_path), ArduinoBuildError, BUILD_TIMEOUT,
+             running="arduino-builder", failed=f"arduino-builder failed for {board.name}")
     elf = build_path / f"{name}.ino.elf"
     if not elf.is_file():
         raise ArduinoBuildError(f"arduino-builder succeeded but left no {elf}")
@@ -73,7 +64,6 @@ def arduino_cli_command(project: Path, board, name: str, build_path: Path) -> li
 def _build_with_arduino_cli(project: Path, board, name: str) -> Path:
     """arduino-cli with the board's core (e.g. arduino:mbed_nano); the core's linker script refuses a
     firmware that overflows flash or RAM, so no RAM check of ours (Mbed OS sizes its heap at link time)."""
-    from microc.build import first_error
     core = board.arduino["core"]
     install = f"arduino-cli core install {core}"
     if shutil.which("arduino-cli") is None:
@@ -81,15 +71,9 @@ def _build_with_arduino_cli(project: Path, board, name: str) -> Path:
                                 f"(install arduino-cli from https://arduino.github.io/arduino-cli/, then {install})")
     build_path = (project / "build" / "arduino").resolve()
     build_path.mkdir(parents=True, exist_ok=True)
-    cmd = arduino_cli_command(project, board, name, build_path)
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise ArduinoBuildError(f"arduino-cli did not finish within {BUILD_TIMEOUT:g} s") from None
-    if proc.returncode != 0:
-        output = proc.stderr + proc.stdout
-        hint = f" (is the core installed? {install})" if core in output else ""
-        raise ArduinoBuildError(f"arduino-cli compile failed for {board.name}: {first_error(output)}{hint}")
+    run_tool(arduino_cli_command(project, board, name, build_path), ArduinoBuildError, BUILD_TIMEOUT,
+             running="arduino-cli", failed=f"arduino-cli compile failed for {board.name}",
+             hint=lambda output: f" (is the core installed? {install})" if core in output else "")
     elf = build_path / f"{name}.ino.elf"
     if not elf.is_file():
         raise ArduinoBuildError(f"arduino-cli succeeded but left no {elf}")

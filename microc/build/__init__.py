@@ -9,6 +9,7 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from microc.build.tools import first_error, need_tool, run_tool  # noqa: F401 (first_error: API)
 from microc.errors import MicrocError
 
 BUILD_RESULT = "build/microc-build.json"
@@ -39,18 +40,18 @@ def build_project(project: str | Path) -> BuildResult:
     manifest = read_manifest(project)
     board = load_board(manifest["board"])
     if board.family == "arduino":
-        from microc.build_arduino import build_arduino
+        from microc.build.arduino import build_arduino
         artifact = build_arduino(project, board, manifest["name"])
     elif board.family == "zephyr":
-        from microc.build_sdk import build_zephyr
+        from microc.build.sdk import build_zephyr
         artifact = build_zephyr(project, board)
     else:
-        _need_tool("make", "make")
-        _need_tool(board.toolchain.cc, board.toolchain.debian_package)
+        need_tool("make", "make", BuildError)
+        need_tool(board.toolchain.cc, board.toolchain.debian_package, BuildError)
         _run_make(project)
         artifact = _artifact(project, manifest["name"])
         if board.family == "azure-sphere":  # the image package too, where the SDK is installed
-            from microc.build_sdk import build_azure_sphere_package
+            from microc.build.sdk import build_azure_sphere_package
             build_azure_sphere_package(project, manifest["name"])
     flash, ram = elf_sizes(artifact, board)
     result = BuildResult(str(artifact), flash, ram)
@@ -68,30 +69,10 @@ def read_build_result(project: str | Path) -> dict:
     return result
 
 
-def _need_tool(tool: str, package: str) -> None:
-    if shutil.which(tool) is None:
-        raise BuildError(f"{tool} not found: install the Debian package {package} (scripts/setup.sh does)")
-
-
 def _run_make(project: Path) -> None:
     jobs = str(min(2, os.cpu_count() or 1))
-    try:
-        proc = subprocess.run(["make", "-j", jobs], cwd=project, capture_output=True, text=True,
-                              timeout=MAKE_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise BuildError(f"make in {project} did not finish within {MAKE_TIMEOUT:g} s") from None
-    if proc.returncode != 0:
-        raise BuildError(f"build of {project.name} failed: {first_error(proc.stderr + proc.stdout)}")
-
-
-def first_error(output: str) -> str:
-    """The compiler's or linker's first error line, else make's last line."""
-    lines = [l.strip() for l in output.splitlines() if l.strip()]
-    for pattern in (r"\berror\b", r"undefined reference|cannot find|overflowed|will not fit"):
-        for line in lines:
-            if re.search(pattern, line, re.IGNORECASE):
-                return line
-    return lines[-1] if lines else "make failed without output"
+    run_tool(["make", "-j", jobs], BuildError, MAKE_TIMEOUT, running=f"make in {project}",
+             failed=f"build of {project.name} failed", cwd=project)
 
 
 def _artifact(project: Path, name: str) -> Path:
@@ -104,7 +85,7 @@ def _artifact(project: Path, name: str) -> Path:
 def elf_sizes(elf: Path, board) -> tuple[int, int]:
     """(flash, RAM) bytes from the ELF's allocated sections, as `size -A` lists them."""
     if board.family == "zephyr":
-        from microc.build_sdk import zephyr_sizes
+        from microc.build.sdk import zephyr_sizes
         return zephyr_sizes(elf, board)
     tool = board.toolchain.size if shutil.which(board.toolchain.size) else "size"
     try:

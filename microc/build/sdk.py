@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from microc.build.tools import run_tool
 from microc.errors import MicrocError
 
 SDK_TIMEOUT = 1800.0  # seconds
@@ -94,10 +95,4 @@ def build_azure_sphere_package(project: Path, name: str) -> Path | None:
 
 
 def _run(cmd: list[str], what: str) -> None:
-    from microc.build import first_error
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SDK_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise SdkBuildError(f"{what} did not finish within {SDK_TIMEOUT:g} s") from None
-    if proc.returncode != 0:
-        raise SdkBuildError(f"{what} failed: {first_error(proc.stderr + proc.stdout)}")
+    run_tool(cmd, SdkBuildError, SDK_TIMEOUT, running=what, failed=f"{what} failed")
