@@ -157,6 +157,6 @@ def flash_project(project: str | Path, port: str | None = None, dry_run: bool = 
         raise FlashError(f"{plan.artifact} is missing: run microc build {project}{hint}")
     proc = subprocess.run(plan.command, capture_output=True, text=True)
     if proc.returncode != 0:
-        from microc.build import first_error
+        from microc.build.tools import first_error
         raise FlashError(f"{plan.tool} failed: {first_error(proc.stderr + proc.stdout)}")
     return plan

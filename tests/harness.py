@@ -51,3 +51,32 @@ def compile_and_run(model_path: Path, samples: list[list[np.ndarray]], workdir: 
     model = generate(load_model(model_path), name)
     lib = build_shared(model, Path(workdir), extra_flags)
     return [run_shared(lib, model, s) for s in samples]
+
+
+def compile_and_run_sanitized(model_path: Path, samples: list[list[np.ndarray]],
+                              workdir: Path) -> list[list[np.ndarray]]:
+    """compile_and_run with ASan/UBSan: the library runs in a child Python with the ASan runtime preloaded
+    (loaded into this unsanitized interpreter it would abort it). Fails on any sanitizer report."""
+    import json
+    import sys
+    workdir = Path(workdir)
+    model = generate(load_model(model_path), "m")
+    lib = build_shared(model, workdir, SANITIZE)
+    np.savez(workdir / "in.npz", *[x for s in samples for x in s])
+    (workdir / "meta.json").write_text(json.dumps(model.metadata))
+    n_in = len(samples[0])
+    code = (f"import sys; sys.path[:0] = {sys.path!r}\n"
+            "import json, numpy as np, harness\n"
+            "from microc.codegen.generate import GeneratedModel\n"
+            f"m = GeneratedModel('m', {{}}, json.load(open({str(workdir / 'meta.json')!r})), None)\n"
+            f"xs = list(np.load({str(workdir / 'in.npz')!r}).values())\n"
+            f"outs = [y for i in range(0, len(xs), {n_in}) for y in harness.run_shared("
+            f"{str(lib)!r}, m, xs[i:i + {n_in}])]\n"
+            f"np.savez({str(workdir / 'out.npz')!r}, *outs)\n")
+    asan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    env = {"LD_PRELOAD": asan, "ASAN_OPTIONS": "detect_leaks=0", "PATH": "/usr/bin:/bin"}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)
+    assert res.returncode == 0 and "runtime error" not in res.stderr, res.stderr[-3000:]
+    outs = list(np.load(workdir / "out.npz").values())
+    n_out = len(outs) // len(samples)
+    return [outs[i:i + n_out] for i in range(0, len(outs), n_out)]

@@ -173,36 +173,10 @@ def test_every_activation_both_kernels(activation, tmp_path):
     _check(b.build(), _samples(shape, "int8", seed=6), tmp_path)
 
 
-_SANITIZED_CHILD = """
-import sys, numpy as np
-sys.path[:0] = {path!r}
-import harness
-from microc.codegen.generate import generate
-from microc.frontends import load_model
-model = generate(load_model({model!r}), {name!r})
-x = np.load({npy!r})
-outs = harness.run_shared({lib!r}, model, [x])
-np.savez({out!r}, *outs)
-"""
-
-
 def _run_sanitized(model: bytes, x: np.ndarray, tmp_path) -> list[np.ndarray]:
-    """The generated C built with ASan/UBSan, run in a child Python with the ASan runtime preloaded
-    (a sanitized library cannot be loaded into this unsanitized process)."""
     path = tmp_path / "model.tflite"
     path.write_bytes(model)
-    gen = generate(load_model(path), "msan")
-    lib = harness.build_shared(gen, tmp_path, harness.SANITIZE)
-    np.save(tmp_path / "x.npy", x)
-    code = _SANITIZED_CHILD.format(path=sys.path, model=str(path), name="msan", lib=str(lib),
-                                   npy=str(tmp_path / "x.npy"), out=str(tmp_path / "out.npz"))
-    asan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
-                          text=True).stdout.strip()
-    env = {"LD_PRELOAD": asan, "ASAN_OPTIONS": "detect_leaks=0", "PATH": "/usr/bin:/bin"}
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=300)
-    assert res.returncode == 0 and "runtime error" not in res.stderr, res.stderr[-3000:]
-    return list(np.load(tmp_path / "out.npz").values())
+    return harness.compile_and_run_sanitized(path, [[x]], tmp_path)[0]
 
 
 @pytest.mark.parametrize("depthwise", [False, True])

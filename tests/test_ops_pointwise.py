@@ -5,9 +5,7 @@ Each test builds one model holding several independent branches (one operator ea
 output quantization), so one C build covers many configurations."""
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -93,7 +91,7 @@ def check_against_tflm(branches: list[Branch], samples, tmp_path, sanitize=False
     model = branch_model(branches)
     path = tmp_path / "model.tflite"
     path.write_bytes(model)
-    got = run_sanitized(path, samples, tmp_path) if sanitize else \
+    got = harness.compile_and_run_sanitized(path, samples, tmp_path) if sanitize else \
         harness.compile_and_run(path, samples, tmp_path)
     for sample, outs in zip(samples, got):
         want = run_tflm(reference or model, sample)
@@ -109,33 +107,6 @@ def check_against_tflm(branches: list[Branch], samples, tmp_path, sanitize=False
                                             f"{sample[i].reshape(-1)[mismatch[0]]}: "
                                             f"{g.reshape(-1)[mismatch[0]]} != {w.reshape(-1)[mismatch[0]]}")
     return got
-
-
-def run_sanitized(path, samples, tmp_path):
-    """Build with ASan/UBSan and run in a child process, where the sanitizer runtime can be preloaded
-    (loaded into this interpreter it would abort it)."""
-    model = generate(load_model(path), "m")
-    lib = harness.build_shared(model, tmp_path, harness.SANITIZE)
-    flat = [x for s in samples for x in s]
-    np.savez(tmp_path / "in.npz", *flat)
-    (tmp_path / "meta.json").write_text(json.dumps(model.metadata))
-    n_in = len(samples[0])
-    code = (f"import sys; sys.path[:0] = {sys.path!r}\n"
-            "import json, numpy as np, harness\n"
-            "from microc.codegen.generate import GeneratedModel\n"
-            f"m = GeneratedModel('m', {{}}, json.load(open({str(tmp_path / 'meta.json')!r})), None)\n"
-            f"xs = list(np.load({str(tmp_path / 'in.npz')!r}).values())\n"
-            f"outs = [y for i in range(0, len(xs), {n_in}) for y in harness.run_shared("
-            f"{str(lib)!r}, m, xs[i:i + {n_in}])]\n"
-            f"np.savez({str(tmp_path / 'out.npz')!r}, *outs)\n")
-    asan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
-                          text=True).stdout.strip()
-    env = {"LD_PRELOAD": asan, "ASAN_OPTIONS": "detect_leaks=0", "PATH": "/usr/bin:/bin"}
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
-    assert res.returncode == 0 and "runtime error" not in res.stderr, res.stderr[-3000:]
-    outs = list(np.load(tmp_path / "out.npz").values())
-    n_out = len(outs) // len(samples)
-    return [outs[i:i + n_out] for i in range(0, len(outs), n_out)]
 
 
 # (input q, output q) pairs: extreme zero points, scales far apart in both directions

@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import harness
@@ -52,40 +51,12 @@ def test_arena_no_larger_than_tflm(name):
 @pytest.mark.parametrize("name", INT8 + FLOAT)
 def test_clean_under_sanitizers(name, tmp_path):
     model_path = shared_model(name)
-    model = generate(load_model(model_path), "m")
-    samples = make_samples(model.metadata["inputs"], 1, seed=7)[:1]
-    lib = harness.build_shared(model, tmp_path, harness.SANITIZE)
-    # The sanitizer runtime must be loaded first; run in a child so it can be preloaded.
-    code = _child_code(lib, model, samples)
-    asan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
-    env = {"LD_PRELOAD": asan, "ASAN_OPTIONS": "detect_leaks=0", "PATH": "/usr/bin:/bin"}
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert "runtime error" not in res.stderr, res.stderr[-3000:]
-    got = list(np.load(lib.parent / "outputs.npz").values())
+    inputs = generate(load_model(model_path), "m").metadata["inputs"]
+    samples = make_samples(inputs, 1, seed=7)[:1]
+    (got,) = harness.compile_and_run_sanitized(model_path, samples, tmp_path)
     want = reference_outputs(model_path, samples[0], len(got))
     comparison = Comparison()
     assert comparison.add(got, want), f"max abs diff {comparison.max_abs_diff}"
-
-
-def _child_code(lib, model, samples) -> str:
-    npz = lib.parent / "samples.npz"
-    np.savez(npz, *[x for s in samples for x in s])
-    meta = lib.parent / "meta.json"
-    meta.write_text(json.dumps(model.metadata))
-    n_in = len(model.metadata["inputs"])
-    return f"""
-import json, sys
-sys.path[:0] = {[str(p) for p in sys.path]!r}
-import numpy as np
-import harness
-from microc.codegen.generate import GeneratedModel
-meta = json.load(open({str(meta)!r}))
-model = GeneratedModel("m", {{}}, meta, None)
-arrs = list(np.load({str(npz)!r}).values())
-outs = harness.run_shared({str(lib)!r}, model, arrs[:{n_in}])
-np.savez({str(lib.parent / "outputs.npz")!r}, *outs)
-"""
 
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc is not installed")

@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from microc.build.tools import first_error, need_tool, run_tool  # noqa: F401 (first_error: API)
+from microc.build.tools import need_tool, run_tool
 from microc.errors import MicrocError
 
 BUILD_RESULT = "build/microc-build.json"
