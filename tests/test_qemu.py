@@ -3,8 +3,10 @@ UART on a loopback port. Failures must surface as DeviceError within the timeout
 be stopped."""
 from __future__ import annotations
 
+import signal
 import socket
 import time
+import zlib
 
 import pytest
 
@@ -14,7 +16,7 @@ from microc.build import build_project
 from microc.errors import DeviceError
 from microc.pipeline import compile_model
 import microc.runner.qemu as qemu
-from microc.runner.protocol import HEADER, SYNC, encode_frame
+from microc.runner.protocol import CRC, HEADER, SYNC, encode_frame
 from microc.runner.transport import LinkClosed
 
 TIMEOUT = 5.0  # seconds; failures must come within this (not a speed assertion)
@@ -62,12 +64,25 @@ def test_device_killed_mid_run_is_reported_within_the_timeout(elf, board):
     assert "INVOKE" in str(e.value) and "\n" not in str(e.value)
 
 
+def test_a_device_stuck_in_a_frame_is_resynchronised(elf, board):
+    """A header whose payload never comes leaves the device waiting for it: the host's request is taken
+    for that payload, no answer comes, and after its wait the host sends zeros that end the stuck frame,
+    then the request again."""
+    with qemu.qemu_device(board, elf, timeout=TIMEOUT) as dev:
+        dev.retry_after = 0.5
+        header = HEADER.pack(2, 0x02, 1000, 0)  # WRITE, 1000 payload bytes never sent
+        dev.transport.write(SYNC + header + CRC.pack(zlib.crc32(header)))
+        assert dev.info()["name"] == "hello_world_int8"
+        assert dev.resends["timeout"] == 1
+        dev.exit(0)
+
+
 def test_a_hung_device_is_a_timeout_and_qemu_is_killed(elf, board):
-    """A frame claiming more bytes than follow leaves the device waiting: the host gives up in time."""
     with qemu.qemu_device(board, elf, timeout=1.0) as dev:
-        dev.transport.write(SYNC + HEADER.pack(1, 0x02, 1000))  # WRITE header, payload never sent
+        dev.info()
+        dev.qemu.proc.send_signal(signal.SIGSTOP)
         start = time.monotonic()
-        with pytest.raises(DeviceError, match="did not answer INFO within 1 s"):
+        with pytest.raises(DeviceError, match="^device did not answer INFO within 1 s$"):
             dev.info()
         assert time.monotonic() - start < 2.5
         proc = dev.qemu.proc
@@ -79,7 +94,7 @@ def test_corrupted_frame_is_caught_by_the_crc_and_the_link_recovers(elf, board):
         frame = bytearray(encode_frame(0x01))
         frame[-1] ^= 0x40  # flip a bit of the CRC
         dev.transport.write(bytes(frame))
-        type_, body = dev._read_frame(time.monotonic() + TIMEOUT)
+        type_, _, body = dev._read_frame(time.monotonic() + TIMEOUT)
         assert (type_, body[0], body[1:]) == (0x7F, 1, b"bad CRC")
         assert dev.info()["name"] == "hello_world_int8"  # still in step
         dev.exit(0)

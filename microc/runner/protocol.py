@@ -2,6 +2,7 @@
 Every failure (timeout, lost link, bad CRC, error frame, unexpected answer) is a one-line DeviceError."""
 from __future__ import annotations
 
+import collections
 import enum
 import json
 import struct
@@ -12,16 +13,37 @@ from dataclasses import dataclass
 from microc.errors import DeviceError
 from microc.runner.transport import LinkClosed, LinkTimeout, Transport
 
-VERSION = 1
+VERSION = 2
 SYNC = b"\xa5\x5a"
 RX_MAX = 1024  # the device's MC_RX_MAX: the largest request payload, and the largest READ
 WRITE_HEADER = struct.Struct("<BI")  # input index, offset
 WRITE_CHUNK = RX_MAX - WRITE_HEADER.size
-HEADER = struct.Struct("<BBI")  # version, type, payload length
+HEADER = struct.Struct("<BBIH")  # version, type, payload length, sequence number
 CRC = struct.Struct("<I")
+HEADER_BYTES = HEADER.size + CRC.size  # the header and its own CRC, after the sync
+V1_HEADER = struct.Struct("<BBI")  # version 1: version, type, payload length (no sequence, no header CRC)
 RESPONSE = 0x80
 ERROR = 0x7F
 MAX_ANSWER = 16 << 20  # a longer length field is line noise, not a frame worth waiting for
+# Zeros that complete the longest request a device can be stuck in (its length came, its bytes were
+# lost): its CRC then fails, and the device goes back to hunting for sync, which zeros never form.
+RESYNC = bytes(HEADER_BYTES + RX_MAX + CRC.size)
+MAX_ATTEMPTS = 32  # sends of one request whose answers all came back damaged: the link is unusable
+
+
+class DeviceErrorCode(enum.IntEnum):
+    """The code in an error frame (docs/protocol.md)."""
+    CRC = 1
+    TYPE = 2
+    RANGE = 3
+    VERSION = 4
+    TOO_LONG = 5
+    MALFORMED = 6
+    HEADER_CRC = 7
+
+
+# The request was damaged on its way (or its bytes were taken for another frame's): send it again.
+DAMAGED = {DeviceErrorCode.CRC, DeviceErrorCode.VERSION, DeviceErrorCode.HEADER_CRC}
 
 
 class Request(enum.IntEnum):
@@ -39,21 +61,29 @@ class Invocation:
     layer_ticks: tuple[int, ...] | None = None  # None unless asked; () if built without MC_PROFILE
 
 
-def encode_frame(type_: int, payload: bytes = b"") -> bytes:
-    body = HEADER.pack(VERSION, type_, len(payload)) + payload
-    return SYNC + body + CRC.pack(zlib.crc32(body))
+def encode_frame(type_: int, payload: bytes = b"", seq: int = 0) -> bytes:
+    header = HEADER.pack(VERSION, type_, len(payload), seq)
+    header += CRC.pack(zlib.crc32(header))
+    return SYNC + header + payload + CRC.pack(zlib.crc32(header + payload))
 
 
 class Device:
-    """A device running mc_serve(), over any Transport. One request at a time, each answered within
-    `timeout` seconds."""
+    """A device running mc_serve(), over any Transport. One request at a time; a request whose answer
+    does not come back intact is sent again (every request is safe to repeat: the device answers a
+    repeated INVOKE from its last result), until `timeout` seconds have passed for it.
 
-    def __init__(self, transport: Transport, timeout: float = 10.0):
+    `retry_after` is how long to wait before the first resend; each timeout doubles it. A timeout may
+    leave the device inside a frame whose bytes were lost, so the next send is preceded by RESYNC."""
+
+    def __init__(self, transport: Transport, timeout: float = 10.0, retry_after: float = 1.0):
         self.transport = transport
         self.timeout = timeout
-        # After a timeout or a lost link, where the next frame starts is unknown (a late answer may
-        # still come), so every later request fails with the first failure's reason.
-        self._broken: str | None = None
+        self.retry_after = retry_after
+        self.resends = collections.Counter()  # why requests were sent again: "timeout", "damaged"
+        self._seq = 0
+        self._unread = b""  # bytes taken for a header that proved false; hunted through again
+        self._resync = False
+        self._invoke_seconds = 0.0  # how long the last INVOKE took to answer, for its first wait
 
     def info(self) -> dict:
         body = self._request(Request.INFO)
@@ -109,38 +139,89 @@ class Device:
     # ---- framing ----
 
     def _request(self, request: Request, payload: bytes = b"", timeout: float | None = None) -> bytes:
-        """Send one request and return its answer's payload."""
-        timeout = self.timeout if timeout is None else timeout
-        if self._broken:
-            raise DeviceError(f"device cannot take {request.name} after an earlier failure: {self._broken}")
-        try:
-            self.transport.write(encode_frame(request, payload))
-            type_, body = self._read_frame(time.monotonic() + timeout)
-        except LinkTimeout:
-            self._broken = f"device did not answer {request.name} within {timeout:g} s"
-            raise LinkTimeout(self._broken) from None
-        except LinkClosed as e:
-            self._broken = f"lost the device during {request.name}: {e}"
-            raise LinkClosed(self._broken) from None
-        return _check_answer(request, type_, body)
+        """Send one request and return its answer's payload, resending it as needed."""
+        budget = self.timeout if timeout is None else timeout
+        self._seq = (self._seq + 1) & 0xFFFF
+        frame = encode_frame(request, payload, self._seq)
+        start = time.monotonic()
+        deadline = start + budget
+        wait = self.retry_after + 2 * (len(frame) + RX_MAX) * self.transport.seconds_per_byte
+        if request == Request.INVOKE:
+            wait += 2 * self._invoke_seconds
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                if self._resync:
+                    self.transport.write(RESYNC)
+                    self._resync = False
+                self.transport.write(frame)
+                answer = self._await(request, min(deadline, time.monotonic() + wait))
+            except LinkTimeout:
+                self._resync = True
+                if time.monotonic() >= deadline:
+                    raise LinkTimeout(f"device did not answer {request.name} within {budget:g} s") from None
+                self.resends["timeout"] += 1
+                wait *= 2
+                continue
+            except LinkClosed as e:
+                raise LinkClosed(f"lost the device during {request.name}: {e}") from None
+            if answer is not None:
+                if request == Request.INVOKE:
+                    self._invoke_seconds = time.monotonic() - start
+                return answer
+            self.resends["damaged"] += 1
+        raise DeviceError(f"the link damaged {MAX_ATTEMPTS} sends of {request.name} in a row "
+                          f"(or their answers): it is too noisy to use")
 
-    def _read_frame(self, deadline: float) -> tuple[int, bytes]:
+    def _await(self, request: Request, deadline: float) -> bytes | None:
+        """The answer to the request just sent, or None if it came back damaged (or the device says the
+        request did); answers to earlier requests or earlier sends are skipped."""
+        while True:
+            frame = self._read_frame(deadline)
+            if frame is None:
+                return None
+            type_, seq, body = frame
+            if type_ == ERROR and body and body[0] in DAMAGED:
+                return None  # whichever send it answers, resending the current one is safe
+            if seq == self._seq:
+                return _check_answer(request, type_, body)
+
+    def _read_frame(self, deadline: float) -> tuple[int, int, bytes] | None:
+        """The next frame (type, sequence number, payload), or None for a damaged one."""
         self._hunt_sync(deadline)
-        header = self._read(HEADER.size, deadline)
-        version, type_, length = HEADER.unpack(header)
+        header = self._read(HEADER_BYTES, deadline)
+        if CRC.unpack_from(header, HEADER.size)[0] != zlib.crc32(header[:HEADER.size]):
+            if header[0] == 1:
+                self._refuse_version_1(header, deadline)
+            self._unread = header + self._unread  # a false sync: a real one may be among these bytes
+            return None
+        version, type_, length, seq = HEADER.unpack_from(header)
+        if version != VERSION:
+            raise DeviceError(f"device speaks runner protocol version {version}, microc speaks {VERSION}")
         if length > MAX_ANSWER:
-            self._broken = f"device sent a frame header claiming {length} bytes (type 0x{type_:02x})"
-            raise DeviceError(self._broken)
+            raise DeviceError(f"device sent a frame header claiming {length} bytes (type 0x{type_:02x})")
         payload = self._read(length, deadline)
         (crc,) = CRC.unpack(self._read(CRC.size, deadline))
         if crc != zlib.crc32(header + payload):
-            raise DeviceError(f"device sent a frame with a bad CRC (type 0x{type_:02x}, {length} bytes)")
-        if version != VERSION:
-            raise DeviceError(f"device speaks runner protocol version {version}, microc speaks {VERSION}")
-        return type_, payload
+            return None
+        return type_, seq, payload
+
+    def _refuse_version_1(self, start: bytes, deadline: float) -> None:
+        """Raise if `start` begins an intact version-1 frame (a firmware from an older microc answering
+        a request it could not parse); return if it was line noise."""
+        _, type_, length = V1_HEADER.unpack_from(start)
+        if length > MAX_ANSWER:
+            return
+        rest = self._read(max(0, V1_HEADER.size + length + CRC.size - len(start)), deadline)
+        frame = start + rest
+        body, (crc,) = frame[:V1_HEADER.size + length], CRC.unpack_from(frame, V1_HEADER.size + length)
+        if crc != zlib.crc32(body):
+            self._unread = rest + self._unread
+            return
+        raise DeviceError(f"device speaks runner protocol version 1 (a firmware built by an older microc); "
+                          f"this microc speaks version {VERSION}: rebuild and flash the project")
 
     def _hunt_sync(self, deadline: float) -> None:
-        """Skip whatever precedes the sync bytes (boot banners, stray prints)."""
+        """Skip whatever precedes the sync bytes (boot banners, stray prints, damaged frames)."""
         prev = b""
         while True:
             byte = self._read(1, deadline)
@@ -149,7 +230,10 @@ class Device:
             prev = byte
 
     def _read(self, n: int, deadline: float) -> bytes:
-        return self.transport.read_exact(n, max(0.0, deadline - time.monotonic()))
+        head, self._unread = self._unread[:n], self._unread[n:]
+        if len(head) == n:
+            return head
+        return head + self.transport.read_exact(n - len(head), max(0.0, deadline - time.monotonic()))
 
 
 def _check_answer(request: Request, type_: int, body: bytes) -> bytes:

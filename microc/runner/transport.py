@@ -22,6 +22,8 @@ class LinkClosed(DeviceError):
 class Transport:
     """A bidirectional byte stream. Subclasses implement write, _read_some and close."""
 
+    seconds_per_byte = 0.0  # how long the link takes to carry one byte, where it is slow (a UART)
+
     def write(self, data: bytes) -> None:
         raise NotImplementedError
 
@@ -61,6 +63,7 @@ class SerialTransport(Transport):
         self._serial_error = serial.SerialException
         self._write_timeout_error = serial.SerialTimeoutException
         self.url = url_or_port
+        self.seconds_per_byte = 10 / baudrate  # 8 data bits, a start and a stop bit
         try:
             self._port = serial.serial_for_url(
                 url_or_port, baudrate=baudrate, timeout=timeout, write_timeout=write_timeout)

@@ -5,7 +5,7 @@
 
 /* Largest request payload the device accepts; the host chunks writes and reads to fit. */
 #define MC_RX_MAX 1024u
-#define MC_PROTOCOL_VERSION 1u
+#define MC_PROTOCOL_VERSION 2u
 
 /* Answer INFO/WRITE/INVOKE/READ/EXIT requests forever; returns only through mc_exit() on EXIT.
  * Call mc_platform_init() first. */

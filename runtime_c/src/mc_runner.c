@@ -6,11 +6,14 @@
 enum { SYNC0 = 0xA5, SYNC1 = 0x5A };
 enum { T_INFO = 0x01, T_WRITE = 0x02, T_INVOKE = 0x03, T_READ = 0x04, T_EXIT = 0x05 };
 enum { T_RESPONSE = 0x80, T_ERROR = 0x7F };
-enum { E_OK = 0, E_CRC = 1, E_TYPE = 2, E_RANGE = 3, E_VERSION = 4, E_TOO_LONG = 5, E_MALFORMED = 6 };
+enum {
+  E_OK = 0, E_CRC = 1, E_TYPE = 2, E_RANGE = 3, E_VERSION = 4, E_TOO_LONG = 5, E_MALFORMED = 6,
+  E_HEADER_CRC = 7,
+};
 
 static const char *const error_text[] = {
   "", "bad CRC", "unknown request type", "index or range out of bounds",
-  "unsupported protocol version", "payload too long", "malformed payload for its type",
+  "unsupported protocol version", "payload too long", "malformed payload for its type", "bad header CRC",
 };
 
 /* CRC-32 as zlib computes it, a nibble at a time: a 64-byte table instead of 1 KiB of flash. */
@@ -41,6 +44,14 @@ static int in_range(uint32_t offset, uint32_t n, uint32_t size) {
   return offset <= size && n <= size - offset;
 }
 
+/* The request being answered; a response carries its sequence number. */
+static struct {
+  uint8_t type;
+  uint16_t seq;
+  uint32_t length;
+  uint8_t payload[MC_RX_MAX];
+} rx;
+
 /* ---- transmit: responses stream straight to the UART, CRC computed on the way ---- */
 
 static uint32_t tx_crc;
@@ -60,6 +71,7 @@ static void tx_bytes(const uint8_t *p, uint32_t n) {
   for (i = 0; i < n; i++) tx_byte(p[i]);
 }
 
+/* The header's own CRC goes through tx_byte too: the frame CRC covers everything after the sync. */
 static void tx_begin(uint8_t type, uint32_t length) {
   mc_uart_putc(SYNC0);
   mc_uart_putc(SYNC1);
@@ -67,6 +79,8 @@ static void tx_begin(uint8_t type, uint32_t length) {
   tx_byte(MC_PROTOCOL_VERSION);
   tx_byte(type);
   tx_uint(length, 4);
+  tx_uint(rx.seq, 2);
+  tx_uint(~tx_crc, 4);
 }
 
 static void tx_end(void) {
@@ -92,13 +106,6 @@ static void send_error(int code) {
 
 /* ---- receive: one frame at a time into a static buffer (kept off small MCU stacks) ---- */
 
-static struct {
-  uint8_t version;
-  uint8_t type;
-  uint32_t length;
-  uint8_t payload[MC_RX_MAX];
-} rx;
-
 static void rx_wait_sync(void) {
   uint8_t prev = 0;
   for (;;) {
@@ -114,25 +121,39 @@ static uint8_t rx_byte(uint32_t *crc) {
   return b;
 }
 
-/* Reads the next frame into rx; E_OK, or the error to answer it with. A too-long payload is not read:
- * its length may be garbage, so the sync hunt skips whatever follows. */
+/* Reads the next frame into rx; E_OK, or the error to answer it with. The header has its own CRC, so a
+ * corrupted length is never acted on: after a bad header (or another version's frame, whose layout is
+ * unknown) nothing more is read, and the sync hunt skips whatever follows. */
 static int rx_frame(void) {
-  uint32_t crc = CRC_INIT, i;
+  uint32_t crc = CRC_INIT, header_crc, i;
   uint8_t wire[4];
   rx_wait_sync();
-  rx.version = rx_byte(&crc);
+  rx.seq = 0;
+  if (rx_byte(&crc) != MC_PROTOCOL_VERSION) return E_VERSION;
   rx.type = rx_byte(&crc);
   rx.length = 0;
   for (i = 0; i < 4; i++) rx.length |= (uint32_t)rx_byte(&crc) << (8u * i);
+  for (i = 0; i < 2; i++) rx.seq |= (uint16_t)(rx_byte(&crc) << (8u * i));
+  header_crc = ~crc;
+  for (i = 0; i < 4; i++) wire[i] = rx_byte(&crc);
+  if (le32(wire) != header_crc) return E_HEADER_CRC;
   if (rx.length > MC_RX_MAX) return E_TOO_LONG;
   for (i = 0; i < rx.length; i++) rx.payload[i] = rx_byte(&crc);
   for (i = 0; i < 4; i++) wire[i] = mc_uart_getc();
   if (le32(wire) != ~crc) return E_CRC;
-  if (rx.version != MC_PROTOCOL_VERSION) return E_VERSION;
   return E_OK;
 }
 
 /* ---- requests: each answers and returns E_OK, or returns the error to answer with ---- */
+
+/* The last INVOKE's result. The host resends a request whose answer it did not get, with the same
+ * sequence number: a resent INVOKE is answered from here instead of running the model twice. */
+static struct {
+  uint8_t valid;
+  uint16_t seq;
+  int32_t status;
+  uint64_t ticks;
+} last_invoke;
 
 static int handle_info(const mc_model_t *m) {
   uint32_t n = str_len(m->info_json);
@@ -154,24 +175,29 @@ static int handle_write(const mc_model_t *m) {
   if (idx >= m->n_inputs || !in_range(offset, n, m->input_bytes[idx])) return E_RANGE;
   dst = (uint8_t *)m->input_ptr(idx) + offset;
   for (i = 0; i < n; i++) dst[i] = rx.payload[5 + i];
+  last_invoke.valid = 0; /* new inputs: a later INVOKE is a new one whatever its sequence number */
   send_empty(T_WRITE | T_RESPONSE);
   return E_OK;
 }
 
 static int handle_invoke(const mc_model_t *m) {
-  int per_layer, status;
+  int per_layer;
   uint16_t n_layers, i;
-  uint64_t t0, ticks;
+  uint64_t t0;
   if (rx.length != 1) return E_MALFORMED;
+  if (!last_invoke.valid || last_invoke.seq != rx.seq) {
+    t0 = mc_ticks();
+    last_invoke.status = (int32_t)m->invoke();
+    last_invoke.ticks = mc_ticks() - t0;
+    last_invoke.seq = rx.seq;
+    last_invoke.valid = 1;
+  }
   per_layer = (rx.payload[0] & 1u) != 0;
   /* A firmware built without profiling still answers the per-layer form, with n = 0. */
   n_layers = (per_layer && m->layer_ticks != 0) ? m->n_layers : 0;
-  t0 = mc_ticks();
-  status = m->invoke();
-  ticks = mc_ticks() - t0;
   tx_begin(T_INVOKE | T_RESPONSE, 12u + (per_layer ? 2u + 8u * (uint32_t)n_layers : 0u));
-  tx_uint((uint32_t)(int32_t)status, 4);
-  tx_uint(ticks, 8);
+  tx_uint((uint32_t)last_invoke.status, 4);
+  tx_uint(last_invoke.ticks, 8);
   if (per_layer) {
     tx_uint(n_layers, 2);
     for (i = 0; i < n_layers; i++) tx_uint(m->layer_ticks[i], 8);
