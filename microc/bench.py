@@ -22,9 +22,11 @@ TFLM_M4 = {
 class BenchRow:
     model: str
     board: str
+    optimize: str
     match: bool | None
     instructions: int | None
     arena_bytes: int
+    lower_bound_bytes: int
     weight_bytes: int
     flash_bytes: int
     ram_bytes: int
@@ -35,7 +37,7 @@ class BenchRow:
 
 
 def run_bench(models: list[Path], boards: list[str], samples: int = 1, workdir: Path | None = None,
-              progress: Callable[[str], None] = lambda s: None) -> list[BenchRow]:
+              progress: Callable[[str], None] = lambda s: None, modes: list[str] = ("balanced",)) -> list[BenchRow]:
     from microc.build import build_project
     from microc.pipeline import compile_model
     from microc.runner.session import run_project
@@ -44,14 +46,16 @@ def run_bench(models: list[Path], boards: list[str], samples: int = 1, workdir: 
         root = Path(workdir or tmp)
         for board in boards:
             for model in models:
-                progress(f"{model.name} on {board}")
-                project = root / f"{model.stem}-{board}"
-                compile_model(model, board, project)
-                build = build_project(project)
-                report = run_project(project, samples=samples, seed=0, verify=True)
-                m = report.metadata
-                rows.append(BenchRow(model.stem, board, report.match, report.instructions, m["arena_bytes"],
-                                     m["weight_bytes"], build.flash_bytes, build.ram_bytes))
+                for mode in modes:
+                    progress(f"{model.name} on {board} (--optimize {mode})")
+                    project = root / f"{model.stem}-{board}-{mode}"
+                    compile_model(model, board, project, optimize=mode)
+                    build = build_project(project)
+                    report = run_project(project, samples=samples, seed=0, verify=True)
+                    m = report.metadata
+                    rows.append(BenchRow(model.stem, board, mode, report.match, report.instructions,
+                                         m["arena_bytes"], m["lower_bound_bytes"], m["weight_bytes"],
+                                         build.flash_bytes, build.ram_bytes))
     return rows
 
 
@@ -60,14 +64,16 @@ def _n(v) -> str:
 
 
 def markdown_table(rows: list[BenchRow]) -> str:
-    head = ("| model | board | verified | instructions | arena B | weights B | flash B | code B | RAM B "
+    head = ("| model | board | optimize | verified | instructions | arena B | bound B | weights B | flash B "
+            "| code B | RAM B "
             "| TFLM ref. instr. | TFLM CMSIS-NN instr. | TFLM arena B |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         tflm = TFLM_M4.get(r.model) if r.board == "mps2-an386" else None
         ref, cmsis, arena = tflm or (None, None, None)
-        lines.append(f"| {r.model} | {r.board} | {'yes' if r.match else 'NO'} | {_n(r.instructions)} "
-                     f"| {_n(r.arena_bytes)} | {_n(r.weight_bytes)} | {_n(r.flash_bytes)} | {_n(r.code_bytes)} "
+        lines.append(f"| {r.model} | {r.board} | {r.optimize} | {'yes' if r.match else 'NO'} "
+                     f"| {_n(r.instructions)} | {_n(r.arena_bytes)} | {_n(r.lower_bound_bytes)} "
+                     f"| {_n(r.weight_bytes)} | {_n(r.flash_bytes)} | {_n(r.code_bytes)} "
                      f"| {_n(r.ram_bytes)} | {_n(ref)} | {_n(cmsis)} | {_n(arena)} |")
     return "\n".join(lines) + "\n"
 

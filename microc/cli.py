@@ -75,6 +75,13 @@ _input_shape = click.option("--input-shape", "input_shapes", multiple=True, call
                             "input (repeat per input), e.g. --input-shape input=1,1,8,8.")
 
 
+_optimize = click.option("--optimize", type=click.Choice(["speed", "balanced", "memory"]), default="balanced",
+                         show_default=True,
+                         help="speed: kernels as fast as they go; balanced: also operators in place where it "
+                              "costs nothing, and as memory when the model would not fit otherwise; memory: the "
+                              "smallest arena (in-place convolutions, more instructions).")
+
+
 def _quantize_options(f):
     """--quantize int8 --calibration DATA [--method]: quantize a float model before compiling it."""
     f = _method(f)
@@ -95,11 +102,12 @@ def _quantize_options(f):
               help="Embed N inputs with TensorFlow Lite Micro's outputs: the firmware checks itself and "
                    "prints PASS or FAIL (no host link needed; 'microc run' shows it).")
 @_input_shape
-def compile_cmd(model, board, out_dir, name, quantize, calibration, method, selftest, input_shapes):
+@_optimize
+def compile_cmd(model, board, out_dir, name, quantize, calibration, method, selftest, input_shapes, optimize):
     """Compile MODEL to C and render a project for BOARD into a folder."""
     from microc.pipeline import compile_model
     res = compile_model(model, board, out_dir, name, quantize, calibration, method, selftest=selftest,
-                        input_shapes=input_shapes)
+                        input_shapes=input_shapes, optimize=optimize)
     if res.quantization is not None:
         click.echo("\n".join(res.quantization.lines()))
     m = res.metadata
@@ -179,8 +187,9 @@ def _check_runnable(board_name: str, port: str | None) -> None:
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for any device reply.")
 @_quantize_options
 @_input_shape
+@_optimize
 def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, timeout, quantize, calibration,
-               method, input_shapes):
+               method, input_shapes, optimize):
     """Compile, build and run MODEL on BOARD in one step."""
     from microc.build import build_project
     from microc.pipeline import compile_model
@@ -189,7 +198,7 @@ def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, time
     out_dir = Path(out_dir or Path("microc-out") / f"{Path(model).stem}-{board}")
     with _progress(f"compiling {Path(model).name} for {board}") as step:
         res = compile_model(model, board, out_dir, name, quantize, calibration, method,
-                            input_shapes=input_shapes)
+                            input_shapes=input_shapes, optimize=optimize)
         if res.quantization is not None and not as_json:
             click.echo("\n".join(res.quantization.lines()), err=True)
         step(f"building {out_dir}")
@@ -213,8 +222,10 @@ def _progress(first: str):
               help="Board to measure on; repeat for several.")
 @click.option("--samples", "-n", default=1, show_default=True, help="Verified random samples per model.")
 @click.option("--markdown", type=click.Path(dir_okay=False), help="Also write the table to this file.")
+@click.option("--optimize", "modes", multiple=True, default=["balanced"], show_default=True,
+              type=click.Choice(["speed", "balanced", "memory"]), help="--optimize mode; repeat for several.")
 @_json
-def bench_cmd(models, boards, samples, markdown, as_json):
+def bench_cmd(models, boards, samples, markdown, modes, as_json):
     """Measure MODELS on BOARDS: instructions per inference (deterministic under QEMU -icount), arena, flash
     and RAM bytes, every run verified against TensorFlow Lite Micro. Prints a table (TFLM's figures
     beside microc's for the MLPerf Tiny models on mps2-an386)."""
@@ -224,7 +235,7 @@ def bench_cmd(models, boards, samples, markdown, as_json):
     err = Console(stderr=True)
     with err.status("benchmarking") as status:
         rows = run_bench([Path(m) for m in models], list(boards), samples,
-                         progress=lambda s: status.update(f"benchmarking {s}"))
+                         progress=lambda s: status.update(f"benchmarking {s}"), modes=list(modes))
     table = markdown_table(rows)
     if markdown:
         Path(markdown).write_text(table)

@@ -38,12 +38,14 @@ def c_identifier(text: str) -> str:
 def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
                   name: str | None = None, quantize: str | None = None,
                   calibration: str | Path | None = None, method: str = "minmax",
-                  selftest: int = 0, input_shapes: dict[str, tuple[int, ...]] | None = None) -> CompileResult:
+                  selftest: int = 0, input_shapes: dict[str, tuple[int, ...]] | None = None,
+                  optimize: str = "balanced") -> CompileResult:
     """With `quantize="int8"` the float model is first quantized with `calibration` data; the int8
     .tflite is kept as model/quantized.tflite and the manifest points at it (TFLM verifies that).
     With `selftest=N` the firmware embeds N inputs and TFLM's outputs, checks itself and prints PASS
     or FAIL instead of serving the runner protocol. `input_shapes` fixes an ONNX model's dynamic input
-    dimensions ({"input": (1, 1, 8, 8)})."""
+    dimensions ({"input": (1, 1, 8, 8)}). `optimize` (speed, balanced, memory): which in-place operators
+    the planner may use (docs/memory.md); balanced takes memory's when the model would not fit otherwise."""
     from microc.boards import load_board
     from microc.project import check_fits, render_project, write_selftest
 
@@ -51,8 +53,7 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
     board = load_board(board_name)
     graph, quantized = _load(model_path, quantize, calibration, method, input_shapes)
     name = c_identifier(name or graph.name)
-    model = generate(graph, name)
-    check_fits(model, board)
+    model = _generate_fitting(graph, name, board, optimize)
     out_dir = Path(out_dir)
     with _atomic_dir(out_dir) as tmp:
         _write_model(tmp, model)
@@ -72,6 +73,20 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
             manifest["selftest"] = selftest
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return CompileResult(out_dir, name, board.name, model.metadata, quantized)
+
+
+def _generate_fitting(graph, name: str, board, optimize: str) -> GeneratedModel:
+    from microc.errors import DoesNotFit
+    from microc.project import check_fits
+    model = generate(graph, name, optimize)
+    try:
+        check_fits(model, board)
+    except DoesNotFit:
+        if optimize != "balanced":
+            raise
+        model = generate(graph, name, "memory")  # costs instructions, but the model fits
+        check_fits(model, board)
+    return model
 
 
 def _load(model_path: Path, quantize: str | None, calibration, method: str, input_shapes=None):

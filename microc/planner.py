@@ -2,9 +2,14 @@
 
 Liveness is computed over the execution order: a buffer lives from the step that writes it to the last
 step that reads it (graph inputs from step 0, graph outputs to the end). Operators that only reinterpret
-their input (RESHAPE, SQUEEZE) share its buffer. Offsets are placed greedily, largest buffer first, at
-the lowest aligned offset that overlaps no buffer alive at the same time (TFLite Micro's greedy planner
-does the same); the layer-wise lower bound is the most bytes alive at any one step.
+their input (RESHAPE, SQUEEZE) share its buffer. An operator whose lowering can write its output over an
+input (`InPlace`) shares that input's buffer too, when the input dies at that step and is not a graph
+input; the shared buffer is as large as the larger of the two, so the layer-wise lower bound (the most
+bytes alive at any one step) itself falls.
+
+Offsets: greedy placement under several orders (largest first, as TFLite Micro's greedy planner, and
+others), the best kept; when that misses the aligned lower bound, OR-Tools' CP-SAT searches the
+offsets for a bounded deterministic time, starting from the greedy result, which stays the fallback.
 """
 from __future__ import annotations
 
@@ -14,6 +19,9 @@ from microc.ir import Graph, Tensor
 
 ALIAS_OPS = {"RESHAPE", "SQUEEZE"}
 ALIGN = 16
+# CP-SAT's budget in its deterministic time units (about seconds on one core, the same result on every
+# run and machine): the shared models solve in well under one.
+SOLVER_DETERMINISTIC_TIME = 10.0
 
 
 def align(n: int, a: int = ALIGN) -> int:
@@ -28,9 +36,39 @@ class Buffer:
     tensors: list[Tensor] = field(default_factory=list)
     name: str = ""
     offset: int = -1
+    shares: "Buffer | None" = None  # in place: starts at this (input) buffer's offset, overlapping it
 
     def overlaps_in_time(self, other: "Buffer") -> bool:
         return self.first <= other.last and other.first <= self.last
+
+    def root(self) -> "Buffer":
+        return self.shares.root() if self.shares else self
+
+
+class _Group:
+    """Buffers at one offset (a chain of in-place outputs): at each step it takes the largest of its
+    members alive then."""
+
+    def __init__(self, members: list[Buffer]):
+        self.members = members
+        self.steps = {s: max(align(b.size) for b in members if b.first <= s <= b.last)
+                      for s in range(min(b.first for b in members), max(b.last for b in members) + 1)
+                      if any(b.first <= s <= b.last for b in members)}
+        self.size = max(self.steps.values())
+        self.first, self.last = min(self.steps), max(self.steps)
+        self.offset = 0
+
+    def need(self, other: "_Group") -> int:
+        """Bytes it takes at the steps it shares with `other` (0: never alive together)."""
+        return max((n for s, n in self.steps.items() if s in other.steps), default=0)
+
+
+@dataclass(frozen=True)
+class InPlace:
+    """An operator that can write its output over one of its inputs: the first of `inputs` (positions)
+    that dies at its step is used. `scratch` replaces the operator's usual scratch bytes then."""
+    inputs: tuple[int, ...] = (0,)
+    scratch: int = 0
 
 
 @dataclass
@@ -40,29 +78,65 @@ class Plan:
     scratch: dict[int, int]  # op step -> arena offset of its scratch buffer
     arena_bytes: int
     lower_bound_bytes: int
+    in_place: dict[int, int] = field(default_factory=dict)  # step -> input position written over
+    refused: dict[int, str] = field(default_factory=dict)  # step -> why it could not run in place
+    placement: str = "greedy"  # greedy, or cp-sat (optimal) / cp-sat (time limit)
+    greedy_bytes: int = 0  # the best greedy placement's arena, for comparison
 
     def offset_of(self, t: Tensor) -> int:
         return self.offsets[id(t)]
 
 
-def plan_arena(graph: Graph, scratch_bytes: dict[int, int] | None = None) -> Plan:
-    """Plan the arena; scratch_bytes maps an op's step to the scratch memory it needs while it runs."""
-    buffers = _buffers(graph, scratch_bytes or {})
-    _place(buffers)
-    arena = max((b.offset + align(b.size) for b in buffers), default=0)
+def plan_arena(graph: Graph, scratch_bytes: dict[int, int] | None = None,
+               in_place: dict[int, InPlace] | None = None) -> Plan:
+    """Plan the arena; scratch_bytes maps an op's step to the scratch memory it needs while it runs;
+    in_place maps a step to the inputs its operator may overwrite."""
+    buffers, chosen, refused = _buffers(graph, dict(scratch_bytes or {}), in_place or {})
+    arena, placement, greedy = place_buffers(buffers, len(graph.ops))
     offsets = {id(t): b.offset for b in buffers for t in b.tensors}
     scratch = {b.first: b.offset for b in buffers if not b.tensors}
-    return Plan(buffers, offsets, scratch, arena, _lower_bound(buffers, len(graph.ops)))
+    return Plan(buffers, offsets, scratch, arena, _lower_bound(buffers, len(graph.ops)), chosen, refused,
+                placement, greedy)
 
 
-def _buffers(graph: Graph, scratch_bytes: dict[int, int]) -> list[Buffer]:
+def place_buffers(buffers: list[Buffer], steps: int) -> tuple[int, str, int]:
+    """Set every buffer's offset; returns the arena, how it was placed and the best greedy arena."""
+    groups = _groups(buffers)
+    greedy = _place_greedy(groups)
+    placement = "greedy"
+    aligned_bound = max((sum(g.steps.get(s, 0) for g in groups) for s in range(steps + 1)), default=0)
+    if greedy > aligned_bound:
+        placement = _place_exact(groups, greedy, aligned_bound) or placement
+    return max((g.offset + g.size for g in groups), default=0), placement, greedy
+
+
+def _last_reads(graph: Graph) -> dict[int, int]:
+    last = {}
+    for step, op in enumerate(graph.ops):
+        for t in op.inputs:
+            if t is not None and not t.is_const:
+                last[id(t)] = step
+    for t in graph.outputs:
+        last[id(t)] = len(graph.ops)
+    return last
+
+
+def _buffers(graph: Graph, scratch_bytes: dict[int, int], in_place: dict[int, InPlace]):
     end = len(graph.ops)
     owner: dict[int, Buffer] = {}
+    last_read = _last_reads(graph)
+    graph_inputs = {id(t) for t in graph.inputs}
+    chosen: dict[int, int] = {}
+    refused: dict[int, str] = {}
 
     def buffer_of(t: Tensor, step: int) -> Buffer:
         if id(t) not in owner:
             owner[id(t)] = Buffer(t.nbytes, step, step, [t], t.name)
         return owner[id(t)]
+
+    def join(b: Buffer, t: Tensor) -> None:
+        b.tensors.append(t)
+        owner[id(t)] = b
 
     for t in graph.inputs:
         buffer_of(t, 0)
@@ -71,36 +145,129 @@ def _buffers(graph: Graph, scratch_bytes: dict[int, int]) -> list[Buffer]:
             if t is not None and not t.is_const:
                 buffer_of(t, step).last = step
         src = op.inputs[0] if op.inputs else None
+        target = None
+        if step in in_place and len(op.outputs) == 1 and id(op.outputs[0]) not in owner:
+            target, why = _in_place_input(op, in_place[step], owner, last_read, graph_inputs, step)
+            if target is None:
+                refused[step] = why
+            else:
+                chosen[step] = target
+                scratch_bytes[step] = in_place[step].scratch
         for t in op.outputs:
             if op.type in ALIAS_OPS and src is not None and id(src) in owner and id(t) not in owner:
-                b = owner[id(src)]
-                b.tensors.append(t)
-                owner[id(t)] = b
+                join(owner[id(src)], t)
+            elif target is not None:
+                buffer_of(t, step).shares = owner[id(op.inputs[target])]
             else:
                 buffer_of(t, step)
     for t in graph.outputs:
         owner[id(t)].last = end
     unique = list({id(b): b for b in owner.values()}.values())
     scratch = [Buffer(n, s, s, [], f"scratch{s}") for s, n in scratch_bytes.items() if n > 0]
-    return unique + scratch
+    return unique + scratch, chosen, refused
 
 
-def _place(buffers: list[Buffer]) -> None:
-    placed: list[Buffer] = []
-    for b in sorted(buffers, key=lambda b: (-b.size, b.first)):
-        b.offset = _lowest_free_offset(b, [p for p in placed if p.overlaps_in_time(b)])
-        placed.append(b)
+def _in_place_input(op, spec: InPlace, owner, last_read, graph_inputs, step) -> tuple[int | None, str]:
+    """The input position the output may overwrite, or None and the reason none may."""
+    reasons = []
+    for pos in spec.inputs:
+        t = op.inputs[pos] if pos < len(op.inputs) else None
+        if t is None or t.is_const:
+            reasons.append(f"input {pos} is not an activation")
+            continue
+        shared = owner[id(t)].tensors
+        if any(id(s) in graph_inputs for s in shared):
+            reasons.append(f"input {pos} is a graph input (the caller's data)")
+        elif any(last_read.get(id(s), -1) > step for s in shared):
+            reasons.append(f"input {pos} is read later")
+        else:
+            return pos, ""
+    return None, "; ".join(reasons)
 
 
-def _lowest_free_offset(b: Buffer, busy: list[Buffer]) -> int:
-    offset = 0
-    for p in sorted(busy, key=lambda p: p.offset):
-        if offset + align(b.size) <= p.offset:
-            break
-        offset = max(offset, p.offset + align(p.size))
-    return offset
+def _groups(buffers: list[Buffer]) -> list[_Group]:
+    roots: dict[int, list[Buffer]] = {}
+    for b in buffers:
+        roots.setdefault(id(b.root()), []).append(b)
+    return [_Group(m) for m in roots.values()]
+
+
+def _place(groups: list[_Group], offsets: list[int]) -> int:
+    for g, off in zip(groups, offsets):
+        g.offset = off
+        for b in g.members:
+            b.offset = off
+    return max((g.offset + g.size for g in groups), default=0)
+
+
+def _place_greedy(groups: list[_Group]) -> int:
+    """The best of a few greedy orders; sets the offsets and returns the arena size."""
+    orders = [lambda g: (-g.size, g.first), lambda g: (g.first, -g.size),
+              lambda g: (-(g.last - g.first), -g.size), lambda g: (-g.size * (g.last - g.first + 1), g.first)]
+    best = None
+    for key in orders:
+        placed: list[_Group] = []
+        for g in sorted(groups, key=key):
+            g.offset = _lowest_free_offset(g, placed)
+            placed.append(g)
+        arena = max((g.offset + g.size for g in groups), default=0)
+        if best is None or arena < best[0]:
+            best = arena, [g.offset for g in groups]
+    return _place(groups, best[1]) if best else 0
+
+
+def _lowest_free_offset(g: _Group, placed: list[_Group]) -> int:
+    """The lowest offset where g's bytes at the steps it shares with each placed group miss that
+    group's bytes at those steps."""
+    busy = [(p.offset, p.offset + p.need(g), g.need(p)) for p in placed]
+    busy = [b for b in busy if b[2] > 0]
+    for off in sorted({0, *(end for _, end, _ in busy)}):
+        if all(off + need <= start or off >= end for start, end, need in busy):
+            return off
+    return 0  # unreachable: the highest end is always free
+
+
+def _place_exact(groups: list[_Group], upper: int, lower: int) -> str | None:
+    """CP-SAT over offsets in units of ALIGN (at every step the groups alive do not overlap),
+    minimizing the arena, hinted with the greedy offsets. Sets the offsets and returns how it ended,
+    or None (no solver, or nothing better than greedy)."""
+    try:
+        from ortools.sat.python import cp_model
+    except ImportError:  # pinned in pyproject; greedy placement still plans a valid arena
+        return None
+    m = cp_model.CpModel()
+    top = upper // ALIGN
+    arena = m.NewIntVar(lower // ALIGN, top, "arena")
+    starts = []
+    by_step: dict[int, list] = {}
+    for i, g in enumerate(groups):
+        start = m.NewIntVar(0, top - g.size // ALIGN, f"o{i}")
+        m.AddHint(start, g.offset // ALIGN)
+        m.Add(start + g.size // ALIGN <= arena)
+        starts.append(start)
+        for s, n in g.steps.items():
+            by_step.setdefault(s, []).append(m.NewFixedSizeIntervalVar(start, n // ALIGN, f"g{i}s{s}"))
+    for intervals in by_step.values():
+        if len(intervals) > 1:
+            m.AddNoOverlap(intervals)
+    m.Minimize(arena)
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1  # one worker and a deterministic budget: the same plan every run
+    solver.parameters.max_deterministic_time = SOLVER_DETERMINISTIC_TIME
+    solver.parameters.random_seed = 0
+    status = solver.Solve(m)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE) or solver.Value(arena) * ALIGN >= upper:
+        return None
+    _place(groups, [solver.Value(v) * ALIGN for v in starts])
+    return "cp-sat (optimal)" if status == cp_model.OPTIMAL else "cp-sat (time limit)"
 
 
 def _lower_bound(buffers: list[Buffer], steps: int) -> int:
-    return max((sum(b.size for b in buffers if b.first <= s <= b.last) for s in range(steps + 1)),
-               default=0)
+    """The most bytes alive at one step; an in-place output and its input count once, as the larger."""
+    def alive(step: int) -> int:
+        per_root: dict[int, int] = {}
+        for b in buffers:
+            if b.first <= step <= b.last:
+                per_root[id(b.root())] = max(per_root.get(id(b.root()), 0), b.size)
+        return sum(per_root.values())
+    return max((alive(s) for s in range(steps + 1)), default=0)

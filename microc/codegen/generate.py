@@ -9,8 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from microc.codegen.cformat import c_array, c_string
-from microc.codegen.lowering import CTYPES, LoweringContext, check_supported, lowering_for
+from microc.codegen.lowering import (CTYPES, LoweringContext, check_supported, in_place_candidates,
+                                     in_place_emitter, lowering_for)
 from microc.ir import Graph, Tensor
+from microc.passes.order import memory_order
 from microc.planner import Plan, plan_arena
 
 
@@ -22,14 +24,18 @@ class GeneratedModel:
     plan: Plan
 
 
-def generate(graph: Graph, name: str) -> GeneratedModel:
+def generate(graph: Graph, name: str, optimize: str = "balanced") -> GeneratedModel:
+    """`optimize` (speed, balanced, memory) chooses the in-place variants the planner may use
+    (microc/codegen/lowering.py in_place_candidates)."""
     check_supported(graph)
-    plan = plan_arena(graph, _scratch_needs(graph))
+    graph = memory_order(graph)
+    plan = plan_arena(graph, _scratch_needs(graph), in_place_candidates(graph, optimize))
     ctx = LoweringContext(plan=plan, prefix=name)
     calls = []
     for step, op in enumerate(graph.ops):
         ctx.step = step
-        calls.append(lowering_for(op).emit(op, ctx))
+        emit = in_place_emitter(op) if step in plan.in_place else lowering_for(op).emit
+        calls.append(emit(op, ctx))
     info = _info(graph, name, plan)
     layers = _layer_table(graph, plan)
     sizes = {a.name: a.values.size * np.dtype(_np(a.ctype)).itemsize for a in ctx.arrays}
@@ -40,10 +46,23 @@ def generate(graph: Graph, name: str) -> GeneratedModel:
         f"{name}.c": _source(graph, name, plan, ctx, calls, info),
         f"{name}_weights.c": _weights(name, ctx),
     }
-    metadata = {**info, "lower_bound_bytes": plan.lower_bound_bytes, "weight_bytes": weight_bytes,
+    metadata = {**info, "lower_bound_bytes": plan.lower_bound_bytes, "optimize": optimize,
+                 "planner": _planner_info(graph, plan), "weight_bytes": weight_bytes,
                 "largest_array": {"name": largest, "bytes": sizes[largest] if largest else 0},
                 "operators": graph.op_types(), "layers": layers}
     return GeneratedModel(name, files, metadata, plan)
+
+
+def _planner_info(graph: Graph, plan: Plan) -> dict:
+    """The arena as planned: every buffer (tensors sharing it, offset, bytes, steps alive), the
+    operators run in place and those refused (docs/memory.md)."""
+    buffers = [{"name": b.name, "offset": b.offset, "bytes": b.size, "first": b.first, "last": b.last,
+                "tensors": [t.name for t in b.tensors], "scratch": not b.tensors,
+                "shares": b.shares.name if b.shares else None}
+               for b in sorted(plan.buffers, key=lambda b: (b.offset, b.first))]
+    return {"placement": plan.placement, "greedy_bytes": plan.greedy_bytes, "buffers": buffers,
+            "in_place": [{"step": s, "type": graph.ops[s].type, "input": i} for s, i in sorted(plan.in_place.items())],
+            "refused": [{"step": s, "type": graph.ops[s].type, "why": w} for s, w in sorted(plan.refused.items())]}
 
 
 def _scratch_needs(graph: Graph) -> dict[int, int]:

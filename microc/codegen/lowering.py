@@ -17,7 +17,7 @@ import numpy as np
 
 from microc.errors import UnsupportedOperator
 from microc.ir import Graph, Op, Tensor
-from microc.planner import Plan
+from microc.planner import InPlace, Plan
 
 CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t",
           "int64": "int64_t", "float32": "float", "bool": "uint8_t"}
@@ -38,6 +38,45 @@ def lowering(op_type: str, scratch_bytes: Callable[[Op], int] | None = None):
         _REGISTRY[op_type] = Lowering(op_type, fn, scratch_bytes)
         return fn
     return register
+
+
+@dataclass(frozen=True)
+class InPlaceLowering:
+    """How an operator may write its output over an input (the planner decides where it may).
+    check: the inputs it may overwrite and the scratch it then needs, or None where the kernel cannot;
+    emit: the in-place call, or None when the ordinary lowering already works in place (element-wise
+    kernels); free: costs no instructions (--optimize balanced uses it; memory uses every variant)."""
+    check: Callable[[Op], InPlace | None]
+    emit: Callable[[Op, "LoweringContext"], str] | None = None
+    free: bool = True
+
+
+_IN_PLACE: dict[str, InPlaceLowering] = {}
+OPTIMIZE_MODES = ("speed", "balanced", "memory")
+
+
+def register_in_place(op_type: str, check: Callable[[Op], InPlace | None],
+                      emit: Callable[[Op, "LoweringContext"], str] | None = None, free: bool = True) -> None:
+    _IN_PLACE[op_type] = InPlaceLowering(check, emit, free)
+
+
+def in_place_candidates(graph: Graph, optimize: str) -> dict[int, InPlace]:
+    """The steps whose operator may run in place under --optimize `optimize` (speed: none)."""
+    _load_all()
+    out = {}
+    for step, op in enumerate(graph.ops):
+        variant = _IN_PLACE.get(op.type)
+        if variant is None or optimize == "speed" or (optimize == "balanced" and not variant.free):
+            continue
+        spec = variant.check(op)
+        if spec is not None:
+            out[step] = spec
+    return out
+
+
+def in_place_emitter(op: Op) -> Callable[[Op, "LoweringContext"], str]:
+    variant = _IN_PLACE[op.type]
+    return variant.emit or lowering_for(op).emit
 
 
 def supported_ops() -> list[str]:
@@ -83,6 +122,7 @@ class LoweringContext:
     prefix: str
     arrays: list[ConstArray] = field(default_factory=list)
     decls: list[str] = field(default_factory=list)
+    structs: list[tuple[str, str]] = field(default_factory=list)  # (C type, &name) in declaration order
     step: int = 0
     _names: set[str] = field(default_factory=set)
     _const_names: dict[tuple[int, bool], str] = field(default_factory=dict)
@@ -129,7 +169,12 @@ class LoweringContext:
         name = self.unique(hint)
         body = ", ".join(f".{k} = {_c_value(v)}" for k, v in fields.items())
         self.decl(f"static const {ctype} {name} = {{{body}}};")
+        self.structs.append((ctype, f"&{name}"))
         return f"&{name}"
+
+    def last_struct(self, ctype: str) -> str:
+        """`&name` of the latest struct of this type (a wrapper passes the ordinary kernel's parameters)."""
+        return next(ref for t, ref in reversed(self.structs) if t == ctype)
 
 
 def _c_value(v: object) -> str:

@@ -1,0 +1,92 @@
+"""In-place variants (microc/planner.py InPlace): which operators may write their output over an input,
+and the calls that do it. Element-wise kernels read element i before they write element i, so their
+ordinary lowering works in place at no cost; the convolutions go through the wrappers of
+runtime_c/include/mc_inplace.h, which cost the copies of the input they save (--optimize memory)."""
+from __future__ import annotations
+
+import numpy as np
+
+from microc.codegen.lowering import LoweringContext, register_in_place
+from microc.codegen.ops.conv import _conv_patch_bytes, lower_conv2d, lower_depthwise_conv2d
+from microc.ir import DTYPE_BYTES, Op
+from microc.planner import InPlace
+
+BINARY = ("ADD", "SUB", "MUL")
+UNARY = ("RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "QUANTIZE")
+GROUPS = (16, 8, 4, 2)  # depthwise channels per pass, largest first, while the scratch stays small
+
+
+def _binary(op: Op) -> InPlace | None:
+    """An input with the output's shape and type (the other one may be broadcast)."""
+    y = op.outputs[0]
+    fits = tuple(i for i, t in enumerate(op.inputs[:2])
+                 if t is not None and tuple(t.shape) == tuple(y.shape) and t.dtype == y.dtype)
+    return InPlace(fits) if fits else None
+
+
+def _unary(op: Op) -> InPlace | None:
+    """Element i of the output is no wider than element i of the input, so a forward pass never writes
+    over an element it has not read."""
+    x, y = op.inputs[0], op.outputs[0]
+    if x is None or x.size != y.size or DTYPE_BYTES[y.dtype] > DTYPE_BYTES[x.dtype]:
+        return None
+    return InPlace((0,))
+
+
+def _dw_group(op: Op) -> int:
+    """Channels per pass: the most (of GROUPS, dividing the channels) whose saved planes take no more
+    than an eighth of the input; one otherwise."""
+    _, in_h, in_w, c = op.inputs[0].shape
+    _, out_h, out_w, _ = op.outputs[0].shape
+    for g in GROUPS:
+        if c % g == 0 and (in_h * in_w + out_h * out_w) * g <= op.inputs[0].nbytes // 8:
+            return g
+    return 1
+
+
+def _depthwise(op: Op) -> InPlace | None:
+    x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    if x.dtype != "int8" or y.dtype != "int8" or len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1:
+        return None
+    if w.shape[-1] != x.shape[-1] or y.shape[-1] != x.shape[-1] or y.nbytes > x.nbytes:
+        return None  # depth multiplier 1, and no more output pixels than input pixels
+    planes = x.shape[1] * x.shape[2] + y.shape[1] * y.shape[2]
+    return InPlace((0,), planes * _dw_group(op))
+
+
+def _emit_depthwise(op: Op, ctx: LoweringContext) -> str:
+    lower_depthwise_conv2d(op, ctx)
+    p = ctx.last_struct("mc_dwconv_s8_t")
+    g, (k_h, k_w, c) = _dw_group(op), op.inputs[1].shape[1:]
+    grouped = op.inputs[1].data.reshape(k_h, k_w, c // g, g).transpose(2, 0, 1, 3)
+    weights = ctx.const(np.ascontiguousarray(grouped), "wg", "int8_t", flash=True)
+    return (f"mc_depthwise_conv2d_s8_inplace({p}, {weights}, {g}, {ctx.ptr(op.inputs[0])}, "
+            f"(int8_t *){ctx.scratch()});")
+
+
+def _pointwise_conv(op: Op) -> InPlace | None:
+    x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    if x.dtype != "int8" or y.dtype != "int8" or len(x.shape) != 4 or len(y.shape) != 4:
+        return None
+    if tuple(w.shape[1:3]) != (1, 1) or tuple(op.attrs.get("stride", (1, 1))) != (1, 1):
+        return None
+    if any(op.attrs.get("pads", (0, 0, 0, 0))) or tuple(x.shape[:3]) != tuple(y.shape[:3]):
+        return None
+    return InPlace((0,), x.shape[2] * x.shape[3] + _conv_patch_bytes(op))
+
+
+def _emit_pointwise_conv(op: Op, ctx: LoweringContext) -> str:
+    lower_conv2d(op, ctx)
+    p = ctx.last_struct("mc_conv2d_s8_t")
+    kernel = _conv_patch_bytes(op)
+    base = f"((int8_t *){ctx.scratch()})"
+    return (f"mc_conv2d_s8_1x1_inplace({p}, {ctx.ptr(op.inputs[0])}, {base} + {kernel}, "
+            f"{base if kernel else 'NULL'});")
+
+
+for _t in BINARY:
+    register_in_place(_t, _binary)
+for _t in UNARY:
+    register_in_place(_t, _unary)
+register_in_place("DEPTHWISE_CONV_2D", _depthwise, _emit_depthwise, free=False)
+register_in_place("CONV_2D", _pointwise_conv, _emit_pointwise_conv, free=False)

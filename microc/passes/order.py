@@ -1,0 +1,67 @@
+"""Execution order of branching graphs (residual blocks, parallel branches): the topological order whose
+most-bytes-alive step is smallest.
+
+Exact by dynamic programming over the sets of operators already run (a graph's downsets: a chain has
+n + 1, a residual block adds a few per branch point); graphs with more states than MAX_STATES keep their
+order. The model's own order wins ties, so a chain is never reordered.
+"""
+from __future__ import annotations
+
+from microc.ir import Graph
+
+MAX_STATES = 20000
+
+
+def memory_order(graph: Graph) -> Graph:
+    """The graph with its operators in the order that needs the fewest activation bytes at one step."""
+    order = _best_order(graph)
+    if order is None or order == list(range(len(graph.ops))):
+        return graph
+    return Graph(graph.name, [graph.ops[i] for i in order], graph.inputs, graph.outputs, graph.source_hash)
+
+
+def _best_order(graph: Graph) -> list[int] | None:
+    ops = graph.ops
+    producer = {id(t): i for i, op in enumerate(ops) for t in op.outputs}
+    needs = [0] * len(ops)  # bitmask of the ops whose outputs op i reads
+    consumers: dict[int, int] = {}  # id(tensor) -> bitmask of the ops reading it
+    for i, op in enumerate(ops):
+        for t in _activations(op.inputs):
+            if id(t) in producer:
+                needs[i] |= 1 << producer[id(t)]
+            consumers[id(t)] = consumers.get(id(t), 0) | (1 << i)
+    tensors = {id(t): t for op in ops for t in [*_activations(op.inputs), *op.outputs]}
+    tensors.update({id(t): t for t in graph.inputs})
+    kept = {id(t) for t in graph.outputs}
+
+    def alive_bytes(done: int, step: int) -> int:
+        """Bytes alive while op `step` runs after the ops in `done`."""
+        after = done | (1 << step)
+        total = 0
+        for tid, t in tensors.items():
+            made = tid not in producer or (after >> producer[tid]) & 1
+            read_later = consumers.get(tid, 0) & ~done
+            if made and (read_later or tid in kept):
+                total += t.nbytes
+        return total
+
+    best: dict[int, tuple[int, list[int]]] = {0: (0, [])}
+    for _ in ops:
+        frontier: dict[int, tuple[int, list[int]]] = {}
+        for done, (peak, order) in best.items():
+            for i in range(len(ops)):
+                if (done >> i) & 1 or needs[i] & ~done:
+                    continue
+                state = done | (1 << i)
+                cand = (max(peak, alive_bytes(done, i)), order + [i])
+                if state not in frontier or cand < frontier[state]:  # ties: the model's order first
+                    frontier[state] = cand
+        if len(frontier) > MAX_STATES:
+            return None
+        best = frontier
+    (peak, order), = best.values()
+    return order
+
+
+def _activations(tensors):
+    return [t for t in tensors if t is not None and not t.is_const]

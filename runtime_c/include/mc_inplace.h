@@ -1,0 +1,23 @@
+/* In-place variants of the convolutions (--optimize memory): the output overwrites the input's buffer,
+ * which the planner sized for the larger of the two. Each wraps the ordinary kernel (the same
+ * arithmetic, bit for bit) and saves, in a small scratch buffer, the input values it is about to
+ * overwrite before they are read. */
+#ifndef MC_INPLACE_H
+#define MC_INPLACE_H
+#include "mc_conv.h"
+
+/* DEPTHWISE_CONV_2D, depth multiplier 1, one batch, output no larger than the input, in place over
+ * `io`. Channels go `group` at a time: a group's input plane is gathered into scratch, the kernel runs
+ * on it with `grouped` weights ([in_c / group][k_h][k_w][group]; p->weights itself when group = in_c)
+ * into scratch, and the output plane is scattered to io. Output channel c only lands on input
+ * positions of channel c (same channel count, fewer or as many pixels), which are saved already.
+ * scratch: (in_h * in_w + out_h * out_w) * group bytes. */
+void mc_depthwise_conv2d_s8_inplace(const mc_dwconv_s8_t *p, const MC_FLASH int8_t *grouped, int32_t group,
+                                    int8_t *io, int8_t *scratch);
+
+/* CONV_2D 1x1, stride 1, no padding, in place over `io`, one input row (in_w pixels) at a time, copied
+ * to `row` (in_w * in_c bytes) first. Output row r covers input rows up to r when out_c <= in_c (so
+ * rows go first to last) and input rows from r on when out_c > in_c (last to first); both are saved or
+ * done. kernel_scratch: the ordinary kernel's scratch (NULL when it needs none). */
+void mc_conv2d_s8_1x1_inplace(const mc_conv2d_s8_t *p, int8_t *io, int8_t *row, void *kernel_scratch);
+#endif

@@ -1,0 +1,38 @@
+/* In-place convolutions (mc_inplace.h): the ordinary kernels run on saved input, writing over it. */
+#include "mc_kernels.h"
+
+void mc_depthwise_conv2d_s8_inplace(const mc_dwconv_s8_t *p, const MC_FLASH int8_t *grouped, int32_t group,
+                                    int8_t *io, int8_t *scratch) {
+  const int32_t C = p->g.in_c, in_px = p->g.in_h * p->g.in_w, out_px = p->g.out_h * p->g.out_w;
+  const int32_t taps = p->g.k_h * p->g.k_w;
+  int8_t *plane_in = scratch, *plane_out = scratch + (size_t)in_px * group;
+  mc_dwconv_s8_t q = *p;
+  int32_t c, i, j;
+  q.g.in_c = q.g.out_c = group;
+  for (c = 0; c < C; c += group) {
+    for (i = 0; i < in_px; ++i)
+      for (j = 0; j < group; ++j) plane_in[i * group + j] = io[(size_t)i * C + c + j];
+    q.weights = grouped + (size_t)c * taps;
+    q.bias = p->bias + c;
+    q.bias_raw = p->bias_raw + c;
+    q.multiplier = p->multiplier + c;
+    q.shift = p->shift + c;
+    mc_depthwise_conv2d_s8(&q, plane_in, plane_out);
+    for (i = 0; i < out_px; ++i)
+      for (j = 0; j < group; ++j) io[(size_t)i * C + c + j] = plane_out[i * group + j];
+  }
+}
+
+void mc_conv2d_s8_1x1_inplace(const mc_conv2d_s8_t *p, int8_t *io, int8_t *row, void *kernel_scratch) {
+  const int32_t rows = p->g.batches * p->g.in_h, in_row = p->g.in_w * p->g.in_c;
+  const int32_t out_row = p->g.out_w * p->g.out_c, forward = p->g.out_c <= p->g.in_c;
+  mc_conv2d_s8_t q = *p;
+  int32_t n, r, i;
+  q.g.batches = q.g.in_h = q.g.out_h = q.g.oy_end = 1;
+  q.g.oy_begin = 0;
+  for (n = 0; n < rows; ++n) {
+    r = forward ? n : rows - 1 - n;
+    for (i = 0; i < in_row; ++i) row[i] = io[(size_t)r * in_row + i];
+    mc_conv2d_s8(&q, row, io + (size_t)r * out_row, kernel_scratch);
+  }
+}

@@ -1,0 +1,70 @@
+"""--optimize on the shared models: the arena each mode plans (exact figures), and every mode bit-exact
+with TensorFlow Lite Micro on the host under ASan/UBSan."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+import harness
+from shared_models import INT8, shared_model
+from microc.build import build_project
+from microc.codegen.generate import generate
+from microc.frontends import load_model
+from microc.pipeline import compile_model
+from microc.reference import reference_outputs
+from microc.runner.session import run_project
+from microc.verify import Comparison, make_samples
+
+# (arena, layer-wise lower bound) per --optimize mode on the shared int8 models.
+ARENA = {
+    "mlperf_tiny/kws_ref_model": {"speed": (16000, 16000), "balanced": (16000, 16000), "memory": (9008, 9000)},
+    "mlperf_tiny/vww_96_int8": {"speed": (55312, 55312), "balanced": (55312, 55312),
+                                "memory": (46144, 46136)},
+    "mlperf_tiny/pretrainedResnet_quant": {"speed": (49152, 49152), "balanced": (49152, 49152),
+                                           "memory": (49152, 49152)},
+    "mlperf_tiny/ad01_int8": {"speed": (768, 768), "balanced": (768, 768), "memory": (768, 768)},
+    "tflm/hello_world_int8": {"speed": (32, 32), "balanced": (32, 32), "memory": (32, 32)},
+}
+MODES = ("speed", "balanced", "memory")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", INT8)
+def test_arena_per_mode(name, mode):
+    plan = generate(load_model(shared_model(name)), "m", mode).plan
+    assert (plan.arena_bytes, plan.lower_bound_bytes) == ARENA[name][mode]
+
+
+@pytest.mark.parametrize("mode", ["memory"])
+@pytest.mark.parametrize("name", INT8)
+def test_bit_exact_under_sanitizers(name, mode, tmp_path):
+    model_path = shared_model(name)
+    inputs = generate(load_model(model_path), "m").metadata["inputs"]
+    samples = make_samples(inputs, 2, seed=3)[:3]
+    outs = harness.compile_and_run_sanitized(model_path, samples, tmp_path, mode)
+    for got, sample in zip(outs, samples):
+        want = reference_outputs(model_path, sample, len(got))
+        comparison = Comparison()
+        assert comparison.add(got, want), f"max abs diff {comparison.max_abs_diff}"
+        assert comparison.max_abs_diff == 0
+
+
+# balanced (the default) runs in tests/test_qemu_shared.py; speed differs from it only where an
+# element-wise operator runs in place (the residual ADDs of pretrainedResnet_quant).
+QEMU_CASES = [(m, "memory") for m in INT8] + [("mlperf_tiny/pretrainedResnet_quant", "speed")]
+
+
+@pytest.mark.parametrize("name,mode", QEMU_CASES, ids=[f"{m.split('/')[1]}-{o}" for m, o in QEMU_CASES])
+def test_bit_exact_on_qemu_mps2_an386(name, mode, tmp_path):
+    path = shared_model(name)
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (scripts/setup.sh installs it)")
+    project = tmp_path / "proj"
+    res = compile_model(path, "mps2-an386", project, optimize=mode)
+    assert (res.metadata["arena_bytes"], res.metadata["lower_bound_bytes"]) == ARENA[name][mode]
+    assert res.metadata["optimize"] == mode
+    build_project(project)
+    report = run_project(project, samples=2, seed=5, verify=True)
+    assert report.match is True and report.comparison.max_abs_diff == 0
