@@ -9,7 +9,7 @@ APT_PACKAGES=(
   gcc-arm-none-eabi libnewlib-arm-none-eabi
   qemu-system-arm qemu-system-misc
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
-  arduino-builder arduino-core-avr gcc-avr avr-libc simavr
+  arduino-builder arduino-core-avr gcc-avr avr-libc simavr libsimavr-dev
 )
 
 missing=()
@@ -28,3 +28,5 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+# microc's libsimavr harness (the runner protocol on a simulated Arduino), built once into ~/.cache/microc
+.venv/bin/python -c "from microc.runner.simavr import build_harness; exe, why = build_harness(); print(f'setup: simavr harness {exe or why}')"

@@ -2,6 +2,7 @@
 arduino-builder and self-tests under simavr; the AVR memory rules (constants in flash, RAM refused)."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -15,12 +16,12 @@ from shared_models import shared_model
 from tflite_builder import ModelBuilder, quantize_bias, quantize_weights_per_channel
 from microc import ROOT
 from microc.build import build_project
+from microc.boards import load_board
 from microc.build.arduino import ArduinoBuildError
 from microc.errors import DeviceError, DoesNotFit
 from microc.pipeline import compile_model
 from microc.runner.selftest import run_selftest_project
 from microc.runner.simavr import uart_text
-from microc.runner.session import run_project
 
 HELLO = "tflm/hello_world_int8"
 LIB = "libraries/microc_hello_world_int8"
@@ -32,6 +33,17 @@ def _needs_avr_tools() -> None:
             pytest.skip(f"{tool} is not installed (scripts/setup.sh installs it)")
     if not Path("/usr/share/arduino/hardware/arduino/avr").is_dir():
         pytest.skip("the Arduino AVR core is not installed (Debian arduino-core-avr; scripts/setup.sh)")
+
+
+def _digits_calibration(folder: Path) -> Path:
+    """200 training digits of examples/digits as a calibration file."""
+    sys.path.insert(0, str(ROOT / "examples" / "digits"))
+    try:
+        from data import calibration_set
+    finally:
+        sys.path.pop(0)
+    np.save(folder / "cal.npy", calibration_set(200))
+    return folder / "cal.npy"
 
 
 def _selftest(model, board: str, project: Path, n: int, **kw):
@@ -93,14 +105,8 @@ def test_hello_world_passes_on_the_simulated_uno(tmp_path):
 
 def test_digits_int8_passes_on_the_simulated_mega(tmp_path):
     _needs_avr_tools()
-    sys.path.insert(0, str(ROOT / "examples" / "digits"))
-    try:
-        from data import calibration_set
-    finally:
-        sys.path.pop(0)
-    np.save(tmp_path / "cal.npy", calibration_set(200))
     res = _selftest(ROOT / "examples" / "digits" / "digits_cnn.onnx", "arduino-mega", tmp_path / "p", 5,
-                    name="digits", quantize="int8", calibration=tmp_path / "cal.npy")
+                    name="digits", quantize="int8", calibration=_digits_calibration(tmp_path))
     assert res.passed and res.output.splitlines()[-1] == "5/5 PASS"
     # Two CONV_2D (weights, bias, bias_raw, multiplier, shift) and a FULLY_CONNECTED (no bias_raw).
     assert len(_constants_in_flash(tmp_path / "p", "digits")) == 14
@@ -129,13 +135,29 @@ def test_runner_firmware_too_big_for_uno_ram_is_refused(tmp_path):
         build_project(project)
 
 
-def test_runner_protocol_under_simavr_is_refused_with_the_way_out(tmp_path):
+@pytest.mark.parametrize("model", [HELLO, "digits"])
+def test_deploy_verifies_through_the_runner_protocol_on_the_simulated_mega(model, tmp_path):
+    """The libsimavr harness carries the protocol both ways: every output bit-exact with TFLM."""
     _needs_avr_tools()
-    project = tmp_path / "p"
-    compile_model(shared_model(HELLO), "arduino-mega", project)
-    build_project(project)
-    with pytest.raises(DeviceError, match="simavr has no UART input.*--selftest N.*--port PORT"):
-        run_project(project, samples=1)
+    path = shared_model(HELLO) if model == HELLO else ROOT / "examples" / "digits" / "digits_cnn.onnx"
+    extra = [] if model == HELLO else ["--quantize", "int8", "--calibration", str(_digits_calibration(tmp_path))]
+    res = subprocess.run([sys.executable, "-m", "microc", "deploy", str(path), "--board", "arduino-mega",
+                          "-o", str(tmp_path / "p"), "--verify", "--samples", "3", "--json", *extra],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["match"] is True and report["max_abs_diff"] == 0 and report["samples"] == 5
+
+
+def test_simavr_harness_missing_library_is_one_line(tmp_path, monkeypatch):
+    import microc.runner.simavr as simavr
+    monkeypatch.setattr(simavr, "build_harness", lambda: (None, "libsimavr's headers are missing: install "
+                                                                 "the Debian package libsimavr-dev"))
+    elf = tmp_path / "f.elf"
+    elf.write_bytes(b"\x7fELF")
+    board = load_board("arduino-mega")
+    with pytest.raises(DeviceError, match="^arduino-mega: the simulator harness is unavailable: .*libsimavr-dev$"):
+        simavr.simavr_device(board, elf, 5.0)
 
 
 def test_missing_arduino_builder_names_the_package(tmp_path, monkeypatch):

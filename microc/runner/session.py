@@ -83,7 +83,7 @@ def run_project(project: Path, input_file: str | None = None, samples: int = 10,
 
 @contextlib.contextmanager
 def open_device(board, project: Path, build: dict, port: str | None, timeout: float):
-    """The device serving the runner protocol: a serial port, the host executable, or QEMU."""
+    """The device serving the runner protocol: a serial port, the host executable, simavr, or QEMU."""
     if port:
         from microc.runner.protocol import Device
         from microc.runner.transport import SerialTransport
@@ -94,8 +94,9 @@ def open_device(board, project: Path, build: dict, port: str | None, timeout: fl
         with HostDevice(Path(build["artifact"]), timeout=timeout) as dev:
             yield dev
     elif board.simavr:
-        raise DeviceError(f"{board.name}: simavr has no UART input, so the runner protocol cannot run in "
-                          f"simulation; compile with --selftest N, or run on the board with --port PORT")
+        from microc.runner.simavr import simavr_device
+        with simavr_device(board, Path(build["artifact"]), timeout) as dev:
+            yield dev
     else:
         from microc.runner.qemu import qemu_device
         with qemu_device(board, Path(build["artifact"]), timeout=timeout) as dev:
