@@ -44,4 +44,11 @@ def _onnx_outputs(path: str, inputs: list[np.ndarray]) -> list[np.ndarray]:
             raise MicrocError(f"onnxruntime cannot run {Path(path).name}: {str(e).splitlines()[0]}") from None
     sess = _cache[path]
     feeds = {i.name: x for i, x in zip(sess.get_inputs(), inputs)}
-    return [np.asarray(y) for y in sess.run(None, feeds)]
+    return [_as_array(y) for y in sess.run(None, feeds)]
+
+
+def _as_array(y) -> np.ndarray:
+    """An output as an array; ZipMap's list of {label: probability} maps becomes [samples, classes]."""
+    if isinstance(y, list) and y and isinstance(y[0], dict):
+        return np.array([[d[k] for k in sorted(d)] for d in y], np.float32)
+    return np.asarray(y)

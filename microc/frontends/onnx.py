@@ -19,6 +19,8 @@ from onnx import helper, numpy_helper, shape_inference
 from microc.errors import ModelFormatError, UnsupportedOperator
 from microc.frontends.onnx_graph import Builder, Value
 from microc.frontends.onnx_layout import Layout
+from microc.frontends.onnx_ml import (ML_DOMAIN, ML_MIN_OPSET, annotate_shapes, convert_ml_node,
+                                     fix_batch_dimension, is_ml_model)
 from microc.frontends.onnx_ops import CONVERTERS, supported_onnx_ops
 from microc.ir import Graph
 
@@ -34,9 +36,13 @@ def load_onnx(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None 
     except OSError as e:
         raise ModelFormatError(f"cannot read {path}: {e.strerror}") from None
     model = _parse(path, path.name)
-    _check_opset(model, path.name)
+    classical = is_ml_model(model)
+    _check_opset(model, path.name, ML_MIN_OPSET if classical else MIN_OPSET, required=not classical)
+    if classical:
+        fix_batch_dimension(model, input_shapes or {})
     _set_input_shapes(model, input_shapes or {}, path.name)
-    model = _infer_shapes(model, path.name)
+    model = annotate_shapes(model, lambda m: _infer_shapes(m, path.name)) if classical \
+        else _infer_shapes(model, path.name)
     graph = _convert(model, path.stem)
     graph.source_hash = hashlib.sha256(buf).hexdigest()
     return graph
@@ -54,17 +60,19 @@ def _parse(path: Path, fname: str) -> onnx.ModelProto:
     return model
 
 
-def _check_opset(model: onnx.ModelProto, fname: str) -> None:
+def _check_opset(model: onnx.ModelProto, fname: str, minimum: int, required: bool = True) -> None:
     versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if not versions and not required:  # a classical model may use ONNX-ML operators only
+        return
     if not versions:
         raise ModelFormatError(f"{fname} imports no version of the default ONNX operator set")
-    if versions[0] < MIN_OPSET:
-        raise ModelFormatError(f"{fname} uses opset {versions[0]}; microc reads opset {MIN_OPSET} and later "
+    if versions[0] < minimum:
+        raise ModelFormatError(f"{fname} uses opset {versions[0]}; microc reads opset {minimum} and later "
                                "(re-export it, or convert it with onnx.version_converter)")
 
 
 def opset_of(model: onnx.ModelProto) -> int:
-    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
 def _graph_inputs(model: onnx.ModelProto) -> list:
@@ -184,6 +192,8 @@ def _reads_constants(b: Builder, node) -> bool:
 
 
 def _convert_node(b: Builder, model: onnx.ModelProto, node) -> None:
+    if node.domain == ML_DOMAIN:  # classical models (microc.frontends.onnx_ml)
+        return convert_ml_node(b, node)
     if node.domain not in ("", "ai.onnx"):
         raise _unsupported(b, node, f"custom domain '{node.domain}'")
     if node.op_type not in CONVERTERS:

@@ -1,0 +1,146 @@
+"""Lowerings of the classical kernels (runtime_c/include/mc_trees.h): TREE_ENSEMBLE, ML_CLASSIFY,
+NORMALIZE, GATHER.
+
+TREE_ENSEMBLE has code generation strategies, a schedule choice per model and board (op.attrs
+"strategy", else choose_strategy's heuristic):
+- "code": every tree as nested if/else in one generated function; thresholds and (one-output) leaf
+  weights are immediates in the code, so a node costs a load, a compare and a branch;
+- "arrays": flattened node arrays (uint8/int16 where they fit) walked in a loop by mc_trees_f32_*: the
+  least flash per node.
+Both add leaf weights in float in tree order, then divide (AVERAGE) and add the base values, as
+onnxruntime does, so their outputs are identical to each other.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from microc.codegen.lowering import LoweringContext, c_float, lowering, unsupported
+from microc.frontends.onnx_ml_trees import Ensemble, Tree
+from microc.ir import DTYPE_BYTES, Op
+
+STRATEGIES = ("code", "arrays")
+CODE_MAX_NODES = 8192  # beyond this many branch nodes the if/else code costs too much flash
+TRANSFORM_IDS = {"NONE": 0, "LOGISTIC": 1, "SOFTMAX": 2, "SOFTMAX_ZERO": 3}
+BINARY_IDS = {None: 0, "sign": 1, "half": 2, "linear": 3}
+NORM_IDS = {"MAX": 0, "L1": 1, "L2": 2}
+
+
+def choose_strategy(ens: Ensemble) -> str:
+    """The default heuristic: if/else code (fewest instructions per node) unless the ensemble has more
+    than CODE_MAX_NODES branch nodes, where node arrays take about half the flash."""
+    nodes = sum(len(t.feature) for t in ens.trees)
+    return "code" if nodes <= CODE_MAX_NODES else "arrays"
+
+
+@lowering("TREE_ENSEMBLE")
+def lower_tree_ensemble(op: Op, ctx: LoweringContext) -> str:
+    ens: Ensemble = op.attrs["ensemble"]
+    strategy = op.attrs.get("strategy") or choose_strategy(ens)
+    if strategy not in STRATEGIES:
+        raise unsupported(op, f"strategy '{strategy}' is not one of {', '.join(STRATEGIES)}")
+    x, out = op.inputs[0], op.outputs[0]
+    if strategy == "code":
+        return f"{_code_function(ens, ctx)}({ctx.ptr(x)}, {ctx.ptr(out)});"
+    return _arrays_call(ens, ctx, ctx.ptr(x), ctx.ptr(out))
+
+
+def flatten(ens: Ensemble) -> dict[str, np.ndarray]:
+    """All trees in one set of arrays: node and leaf indices made global (children < 0 are ~leaf)."""
+    feature, threshold, left, right, leaves, roots = [], [], [], [], [], []
+    n_nodes = n_leaves = 0
+    for t in ens.trees:
+        def glob(c: np.ndarray) -> np.ndarray:
+            return np.where(c >= 0, c + n_nodes, ~(~c + n_leaves))
+        roots.append(n_nodes if len(t.feature) else ~n_leaves)
+        feature.append(t.feature)
+        threshold.append(t.threshold)
+        left.append(glob(t.left))
+        right.append(glob(t.right))
+        leaves.append(t.leaves)
+        n_nodes += len(t.feature)
+        n_leaves += len(t.leaves)
+    cat = lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)  # noqa: E731
+    return {"feature": cat(feature, np.int64), "threshold": cat(threshold, np.float32),
+            "left": cat(left, np.int64), "right": cat(right, np.int64),
+            "leaves": np.concatenate(leaves).reshape(-1).astype(np.float32),
+            "roots": np.array(roots, np.int32)}
+
+
+def _arrays_call(ens: Ensemble, ctx: LoweringContext, x: str, out: str) -> str:
+    a = flatten(ens)
+    small = ens.n_features <= 256 and max(len(a["left"]), len(a["leaves"]) // max(ens.n_targets, 1)) < 32768
+    feat_t, child_t, fn = ("uint8_t", "int16_t", "mc_trees_f32_s16") if small else \
+        ("uint16_t", "int32_t", "mc_trees_f32_s32")
+    p = ctx.struct("mc_trees_t", "trees", {
+        "n_trees": len(ens.trees), "n_targets": ens.n_targets,
+        "roots": ctx.const(a["roots"], "roots", "int32_t"),
+        "threshold": ctx.const(a["threshold"], "thresholds", "float"),
+        "leaves": ctx.const(a["leaves"], "leaves", "float"),
+        "base": ctx.const(ens.base_values, "base", "float"),
+        "divisor": float(len(ens.trees)) if ens.average else 1.0})
+    feature = ctx.const(a["feature"], "features", feat_t)
+    left, right = ctx.const(a["left"], "left", child_t), ctx.const(a["right"], "right", child_t)
+    return f"{fn}({p}, {feature}, {left}, {right}, {x}, {out});"
+
+
+def _code_function(ens: Ensemble, ctx: LoweringContext) -> str:
+    """A static function `void f(const float *x, float *out)` with every tree as if/else."""
+    name = ctx.unique("trees")
+    one = ens.n_targets == 1
+    lines = [f"static void {name}(const float *x, float *out) {{"]
+    if one:
+        lines.append("  float acc = 0.0f;")
+    else:
+        leaves = ctx.const(np.concatenate([t.leaves for t in ens.trees]).reshape(-1), "leaves", "float")
+        lines += ["  int32_t j, leaf = 0;", f"  for (j = 0; j < {ens.n_targets}; ++j) out[j] = 0.0f;"]
+    first_leaf = 0
+    for t in ens.trees:
+        _tree_code(t, 0 if len(t.feature) else -1, first_leaf, one, lines, "  ")
+        if not one:
+            lines.append(f"  for (j = 0; j < {ens.n_targets}; ++j) out[j] += {leaves}[leaf * {ens.n_targets} + j];")
+        first_leaf += len(t.leaves)
+    div = f" / {c_float(len(ens.trees))}" if ens.average else ""
+    if one:
+        lines.append(f"  out[0] = acc{div} + {c_float(ens.base_values[0])};")
+    else:
+        base = ctx.const(ens.base_values, "base", "float")
+        lines.append(f"  for (j = 0; j < {ens.n_targets}; ++j) out[j] = out[j]{div} + {base}[j];")
+    lines.append("}")
+    ctx.decl("\n".join(lines))
+    return name
+
+
+def _tree_code(t: Tree, n: int, first_leaf: int, one: bool, lines: list[str], pad: str) -> None:
+    if n < 0:
+        leaf = ~n
+        lines.append(f"{pad}acc += {c_float(t.leaves[leaf, 0])};" if one else f"{pad}leaf = {first_leaf + leaf};")
+        return
+    lines.append(f"{pad}if (x[{int(t.feature[n])}] <= {c_float(t.threshold[n])}) {{")
+    _tree_code(t, int(t.left[n]), first_leaf, one, lines, pad + "  ")
+    lines.append(f"{pad}}} else {{")
+    _tree_code(t, int(t.right[n]), first_leaf, one, lines, pad + "  ")
+    lines.append(f"{pad}}}")
+
+
+@lowering("ML_CLASSIFY")
+def lower_ml_classify(op: Op, ctx: LoweringContext) -> str:
+    raw, (label, scores) = op.inputs[0], op.outputs
+    labels = np.asarray(op.attrs["labels"], np.int64)
+    p = ctx.struct("mc_classify_t", "classify", {
+        "n_classes": len(labels), "binary": BINARY_IDS[op.attrs.get("binary")],
+        "transform": TRANSFORM_IDS[op.attrs["transform"]], "labels": ctx.const(labels, "labels", "int64_t")})
+    return f"mc_ml_classify_f32({p}, {ctx.ptr(raw)}, {ctx.ptr(label)}, {ctx.ptr(scores)});"
+
+
+@lowering("NORMALIZE")
+def lower_normalize(op: Op, ctx: LoweringContext) -> str:
+    x, y = op.inputs[0], op.outputs[0]
+    return f"mc_normalize_f32({NORM_IDS[op.attrs['norm']]}, {ctx.ptr(x)}, {ctx.ptr(y)}, {x.size});"
+
+
+@lowering("GATHER")
+def lower_gather(op: Op, ctx: LoweringContext) -> str:
+    x, y = op.inputs[0], op.outputs[0]
+    index = ctx.const(np.asarray(op.attrs["indices"], np.int32), "index", "int32_t")
+    return (f"mc_gather((const uint8_t *){ctx.ptr(x)}, (uint8_t *){ctx.ptr(y)}, {index}, {y.size}, "
+            f"{DTYPE_BYTES[x.dtype]});")

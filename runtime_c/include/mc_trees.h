@@ -1,0 +1,45 @@
+/* Classical machine learning kernels (float32): tree ensembles, the classifier head (label and
+ * probabilities, with onnxruntime's post transforms), NORMALIZE and GATHER. Constants are const
+ * arrays (flash); the kernels keep nothing between calls and allocate nothing. */
+#ifndef MC_TREES_H
+#define MC_TREES_H
+#include <stdint.h>
+
+/* TREE_ENSEMBLE over flattened node arrays: a node n sends x to left[n] if x[feature[n]] <= threshold[n],
+ * else to right[n]; a child >= 0 is a node, < 0 is the leaf ~child, whose n_targets weights are added.
+ * out = sum / divisor + base (onnxruntime's order). Two widths: uint8 features and int16 children where they fit (_s16), else
+ * uint16 features and int32 children (_s32). roots[t] is tree t's first node (or ~leaf). */
+typedef struct {
+  int32_t n_trees, n_targets;
+  const int32_t *roots;
+  const float *threshold;
+  const float *leaves; /* [leaves][n_targets] */
+  const float *base;   /* [n_targets] */
+  float divisor;       /* 1, or n_trees (AVERAGE) */
+} mc_trees_t;
+void mc_trees_f32_s16(const mc_trees_t *p, const uint8_t *feature, const int16_t *left,
+                      const int16_t *right, const float *x, float *out);
+void mc_trees_f32_s32(const mc_trees_t *p, const uint16_t *feature, const int32_t *left,
+                      const int32_t *right, const float *x, float *out);
+
+/* ML_CLASSIFY: the label and the class scores from raw scores. binary: MC_ARGMAX (one raw score per
+ * class: label of the first maximum, scores = transform(raw)); for two classes and one raw score s,
+ * MC_BINARY_SIGN (label 1 if s > 0; scores [-s, s], or [logistic(-s), logistic(s)]), MC_BINARY_HALF
+ * (label 1 if s > 0.5; scores [1 - s, s]) and MC_BINARY_LINEAR (label 1 if s > 0; scores [-s, s], or
+ * [1 - logistic(s), logistic(s)]). */
+enum { MC_ARGMAX = 0, MC_BINARY_SIGN = 1, MC_BINARY_HALF = 2, MC_BINARY_LINEAR = 3 };
+enum { MC_POST_NONE = 0, MC_POST_LOGISTIC = 1, MC_POST_SOFTMAX = 2, MC_POST_SOFTMAX_ZERO = 3 };
+typedef struct {
+  int32_t n_classes, binary, transform;
+  const int64_t *labels; /* [n_classes] */
+} mc_classify_t;
+void mc_ml_classify_f32(const mc_classify_t *p, const float *raw, int64_t *label, float *scores);
+
+/* NORMALIZE: x divided by max(x) (MC_NORM_MAX), sum |x| (L1) or sqrt(sum x^2) (L2). */
+enum { MC_NORM_MAX = 0, MC_NORM_L1 = 1, MC_NORM_L2 = 2 };
+void mc_normalize_f32(int32_t norm, const float *x, float *out, int32_t n);
+
+/* GATHER: out[i] = in[index[i]], elements of elem_bytes bytes. */
+void mc_gather(const uint8_t *in, uint8_t *out, const int32_t *index, int32_t n, int32_t elem_bytes);
+
+#endif

@@ -1,0 +1,98 @@
+/* Classical machine learning kernels (mc_trees.h), float32, with onnxruntime's arithmetic: leaf
+ * weights added in float in tree order, then the base values; the post transforms as in its ml_common.h. */
+#include <string.h>
+#include "mc_kernels.h"
+
+/* One tree walk per tree; the two widths share the body. */
+#define MC_TREES_BODY                                                              \
+  int32_t t, j;                                                                    \
+  for (j = 0; j < p->n_targets; ++j) out[j] = 0.0f;                                \
+  for (t = 0; t < p->n_trees; ++t) {                                               \
+    int32_t n = p->roots[t];                                                       \
+    const float *w;                                                                \
+    while (n >= 0) n = x[feature[n]] <= p->threshold[n] ? left[n] : right[n];     \
+    w = p->leaves + (int32_t)(~n) * p->n_targets;                                  \
+    for (j = 0; j < p->n_targets; ++j) out[j] += w[j];                             \
+  }                                                                                \
+  for (j = 0; j < p->n_targets; ++j) out[j] = out[j] / p->divisor + p->base[j];
+
+void mc_trees_f32_s16(const mc_trees_t *p, const uint8_t *feature, const int16_t *left,
+                      const int16_t *right, const float *x, float *out) {
+  MC_TREES_BODY
+}
+
+void mc_trees_f32_s32(const mc_trees_t *p, const uint16_t *feature, const int32_t *left,
+                      const int32_t *right, const float *x, float *out) {
+  MC_TREES_BODY
+}
+
+static float mc_logistic(float v) {
+  const float e = 1.0f / (1.0f + expf(-fabsf(v)));
+  return v < 0 ? 1.0f - e : e;
+}
+
+static void mc_softmax(float *s, int32_t n, int zero) {
+  float m = s[0], sum = 0.0f;
+  int32_t i;
+  for (i = 1; i < n; ++i) m = s[i] > m ? s[i] : m;
+  for (i = 0; i < n; ++i) {
+    if (zero && s[i] <= 0.0000001f && s[i] >= -0.0000001f) { /* SOFTMAX_ZERO leaves zeros out */
+      s[i] *= expf(-m);
+    } else {
+      s[i] = expf(s[i] - m);
+      sum += s[i];
+    }
+  }
+  for (i = 0; i < n; ++i) s[i] /= sum;
+}
+
+static void mc_transform(int32_t transform, float *s, int32_t n) {
+  int32_t i;
+  if (transform == MC_POST_LOGISTIC)
+    for (i = 0; i < n; ++i) s[i] = mc_logistic(s[i]);
+  else if (transform == MC_POST_SOFTMAX || transform == MC_POST_SOFTMAX_ZERO)
+    mc_softmax(s, n, transform == MC_POST_SOFTMAX_ZERO);
+}
+
+void mc_ml_classify_f32(const mc_classify_t *p, const float *raw, int64_t *label, float *scores) {
+  const float s = raw[0];
+  int32_t i, best = 0;
+  if (p->binary == MC_ARGMAX) {
+    for (i = 0; i < p->n_classes; ++i) {
+      scores[i] = raw[i];
+      if (raw[i] > raw[best]) best = i;
+    }
+    *label = p->labels[best];
+    mc_transform(p->transform, scores, p->n_classes);
+    return;
+  }
+  *label = p->labels[s > (p->binary == MC_BINARY_HALF ? 0.5f : 0.0f) ? 1 : 0];
+  if (p->binary == MC_BINARY_HALF) {
+    scores[0] = 1.0f - s;
+    scores[1] = s;
+  } else if (p->transform == MC_POST_LOGISTIC) {
+    scores[1] = mc_logistic(s);
+    scores[0] = p->binary == MC_BINARY_SIGN ? mc_logistic(-s) : 1.0f - scores[1];
+  } else {
+    scores[0] = -s;
+    scores[1] = s;
+    mc_transform(p->transform, scores, 2);
+  }
+}
+
+void mc_normalize_f32(int32_t norm, const float *x, float *out, int32_t n) {
+  float d = norm == MC_NORM_MAX ? x[0] : 0.0f;
+  int32_t i;
+  for (i = 0; i < n; ++i) {
+    if (norm == MC_NORM_MAX) d = x[i] > d ? x[i] : d;
+    else if (norm == MC_NORM_L1) d += fabsf(x[i]);
+    else d += x[i] * x[i];
+  }
+  if (norm == MC_NORM_L2) d = sqrtf(d);
+  for (i = 0; i < n; ++i) out[i] = x[i] / d;
+}
+
+void mc_gather(const uint8_t *in, uint8_t *out, const int32_t *index, int32_t n, int32_t elem_bytes) {
+  int32_t i;
+  for (i = 0; i < n; ++i) memcpy(out + i * elem_bytes, in + index[i] * elem_bytes, (size_t)elem_bytes);
+}

@@ -1,0 +1,112 @@
+"""Classical models (ONNX-ML): trees, boosting, linear models from scikit-learn, LightGBM and XGBoost,
+compiled with each TREE_ENSEMBLE strategy and run on the host on held-out dataset samples, against
+onnxruntime: labels identical on every sample, scores within verify.FLOAT_RTOL; one model end to end
+through `microc deploy --verify` on the emulated Cortex-M4; and bad input."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper
+
+import classical_models
+import harness
+from microc.codegen.generate import generate
+from microc.errors import UnsupportedOperator
+from microc.frontends import load_model
+from microc.reference import reference_outputs
+from microc.verify import Comparison
+
+pytest.importorskip("skl2onnx")
+
+MODELS = [("random_forest", "breast_cancer"), ("gradient_boosting", "breast_cancer"),
+          ("lightgbm", "wine"), ("xgboost", "digits"), ("linear_svm", "breast_cancer"),
+          ("linear_svm", "digits")]
+
+
+def run_host(path, samples, workdir, strategy=None):
+    graph = load_model(path)
+    for op in graph.ops:
+        if op.type == "TREE_ENSEMBLE":
+            op.attrs["strategy"] = strategy
+    model = generate(graph, "m")
+    lib = harness.build_shared(model, workdir)
+    return [harness.run_shared(lib, model, [x]) for x in samples]
+
+
+def compare(path, samples, outputs) -> Comparison:
+    c = Comparison()
+    for x, got in zip(samples, outputs):
+        want = reference_outputs(path, [x[None]], len(got))
+        assert np.array_equal(got[0], want[0]), "labels differ"
+        c.add(got, want)
+    return c
+
+
+@pytest.mark.parametrize("kind,data", MODELS, ids=[f"{k}-{d}" for k, d in MODELS])
+def test_matches_onnxruntime_on_held_out_samples(kind, data, tmp_path):
+    t = classical_models.train(kind, data, tmp_path, small=True)
+    samples = t.x_test[:40]
+    strategies = ["code", "arrays"] if kind not in ("linear_svm",) else [None]
+    results = {}
+    for s in strategies:
+        results[s] = run_host(t.onnx_path, samples, tmp_path / f"build-{s}", s)
+        assert compare(t.onnx_path, samples, results[s]).match
+    if len(results) == 2:  # both strategies add the same floats in the same order: identical outputs
+        for a, b in zip(results["code"], results["arrays"]):
+            assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    # the labels are the model's own predictions too (no sample of these sets sits on a threshold)
+    labels = np.array([r[0][0] for r in results[strategies[0]]])
+    assert np.array_equal(labels, t.model.predict(samples))
+
+
+def test_graph_of_a_random_forest(tmp_path):
+    t = classical_models.train("random_forest", "breast_cancer", tmp_path, small=True)
+    graph = load_model(t.onnx_path)
+    # one column of leaf weights (binary, positive weights: label 1 if p > 0.5), the ZipMap is the array
+    assert [op.type for op in graph.ops] == ["TREE_ENSEMBLE", "ML_CLASSIFY"]
+    assert graph.ops[0].outputs[0].shape == (1, 1) and graph.ops[1].attrs["binary"] == "half"
+    assert [(o.shape, o.dtype) for o in graph.outputs] == [((1,), "int64"), ((1, 2), "float32")]
+    assert len(graph.ops[0].attrs["ensemble"].trees) == 5
+
+
+def _ml_model(path, op_type, **attrs):
+    node = helper.make_node(op_type, ["X"], ["Y"], domain="ai.onnx.ml", **attrs)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("Y", onnx.TensorProto.FLOAT, [1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15),
+                                                    helper.make_opsetid("ai.onnx.ml", 3)])
+    onnx.save(model, path)
+    return path
+
+
+def test_unsupported_ml_operator_is_one_line_naming_it(tmp_path):
+    path = _ml_model(tmp_path / "m.onnx", "Binarizer", threshold=0.5)
+    with pytest.raises(UnsupportedOperator, match=r"unsupported ONNX-ML operator Binarizer .*supported: "):
+        load_model(path)
+    res = subprocess.run([sys.executable, "-m", "microc", "compile", str(path), "--board", "host",
+                          "-o", str(tmp_path / "out")], capture_output=True, text=True)
+    assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1 and "Binarizer" in res.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_unsupported_attribute_is_named(tmp_path):
+    path = _ml_model(tmp_path / "m.onnx", "Normalizer", norm="L3")
+    with pytest.raises(UnsupportedOperator, match="norm L3 is not supported"):
+        load_model(path)
+
+
+def test_deploy_verifies_on_the_emulated_cortex_m4(tmp_path):
+    t = classical_models.train("gradient_boosting", "breast_cancer", tmp_path, small=True)
+    np.save(tmp_path / "x.npy", t.x_test[:8, None, :])  # N samples of the input shape [1, F]
+    out = tmp_path / "out"
+    for cmd in (["deploy", str(t.onnx_path), "--board", "mps2-an386", "-o", str(out), "-n", "3"],
+                ["run", str(out), "--input", str(tmp_path / "x.npy")]):  # random, then held-out inputs
+        res = subprocess.run([sys.executable, "-m", "microc", *cmd, "--verify", "--json"],
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr
+        report = json.loads(res.stdout)
+        assert report["match"] is True and report["instructions"] > 0
+    assert report["samples"] == 8
