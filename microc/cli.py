@@ -82,6 +82,11 @@ _optimize = click.option("--optimize", type=click.Choice(["speed", "balanced", "
                               "smallest arena (in-place convolutions, more instructions).")
 
 
+_stack_bytes = click.option("--stack-bytes", type=click.IntRange(min=256), metavar="N",
+                            help="Stack reserve instead of the board's 32 KiB (a run reports the stack_bytes "
+                                 "it measured; add a margin, docs/memory.md).")
+
+
 def _quantize_options(f):
     """--quantize int8 --calibration DATA [--method]: quantize a float model before compiling it."""
     f = _method(f)
@@ -103,11 +108,13 @@ def _quantize_options(f):
                    "prints PASS or FAIL (no host link needed; 'microc run' shows it).")
 @_input_shape
 @_optimize
-def compile_cmd(model, board, out_dir, name, quantize, calibration, method, selftest, input_shapes, optimize):
+@_stack_bytes
+def compile_cmd(model, board, out_dir, name, quantize, calibration, method, selftest, input_shapes, optimize,
+                stack_bytes):
     """Compile MODEL to C and render a project for BOARD into a folder."""
     from microc.pipeline import compile_model
     res = compile_model(model, board, out_dir, name, quantize, calibration, method, selftest=selftest,
-                        input_shapes=input_shapes, optimize=optimize)
+                        input_shapes=input_shapes, optimize=optimize, stack_bytes=stack_bytes)
     if res.quantization is not None:
         click.echo("\n".join(res.quantization.lines()))
     m = res.metadata
@@ -158,7 +165,8 @@ def run_cmd(project, input_file, samples, seed, verify, as_json, port, timeout):
         from microc.runner.selftest import run_selftest_project
         result = run_selftest_project(project, timeout)
         click.echo(json.dumps({"selftest": True, "passed": result.passed, "exit_status": result.exit_status,
-                               "output": result.output}) if as_json else result.output.rstrip())
+                               "stack_bytes": result.stack_bytes, "output": result.output})
+                   if as_json else result.output.rstrip())
         sys.exit(0 if result.passed else 1)
     report = run_project(Path(project), input_file=input_file, samples=samples, seed=seed,
                          verify=verify, port=port, timeout=timeout)
@@ -188,8 +196,9 @@ def _check_runnable(board_name: str, port: str | None) -> None:
 @_quantize_options
 @_input_shape
 @_optimize
+@_stack_bytes
 def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, timeout, quantize, calibration,
-               method, input_shapes, optimize):
+               method, input_shapes, optimize, stack_bytes):
     """Compile, build and run MODEL on BOARD in one step."""
     from microc.build import build_project
     from microc.pipeline import compile_model
@@ -198,7 +207,7 @@ def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, time
     out_dir = Path(out_dir or Path("microc-out") / f"{Path(model).stem}-{board}")
     with _progress(f"compiling {Path(model).name} for {board}") as step:
         res = compile_model(model, board, out_dir, name, quantize, calibration, method,
-                            input_shapes=input_shapes, optimize=optimize)
+                            input_shapes=input_shapes, optimize=optimize, stack_bytes=stack_bytes)
         if res.quantization is not None and not as_json:
             click.echo("\n".join(res.quantization.lines()), err=True)
         step(f"building {out_dir}")

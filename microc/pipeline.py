@@ -10,7 +10,7 @@ import json
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from microc.codegen.generate import GeneratedModel, generate
@@ -39,21 +39,26 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
                   name: str | None = None, quantize: str | None = None,
                   calibration: str | Path | None = None, method: str = "minmax",
                   selftest: int = 0, input_shapes: dict[str, tuple[int, ...]] | None = None,
-                  optimize: str = "balanced") -> CompileResult:
+                  optimize: str = "balanced", stack_bytes: int | None = None) -> CompileResult:
     """With `quantize="int8"` the float model is first quantized with `calibration` data; the int8
     .tflite is kept as model/quantized.tflite and the manifest points at it (TFLM verifies that).
     With `selftest=N` the firmware embeds N inputs and TFLM's outputs, checks itself and prints PASS
     or FAIL instead of serving the runner protocol. `input_shapes` fixes an ONNX model's dynamic input
     dimensions ({"input": (1, 1, 8, 8)}). `optimize` (speed, balanced, memory): which in-place operators
-    the planner may use (docs/memory.md); balanced takes memory's when the model would not fit otherwise."""
+    the planner may use (docs/memory.md); balanced takes memory's when the model would not fit otherwise.
+    `stack_bytes`: the stack reserve instead of the board's (e.g. a measured stack plus a margin,
+    microc.bench.stack_reserve)."""
     from microc.boards import load_board
     from microc.project import check_fits, render_project, write_selftest
 
     model_path = Path(model_path).resolve()
     board = load_board(board_name)
+    if stack_bytes:
+        board = replace(board, stack_bytes=stack_bytes)
     graph, quantized = _load(model_path, quantize, calibration, method, input_shapes)
     name = c_identifier(name or graph.name)
     model = _generate_fitting(graph, name, board, optimize)
+    model.metadata["stack_reserve_bytes"] = board.stack_bytes
     out_dir = Path(out_dir)
     with _atomic_dir(out_dir) as tmp:
         _write_model(tmp, model)

@@ -36,10 +36,10 @@ def print_report(report, console: Console | None = None) -> None:
                      + (f", {quanta:.2%} within one output quantum" if quanta is not None else "") + ")"
                      if report.comparison else ""))
     _print_samples(report.samples, console)
-    mem = Table("arena", "lower bound", "weights", "flash", "RAM", "instructions/inference",
+    mem = Table("arena", "lower bound", "weights", "flash", "stack used", "RAM", "instructions/inference",
                 title="Cost", title_justify="left")
     mem.add_row(*(_fmt(j[k]) for k in ("arena_bytes", "lower_bound_bytes", "weight_bytes",
-                                       "flash_bytes", "ram_bytes", "instructions")))
+                                       "flash_bytes", "stack_bytes", "ram_bytes", "instructions")))
     console.print(mem)
     if any(l["instructions"] is not None for l in j["layers"]):
         layers = Table("#", "operator", "instructions", "share", title="Layers", title_justify="left")

@@ -3,15 +3,19 @@ with TensorFlow Lite Micro on the host under ASan/UBSan."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import pytest
 
 import harness
 from shared_models import INT8, shared_model
+from microc import RUNTIME_C
+from microc.bench import stack_reserve
+from microc.boards import load_board
 from microc.build import build_project
 from microc.codegen.generate import generate
 from microc.frontends import load_model
-from microc.pipeline import compile_model
+from microc.pipeline import compile_model, read_metadata
 from microc.reference import reference_outputs
 from microc.runner.session import run_project
 from microc.verify import Comparison, make_samples
@@ -68,3 +72,42 @@ def test_bit_exact_on_qemu_mps2_an386(name, mode, tmp_path):
     build_project(project)
     report = run_project(project, samples=2, seed=5, verify=True)
     assert report.match is True and report.comparison.max_abs_diff == 0
+    # the measured stack, then the same firmware with only that stack (plus the margin) reserved
+    measured = report.stack_bytes
+    assert 256 < measured < 4096
+    assert read_metadata(project)["stack_bytes"] == measured
+    compile_model(path, "mps2-an386", project, optimize=mode, stack_bytes=stack_reserve(measured))
+    build = build_project(project)
+    again = run_project(project, samples=2, seed=5, verify=True)
+    assert again.match is True and again.stack_bytes == measured
+    assert read_metadata(project)["stack_reserve_bytes"] == stack_reserve(measured)
+    assert build.ram_bytes < res.metadata["arena_bytes"] + stack_reserve(measured) + 4096
+
+
+def _static_frames(tmp_path) -> dict[str, int]:
+    """gcc -fstack-usage: each runtime function's own frame on the Cortex-M4 (static, no callees)."""
+    frames = {}
+    for src in (RUNTIME_C / "src").glob("mc_*.c"):
+        obj = tmp_path / (src.stem + ".o")
+        subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-O2", "-fstack-usage", *load_board("mps2-an386")
+                        .toolchain.cflags, f"-I{RUNTIME_C / 'include'}", "-c", str(src), "-o", str(obj)],
+                       check=True, capture_output=True, text=True)
+        for line in obj.with_suffix(".su").read_text().splitlines():
+            where, size, _ = line.split("\t")
+            frames[where.rsplit(":", 1)[-1]] = int(size)
+    return frames
+
+
+def test_measured_stack_covers_the_static_frames(tmp_path):
+    """Cross-check of the paint: the stack a KWS inference used on QEMU is at least the deepest chain of
+    static frames it must have gone through (invoke -> depthwise kernel -> its helpers)."""
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("arm-none-eabi-gcc and qemu-system-arm are needed (scripts/setup.sh installs them)")
+    frames = _static_frames(tmp_path)
+    project = tmp_path / "proj"
+    compile_model(shared_model("mlperf_tiny/kws_ref_model"), "mps2-an386", project)
+    build_project(project)
+    measured = run_project(project, samples=1, seed=5).stack_bytes
+    chain = frames["mc_depthwise_conv2d_s8"] + frames["dw_pixel_s8"]
+    assert frames["mc_depthwise_conv2d_s8"] >= 400  # its two tap lists, 2 x 200 bytes
+    assert chain < measured < chain + 2048

@@ -33,7 +33,7 @@ def firmware(tmp_path_factory) -> str:
         pytest.skip("gcc is not installed (scripts/setup.sh installs it)")
     exe = tmp_path_factory.mktemp("fake") / "fake_device"
     sources = [ROOT / "tests/c/fake_model.c", ROOT / "tests/c/fake_main.c",
-               RUNTIME_C / "src/mc_runner.c", RUNTIME_C / "platform/host.c"]
+               RUNTIME_C / "src/mc_runner.c", RUNTIME_C / "src/mc_stack.c", RUNTIME_C / "platform/host.c"]
     cmd = ["gcc", *HOST_CFLAGS, f"-I{RUNTIME_C / 'include'}", *map(str, sources), "-o", str(exe)]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return str(exe)

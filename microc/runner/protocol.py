@@ -59,6 +59,7 @@ class Invocation:
     status: int  # the model's invoke() result; 0 is success
     ticks: int  # mc_ticks() around invoke(); the board says what a tick is
     layer_ticks: tuple[int, ...] | None = None  # None unless asked; () if built without MC_PROFILE
+    stack_bytes: int | None = None  # stack high-water mark during invoke(), if asked; 0: not measured
 
 
 def encode_frame(type_: int, payload: bytes = b"", seq: int = 0) -> bytes:
@@ -101,10 +102,11 @@ class Device:
             chunk = bytes(data[offset:offset + WRITE_CHUNK])
             self._request(Request.WRITE, WRITE_HEADER.pack(index, offset) + chunk)
 
-    def invoke(self, per_layer: bool = False, timeout: float | None = None) -> Invocation:
-        """Run the model once; `timeout` overrides the device's for a slow model."""
-        body = self._request(Request.INVOKE, bytes([1 if per_layer else 0]), timeout)
-        return _parse_invocation(body, per_layer)
+    def invoke(self, per_layer: bool = False, timeout: float | None = None, stack: bool = False) -> Invocation:
+        """Run the model once; `timeout` overrides the device's for a slow model. `stack`: also the stack's
+        high-water mark during the run."""
+        body = self._request(Request.INVOKE, bytes([(1 if per_layer else 0) | (2 if stack else 0)]), timeout)
+        return _parse_invocation(body, per_layer, stack)
 
     def read_output(self, index: int, nbytes: int) -> bytes:
         _check_u8(index, "output index")
@@ -246,14 +248,15 @@ def _check_answer(request: Request, type_: int, body: bytes) -> bytes:
     return body
 
 
-def _parse_invocation(body: bytes, per_layer: bool) -> Invocation:
+def _parse_invocation(body: bytes, per_layer: bool, stack: bool = False) -> Invocation:
     n = struct.unpack_from("<H", body, 12)[0] if per_layer and len(body) >= 14 else 0
-    expected = 14 + 8 * n if per_layer else 12
+    expected = (14 + 8 * n if per_layer else 12) + (4 if stack else 0)
     if len(body) != expected:
         raise DeviceError(f"device sent a {len(body)}-byte INVOKE answer, expected {expected}")
     status, ticks = struct.unpack_from("<iQ", body)
     layers = struct.unpack_from(f"<{n}Q", body, 14) if per_layer else None
-    return Invocation(status, ticks, layers)
+    stack_bytes = struct.unpack_from("<I", body, expected - 4)[0] if stack else None
+    return Invocation(status, ticks, layers, stack_bytes)
 
 
 def _check_u8(value: int, what: str) -> None:

@@ -2,6 +2,7 @@
 shows what it prints. The verdict is its last line, PASS or FAIL; the exit status must agree."""
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,12 @@ class SelftestResult:
     passed: bool
     output: str
     exit_status: int | None
+
+    @property
+    def stack_bytes(self) -> int | None:
+        """The stack's high-water mark the firmware printed ("stack N bytes"), if it measures it."""
+        m = re.search(r"^stack (\d+) bytes$", self.output, re.M)
+        return int(m.group(1)) if m else None
 
 
 def run_selftest(board, artifact: str | Path, timeout: float = 120.0) -> SelftestResult:

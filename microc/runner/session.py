@@ -3,6 +3,7 @@ with the reference, and collect the cost (instructions per inference, per layer)
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ class SampleResult:
     ticks: int
     match: bool | None
     outputs: list[np.ndarray] = field(repr=False, default_factory=list)
+    stack_bytes: int = 0  # the stack's high-water mark during the inference; 0: not measured
 
 
 @dataclass
@@ -37,6 +39,11 @@ class RunReport:
         return None if self.comparison is None else self.comparison.match
 
     @property
+    def stack_bytes(self) -> int | None:
+        """The deepest stack any sample used (mc_stack.h), or None where the firmware cannot tell."""
+        return max((s.stack_bytes for s in self.samples), default=0) or None
+
+    @property
     def instructions(self) -> int | None:
         counts = [s.instructions for s in self.samples]
         return None if not counts or counts[0] is None else int(np.median(counts))
@@ -52,6 +59,7 @@ class RunReport:
             "lower_bound_bytes": self.metadata["lower_bound_bytes"],
             "weight_bytes": self.metadata["weight_bytes"],
             "flash_bytes": self.build.get("flash_bytes"), "ram_bytes": self.build.get("ram_bytes"),
+            "stack_bytes": self.stack_bytes, "stack_reserve_bytes": self.metadata.get("stack_reserve_bytes"),
             "instructions": self.instructions, "samples": len(self.samples),
             "per_sample": [{"index": s.index, "match": s.match, "instructions": s.instructions}
                            for s in self.samples],
@@ -78,7 +86,18 @@ def run_project(project: Path, input_file: str | None = None, samples: int = 10,
         layers = _layer_instructions(device, board)
         device.exit(0)
     comparison = _compare(manifest, metadata, inputs, results) if verify else None
-    return RunReport(manifest["model"], board.name, metadata, build, results, comparison, layers)
+    report = RunReport(manifest["model"], board.name, metadata, build, results, comparison, layers)
+    if report.stack_bytes:
+        _record_stack(project, report.stack_bytes)
+    return report
+
+
+def _record_stack(project: Path, stack_bytes: int) -> None:
+    """metadata.json keeps the measured stack beside the reserve the project was built with."""
+    path = Path(project) / "metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata["stack_bytes"] = stack_bytes
+    path.write_text(json.dumps(metadata, indent=2) + "\n")
 
 
 @contextlib.contextmanager
@@ -112,12 +131,12 @@ def _check_identity(info: dict, metadata: dict) -> None:
 def _run_sample(device, metadata: dict, board, index: int, sample: list[np.ndarray]) -> SampleResult:
     for i, x in enumerate(sample):
         device.write_input(i, np.ascontiguousarray(x).tobytes())
-    inv = device.invoke()
+    inv = device.invoke(stack=True)
     if inv.status != 0:
         raise DeviceError(f"the model's invoke returned status {inv.status} on sample {index}")
     outputs = [np.frombuffer(device.read_output(i, t["bytes"]), t["dtype"]).reshape(t["shape"])
                for i, t in enumerate(metadata["outputs"])]
-    return SampleResult(index, board.to_instructions(inv.ticks), inv.ticks, None, outputs)
+    return SampleResult(index, board.to_instructions(inv.ticks), inv.ticks, None, outputs, inv.stack_bytes or 0)
 
 
 def _layer_instructions(device, board) -> list[int | None]:

@@ -2,6 +2,7 @@
  * stdio, no libc headers; the only I/O is the board's mc_platform.h. */
 #include "mc_runner.h"
 #include "mc_platform.h"
+#include "mc_stack.h"
 
 enum { SYNC0 = 0xA5, SYNC1 = 0x5A };
 enum { T_INFO = 0x01, T_WRITE = 0x02, T_INVOKE = 0x03, T_READ = 0x04, T_EXIT = 0x05 };
@@ -153,6 +154,7 @@ static struct {
   uint16_t seq;
   int32_t status;
   uint64_t ticks;
+  uint32_t stack; /* high-water mark of the stack during the invoke (mc_stack.h), 0 when unknown */
 } last_invoke;
 
 static int handle_info(const mc_model_t *m) {
@@ -181,27 +183,32 @@ static int handle_write(const mc_model_t *m) {
 }
 
 static int handle_invoke(const mc_model_t *m) {
-  int per_layer;
+  int per_layer, with_stack;
   uint16_t n_layers, i;
   uint64_t t0;
   if (rx.length != 1) return E_MALFORMED;
   if (!last_invoke.valid || last_invoke.seq != rx.seq) {
+    mc_stack_paint();
     t0 = mc_ticks();
     last_invoke.status = (int32_t)m->invoke();
     last_invoke.ticks = mc_ticks() - t0;
+    last_invoke.stack = mc_stack_used();
     last_invoke.seq = rx.seq;
     last_invoke.valid = 1;
   }
   per_layer = (rx.payload[0] & 1u) != 0;
   /* A firmware built without profiling still answers the per-layer form, with n = 0. */
   n_layers = (per_layer && m->layer_ticks != 0) ? m->n_layers : 0;
-  tx_begin(T_INVOKE | T_RESPONSE, 12u + (per_layer ? 2u + 8u * (uint32_t)n_layers : 0u));
+  with_stack = (rx.payload[0] & 2u) != 0;
+  tx_begin(T_INVOKE | T_RESPONSE,
+           12u + (per_layer ? 2u + 8u * (uint32_t)n_layers : 0u) + (with_stack ? 4u : 0u));
   tx_uint((uint32_t)last_invoke.status, 4);
   tx_uint(last_invoke.ticks, 8);
   if (per_layer) {
     tx_uint(n_layers, 2);
     for (i = 0; i < n_layers; i++) tx_uint(m->layer_ticks[i], 8);
   }
+  if (with_stack) tx_uint(last_invoke.stack, 4);
   tx_end();
   return E_OK;
 }
