@@ -198,6 +198,6 @@ def test_selftest_through_the_cli(tmp_path):
     assert microc("build", str(project)).returncode == 0
     run = microc("run", str(project), "--json")
     assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout) == {"selftest": True, "passed": True, "exit_status": 0,
+    assert json.loads(run.stdout) == {"selftest": True, "passed": True, "exit_status": 0, "stack_bytes": None,
                                       "output": "microc self-test: hello_world_int8\nsample 0: ok\n"
                                                 "sample 1: ok\n2/2 PASS\n"}
