@@ -86,11 +86,15 @@ def _generate_fitting(graph, name: str, board, optimize: str) -> GeneratedModel:
     model = generate(graph, name, optimize)
     try:
         check_fits(model, board)
-    except DoesNotFit:
+    except DoesNotFit as balanced_error:
         if optimize != "balanced":
             raise
-        model = generate(graph, name, "memory")  # costs instructions, but the model fits
-        check_fits(model, board)
+        smaller = generate(graph, name, "memory")  # costs instructions, but the model may fit
+        try:
+            check_fits(smaller, board)
+        except DoesNotFit:
+            raise balanced_error from None  # the figures of the mode the user asked for
+        model = smaller
     return model
 
 

@@ -3,6 +3,7 @@ with TensorFlow Lite Micro on the host under ASan/UBSan."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 import subprocess
 
 import pytest
@@ -15,7 +16,9 @@ from microc.boards import load_board
 from microc.build import build_project
 from microc.codegen.generate import generate
 from microc.frontends import load_model
-from microc.pipeline import compile_model, read_metadata
+from microc.errors import DoesNotFit
+from microc.pipeline import _generate_fitting, compile_model, read_metadata
+from microc.project.fit import memory_needs
 from microc.reference import reference_outputs
 from microc.runner.session import run_project
 from microc.verify import Comparison, make_samples
@@ -111,3 +114,22 @@ def test_measured_stack_covers_the_static_frames(tmp_path):
     chain = frames["mc_depthwise_conv2d_s8"] + frames["dw_pixel_s8"]
     assert frames["mc_depthwise_conv2d_s8"] >= 400  # its two tap lists, 2 x 200 bytes
     assert chain < measured < chain + 2048
+
+
+def _board_with_ram(ram_bytes: int):
+    board = load_board("mps2-an386")
+    return replace(board, memory={**board.memory, "ram": replace(board.memory["ram"], size=ram_bytes)})
+
+
+def test_balanced_compiles_as_memory_when_the_model_would_not_fit_otherwise(tmp_path):
+    path = shared_model("mlperf_tiny/kws_ref_model")
+    graph = load_model(path)
+    small = memory_needs(generate(graph, "m", "memory"), load_board("mps2-an386"))
+    ram = small["data"] + small["arena"] + small["stack"]  # room for --optimize memory's arena only
+    board = _board_with_ram(ram)
+    model = _generate_fitting(graph, "m", board, "balanced")
+    assert model.metadata["optimize"] == "memory" and model.plan.arena_bytes == 9008
+    with pytest.raises(DoesNotFit, match=f"model needs {ram - 9008 + 16000:,} bytes of RAM"):
+        _generate_fitting(graph, "m", board, "speed")  # speed never trades instructions for memory
+    with pytest.raises(DoesNotFit, match=f"model needs {ram - 9008 + 16000:,} bytes of RAM"):
+        _generate_fitting(graph, "m", _board_with_ram(ram - 16), "balanced")  # the figures asked for
