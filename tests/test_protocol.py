@@ -391,3 +391,52 @@ def test_the_runner_compiles_cleanly_for_cortex_m4(tmp_path):
            str(RUNTIME_C / "src/mc_runner.c"), "-o", str(tmp_path / "mc_runner.o")]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# ---- inputs and outputs through host files (LOAD and STORE), as QEMU's semihosting gives them ----
+
+def test_inputs_and_outputs_travel_as_host_files(firmware, tmp_path):
+    with HostDevice(firmware, timeout=BOUND_SECONDS) as dev:
+        dev.host_files = tmp_path
+        in0, in1 = random_inputs(6)
+        assert run_model(dev, in0, in1) == expected_output(in0, in1)
+        assert (tmp_path / "output0.bin").read_bytes() == expected_output(in0, in1)
+        assert dev.requests == {"LOAD": 2, "INVOKE": 1, "STORE": 1}
+
+
+@pytest.mark.parametrize("payload, code", [
+    (b"\0", 6),  # no path
+    (b"\2/tmp/x", 3),  # no input 2
+    (b"\0/nonexistent-microc/input0.bin", 9),
+])
+def test_bad_loads_are_rejected(device, payload, code):
+    type_, _, answer = raw_answer(device, encode_frame(0x06, payload))
+    assert (type_, answer[0]) == (0x7F, code)
+
+
+def test_a_host_file_of_the_wrong_size_is_rejected(device, tmp_path):
+    (tmp_path / "short").write_bytes(bytes(IN0 - 1))
+    (tmp_path / "long").write_bytes(bytes(IN0 + 1))
+    for name in ("short", "long"):
+        type_, _, answer = raw_answer(device, encode_frame(0x06, b"\0" + str(tmp_path / name).encode()))
+        assert (type_, answer[0], answer[1:]) == (0x7F, 9, b"host file could not be read or written")
+
+
+def test_a_board_without_host_files_falls_back_to_write_and_read(firmware, tmp_path):
+    """arduino.cpp, zephyr.c and mt3620_m4.c answer MC_NO_HOST_FILES: built here with host.c's replaced."""
+    source = (RUNTIME_C / "platform/host.c").read_text()
+    start = source.index("/* This machine's files")
+    stub = ("int mc_host_file(int write, const char *path, uint8_t *buf, uint32_t n) {\n"
+            "  (void)write; (void)path; (void)buf; (void)n; return MC_NO_HOST_FILES;\n}\n")
+    (tmp_path / "platform.c").write_text(source[:start] + stub)
+    exe = tmp_path / "no_files"
+    sources = [ROOT / "tests/c/fake_model.c", ROOT / "tests/c/fake_main.c", RUNTIME_C / "src/mc_runner.c",
+               tmp_path / "platform.c"]
+    subprocess.run(["gcc", *HOST_CFLAGS, f"-I{RUNTIME_C / 'include'}", *map(str, sources), "-o", str(exe)],
+                   check=True, capture_output=True, text=True)
+    with HostDevice(exe, timeout=BOUND_SECONDS) as dev:
+        dev.host_files = tmp_path
+        in0, in1 = random_inputs(7)
+        assert run_model(dev, in0, in1) == expected_output(in0, in1)
+        assert dev.host_files is None
+        assert dev.requests["LOAD"] == 1 and dev.requests["WRITE"] == 4 and dev.requests["READ"] == 3

@@ -8,6 +8,7 @@ import socket
 import time
 import zlib
 
+import numpy as np
 import pytest
 
 from shared_models import shared_model
@@ -15,6 +16,7 @@ from microc.boards import load_board
 from microc.build import build_project
 from microc.errors import DeviceError
 from microc.pipeline import compile_model
+from microc.reference import reference_outputs
 import microc.runner.qemu as qemu
 from microc.runner.protocol import CRC, HEADER, SYNC, encode_frame
 from microc.runner.transport import LinkClosed
@@ -142,3 +144,38 @@ def test_missing_firmware_is_a_one_line_error(board, tmp_path):
     with pytest.raises(DeviceError, match="does not exist: run microc build"):
         with qemu.qemu_device(board, tmp_path / "nothing.elf"):
             pass
+
+
+QEMU_BOARDS = ["mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547", "riscv32-virt"]
+
+
+@pytest.mark.parametrize("name", QEMU_BOARDS)
+def test_host_files_and_the_uart_give_the_same_results(name, tmp_path):
+    """Under QEMU inputs and outputs go through semihosting files (LOAD/STORE); the UART path (WRITE/READ,
+    as on a real board) must give the same bytes and the same instruction counts."""
+    import shutil
+    board = load_board(name)
+    for tool in (board.toolchain.cc, board.qemu.get("binary", "qemu-system-arm")):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (scripts/setup.sh installs it)")
+    project = tmp_path / "kws"
+    compile_model(shared_model("mlperf_tiny/kws_ref_model"), name, project)
+    elf = build_project(project).artifact
+    sample = np.random.default_rng(5).integers(-128, 128, (1, 49, 10, 1), dtype=np.int8)
+    want = reference_outputs(shared_model("mlperf_tiny/kws_ref_model"), [sample], 1)[0]
+    runs = []
+    for fast in (True, False):
+        with qemu.qemu_device(board, elf, timeout=30) as dev:
+            assert (dev.host_files is not None) is qemu.has_host_files(board) is True
+            if not fast:
+                dev.host_files = None
+            dev.write_input(0, sample.tobytes())
+            ticks = dev.invoke().ticks
+            out = np.frombuffer(dev.read_output(0, want.nbytes), want.dtype).reshape(want.shape)
+            dev.exit(0)
+            runs.append((out.tobytes(), ticks, dict(dev.requests)))
+    (fast_out, fast_ticks, fast_requests), (uart_out, uart_ticks, uart_requests) = runs
+    assert fast_out == uart_out == want.tobytes()
+    assert fast_ticks == uart_ticks
+    assert fast_requests == {"LOAD": 1, "INVOKE": 1, "STORE": 1, "EXIT": 1}
+    assert uart_requests == {"WRITE": 1, "INVOKE": 1, "READ": 1, "EXIT": 1}

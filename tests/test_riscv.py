@@ -52,7 +52,7 @@ def _test_firmware(c_file: str, workdir: Path, extra_cflags: str = "") -> Path:
 
 def test_board_file_splits_virt_ram_into_flash_and_ram():
     b = load_board(BOARD)
-    assert b.family == "riscv" and b.platform == ("riscv_virt.c",)
+    assert b.family == "riscv" and b.platform == ("riscv_virt.c", "semihost.c")
     flash, ram = b.memory["flash"], b.memory["ram"]
     assert flash.origin == 0x8000_0000 and ram.origin == flash.end  # virt's RAM starts at 0x80000000
     assert b.region("code") == b.region("rodata") == flash

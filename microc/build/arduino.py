@@ -3,6 +3,7 @@ core that Debian packages (arduino-core-avr; facts measured on Debian bookworm, 
 other boards (ARM, Mbed OS cores, which Debian lacks) with arduino-cli and the core the board file names."""
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def build_arduino(project: Path, board, name: str) -> Path:
     build_path = (project / "build" / "arduino").resolve()
     build_path.mkdir(parents=True, exist_ok=True)  # arduino-builder needs it to exist, absolute
     run_tool(arduino_builder_command(project, board, name, build_path), ArduinoBuildError, BUILD_TIMEOUT,
-             running="arduino-builder", failed=f"arduino-builder failed for {board.name}")
+             running="arduino-builder", failed=f"arduino-builder failed for {board.name}",
+             hint=lambda output: _refuse_ram_overflow(output, board))
     elf = build_path / f"{name}.ino.elf"
     if not elf.is_file():
         raise ArduinoBuildError(f"arduino-builder succeeded but left no {elf}")
@@ -86,8 +88,24 @@ def _check_ram(elf: Path, board) -> None:
     ram = board.region("stack")
     if ram is None:
         return
-    static = elf_sizes(elf, board)[1]
+    _refuse_ram(elf_sizes(elf, board)[1], ram, board)
+
+
+def _refuse_ram(static: int, ram, board) -> None:
     if static + board.stack_bytes > ram.size:
         raise ArduinoBuildError(f"firmware needs {static + board.stack_bytes:,} bytes of RAM (static data "
                                 f"{static:,} + stack {board.stack_bytes:,}), {board.name} has {ram.size:,}: "
                                 f"exceeds by {static + board.stack_bytes - ram.size:,} bytes")
+
+
+# avr-ld's words when static data passes the end of RAM; the address is where the section ends.
+_RAM_OVERFLOW = re.compile(r"address 0x([0-9a-f]+) of \S+ section `\.\w+' is not within region `data'")
+
+
+def _refuse_ram_overflow(output: str, board) -> str:
+    """Static data past the end of RAM fails the link: refuse it as _check_ram refuses the rest (the
+    run_tool hint raises rather than adding to the linker's words); "" for any other failure."""
+    ram, found = board.region("stack"), _RAM_OVERFLOW.search(output)
+    if ram is not None and found:
+        _refuse_ram((int(found.group(1), 16) & 0xFFFF) - ram.origin, ram, board)  # AVR data is at 0x800000
+    return ""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import collections
 import enum
 import json
+import os
 import struct
 import time
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from microc.errors import DeviceError
 from microc.runner.transport import LinkClosed, LinkTimeout, Transport
@@ -40,6 +42,8 @@ class DeviceErrorCode(enum.IntEnum):
     TOO_LONG = 5
     MALFORMED = 6
     HEADER_CRC = 7
+    NO_HOST_FILES = 8
+    HOST_FILE = 9
 
 
 # The request was damaged on its way (or its bytes were taken for another frame's): send it again.
@@ -52,6 +56,16 @@ class Request(enum.IntEnum):
     INVOKE = 0x03
     READ = 0x04
     EXIT = 0x05
+    LOAD = 0x06
+    STORE = 0x07
+
+
+class DeviceRejected(DeviceError):
+    """The device answered a request with an error frame."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -74,12 +88,19 @@ class Device:
     repeated INVOKE from its last result), until `timeout` seconds have passed for it.
 
     `retry_after` is how long to wait before the first resend; each timeout doubles it. A timeout may
-    leave the device inside a frame whose bytes were lost, so the next send is preceded by RESYNC."""
+    leave the device inside a frame whose bytes were lost, so the next send is preceded by RESYNC.
 
-    def __init__(self, transport: Transport, timeout: float = 10.0, retry_after: float = 1.0):
+    `host_files`: a folder of this machine that the device can read and write too (QEMU's semihosting
+    gives the firmware its host's files). Inputs and outputs then travel as files named in LOAD and STORE
+    requests rather than in WRITE and READ frames, unless the device answers it has no host files."""
+
+    def __init__(self, transport: Transport, timeout: float = 10.0, retry_after: float = 1.0,
+                 host_files: Path | None = None):
         self.transport = transport
+        self.host_files = host_files
         self.timeout = timeout
         self.retry_after = retry_after
+        self.requests = collections.Counter()  # requests made, by name (a resend is not a new one)
         self.resends = collections.Counter()  # why requests were sent again: "timeout", "damaged"
         self._seq = 0
         self._unread = b""  # bytes taken for a header that proved false; hunted through again
@@ -98,6 +119,11 @@ class Device:
 
     def write_input(self, index: int, data: bytes) -> None:
         _check_u8(index, "input index")
+        if self.host_files:
+            path = self.host_files / f"input{index}.bin"
+            path.write_bytes(data)
+            if self._host_file(Request.LOAD, index, path):
+                return
         for offset in range(0, len(data), WRITE_CHUNK):
             chunk = bytes(data[offset:offset + WRITE_CHUNK])
             self._request(Request.WRITE, WRITE_HEADER.pack(index, offset) + chunk)
@@ -110,6 +136,14 @@ class Device:
 
     def read_output(self, index: int, nbytes: int) -> bytes:
         _check_u8(index, "output index")
+        if self.host_files:
+            path = self.host_files / f"output{index}.bin"
+            path.unlink(missing_ok=True)  # what we read back is this STORE's, not an earlier one's
+            if self._host_file(Request.STORE, index, path):
+                data = path.read_bytes()
+                if len(data) != nbytes:
+                    raise DeviceError(f"device stored {len(data)} bytes of output {index}, expected {nbytes}")
+                return data
         out = bytearray()
         for offset in range(0, nbytes, RX_MAX):
             n = min(RX_MAX, nbytes - offset)
@@ -138,12 +172,27 @@ class Device:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _host_file(self, request: Request, index: int, path: Path) -> bool:
+        """LOAD or STORE through `path`; False (and WRITE/READ from now on) if the board has no host files."""
+        name = os.fsencode(path.resolve())
+        if len(name) >= RX_MAX:
+            raise DeviceError(f"host file path too long for the device ({len(name)} bytes): {path}")
+        try:
+            self._request(request, bytes([index]) + name)
+        except DeviceRejected as e:
+            if e.code != DeviceErrorCode.NO_HOST_FILES:
+                raise
+            self.host_files = None
+            return False
+        return True
+
     # ---- framing ----
 
     def _request(self, request: Request, payload: bytes = b"", timeout: float | None = None) -> bytes:
         """Send one request and return its answer's payload, resending it as needed."""
         budget = self.timeout if timeout is None else timeout
         self._seq = (self._seq + 1) & 0xFFFF
+        self.requests[request.name] += 1
         frame = encode_frame(request, payload, self._seq)
         start = time.monotonic()
         deadline = start + budget
@@ -242,7 +291,7 @@ def _check_answer(request: Request, type_: int, body: bytes) -> bytes:
     if type_ == ERROR:
         code = body[0] if body else 0
         message = body[1:].decode("ascii", "replace").strip() or "no message"
-        raise DeviceError(f"device rejected {request.name}: {message} (error {code})")
+        raise DeviceRejected(f"device rejected {request.name}: {message} (error {code})", code)
     if type_ != request | RESPONSE:
         raise DeviceError(f"device answered {request.name} with a frame of type 0x{type_:02x}")
     return body

@@ -1,8 +1,11 @@
 """QEMU as the device: the firmware's UART on a loopback TCP port that pyserial connects to.
 
 QEMU runs with `-icount shift=0` (virtual time advances 1 ns per instruction, so the board's timer
-counts instructions deterministically) and semihosting (the firmware's mc_exit stops QEMU). The
-verdict always comes from the protocol; QEMU's exit status only explains a device that died.
+counts instructions deterministically) and semihosting (the firmware's mc_exit stops QEMU, and it reads
+and writes its host's files). The requests go over the UART; inputs and outputs, when the board has
+semihosting, go through files in a temporary folder (LOAD and STORE, docs/protocol.md), because QEMU's
+emulated UART carries only tens of KiB/s. The verdict always comes from the protocol; QEMU's exit status
+only explains a device that died.
 """
 from __future__ import annotations
 
@@ -90,11 +93,21 @@ class QemuProcess:
         return self.proc.poll()
 
 
-class QemuDevice(Device):
-    """A Device over QEMU's serial socket; close() stops QEMU whatever state it is in."""
+def has_host_files(board) -> bool:
+    """Whether the firmware may use its host's files: semihosting on, with the host's system calls."""
+    args = list(board.qemu.get("args", ()))
+    return any(a == "-semihosting-config" and "target=native" in b for a, b in zip(args, args[1:]))
 
-    def __init__(self, qemu: QemuProcess, transport: SerialTransport, port: int, timeout: float):
-        super().__init__(transport, timeout=timeout)
+
+class QemuDevice(Device):
+    """A Device over QEMU's serial socket; close() stops QEMU whatever state it is in, and removes the
+    folder of host files."""
+
+    def __init__(self, qemu: QemuProcess, transport: SerialTransport, port: int, timeout: float,
+                 host_files: bool):
+        self._files_dir = tempfile.TemporaryDirectory(prefix="microc-qemu-") if host_files else None
+        super().__init__(transport, timeout=timeout,
+                         host_files=Path(self._files_dir.name) if host_files else None)
         self.qemu = qemu
         self.port = port
 
@@ -115,6 +128,8 @@ class QemuDevice(Device):
             self.transport.close()
         finally:
             self.qemu.stop()
+            if self._files_dir:
+                self._files_dir.cleanup()
 
 
 @contextlib.contextmanager
@@ -148,7 +163,7 @@ def _start(board, elf: Path, timeout: float) -> QemuDevice:
         except BaseException:
             qemu.stop()
             raise
-        return QemuDevice(qemu, transport, port, timeout)
+        return QemuDevice(qemu, transport, port, timeout, has_host_files(board))
     raise DeviceError(f"QEMU could not listen on a free loopback port in {PORT_ATTEMPTS} attempts: {last}")
 
 

@@ -2,6 +2,7 @@
 with the reference, and collect the cost (instructions per inference, per layer) into a report."""
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 from dataclasses import dataclass, field
@@ -80,12 +81,15 @@ def run_project(project: Path, input_file: str | None = None, samples: int = 10,
     build = {} if no_build else read_build_result(project)
     inputs = load_samples(input_file, metadata["inputs"]) if input_file else \
         make_samples(metadata["inputs"], samples, seed)
-    with open_device(board, project, build, port, timeout) as device:
-        _check_identity(device.info(), metadata)
-        results = [_run_sample(device, metadata, board, i, x) for i, x in enumerate(inputs)]
-        layers = _layer_instructions(device, board)
-        device.exit(0)
-    comparison = _compare(manifest, metadata, inputs, results) if verify else None
+    # The reference (TFLM or onnxruntime) runs in a thread while the device runs: the host mostly waits.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        wanted = pool.submit(_reference, manifest["model"], metadata, inputs) if verify else None
+        with open_device(board, project, build, port, timeout) as device:
+            _check_identity(device.info(), metadata)
+            results = [_run_sample(device, metadata, board, i, x) for i, x in enumerate(inputs)]
+            layers = _layer_instructions(device, board)
+            device.exit(0)
+        comparison = _compare(manifest["model"], results, wanted.result()) if verify else None
     report = RunReport(manifest["model"], board.name, metadata, build, results, comparison, layers)
     if report.stack_bytes:
         _record_stack(project, report.stack_bytes)
@@ -145,13 +149,15 @@ def _layer_instructions(device, board) -> list[int | None]:
     return [board.to_instructions(t) for t in (inv.layer_ticks or ())]
 
 
-def _compare(manifest: dict, metadata: dict, inputs, results: list[SampleResult]) -> Comparison:
+def _reference(model: str, metadata: dict, inputs) -> list[list[np.ndarray]]:
     from microc.reference import reference_outputs
-    model = manifest["model"]
+    return [reference_outputs(model, sample, len(metadata["outputs"])) for sample in inputs]
+
+
+def _compare(model: str, results: list[SampleResult], wanted: list[list[np.ndarray]]) -> Comparison:
     # QDQ ONNX models: outputs in int8 quanta, which onnxruntime rounds differently from TFLite.
     comparison = Comparison(quanta=onnx_output_quanta(model) if Path(model).suffix == ".onnx" else None)
-    for sample, res in zip(inputs, results):
-        want = reference_outputs(model, sample, len(metadata["outputs"]))
+    for res, want in zip(results, wanted):
         res.match = comparison.add(res.outputs, want)
     if comparison.outputs_checked == 0:
         raise MicrocError("nothing was compared")

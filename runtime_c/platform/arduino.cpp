@@ -51,3 +51,6 @@ extern "C" void mc_exit(int code) {
   for (;;) {
   }
 }
+
+// No host files here: the runner's inputs and outputs go over Serial (WRITE and READ).
+extern "C" MC_DEFINE_NO_HOST_FILES

@@ -1,8 +1,9 @@
 /* Arm MPS2/MPS3 boards (and QEMU's models of them): CMSDK UART for the link, SysTick for ticks,
- * semihosting for exit. Bare metal, C99. The board's data arrives as macros from the Makefile:
+ * semihosting (semihost.c) for exit and host files. Bare metal, C99. The board's data arrives as macros from the Makefile:
  *   MC_UART_BASE     the CMSDK UART's base address
  *   MC_UART_BAUDDIV  its baud divider (the peripheral clock over the baud rate; QEMU ignores it) */
 #include "mc_platform.h"
+#include "mc_semihost.h"
 
 #ifndef MC_UART_BASE
 #error "MC_UART_BASE (the CMSDK UART's base address) must be defined by the board's Makefile"
@@ -118,8 +119,6 @@ void mc_exit(int code) {
   block[0] = 0x20026u;
   block[1] = (uint32_t)code;
   for (;;) {
-    register uint32_t r0 __asm__("r0") = 0x20u;
-    register uint32_t r1 __asm__("r1") = (uint32_t)block;
-    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+    mc_semihost(0x20u, block);
   }
 }

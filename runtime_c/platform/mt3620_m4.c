@@ -82,3 +82,6 @@ void mc_exit(int code) {
     __asm__ volatile("wfi");
   }
 }
+
+/* No host files here: the runner's inputs and outputs go over the UART (WRITE and READ). */
+MC_DEFINE_NO_HOST_FILES

@@ -1,7 +1,7 @@
 /* QEMU's RISC-V `virt` machine as a microc board (boards/riscv32-virt.toml): the runner's link is the
  * NS16550A UART, polled; ticks are the instret CSR (under `-icount shift=0` QEMU reads it exactly, so one
  * tick is one instruction); exit goes through the SiFive test finisher, which stops QEMU with the code as
- * its exit status. Bare metal, C99, no libc. The board's data arrives as macros from the Makefile:
+ * its exit status; host files go through semihosting (semihost.c). Bare metal, C99, no libc. The board's data arrives as macros from the Makefile:
  *   MC_UART_BASE      the 16550's base address (registers one byte apart)
  *   MC_FINISHER_BASE  the SiFive test finisher's address */
 #include "mc_platform.h"

@@ -62,3 +62,6 @@ void mc_exit(int code) {
     k_cpu_idle();
   }
 }
+
+/* No host files here: the runner's inputs and outputs go over the UART (WRITE and READ). */
+MC_DEFINE_NO_HOST_FILES

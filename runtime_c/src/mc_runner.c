@@ -5,16 +5,17 @@
 #include "mc_stack.h"
 
 enum { SYNC0 = 0xA5, SYNC1 = 0x5A };
-enum { T_INFO = 0x01, T_WRITE = 0x02, T_INVOKE = 0x03, T_READ = 0x04, T_EXIT = 0x05 };
+enum { T_INFO = 0x01, T_WRITE = 0x02, T_INVOKE = 0x03, T_READ = 0x04, T_EXIT = 0x05, T_LOAD = 0x06, T_STORE = 0x07 };
 enum { T_RESPONSE = 0x80, T_ERROR = 0x7F };
 enum {
   E_OK = 0, E_CRC = 1, E_TYPE = 2, E_RANGE = 3, E_VERSION = 4, E_TOO_LONG = 5, E_MALFORMED = 6,
-  E_HEADER_CRC = 7,
+  E_HEADER_CRC = 7, E_NO_HOST_FILES = 8, E_HOST_FILE = 9,
 };
 
 static const char *const error_text[] = {
   "", "bad CRC", "unknown request type", "index or range out of bounds",
   "unsupported protocol version", "payload too long", "malformed payload for its type", "bad header CRC",
+  "no host files on this board", "host file could not be read or written",
 };
 
 /* CRC-32 as zlib computes it, a nibble at a time: a 64-byte table instead of 1 KiB of flash. */
@@ -50,7 +51,7 @@ static struct {
   uint8_t type;
   uint16_t seq;
   uint32_t length;
-  uint8_t payload[MC_RX_MAX];
+  uint8_t payload[MC_RX_MAX + 1]; /* + a NUL after a LOAD or STORE's path */
 } rx;
 
 /* ---- transmit: responses stream straight to the UART, CRC computed on the way ---- */
@@ -235,6 +236,26 @@ static int handle_exit(void) {
   return E_OK;
 }
 
+/* LOAD (input) or STORE (output): u8 index, then the file's path. */
+static int handle_host_file(const mc_model_t *m, int store) {
+  uint8_t idx;
+  int status;
+  if (rx.length < 2) return E_MALFORMED;
+  idx = rx.payload[0];
+  if (idx >= (store ? m->n_outputs : m->n_inputs)) return E_RANGE;
+  rx.payload[rx.length] = 0;
+  if (store) {
+    status = mc_host_file(1, (const char *)rx.payload + 1, (uint8_t *)m->output_ptr(idx), m->output_bytes[idx]);
+  } else {
+    last_invoke.valid = 0; /* as for WRITE, even if the file fails half-read */
+    status = mc_host_file(0, (const char *)rx.payload + 1, (uint8_t *)m->input_ptr(idx), m->input_bytes[idx]);
+  }
+  if (status == MC_NO_HOST_FILES) return E_NO_HOST_FILES;
+  if (status != 0) return E_HOST_FILE;
+  send_empty(rx.type | T_RESPONSE);
+  return E_OK;
+}
+
 static int dispatch(const mc_model_t *m) {
   switch (rx.type) {
     case T_INFO: return handle_info(m);
@@ -242,6 +263,8 @@ static int dispatch(const mc_model_t *m) {
     case T_INVOKE: return handle_invoke(m);
     case T_READ: return handle_read(m);
     case T_EXIT: return handle_exit();
+    case T_LOAD: return handle_host_file(m, 0);
+    case T_STORE: return handle_host_file(m, 1);
     default: return E_TYPE;
   }
 }
