@@ -31,9 +31,13 @@ BOUND_SECONDS = 5.0  # failures must surface within this; not a speed assertion
 def firmware(tmp_path_factory) -> str:
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed (scripts/setup.sh installs it)")
-    exe = tmp_path_factory.mktemp("fake") / "fake_device"
+    return build_fake(tmp_path_factory.mktemp("fake") / "fake_device", RUNTIME_C / "platform/host.c")
+
+
+def build_fake(exe, platform) -> str:
+    """The fake model served by the runner on the host, with the given platform file."""
     sources = [ROOT / "tests/c/fake_model.c", ROOT / "tests/c/fake_main.c",
-               RUNTIME_C / "src/mc_runner.c", RUNTIME_C / "src/mc_stack.c", RUNTIME_C / "platform/host.c"]
+               RUNTIME_C / "src/mc_runner.c", RUNTIME_C / "src/mc_stack.c", platform]
     cmd = ["gcc", *HOST_CFLAGS, f"-I{RUNTIME_C / 'include'}", *map(str, sources), "-o", str(exe)]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return str(exe)
@@ -425,15 +429,9 @@ def test_a_host_file_of_the_wrong_size_is_rejected(device, tmp_path):
 def test_a_board_without_host_files_falls_back_to_write_and_read(firmware, tmp_path):
     """arduino.cpp, zephyr.c and mt3620_m4.c answer MC_NO_HOST_FILES: built here with host.c's replaced."""
     source = (RUNTIME_C / "platform/host.c").read_text()
-    start = source.index("/* This machine's files")
-    stub = ("int mc_host_file(int write, const char *path, uint8_t *buf, uint32_t n) {\n"
-            "  (void)write; (void)path; (void)buf; (void)n; return MC_NO_HOST_FILES;\n}\n")
-    (tmp_path / "platform.c").write_text(source[:start] + stub)
-    exe = tmp_path / "no_files"
-    sources = [ROOT / "tests/c/fake_model.c", ROOT / "tests/c/fake_main.c", RUNTIME_C / "src/mc_runner.c",
-               tmp_path / "platform.c"]
-    subprocess.run(["gcc", *HOST_CFLAGS, f"-I{RUNTIME_C / 'include'}", *map(str, sources), "-o", str(exe)],
-                   check=True, capture_output=True, text=True)
+    (tmp_path / "platform.c").write_text(source[:source.index("/* This machine's files")] +
+                                         "MC_DEFINE_NO_HOST_FILES\n")
+    exe = build_fake(tmp_path / "no_files", tmp_path / "platform.c")
     with HostDevice(exe, timeout=BOUND_SECONDS) as dev:
         dev.host_files = tmp_path
         in0, in1 = random_inputs(7)
