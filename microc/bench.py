@@ -1,5 +1,6 @@
 """The benchmark: models × boards, each compiled, built and run with its outputs verified, into one table of
-instructions per inference (deterministic under QEMU's -icount), arena, flash and RAM bytes."""
+instructions per inference (exact, from microc's QEMU plugin), estimated cycles (docs/cycles.md), arena,
+flash and RAM bytes."""
 from __future__ import annotations
 
 import tempfile
@@ -34,6 +35,7 @@ class BenchRow:
     optimize: str
     match: bool | None
     instructions: int | None
+    cycles: int | None  # estimated for the board's CPU (microc/cycles.py); None without the QEMU plugin
     arena_bytes: int
     lower_bound_bytes: int
     weight_bytes: int
@@ -69,8 +71,9 @@ def run_bench(models: list[Path], boards: list[str], samples: int = 1, workdir: 
                         report = run_project(project, samples=samples, seed=0, verify=True)
                     m = report.metadata
                     rows.append(BenchRow(model.stem, board, mode, report.match, report.instructions,
-                                         m["arena_bytes"], m["lower_bound_bytes"], m["weight_bytes"],
-                                         build.flash_bytes, build.ram_bytes, report.stack_bytes))
+                                         report.cycles, m["arena_bytes"], m["lower_bound_bytes"],
+                                         m["weight_bytes"], build.flash_bytes, build.ram_bytes,
+                                         report.stack_bytes))
     return rows
 
 
@@ -79,15 +82,15 @@ def _n(v) -> str:
 
 
 def markdown_table(rows: list[BenchRow]) -> str:
-    head = ("| model | board | optimize | verified | instructions | arena B | bound B | weights B | flash B "
-            "| code B | stack B | RAM B "
+    head = ("| model | board | optimize | verified | instructions | cycles (est.) | arena B | bound B "
+            "| weights B | flash B | code B | stack B | RAM B "
             "| TFLM ref. instr. | TFLM CMSIS-NN instr. | TFLM arena B |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         tflm = TFLM_M4.get(r.model) if r.board == "mps2-an386" else None
         ref, cmsis, arena = tflm or (None, None, None)
         lines.append(f"| {r.model} | {r.board} | {r.optimize} | {'yes' if r.match else 'NO'} "
-                     f"| {_n(r.instructions)} | {_n(r.arena_bytes)} | {_n(r.lower_bound_bytes)} "
+                     f"| {_n(r.instructions)} | {_n(r.cycles)} | {_n(r.arena_bytes)} | {_n(r.lower_bound_bytes)} "
                      f"| {_n(r.weight_bytes)} | {_n(r.flash_bytes)} | {_n(r.code_bytes)} | {_n(r.stack_bytes)} "
                      f"| {_n(r.ram_bytes)} | {_n(ref)} | {_n(cmsis)} | {_n(arena)} |")
     return "\n".join(lines) + "\n"

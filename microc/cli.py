@@ -235,8 +235,8 @@ def _progress(first: str):
               type=click.Choice(["speed", "balanced", "memory"]), help="--optimize mode; repeat for several.")
 @_json
 def bench_cmd(models, boards, samples, markdown, modes, as_json):
-    """Measure MODELS on BOARDS: instructions per inference (deterministic under QEMU -icount), arena, flash
-    and RAM bytes, every run verified against TensorFlow Lite Micro. Prints a table (TFLM's figures
+    """Measure MODELS on BOARDS: instructions per inference (exact, counted by microc's QEMU plugin), estimated
+    cycles, arena, flash and RAM bytes, every run verified against TensorFlow Lite Micro. Prints a table (TFLM's figures
     beside microc's for the MLPerf Tiny models on mps2-an386)."""
     from rich.console import Console
     from rich.markdown import Markdown

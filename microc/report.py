@@ -15,10 +15,10 @@ MAX_SAMPLE_ROWS = 16
 def _print_samples(samples, console: Console) -> None:
     """One row per sample; a long run shows its mismatches (or first rows) and a summary line."""
     shown = [s for s in samples if s.match is False] or samples
-    table = Table("sample", "match", "instructions", title="Samples", title_justify="left")
+    table = Table("sample", "match", "instructions", "cycles (est.)", title="Samples", title_justify="left")
     for s in shown[:MAX_SAMPLE_ROWS]:
         table.add_row(str(s.index), {True: "yes", False: "[red]NO[/]", None: "-"}[s.match],
-                      _fmt(s.instructions))
+                      _fmt(s.instructions), _fmt(s.cycles))
     console.print(table)
     if len(samples) > MAX_SAMPLE_ROWS:
         matched = sum(s.match is True for s in samples)
@@ -37,14 +37,27 @@ def print_report(report, console: Console | None = None) -> None:
                      if report.comparison else ""))
     _print_samples(report.samples, console)
     mem = Table("arena", "lower bound", "weights", "flash", "stack used", "RAM", "instructions/inference",
-                title="Cost", title_justify="left")
+                "cycles (est.)", title="Cost", title_justify="left")
     mem.add_row(*(_fmt(j[k]) for k in ("arena_bytes", "lower_bound_bytes", "weight_bytes",
-                                       "flash_bytes", "stack_bytes", "ram_bytes", "instructions")))
+                                       "flash_bytes", "stack_bytes", "ram_bytes", "instructions", "cycles")))
     console.print(mem)
+    console.print(_counter_line(j))
     if any(l["instructions"] is not None for l in j["layers"]):
-        layers = Table("#", "operator", "instructions", "share", title="Layers", title_justify="left")
-        total = sum(l["instructions"] or 0 for l in j["layers"]) or 1
+        layers = Table("#", "operator", "instructions", "cycles (est.)", "share", title="Layers",
+                       title_justify="left")
+        total = sum(l["cycles"] or l["instructions"] or 0 for l in j["layers"]) or 1
         for l in j["layers"]:
-            layers.add_row(str(l["index"]), l["type"], _fmt(l["instructions"]),
-                           f"{100 * (l['instructions'] or 0) / total:.1f}%")
+            layers.add_row(str(l["index"]), l["type"], _fmt(l["instructions"]), _fmt(l["cycles"]),
+                           f"{100 * (l['cycles'] or l['instructions'] or 0) / total:.1f}%")
         console.print(layers)
+
+
+def _counter_line(j: dict) -> str:
+    """Where the counts come from: exact (the QEMU plugin, cycles estimated for the CPU) or the timer."""
+    if j["counter"] == "plugin":
+        over = j["overhead"]
+        return (f"instructions counted exactly by microc's QEMU plugin; cycles estimated for the {j['cpu']} "
+                f"(docs/cycles.md)" + (f"; outside the layers: {over['instructions']:,} instructions "
+                                       f"(the call, timer readings and marks)" if over else ""))
+    why = f" ({j['counter_note']})" if j.get("counter_note") else ""
+    return f"instructions from the board's timer{why}; no cycle estimate"

@@ -30,3 +30,5 @@ fi
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
 # microc's libsimavr harness (the runner protocol on a simulated Arduino), built once into ~/.cache/microc
 .venv/bin/python -c "from microc.runner.simavr import build_harness; exe, why = build_harness(); print(f'setup: simavr harness {exe or why}')"
+# microc's QEMU plugin (exact instruction counts, cycle estimates), built once into ~/.cache/microc
+.venv/bin/python -c "from microc.runner.counter import build_plugin; lib, why = build_plugin(); print(f'setup: QEMU plugin {lib or why}')"

@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from shared_models import INT8, shared_model
+from test_counter import check_exact_layers
 from microc.boards import load_board
 from microc.build import build_project
 from microc.pipeline import compile_model
@@ -40,3 +41,4 @@ def test_verified_and_deterministic_on_qemu(model, board, tmp_path):
     assert all(c and c > 0 for c in counts)
     second = run_project(project, samples=5, seed=1, verify=False)
     assert [s.instructions for s in second.samples] == counts
+    check_exact_layers(first, second)  # issue 9: exact per-layer counts and cycles from the QEMU plugin

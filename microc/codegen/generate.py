@@ -167,12 +167,15 @@ static const uint32_t {name}_input_bytes[{n_in}] = {{{in_bytes}}};
 static const uint32_t {name}_output_bytes[{n_out}] = {{{out_bytes}}};
 
 #ifdef MC_PROFILE
-#include "mc_platform.h"
+/* Each layer's timer ticks, and marks for an instruction-counting emulator (mc_profile.h). */
+#include "mc_profile.h"
 static uint64_t {name}_layer_ticks[{max(len(graph.ops), 1)}];
-#define MC_LAYER_BEGIN(i) uint64_t mc_t##i = mc_ticks()
-#define MC_LAYER_END(i) {name}_layer_ticks[i] = mc_ticks() - mc_t##i
+#define MC_PROFILE_INVOKE() mc_profile_invoke({name}_layer_ticks)
+#define MC_LAYER_BEGIN(i) mc_profile_layer_begin()
+#define MC_LAYER_END(i) mc_profile_layer_end()
 #define MC_LAYER_TICKS {name}_layer_ticks
 #else
+#define MC_PROFILE_INVOKE() (void)0
 #define MC_LAYER_BEGIN(i) (void)0
 #define MC_LAYER_END(i) (void)0
 #define MC_LAYER_TICKS NULL
@@ -186,6 +189,7 @@ void *{name}_input(int i) {{ return {name}_arena + {name}_input_offsets[i]; }}
 void *{name}_output(int i) {{ return {name}_arena + {name}_output_offsets[i]; }}
 
 int {name}_invoke(void) {{
+  MC_PROFILE_INVOKE();
 {chr(10).join(body)}
   return 0;
 }}

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from microc.errors import DeviceError
+from microc.runner.counter import CounterInfo, plugin_counter
 from microc.runner.protocol import Device
 from microc.runner.transport import LinkClosed, SerialTransport
 
@@ -28,10 +29,13 @@ FAULT_EXIT_STATUS = 250  # templates/cortex-m/startup.c.j2: the firmware took a 
 GRACE_SECONDS = 1.0
 
 
-def qemu_command(board, elf: Path, serial: str) -> list[str]:
+def qemu_command(board, elf: Path, serial: str, plugin: list[str] = ()) -> list[str]:
     q = board.qemu
-    return [q.get("binary", "qemu-system-arm"), "-M", q["machine"], *q.get("args", ()), *ICOUNT,
+    return [q.get("binary", "qemu-system-arm"), "-M", q["machine"], *q.get("args", ()), *ICOUNT, *plugin,
             "-nographic", "-monitor", "none", "-serial", serial, "-kernel", str(elf)]
+
+
+PLUGIN_NOT_LOADED = "Could not load plugin"  # QEMU's message when -plugin fails (plugins/loader.c)
 
 
 def _need_qemu(board) -> str:
@@ -101,15 +105,18 @@ def has_host_files(board) -> bool:
 
 class QemuDevice(Device):
     """A Device over QEMU's serial socket; close() stops QEMU whatever state it is in, and removes the
-    folder of host files."""
+    folder of host files. `counter` is the instruction-counting plugin QEMU runs (None: the board's timer
+    counts, `counter_info.note` says why)."""
 
     def __init__(self, qemu: QemuProcess, transport: SerialTransport, port: int, timeout: float,
-                 host_files: bool):
+                 host_files: bool, counter=None):
         self._files_dir = tempfile.TemporaryDirectory(prefix="microc-qemu-") if host_files else None
         super().__init__(transport, timeout=timeout,
                          host_files=Path(self._files_dir.name) if host_files else None)
         self.qemu = qemu
         self.port = port
+        self.counter = counter
+        self.counter_info = CounterInfo("plugin" if counter else "timer")
 
     def _request(self, request, payload=b"", timeout=None):
         try:
@@ -130,6 +137,8 @@ class QemuDevice(Device):
             self.qemu.stop()
             if self._files_dir:
                 self._files_dir.cleanup()
+            if self.counter:
+                self.counter.close()
 
 
 @contextlib.contextmanager
@@ -140,22 +149,31 @@ def qemu_device(board, elf: str | os.PathLike, timeout: float = 120.0):
     elf = Path(elf)
     if not elf.is_file():
         raise DeviceError(f"firmware {elf} does not exist: run microc build")
-    device = _start(board, elf, timeout)
+    counter, note = plugin_counter(board, elf)
+    try:
+        device = _start(board, elf, timeout, counter)
+    except _PluginNotLoaded as e:
+        counter.close()
+        counter, note = None, str(e)
+        device = _start(board, elf, timeout, None)
+    device.counter_info.note = note
     try:
         yield device
     finally:
         device.close()
 
 
-def _start(board, elf: Path, timeout: float) -> QemuDevice:
+def _start(board, elf: Path, timeout: float, counter) -> QemuDevice:
     last = ""
     for _ in range(PORT_ATTEMPTS):
         port = free_port()
         # nodelay: without it each small answer waits ~45 ms on the host's delayed ACK
         serial = f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on"
-        qemu = QemuProcess(qemu_command(board, elf, serial))
+        qemu = QemuProcess(qemu_command(board, elf, serial, counter.qemu_args if counter else ()))
         try:
             transport = _connect(qemu, port, min(timeout, 30.0))
+            if counter:
+                _await_plugin(qemu, counter, min(timeout, 30.0))
         except _PortTaken as e:
             qemu.stop()
             last = str(e)
@@ -163,11 +181,15 @@ def _start(board, elf: Path, timeout: float) -> QemuDevice:
         except BaseException:
             qemu.stop()
             raise
-        return QemuDevice(qemu, transport, port, timeout, has_host_files(board))
+        return QemuDevice(qemu, transport, port, timeout, has_host_files(board), counter)
     raise DeviceError(f"QEMU could not listen on a free loopback port in {PORT_ATTEMPTS} attempts: {last}")
 
 
 class _PortTaken(Exception):
+    pass
+
+
+class _PluginNotLoaded(Exception):
     pass
 
 
@@ -181,11 +203,31 @@ def _connect(qemu: QemuProcess, port: int, timeout: float) -> SerialTransport:
             err = qemu.stderr_text()
             if "in use" in err or "bind" in err.lower():
                 raise _PortTaken(err.splitlines()[-1])
+            _check_plugin_loaded(err)
             raise DeviceError(f"QEMU did not start: {qemu.exit_note()}")
         if time.monotonic() > deadline:
             raise DeviceError(f"QEMU did not open its serial port {port} within {timeout:g} s")
         time.sleep(0.02)
     return SerialTransport(f"socket://127.0.0.1:{port}")
+
+
+def _check_plugin_loaded(err: str) -> None:
+    for line in err.splitlines():
+        if PLUGIN_NOT_LOADED in line or "-plugin: invalid option" in line:
+            raise _PluginNotLoaded(f"QEMU did not load the counting plugin: {line.split(': ', 1)[-1]}")
+
+
+def _await_plugin(qemu: QemuProcess, counter, timeout: float) -> None:
+    """QEMU loads plugins after its serial port has a client: wait until the plugin has written its header
+    (it loaded) or QEMU has died (why, if it could not load it)."""
+    deadline = time.monotonic() + timeout
+    while not counter.loaded():
+        if qemu.proc.poll() is not None:
+            _check_plugin_loaded(qemu.stderr_text())
+            raise DeviceError(f"QEMU did not start: {qemu.exit_note()}")
+        if time.monotonic() > deadline:
+            raise DeviceError(f"QEMU did not load the counting plugin within {timeout:g} s")
+        time.sleep(0.005)
 
 
 def run_console(board, elf: str | os.PathLike, timeout: float = 60.0) -> tuple[int | None, str]:

@@ -12,6 +12,7 @@ import numpy as np
 
 from microc.errors import DeviceError, MicrocError
 from microc.pipeline import read_manifest, read_metadata
+from microc.runner.counter import CounterInfo
 from microc.verify import Comparison, load_samples, make_samples, onnx_output_quanta
 
 
@@ -23,6 +24,13 @@ class SampleResult:
     match: bool | None
     outputs: list[np.ndarray] = field(repr=False, default_factory=list)
     stack_bytes: int = 0  # the stack's high-water mark during the inference; 0: not measured
+    cycles: int | None = None  # estimated (microc/cycles.py); only with the counting plugin
+
+
+@dataclass
+class LayerCost:
+    instructions: int | None
+    cycles: int | None = None
 
 
 @dataclass
@@ -33,7 +41,8 @@ class RunReport:
     build: dict
     samples: list[SampleResult]
     comparison: Comparison | None
-    layer_instructions: list[int | None] = field(default_factory=list)
+    layers: list[LayerCost] = field(default_factory=list)
+    counter: CounterInfo = field(default_factory=lambda: CounterInfo("timer"))
 
     @property
     def match(self) -> bool | None:
@@ -45,9 +54,28 @@ class RunReport:
         return max((s.stack_bytes for s in self.samples), default=0) or None
 
     @property
+    def layer_instructions(self) -> list[int | None]:
+        return [l.instructions for l in self.layers]
+
+    @property
     def instructions(self) -> int | None:
-        counts = [s.instructions for s in self.samples]
-        return None if not counts or counts[0] is None else int(np.median(counts))
+        return _median([s.instructions for s in self.samples])
+
+    @property
+    def cycles(self) -> int | None:
+        return _median([s.cycles for s in self.samples])
+
+    @property
+    def overhead(self) -> dict | None:
+        """What an INVOKE executes outside its layers (the call, the per-layer timer readings and marks):
+        the whole-inference count less the layers' sum, from the per-layer invocation."""
+        if self.counter.kind != "plugin" or not self.layers or self.profiled is None:
+            return None
+        total = self.profiled
+        return {"instructions": total.instructions - sum(l.instructions for l in self.layers),
+                "cycles": total.cycles - sum(l.cycles for l in self.layers)}
+
+    profiled: LayerCost | None = None  # the per-layer invocation's whole count
 
     def to_json(self) -> dict:
         c = self.comparison
@@ -61,12 +89,24 @@ class RunReport:
             "weight_bytes": self.metadata["weight_bytes"],
             "flash_bytes": self.build.get("flash_bytes"), "ram_bytes": self.build.get("ram_bytes"),
             "stack_bytes": self.stack_bytes, "stack_reserve_bytes": self.metadata.get("stack_reserve_bytes"),
-            "instructions": self.instructions, "samples": len(self.samples),
-            "per_sample": [{"index": s.index, "match": s.match, "instructions": s.instructions}
-                           for s in self.samples],
-            "layers": [{"index": l["index"], "type": l["type"], "instructions": n}
-                       for l, n in zip(self.metadata["layers"], self.layer_instructions)],
+            "instructions": self.instructions, "cycles": self.cycles, "counter": self.counter.kind,
+            "counter_note": self.counter.note, "cpu": self.cpu, "overhead": self.overhead,
+            "samples": len(self.samples),
+            "per_sample": [{"index": s.index, "match": s.match, "instructions": s.instructions,
+                            "cycles": s.cycles} for s in self.samples],
+            "layers": [{"index": l["index"], "type": l["type"], "instructions": c.instructions,
+                        "cycles": c.cycles} for l, c in zip(self.metadata["layers"], self.layers)],
         }
+
+    @property
+    def cpu(self) -> str | None:
+        from microc.boards import load_board
+        from microc.cycles import cpu_of
+        return cpu_of(load_board(self.board))
+
+
+def _median(values: list[int | None]) -> int | None:
+    return None if not values or values[0] is None else int(np.median(values))
 
 
 def run_project(project: Path, input_file: str | None = None, samples: int = 10, seed: int = 0,
@@ -86,11 +126,14 @@ def run_project(project: Path, input_file: str | None = None, samples: int = 10,
         wanted = pool.submit(_reference, manifest["model"], metadata, inputs) if verify else None
         with open_device(board, project, build, port, timeout) as device:
             _check_identity(device.info(), metadata)
-            results = [_run_sample(device, metadata, board, i, x) for i, x in enumerate(inputs)]
-            layers = _layer_instructions(device, board)
+            cost = _Cost(board, getattr(device, "counter", None))
+            results = [_run_sample(device, metadata, cost, i, x) for i, x in enumerate(inputs)]
+            profiled, layers = _layer_costs(device, cost)
             device.exit(0)
+            counter = getattr(device, "counter_info", CounterInfo("timer"))
         comparison = _compare(manifest["model"], results, wanted.result()) if verify else None
-    report = RunReport(manifest["model"], board.name, metadata, build, results, comparison, layers)
+    report = RunReport(manifest["model"], board.name, metadata, build, results, comparison, layers, counter,
+                       profiled)
     if report.stack_bytes:
         _record_stack(project, report.stack_bytes)
     return report
@@ -132,21 +175,41 @@ def _check_identity(info: dict, metadata: dict) -> None:
                           f"not this project's ({metadata['model_hash'][:12]}): build and flash it first")
 
 
-def _run_sample(device, metadata: dict, board, index: int, sample: list[np.ndarray]) -> SampleResult:
+class _Cost:
+    """Instructions and cycles of an INVOKE just answered: from the counting plugin's record where QEMU
+    runs it, else instructions from the board's timer ticks (and no cycles)."""
+
+    def __init__(self, board, counter):
+        from microc.cycles import TimingModel
+        self.board, self.counter = board, counter
+        self.model = TimingModel.for_board(board) if counter else None
+
+    def of(self, inv) -> tuple[LayerCost, list[LayerCost]]:
+        if self.counter is None:
+            return (LayerCost(self.board.to_instructions(inv.ticks)),
+                    [LayerCost(self.board.to_instructions(t)) for t in (inv.layer_ticks or ())])
+        record = self.counter.next_record()
+        if record is None:
+            raise DeviceError("the counting plugin wrote no record for the INVOKE just answered")
+        price = lambda c: LayerCost(c.instructions, self.model.cycles(c.by_class))  # noqa: E731
+        return price(record.total), [price(c) for c in record.layers]
+
+
+def _run_sample(device, metadata: dict, cost: _Cost, index: int, sample: list[np.ndarray]) -> SampleResult:
     for i, x in enumerate(sample):
         device.write_input(i, np.ascontiguousarray(x).tobytes())
     inv = device.invoke(stack=True)
+    total, _ = cost.of(inv)
     if inv.status != 0:
         raise DeviceError(f"the model's invoke returned status {inv.status} on sample {index}")
     outputs = [np.frombuffer(device.read_output(i, t["bytes"]), t["dtype"]).reshape(t["shape"])
                for i, t in enumerate(metadata["outputs"])]
-    return SampleResult(index, board.to_instructions(inv.ticks), inv.ticks, None, outputs, inv.stack_bytes or 0)
+    return SampleResult(index, total.instructions, inv.ticks, None, outputs, inv.stack_bytes or 0, total.cycles)
 
 
-def _layer_instructions(device, board) -> list[int | None]:
-    """Per-layer counts from one more invocation on the last inputs (kept apart from the timed runs)."""
-    inv = device.invoke(per_layer=True)
-    return [board.to_instructions(t) for t in (inv.layer_ticks or ())]
+def _layer_costs(device, cost: _Cost) -> tuple[LayerCost, list[LayerCost]]:
+    """Per-layer costs from one more invocation on the last inputs (kept apart from the timed runs)."""
+    return cost.of(device.invoke(per_layer=True))
 
 
 def _reference(model: str, metadata: dict, inputs) -> list[list[np.ndarray]]:

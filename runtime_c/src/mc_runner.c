@@ -3,6 +3,7 @@
 #include "mc_runner.h"
 #include "mc_platform.h"
 #include "mc_stack.h"
+#include "mc_mark.h"
 
 enum { SYNC0 = 0xA5, SYNC1 = 0x5A };
 enum { T_INFO = 0x01, T_WRITE = 0x02, T_INVOKE = 0x03, T_READ = 0x04, T_EXIT = 0x05, T_LOAD = 0x06, T_STORE = 0x07 };
@@ -191,7 +192,9 @@ static int handle_invoke(const mc_model_t *m) {
   if (!last_invoke.valid || last_invoke.seq != rx.seq) {
     mc_stack_paint();
     t0 = mc_ticks();
+    mc_mark_invoke_begin();
     last_invoke.status = (int32_t)m->invoke();
+    mc_mark_invoke_end(); /* an emulator's counts are recorded here, before the answer goes out */
     last_invoke.ticks = mc_ticks() - t0;
     last_invoke.stack = mc_stack_used();
     last_invoke.seq = rx.seq;
