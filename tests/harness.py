@@ -18,13 +18,17 @@ CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-fPIC", "-shared"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
+# Runtime sources that call the board's mc_platform.h (a shared library for ctypes has no platform).
+NEEDS_PLATFORM = {"mc_runner.c", "mc_profile.c"}
+
+
 def build_shared(model: GeneratedModel, workdir: Path, extra_flags: list[str] = ()) -> Path:
     src = workdir / "model"
     src.mkdir(parents=True, exist_ok=True)
     for name, text in model.files.items():
         (src / name).write_text(text)
     sources = sorted(src.glob("*.c")) + sorted((RUNTIME_C / "src").glob("mc_*.c"))
-    sources = [s for s in sources if s.name != "mc_runner.c"]
+    sources = [s for s in sources if s.name not in NEEDS_PLATFORM]
     lib = workdir / f"lib{model.name}.so"
     cmd = ["gcc", *CFLAGS, *extra_flags, f"-I{src}", f"-I{RUNTIME_C / 'include'}",
            *map(str, sources), "-o", str(lib), "-lm"]

@@ -37,7 +37,8 @@ def firmware(tmp_path_factory) -> str:
 def build_fake(exe, platform) -> str:
     """The fake model served by the runner on the host, with the given platform file."""
     sources = [ROOT / "tests/c/fake_model.c", ROOT / "tests/c/fake_main.c",
-               RUNTIME_C / "src/mc_runner.c", RUNTIME_C / "src/mc_stack.c", platform]
+               RUNTIME_C / "src/mc_runner.c", RUNTIME_C / "src/mc_stack.c", RUNTIME_C / "src/mc_mark.c",
+               platform]
     cmd = ["gcc", *HOST_CFLAGS, f"-I{RUNTIME_C / 'include'}", *map(str, sources), "-o", str(exe)]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return str(exe)
