@@ -276,6 +276,35 @@ def test_a_request_that_loses_bytes_is_resent_after_a_resynchronisation(device):
     assert link.resends["timeout"] == 1
 
 
+class DamageLongFrames(FlipWrite):
+    """Damages the first send of every frame longer than `limit` bytes (its resend goes through), and
+    records the length of each first send."""
+
+    def __init__(self, inner: Transport, limit: int):
+        super().__init__(inner, None)
+        self.limit, self.seen, self.sizes = limit, set(), []
+
+    def write(self, data: bytes) -> None:
+        if data not in self.seen:
+            self.seen.add(data)
+            self.sizes.append(len(data))
+            if len(data) > self.limit:
+                data = data[:-1] + bytes([data[-1] ^ 0xFF])
+        self.inner.write(data)
+
+
+def test_chunks_shrink_on_a_link_that_damages_long_frames_and_grow_back(device):
+    link = Device(DamageLongFrames(device.transport, limit=400), timeout=BOUND_SECONDS)
+    in0, in1 = random_inputs(8)
+    link.write_input(0, in0)
+    # Frames of 1,024 + 18 bytes fail once; the size halves after a resend and doubles after a clean one.
+    assert [n - 18 for n in link.transport.sizes] == [1024, 512, 256, 512, 256, 470]
+    assert link.resends == {"damaged": 4}
+    link.write_input(1, in1)
+    assert link.invoke().status == 0
+    assert link.read_output(0, OUT) == expected_output(in0, in1)
+
+
 def test_a_version_1_device_is_refused_with_a_clear_message():
     """What a version-1 firmware (microc before protocol 2) answers a version-2 INFO, captured from it:
     it reads the old header, takes the sequence number and half the header CRC for its CRC, and says

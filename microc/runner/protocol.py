@@ -19,7 +19,7 @@ VERSION = 2
 SYNC = b"\xa5\x5a"
 RX_MAX = 1024  # the device's MC_RX_MAX: the largest request payload, and the largest READ
 WRITE_HEADER = struct.Struct("<BI")  # input index, offset
-WRITE_CHUNK = RX_MAX - WRITE_HEADER.size
+MIN_CHUNK = 128  # the smallest WRITE or READ on a noisy link: its 20 bytes of framing stay a small share
 HEADER = struct.Struct("<BBIH")  # version, type, payload length, sequence number
 CRC = struct.Struct("<I")
 HEADER_BYTES = HEADER.size + CRC.size  # the header and its own CRC, after the sync
@@ -106,6 +106,7 @@ class Device:
         self._unread = b""  # bytes taken for a header that proved false; hunted through again
         self._resync = False
         self._invoke_seconds = 0.0  # how long the last INVOKE took to answer, for its first wait
+        self._chunk = RX_MAX  # bytes per WRITE or READ frame (see _sized_request)
 
     def info(self) -> dict:
         body = self._request(Request.INFO)
@@ -124,9 +125,11 @@ class Device:
             path.write_bytes(data)
             if self._host_file(Request.LOAD, index, path):
                 return
-        for offset in range(0, len(data), WRITE_CHUNK):
-            chunk = bytes(data[offset:offset + WRITE_CHUNK])
-            self._request(Request.WRITE, WRITE_HEADER.pack(index, offset) + chunk)
+        offset = 0
+        while offset < len(data):
+            chunk = bytes(data[offset:offset + self._chunk - WRITE_HEADER.size])
+            self._sized_request(Request.WRITE, WRITE_HEADER.pack(index, offset) + chunk)
+            offset += len(chunk)
 
     def invoke(self, per_layer: bool = False, timeout: float | None = None, stack: bool = False) -> Invocation:
         """Run the model once; `timeout` overrides the device's for a slow model. `stack`: also the stack's
@@ -145,9 +148,9 @@ class Device:
                     raise DeviceError(f"device stored {len(data)} bytes of output {index}, expected {nbytes}")
                 return data
         out = bytearray()
-        for offset in range(0, nbytes, RX_MAX):
-            n = min(RX_MAX, nbytes - offset)
-            chunk = self._request(Request.READ, struct.pack("<BII", index, offset, n))
+        while len(out) < nbytes:
+            n = min(self._chunk, nbytes - len(out))
+            chunk = self._sized_request(Request.READ, struct.pack("<BII", index, len(out), n))
             if len(chunk) != n:
                 raise DeviceError(f"device answered READ of {n} bytes with {len(chunk)}")
             out += chunk
@@ -171,6 +174,18 @@ class Device:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def _sized_request(self, request: Request, payload: bytes) -> bytes:
+        """A WRITE or READ, after which the next one's size adapts to the link: a frame of n bytes comes
+        through a link that damages a byte in k with probability (1 - 1/k)^n, so after a resend the
+        chunks are halved (down to MIN_CHUNK) and after a clean exchange doubled again (up to RX_MAX)."""
+        resent = sum(self.resends.values())
+        answer = self._request(request, payload)
+        if sum(self.resends.values()) > resent:
+            self._chunk = max(MIN_CHUNK, self._chunk // 2)
+        else:
+            self._chunk = min(RX_MAX, self._chunk * 2)
+        return answer
 
     def _host_file(self, request: Request, index: int, path: Path) -> bool:
         """LOAD or STORE through `path`; False (and WRITE/READ from now on) if the board has no host files."""
