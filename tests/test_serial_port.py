@@ -66,15 +66,17 @@ def test_kws_is_verified_over_a_pseudo_terminal(kws_project):
         proc.stop()
     assert over_pty["match"] is True
     assert over_pty["samples"] == 5 and over_pty["outputs_checked"] == 5 * 12
-    # Same firmware, same instruction-counting timer: the counts are those of microc's own QEMU run, up
-    # to one tick (the timer's phase when a measurement starts may differ between runs).
+    # Same firmware: the run over the port counts with the board's timer, microc's own QEMU run exactly
+    # (its TCG plugin). They agree to one tick per inference; per layer, the timer's count also holds its
+    # own reading of the timer (a few instructions), so up to two ticks.
     over_socket = microc_run(project)
     assert over_socket["match"] is True
+    assert (over_pty["counter"], over_socket["counter"]) == ("timer", "plugin")
     per_tick = load_board(BOARD).timer["instructions_per_tick"]
     assert over_pty["instructions"] > 1_000_000
     assert abs(over_pty["instructions"] - over_socket["instructions"]) <= per_tick
     for a, b in zip(over_pty["layers"], over_socket["layers"], strict=True):
-        assert abs(a["instructions"] - b["instructions"]) <= per_tick
+        assert abs(a["instructions"] - b["instructions"]) <= 2 * per_tick
 
 
 def test_a_board_flashed_by_other_tools_needs_no_microc_build(kws_project, tmp_path):
