@@ -87,6 +87,11 @@ _stack_bytes = click.option("--stack-bytes", type=click.IntRange(min=256), metav
                                  "it measured; add a margin, docs/memory.md).")
 
 
+_trees = click.option("--trees", "tree_strategy", type=click.Choice(["code", "arrays"]), default=None,
+                      help="How tree ensembles become C: if/else code or node arrays in a loop "
+                           "(default: chosen per model, docs/classical.md).")
+
+
 def _quantize_options(f):
     """--quantize int8 --calibration DATA [--method]: quantize a float model before compiling it."""
     f = _method(f)
@@ -109,12 +114,14 @@ def _quantize_options(f):
 @_input_shape
 @_optimize
 @_stack_bytes
+@_trees
 def compile_cmd(model, board, out_dir, name, quantize, calibration, method, selftest, input_shapes, optimize,
-                stack_bytes):
+                stack_bytes, tree_strategy):
     """Compile MODEL to C and render a project for BOARD into a folder."""
     from microc.pipeline import compile_model
     res = compile_model(model, board, out_dir, name, quantize, calibration, method, selftest=selftest,
-                        input_shapes=input_shapes, optimize=optimize, stack_bytes=stack_bytes)
+                        input_shapes=input_shapes, optimize=optimize, stack_bytes=stack_bytes,
+                        tree_strategy=tree_strategy)
     if res.quantization is not None:
         click.echo("\n".join(res.quantization.lines()))
     m = res.metadata
@@ -197,8 +204,9 @@ def _check_runnable(board_name: str, port: str | None) -> None:
 @_input_shape
 @_optimize
 @_stack_bytes
+@_trees
 def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, timeout, quantize, calibration,
-               method, input_shapes, optimize, stack_bytes):
+               method, input_shapes, optimize, stack_bytes, tree_strategy):
     """Compile, build and run MODEL on BOARD in one step."""
     from microc.build import build_project
     from microc.pipeline import compile_model
@@ -207,7 +215,8 @@ def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, time
     out_dir = Path(out_dir or Path("microc-out") / f"{Path(model).stem}-{board}")
     with _progress(f"compiling {Path(model).name} for {board}") as step:
         res = compile_model(model, board, out_dir, name, quantize, calibration, method,
-                            input_shapes=input_shapes, optimize=optimize, stack_bytes=stack_bytes)
+                            input_shapes=input_shapes, optimize=optimize, stack_bytes=stack_bytes,
+                            tree_strategy=tree_strategy)
         if res.quantization is not None and not as_json:
             click.echo("\n".join(res.quantization.lines()), err=True)
         step(f"building {out_dir}")

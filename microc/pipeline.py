@@ -39,7 +39,8 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
                   name: str | None = None, quantize: str | None = None,
                   calibration: str | Path | None = None, method: str = "minmax",
                   selftest: int = 0, input_shapes: dict[str, tuple[int, ...]] | None = None,
-                  optimize: str = "balanced", stack_bytes: int | None = None) -> CompileResult:
+                  optimize: str = "balanced", stack_bytes: int | None = None,
+                  tree_strategy: str | None = None) -> CompileResult:
     """With `quantize="int8"` the float model is first quantized with `calibration` data; the int8
     .tflite is kept as model/quantized.tflite and the manifest points at it (TFLM verifies that).
     With `selftest=N` the firmware embeds N inputs and TFLM's outputs, checks itself and prints PASS
@@ -47,7 +48,8 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
     dimensions ({"input": (1, 1, 8, 8)}). `optimize` (speed, balanced, memory): which in-place operators
     the planner may use (docs/memory.md); balanced takes memory's when the model would not fit otherwise.
     `stack_bytes`: the stack reserve instead of the board's (e.g. a measured stack plus a margin,
-    microc.bench.stack_reserve)."""
+    microc.bench.stack_reserve). `tree_strategy` (code, arrays): how tree ensembles are generated
+    (docs/classical.md; default: a heuristic per model)."""
     from microc.boards import load_board
     from microc.project import check_fits, render_project, write_selftest
 
@@ -56,6 +58,9 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
     if stack_bytes:
         board = replace(board, stack_bytes=stack_bytes)
     graph, quantized = _load(model_path, quantize, calibration, method, input_shapes)
+    if tree_strategy is not None:
+        from microc.codegen.ops.trees import set_strategy
+        set_strategy(graph, tree_strategy)
     name = c_identifier(name or graph.name)
     model = _generate_fitting(graph, name, board, optimize)
     model.metadata["stack_reserve_bytes"] = board.stack_bytes

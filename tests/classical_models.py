@@ -77,6 +77,7 @@ def export(model, n_features: int, path: Path) -> Path:
 
 
 def train(kind: str, data: str, out_dir: Path, small: bool = False) -> Trained:
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     x_train, x_test, y_train, y_test = dataset(data)
     model = estimator(kind, small)
     with warnings.catch_warnings():

@@ -4,7 +4,8 @@ NORMALIZE, GATHER.
 TREE_ENSEMBLE has code generation strategies, a schedule choice per model and board (op.attrs
 "strategy", else choose_strategy's heuristic):
 - "code": every tree as nested if/else in one generated function; thresholds and (one-output) leaf
-  weights are immediates in the code, so a node costs a load, a compare and a branch;
+  weights are immediates in the code. A node compares the feature's bits as an integer with the
+  threshold's (bit_compare): a load, a compare and a branch, with no FPU status transfer;
 - "arrays": flattened node arrays (uint8/int16 where they fit) walked in a loop by mc_trees_f32_*: the
   least flash per node.
 Both add leaf weights in float in tree order, then divide (AVERAGE) and add the base values, as
@@ -15,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from microc.codegen.lowering import LoweringContext, c_float, lowering, unsupported
+from microc.errors import MicrocError
 from microc.frontends.onnx_ml_trees import Ensemble, Tree
 from microc.ir import DTYPE_BYTES, Op
 
@@ -30,6 +32,15 @@ def choose_strategy(ens: Ensemble) -> str:
     than CODE_MAX_NODES branch nodes, where node arrays take about half the flash."""
     nodes = sum(len(t.feature) for t in ens.trees)
     return "code" if nodes <= CODE_MAX_NODES else "arrays"
+
+
+def set_strategy(graph, strategy: str) -> None:
+    """Generate every TREE_ENSEMBLE of the graph with `strategy` (one of STRATEGIES)."""
+    if strategy not in STRATEGIES:
+        raise MicrocError(f"tree strategy '{strategy}' is not one of {', '.join(STRATEGIES)}")
+    for op in graph.ops:
+        if op.type == "TREE_ENSEMBLE":
+            op.attrs["strategy"] = strategy
 
 
 @lowering("TREE_ENSEMBLE")
@@ -84,18 +95,22 @@ def _arrays_call(ens: Ensemble, ctx: LoweringContext, x: str, out: str) -> str:
 
 
 def _code_function(ens: Ensemble, ctx: LoweringContext) -> str:
-    """A static function `void f(const float *x, float *out)` with every tree as if/else."""
+    """A static function `void f(const float *x, float *out)` with every tree as if/else; the
+    thresholds' bit patterns are one const table (a load each: fewer instructions and bytes than
+    movw/movt immediates)."""
     name = ctx.unique("trees")
     one = ens.n_targets == 1
-    lines = [f"static void {name}(const float *x, float *out) {{"]
+    lines = [f"static void {name}(const float *x, float *out) {{",
+             "  const int32_t *xi = (const int32_t *)(const void *)x; /* the arena holds bytes */",
+             "  const int32_t *t = THRESHOLDS;"]
     if one:
         lines.append("  float acc = 0.0f;")
     else:
         leaves = ctx.const(np.concatenate([t.leaves for t in ens.trees]).reshape(-1), "leaves", "float")
         lines += ["  int32_t j, leaf = 0;", f"  for (j = 0; j < {ens.n_targets}; ++j) out[j] = 0.0f;"]
-    first_leaf = 0
+    first_leaf, bits = 0, []
     for t in ens.trees:
-        _tree_code(t, 0 if len(t.feature) else -1, first_leaf, one, lines, "  ")
+        _tree_code(t, 0 if len(t.feature) else -1, first_leaf, one, lines, "  ", bits)
         if not one:
             lines.append(f"  for (j = 0; j < {ens.n_targets}; ++j) out[j] += {leaves}[leaf * {ens.n_targets} + j];")
         first_leaf += len(t.leaves)
@@ -106,19 +121,40 @@ def _code_function(ens: Ensemble, ctx: LoweringContext) -> str:
         base = ctx.const(ens.base_values, "base", "float")
         lines.append(f"  for (j = 0; j < {ens.n_targets}; ++j) out[j] = out[j]{div} + {base}[j];")
     lines.append("}")
-    ctx.decl("\n".join(lines))
+    # In the weights file (another translation unit): a static table's values would be folded back
+    # into movw/movt immediates.
+    table = ctx.const(np.array(bits or [0], np.int32), "thresholds", "int32_t")
+    ctx.decl("\n".join(lines).replace("THRESHOLDS", table))
     return name
 
 
-def _tree_code(t: Tree, n: int, first_leaf: int, one: bool, lines: list[str], pad: str) -> None:
+def threshold_bits(threshold: np.float32) -> int:
+    """The int32 bit pattern of a threshold, -0.0 as +0.0 (x <= -0.0 and x <= +0.0 are the same test)."""
+    t = np.float32(0.0) if threshold == 0 else np.float32(threshold)
+    return int(np.array(t, np.float32).view(np.int32))
+
+
+def bit_compare(feature: int, bits: int, k: int) -> str:
+    """`x[feature] <= threshold` on float32 bit patterns (xi: x as int32, t[k]: the threshold's bits),
+    exact for every non-NaN x: for a threshold >= +0.0 the signed integer order of the bits is the
+    float order wherever x <= t can hold (a negative x is a negative integer); for t < 0, x <= t iff
+    x is negative with a magnitude at least |t|: its bits are at least t's as unsigned integers."""
+    if bits >= 0:
+        return f"xi[{feature}] <= t[{k}]"
+    return f"(uint32_t)xi[{feature}] >= (uint32_t)t[{k}]"
+
+
+def _tree_code(t: Tree, n: int, first_leaf: int, one: bool, lines: list[str], pad: str,
+               bits: list[int]) -> None:
     if n < 0:
         leaf = ~n
         lines.append(f"{pad}acc += {c_float(t.leaves[leaf, 0])};" if one else f"{pad}leaf = {first_leaf + leaf};")
         return
-    lines.append(f"{pad}if (x[{int(t.feature[n])}] <= {c_float(t.threshold[n])}) {{")
-    _tree_code(t, int(t.left[n]), first_leaf, one, lines, pad + "  ")
+    bits.append(threshold_bits(t.threshold[n]))
+    lines.append(f"{pad}if ({bit_compare(int(t.feature[n]), bits[-1], len(bits) - 1)}) {{")
+    _tree_code(t, int(t.left[n]), first_leaf, one, lines, pad + "  ", bits)
     lines.append(f"{pad}}} else {{")
-    _tree_code(t, int(t.right[n]), first_leaf, one, lines, pad + "  ")
+    _tree_code(t, int(t.right[n]), first_leaf, one, lines, pad + "  ", bits)
     lines.append(f"{pad}}}")
 
 
