@@ -71,7 +71,8 @@ def export(model, n_features: int, path: Path) -> Path:
             from skl2onnx import convert_sklearn
             from sklearn.svm import LinearSVC
             # explicit (empty) options: else skl2onnx 1.20 offers a pipeline's LinearSVC a zipmap option
-            onx = convert_sklearn(model, initial_types=types, options={LinearSVC: {}})
+            onx = convert_sklearn(model, initial_types=types, options={LinearSVC: {}},
+                                  target_opset={"": 15, "ai.onnx.ml": 3})  # IsolationForest needs ml 3
     path.write_bytes(onx.SerializeToString())
     return path
 

@@ -23,7 +23,7 @@ pytest.importorskip("skl2onnx")
 
 MODELS = [("random_forest", "breast_cancer"), ("gradient_boosting", "breast_cancer"),
           ("lightgbm", "wine"), ("xgboost", "digits"), ("linear_svm", "breast_cancer"),
-          ("linear_svm", "digits")]
+          ("linear_svm", "digits"), ("isolation_forest", "breast_cancer")]
 
 
 def run_host(path, samples, workdir, strategy=None):
@@ -49,7 +49,7 @@ def compare(path, samples, outputs) -> Comparison:
 def test_matches_onnxruntime_on_held_out_samples(kind, data, tmp_path):
     t = classical_models.train(kind, data, tmp_path, small=True)
     samples = t.x_test[:40]
-    strategies = ["code", "arrays"] if kind not in ("linear_svm",) else [None]
+    strategies = ["code", "arrays"] if kind != "linear_svm" else [None]
     results = {}
     for s in strategies:
         results[s] = run_host(t.onnx_path, samples, tmp_path / f"build-{s}", s)
@@ -58,7 +58,7 @@ def test_matches_onnxruntime_on_held_out_samples(kind, data, tmp_path):
         for a, b in zip(results["code"], results["arrays"]):
             assert all(np.array_equal(x, y) for x, y in zip(a, b))
     # the labels are the model's own predictions too (no sample of these sets sits on a threshold)
-    labels = np.array([r[0][0] for r in results[strategies[0]]])
+    labels = np.array([r[0].reshape(-1)[0] for r in results[strategies[0]]])
     assert np.array_equal(labels, t.model.predict(samples))
 
 
@@ -80,6 +80,17 @@ def _ml_model(path, op_type, **attrs):
                                                     helper.make_opsetid("ai.onnx.ml", 3)])
     onnx.save(model, path)
     return path
+
+
+def test_isolation_forest_becomes_one_ensemble(tmp_path):
+    """skl2onnx's IsolationForest: a TreeEnsembleRegressor per tree over a Gather, each leaf's path length
+    computed with LabelEncoder/Log/..., then a Sum: folded per leaf and merged into one ensemble."""
+    t = classical_models.train("isolation_forest", "breast_cancer", tmp_path, small=True)
+    graph = load_model(t.onnx_path)
+    assert [op.type for op in graph.ops][0] == "TREE_ENSEMBLE"
+    assert {op.type for op in graph.ops[1:]} == {"ML_ELEMENTWISE"}
+    assert len(graph.ops[0].attrs["ensemble"].trees) == 10
+    assert [(o.name, o.dtype) for o in graph.outputs] == [("label", "int64"), ("scores", "float32")]
 
 
 def test_unsupported_ml_operator_is_one_line_naming_it(tmp_path):
@@ -110,3 +121,15 @@ def test_deploy_verifies_on_the_emulated_cortex_m4(tmp_path):
         report = json.loads(res.stdout)
         assert report["match"] is True and report["instructions"] > 0
     assert report["samples"] == 8
+
+
+@pytest.mark.parametrize("fname", ["model.pkl", "model.bin"])
+def test_pickles_are_refused_with_the_reason(fname, tmp_path):
+    import pickle
+    path = tmp_path / fname
+    path.write_bytes(pickle.dumps({"not": "loaded"}, protocol=4))
+    res = subprocess.run([sys.executable, "-m", "microc", "compile", str(path), "--board", "host",
+                          "-o", str(tmp_path / "out")], capture_output=True, text=True)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "pickle" in res.stderr and "arbitrary code" in res.stderr and "skl2onnx" in res.stderr
+    assert not (tmp_path / "out").exists()

@@ -12,6 +12,9 @@ def load_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None
     path = Path(path)
     if not path.exists():
         raise ModelFormatError(f"model file not found: {path}")
+    from microc.frontends.native import is_pickle, refuse_pickle
+    if is_pickle(path):
+        raise refuse_pickle(path)
     if path.suffix == ".tflite":
         from microc.frontends.tflite import load_tflite
         if input_shapes:

@@ -19,8 +19,9 @@ from onnx import helper, numpy_helper, shape_inference
 from microc.errors import ModelFormatError, UnsupportedOperator
 from microc.frontends.onnx_graph import Builder, Value
 from microc.frontends.onnx_layout import Layout
-from microc.frontends.onnx_ml import (ML_DOMAIN, ML_MIN_OPSET, annotate_shapes, convert_ml_node,
-                                     fix_batch_dimension, is_ml_model)
+from microc.frontends.onnx_ml import (ELEMENTWISE, ML_DOMAIN, ML_MIN_OPSET, annotate_shapes,
+                                     convert_elementwise, convert_ml_node, fix_batch_dimension, is_ml_model)
+from microc.frontends.onnx_ml_fold import fold
 from microc.frontends.onnx_ops import CONVERTERS, supported_onnx_ops
 from microc.ir import Graph
 
@@ -40,6 +41,7 @@ def load_onnx(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None 
     _check_opset(model, path.name, ML_MIN_OPSET if classical else MIN_OPSET, required=not classical)
     if classical:
         fix_batch_dimension(model, input_shapes or {})
+        model = fold(model)
     _set_input_shapes(model, input_shapes or {}, path.name)
     model = annotate_shapes(model, lambda m: _infer_shapes(m, path.name)) if classical \
         else _infer_shapes(model, path.name)
@@ -130,6 +132,7 @@ def _convert(model: onnx.ModelProto, name: str) -> Graph:
             consumers[i].append(node)
     b = Builder(name, consumers, {o.name for o in g.output})
     b.opset = opset_of(model)
+    b.classical = is_ml_model(model)
     b.infos = _value_infos(model)
     for init in g.initializer:
         data = numpy_helper.to_array(init)
@@ -194,6 +197,8 @@ def _reads_constants(b: Builder, node) -> bool:
 def _convert_node(b: Builder, model: onnx.ModelProto, node) -> None:
     if node.domain == ML_DOMAIN:  # classical models (microc.frontends.onnx_ml)
         return convert_ml_node(b, node)
+    if b.classical and node.op_type in ELEMENTWISE:  # their scores' and labels' arithmetic
+        return convert_elementwise(b, node)
     if node.domain not in ("", "ai.onnx"):
         raise _unsupported(b, node, f"custom domain '{node.domain}'")
     if node.op_type not in CONVERTERS:

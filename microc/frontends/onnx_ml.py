@@ -323,3 +323,44 @@ def convert_cast(b: Builder, node: NodeProto) -> None:
     if np.dtype(to) != have:
         raise b.refuse(f"Cast from {have} to {np.dtype(to)} is not supported (same-type Casts only)")
     b.values[node.output[0]] = v
+
+
+# ---- the ordinary operators around classical models, on their few values ---------------------------
+
+ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Neg", "Abs", "Pow", "Exp", "Log", "Sqrt", "Less", "Greater",
+               "Equal", "LessOrEqual", "GreaterOrEqual", "Max", "Min", "Where", "Not", "Cast", "Sum"}
+_ELEM_DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64",
+                onnx.TensorProto.BOOL: "bool", onnx.TensorProto.INT32: "int32"}
+
+
+def convert_elementwise(b: Builder, node: NodeProto) -> None:
+    """ML_ELEMENTWISE: one element-wise ONNX operator over a classical model's scores and labels (float32,
+    int64 or bool; operands of one element or of the output's size), as C arithmetic."""
+    shape, elem = b.infos.get(node.output[0], (None, 0))
+    if shape is None or elem not in _ELEM_DTYPES:
+        raise b.refuse(f"the output '{node.output[0]}' needs a static shape and a float, int64 or bool type")
+    size = int(np.prod(shape)) if shape else 1
+    first = b.input(0)
+    if node.op_type == "Cast" and not first.is_const and first.tensor.dtype == _ELEM_DTYPES[elem]:
+        b.values[node.output[0]] = first
+        return
+    inputs, consts = [], {}
+    for k, name in enumerate(node.input):
+        v = b.value(name)
+        data = v.const if v.is_const else None
+        n = v.const.size if v.is_const else v.tensor.size
+        if n not in (1, size):
+            raise b.refuse(f"operand '{name}' has {n} elements for an output of {size} (broadcasting "
+                           "one element or none)")
+        if data is not None:
+            consts[k] = np.asarray(data).reshape(-1)
+            inputs.append(None)
+        else:
+            inputs.append(b.ir(v))
+    if all(t is None for t in inputs):
+        raise b.refuse("every operand is a constant")
+    out = b.tensor(node.output[0], shape, _ELEM_DTYPES[elem])
+    b.emit("ML_ELEMENTWISE", [t for t in inputs if t is not None], [out], op=node.op_type,
+           operands=[("const", consts[k]) if t is None else ("input", sum(x is not None for x in inputs[:k]))
+                     for k, t in enumerate(inputs)])
+    _define(b, node.output[0], out)
