@@ -171,9 +171,7 @@ def run_cmd(project, input_file, samples, seed, verify, as_json, port, timeout):
     if read_manifest(project).get("selftest"):
         from microc.runner.selftest import run_selftest_project
         result = run_selftest_project(project, timeout)
-        click.echo(json.dumps({"selftest": True, "passed": result.passed, "exit_status": result.exit_status,
-                               "stack_bytes": result.stack_bytes, "output": result.output})
-                   if as_json else result.output.rstrip())
+        click.echo(json.dumps(result.to_json()) if as_json else result.output.rstrip())
         sys.exit(0 if result.passed else 1)
     report = run_project(Path(project), input_file=input_file, samples=samples, seed=seed,
                          verify=verify, port=port, timeout=timeout)

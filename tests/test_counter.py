@@ -126,3 +126,17 @@ def test_plugin_is_built_once_into_the_cache(tmp_path, monkeypatch):
     stamp = lib.stat().st_mtime_ns
     assert counter.build_plugin() == (lib, "") and lib.stat().st_mtime_ns == stamp
     assert lib.read_bytes()[:4] == b"\x7fELF"
+
+
+def test_selftest_counts_each_sample_with_the_plugin(tmp_path):
+    from microc.runner.selftest import run_selftest_project
+    path = shared_model("mlperf_tiny/ad01_int8")
+    require_tools("mps2-an386")
+    project = tmp_path / "st"
+    compile_model(path, "mps2-an386", project, selftest=3)
+    build_project(project)
+    first, second = run_selftest_project(project), run_selftest_project(project)
+    assert first.passed and first.counter.kind == "plugin"
+    assert len(first.per_sample) == 3 and first.per_sample == second.per_sample
+    j = first.to_json()
+    assert 400_000 < j["instructions"] < 600_000 and j["cycles"] > j["instructions"]

@@ -199,5 +199,7 @@ def test_selftest_through_the_cli(tmp_path):
     run = microc("run", str(project), "--json")
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {"selftest": True, "passed": True, "exit_status": 0, "stack_bytes": None,
+                                      "counter": "timer", "counter_note": "", "instructions": None,
+                                      "cycles": None, "per_sample": [],
                                       "output": "microc self-test: hello_world_int8\nsample 0: ok\n"
                                                 "sample 1: ok\n2/2 PASS\n"}

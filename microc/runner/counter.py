@@ -83,7 +83,7 @@ class PluginCounter:
         self.path = Path(self._dir.name) / "counts.txt"
         arch = "riscv" if board.family == "riscv" else "arm"
         args = [str(lib), f"out={self.path}", f"arch={arch}"]
-        args += [f"{key}=0x{markers[sym]:x}" for key, sym in MARKERS.items()]
+        args += [f"{key}=0x{markers[sym]:x}" for key, sym in MARKERS.items() if sym in markers]
         self.qemu_args = ["-plugin", ",".join(a.replace(",", ",,") for a in args)]
         self._offset = 0
         self._classes: list[str] | None = None
@@ -136,7 +136,7 @@ def plugin_counter(board, elf: Path) -> tuple[PluginCounter | None, str]:
     if os.environ.get("MICROC_COUNTER") == "timer":
         return None, "MICROC_COUNTER=timer"
     markers = elf_symbols(elf, set(MARKERS.values()))
-    if len(markers) < len(MARKERS):
+    if not {MARKERS["invoke_begin"], MARKERS["invoke_end"]} <= set(markers):  # layer marks: MC_PROFILE
         return None, f"{elf.name} has no instruction-count marks (mc_mark.h): rebuild it with this microc"
     lib, why = build_plugin()
     if lib is None:

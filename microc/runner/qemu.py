@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from microc.errors import DeviceError
@@ -230,17 +231,51 @@ def _await_plugin(qemu: QemuProcess, counter, timeout: float) -> None:
         time.sleep(0.005)
 
 
-def run_console(board, elf: str | os.PathLike, timeout: float = 60.0) -> tuple[int | None, str]:
-    """Run firmware that prints to its UART and exits (a self-test): (exit status, what it printed).
-    Status None means it was killed at the timeout."""
+@dataclass
+class ConsoleRun:
+    """A firmware run on QEMU's console: its exit status (None: killed at the timeout), what it printed,
+    and the counting plugin's record of each INVOKE it marked (none where the timer counts)."""
+    status: int | None
+    text: str
+    records: list = field(default_factory=list)
+    counter: CounterInfo = field(default_factory=lambda: CounterInfo("timer"))
+
+
+def console_run(board, elf: str | os.PathLike, timeout: float = 60.0) -> ConsoleRun:
+    """Run firmware that prints to its UART and exits (a self-test), under the counting plugin where it
+    can run."""
     _need_qemu(board)
+    counter, note = plugin_counter(board, Path(elf))
+    try:
+        status, text, err = _console(board, Path(elf), timeout, counter)
+        if counter and status not in (None, 0):
+            _check_plugin_loaded(err)
+    except _PluginNotLoaded as e:
+        counter.close()
+        counter, note = None, str(e)
+        status, text, err = _console(board, Path(elf), timeout, None)
+    if counter is None:
+        return ConsoleRun(status, text, [], CounterInfo("timer", note))
+    records = list(iter(counter.next_record, None))
+    counter.close()
+    return ConsoleRun(status, text, records, CounterInfo("plugin"))
+
+
+def _console(board, elf: Path, timeout: float, counter) -> tuple[int | None, str, str]:
     with tempfile.TemporaryFile() as out:
-        qemu = QemuProcess(qemu_command(board, Path(elf), "stdio"), stdout=out)
+        qemu = QemuProcess(qemu_command(board, elf, "stdio", counter.qemu_args if counter else ()), stdout=out)
         try:
             code = qemu.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             code = None
         finally:
+            err = qemu.stderr_text()
             qemu.stop()
         out.seek(0)
-        return code, out.read().decode("utf-8", "replace")
+        return code, out.read().decode("utf-8", "replace"), err
+
+
+def run_console(board, elf: str | os.PathLike, timeout: float = 60.0) -> tuple[int | None, str]:
+    """console_run's (exit status, what it printed)."""
+    run = console_run(board, elf, timeout)
+    return run.status, run.text

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from microc.errors import DeviceError
+from microc.runner.counter import CounterInfo
 
 
 @dataclass
@@ -15,6 +18,16 @@ class SelftestResult:
     passed: bool
     output: str
     exit_status: int | None
+    counter: CounterInfo = field(default_factory=lambda: CounterInfo("timer"))
+    # per sample, under QEMU with the counting plugin: exact instructions and estimated cycles
+    per_sample: list[dict] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        median = lambda k: int(np.median([s[k] for s in self.per_sample])) if self.per_sample else None  # noqa: E731
+        return {"selftest": True, "passed": self.passed, "exit_status": self.exit_status,
+                "stack_bytes": self.stack_bytes, "counter": self.counter.kind, "counter_note": self.counter.note,
+                "instructions": median("instructions"), "cycles": median("cycles"), "per_sample": self.per_sample,
+                "output": self.output}
 
     @property
     def stack_bytes(self) -> int | None:
@@ -24,14 +37,20 @@ class SelftestResult:
 
 
 def run_selftest(board, artifact: str | Path, timeout: float = 120.0) -> SelftestResult:
+    counter, per_sample = CounterInfo("timer"), []
     if board.family == "host":
         status, text = _run_host(Path(artifact), timeout)
     elif board.simavr:
         from microc.runner.simavr import run_simavr
         status, text = run_simavr(board, artifact, timeout)
     else:
-        from microc.runner.qemu import run_console
-        status, text = run_console(board, artifact, timeout)
+        from microc.cycles import TimingModel
+        from microc.runner.qemu import console_run
+        run = console_run(board, artifact, timeout)
+        status, text, counter = run.status, run.text, run.counter
+        model = TimingModel.for_board(board)
+        per_sample = [{"instructions": r.total.instructions, "cycles": model.cycles(r.total.by_class)}
+                      for r in run.records]
     if status is None:
         raise DeviceError(f"self-test on {board.name} did not finish within {timeout:g} s: "
                           f"{_last_line(text) or 'no output'}")
@@ -40,7 +59,7 @@ def run_selftest(board, artifact: str | Path, timeout: float = 120.0) -> Selftes
         raise DeviceError(f"self-test on {board.name} ended (status {status}) without a verdict: "
                           f"{verdict or 'no output'}")
     passed = verdict.endswith(" PASS") and status == 0
-    return SelftestResult(passed, text, status)
+    return SelftestResult(passed, text, status, counter, per_sample)
 
 
 def _run_host(artifact: Path, timeout: float) -> tuple[int | None, str]:

@@ -161,11 +161,19 @@ static bool is_load_store_single(int c) {
   return c == C_load || c == C_load_pipelined || c == C_store || c == C_store_pipelined;
 }
 
-/* An instruction capstone 4 cannot decode in the coprocessor space: an MVE (Helium) instruction. */
-static int classify_undecoded(const uint8_t *b, size_t size) {
-  uint16_t hw = (uint16_t)(b[0] | b[1] << 8);
-  if (size == 4 && (hw & 0xEC00u) == 0xEC00u) return (hw & 0xEE00u) == 0xEC00u ? C_mve_mem : C_mve;
-  return C_alu;
+/* Armv8.1-M instructions capstone 4 cannot decode. The low-overhead loop instructions: LE / LETP (loop
+ * end, a branch back that the loop hardware takes without a refill, so no PC event), WLS / WLSTP (may
+ * branch past the loop), DLS / DLSTP (set up the count). In the coprocessor space: MVE (Helium). */
+static int classify_undecoded(const uint8_t *b, size_t size, int *pc) {
+  uint16_t hw = (uint16_t)(b[0] | b[1] << 8), hw2 = size == 4 ? (uint16_t)(b[2] | b[3] << 8) : 0;
+  if (size != 4) return C_alu;
+  if ((hw & 0xFFCFu) == 0xF00Fu && (hw2 & 0xF001u) == 0xC001u) return C_branch; /* LE, LETP */
+  if ((hw & 0xFFC0u) == 0xF040u && (hw2 & 0xF001u) == 0xC001u) { /* WLS, WLSTP */
+    *pc = 1;
+    return C_branch;
+  }
+  if ((hw & 0xEC00u) == 0xEC00u) return (hw & 0xEE00u) == 0xEC00u ? C_mve_mem : C_mve;
+  return C_alu; /* DLS, DLSTP and anything else */
 }
 
 /* Class of one Thumb instruction, the registers it moves (*regs) and whether it may write the PC
@@ -185,7 +193,7 @@ static int classify_arm(const char *dis, const uint8_t *bytes, size_t size, int 
   *regs = 0;
   *pc = 0;
   if (m[0] == '\0' || m[0] == '.' || strstr(dis, "unknown") || strstr(dis, "illegal"))
-    return classify_undecoded(bytes, size);
+    return classify_undecoded(bytes, size, pc);
   if (vector) return (is(m, "vldr") || is(m, "vstr") || strncmp(m, "vld", 3) == 0 || strncmp(m, "vst", 3) == 0)
                          ? C_mve_mem : C_mve;
   if (is_any(m, LOAD_MULTIPLE) || is_any(m, STORE_MULTIPLE)) {
