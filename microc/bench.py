@@ -52,6 +52,7 @@ def run_bench(models: list[Path], boards: list[str], samples: int = 1, workdir: 
               progress: Callable[[str], None] = lambda s: None, modes: list[str] = ("balanced",)) -> list[BenchRow]:
     from microc.build import build_project
     from microc.pipeline import compile_model
+    from microc.project_report import record_run
     from microc.runner.session import run_project
     rows = []
     with tempfile.TemporaryDirectory(prefix="microc-bench-") as tmp:
@@ -69,6 +70,7 @@ def run_bench(models: list[Path], boards: list[str], samples: int = 1, workdir: 
                                       stack_bytes=stack_reserve(report.stack_bytes))
                         build = build_project(project)
                         report = run_project(project, samples=samples, seed=0, verify=True)
+                    record_run(project, report.to_json(), html=True)  # the project's report.html
                     m = report.metadata
                     rows.append(BenchRow(model.stem, board, mode, report.match, report.instructions,
                                          report.cycles, m["arena_bytes"], m["lower_bound_bytes"],

@@ -175,7 +175,7 @@ def run_cmd(project, input_file, samples, seed, verify, as_json, port, timeout):
         sys.exit(0 if result.passed else 1)
     report = run_project(Path(project), input_file=input_file, samples=samples, seed=seed,
                          verify=verify, port=port, timeout=timeout)
-    _finish(report, as_json, verify)
+    _finish(report, as_json, verify, Path(project))
 
 
 def _check_runnable(board_name: str, port: str | None) -> None:
@@ -221,7 +221,8 @@ def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, time
         build_project(out_dir)
         step(f"running on {board}" + (" and verifying" if verify else ""))
         report = run_project(out_dir, samples=samples, seed=seed, verify=verify, timeout=timeout)
-    _finish(report, as_json, verify)
+        step("writing the report")
+        _finish(report, as_json, verify, out_dir, html=True)
 
 
 @contextlib.contextmanager
@@ -240,8 +241,10 @@ def _progress(first: str):
 @click.option("--markdown", type=click.Path(dir_okay=False), help="Also write the table to this file.")
 @click.option("--optimize", "modes", multiple=True, default=["balanced"], show_default=True,
               type=click.Choice(["speed", "balanced", "memory"]), help="--optimize mode; repeat for several.")
+@click.option("-o", "--output", "out_dir", default="microc-out/bench", show_default=True,
+              type=click.Path(file_okay=False), help="Where the projects are kept, each with its report.html.")
 @_json
-def bench_cmd(models, boards, samples, markdown, modes, as_json):
+def bench_cmd(models, boards, samples, markdown, modes, out_dir, as_json):
     """Measure MODELS on BOARDS: instructions per inference (exact, counted by microc's QEMU plugin), estimated
     cycles, arena, flash and RAM bytes, every run verified against TensorFlow Lite Micro. Prints a table (TFLM's figures
     beside microc's for the MLPerf Tiny models on mps2-an386)."""
@@ -250,7 +253,7 @@ def bench_cmd(models, boards, samples, markdown, modes, as_json):
     from microc.bench import markdown_table, rows_json, run_bench
     err = Console(stderr=True)
     with err.status("benchmarking") as status:
-        rows = run_bench([Path(m) for m in models], list(boards), samples,
+        rows = run_bench([Path(m) for m in models], list(boards), samples, workdir=Path(out_dir),
                          progress=lambda s: status.update(f"benchmarking {s}"), modes=list(modes))
     table = markdown_table(rows)
     if markdown:
@@ -259,6 +262,7 @@ def bench_cmd(models, boards, samples, markdown, modes, as_json):
         click.echo(json.dumps(rows_json(rows)))
     else:
         Console().print(Markdown(table))
+    err.print(f"reports: {Path(out_dir) / '<model>-<board>-<mode>' / 'report.html'} (microc report PROJECT)")
     if not all(r.match for r in rows):
         sys.exit(1)
 
@@ -292,6 +296,20 @@ def quantize_cmd(model, calibration, out_file, method, percentile, float_io, inp
     click.echo(f"wrote {out} ({len(res.model):,} B)")
 
 
+@main.command("report")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.option("-o", "--output", "out_file", type=click.Path(dir_okay=False),
+              help="The HTML file to write (default: PROJECT/report.html).")
+@_json
+def report_cmd(project, out_file, as_json):
+    """Write one self-contained HTML page about PROJECT: the model, each layer's share of the time (bar
+    chart), the arena's buffers over their lifetimes, flash and RAM by part, and the verification of the
+    last 'microc run' or 'deploy' (saved in PROJECT/last_run.json; nothing is rerun)."""
+    from microc.project_report import write_report
+    path, data = write_report(Path(project), out_file)
+    click.echo(json.dumps({**data, "html": str(path)}) if as_json else f"wrote {path}")
+
+
 @main.command("boards")
 def boards_cmd():
     """List the boards microc can target."""
@@ -302,11 +320,16 @@ def boards_cmd():
         click.echo(f"{b.name:{width}}  {b.description}")
 
 
-def _finish(report, as_json: bool, verify: bool) -> None:
+def _finish(report, as_json: bool, verify: bool, project: Path, html: bool = False) -> None:
+    """Print the run, keep it in the project for 'microc report' (and with `html`, write the report)."""
+    from microc.project_report import record_run
     from microc.report import print_report
+    page = record_run(project, report.to_json(), html)
     if as_json:
         click.echo(json.dumps(report.to_json()))
     else:
         print_report(report)
+    if page:
+        click.echo(f"report: {page}", err=as_json)
     if verify and not report.match:
         sys.exit(1)

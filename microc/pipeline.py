@@ -81,6 +81,8 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
                                           "calibration_samples": quantized.samples})
         if selftest:
             manifest["selftest"] = selftest
+        if input_shapes:  # to load the same graph again (the first divergent layer's reference)
+            manifest["input_shapes"] = {k: list(v) for k, v in input_shapes.items()}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return CompileResult(out_dir, name, board.name, model.metadata, quantized)
 

@@ -26,6 +26,12 @@ def _print_samples(samples, console: Console) -> None:
                       + ("" if samples[0].match is not None else " (not verified)"))
 
 
+def first_mismatch_text(m: dict) -> str:
+    """One line naming the first layer whose output differs from TensorFlow Lite Micro's."""
+    return (f"layer {m['layer']} {m['op']} (output {m['tensor']}): {m['differing']:,} values differ, "
+            f"largest |difference| {m['max_abs_diff']:g}, first at flat index {m['first_index']:,}")
+
+
 def print_report(report, console: Console | None = None) -> None:
     console = console or Console()
     j = report.to_json()
@@ -35,6 +41,10 @@ def print_report(report, console: Console | None = None) -> None:
                   + (f" ({j['outputs_checked']:,} outputs, max |diff| {j['max_abs_diff']:g}"
                      + (f", {quanta:.2%} within one output quantum" if quanta is not None else "") + ")"
                      if report.comparison else ""))
+    if report.first_mismatch:
+        console.print(f"[red]first divergent layer:[/] {first_mismatch_text(j['first_mismatch'])}")
+    elif report.divergence_note:
+        console.print(report.divergence_note)
     _print_samples(report.samples, console)
     mem = Table("arena", "lower bound", "weights", "flash", "stack used", "RAM", "instructions/inference",
                 "cycles (est.)", title="Cost", title_justify="left")

@@ -468,3 +468,39 @@ def test_a_board_without_host_files_falls_back_to_write_and_read(firmware, tmp_p
         assert run_model(dev, in0, in1) == expected_output(in0, in1)
         assert dev.host_files is None
         assert dev.requests["LOAD"] == 1 and dev.requests["WRITE"] == 4 and dev.requests["READ"] == 3
+
+
+# ---- LAYER: one layer alone, then its output read from the arena ----
+
+def test_layers_run_alone_and_their_outputs_read_back_from_the_arena(device):
+    in0, in1 = random_inputs(3)
+    device.write_input(0, in0)
+    device.write_input(1, in1)
+    out_offset = IN0 + IN1  # where fake_model.c keeps its output in the arena
+    summed = expected_output(in0, in1)
+    assert device.run_layer(0, out_offset, OUT) == summed  # 3000 bytes: three chunks, one run
+    assert device.run_layer(1, out_offset, OUT) == bytes(255 - b for b in summed)
+    assert device.read_output(0, OUT) == bytes(255 - b for b in summed)  # the arena really changed
+
+
+@pytest.mark.parametrize("payload", [struct.pack("<BHII", 1, 2, 0, 4),  # no layer 2
+                                     struct.pack("<BHII", 0, 0, 6000, 6),  # past the arena's 6005 bytes
+                                     struct.pack("<BHII", 0, 0, 0, 1025)])  # longer than a READ may be
+def test_layer_requests_out_of_range_are_rejected(device, payload):
+    type_, _, body = raw_answer(device, encode_frame(0x08, payload))
+    assert (type_, body[0]) == (0x7F, 3)
+    in0, in1 = random_inputs(4)
+    assert run_model(device, in0, in1) == expected_output(in0, in1)  # the link is still in step
+
+
+def test_a_resent_layer_is_answered_without_running_the_layer_again(device):
+    """Layer 1 inverts the output in place: run twice, it would give the bytes back uninverted."""
+    in0, in1 = random_inputs(5)
+    device.write_input(0, in0)
+    device.write_input(1, in1)
+    summed = expected_output(in0, in1)
+    assert device.run_layer(0, IN0 + IN1, OUT) == summed
+    inverted = bytes(255 - b for b in summed[:16])
+    for _ in range(2):  # the same request, same seq: the second is a resend
+        type_, _, body = raw_answer(device, encode_frame(0x08, struct.pack("<BHII", 1, 1, IN0 + IN1, 16), 777))
+        assert (type_, body) == (0x88, b"\0\0\0\0" + inverted)

@@ -87,17 +87,21 @@ def elf_sizes(elf: Path, board) -> tuple[int, int]:
     if board.family == "zephyr":
         from microc.build.sdk import zephyr_sizes
         return zephyr_sizes(elf, board)
+    sections = section_sizes(elf, board)
+    return (sum(n for s, n in sections.items() if FLASH_SECTIONS.match(s)),
+            sum(n for s, n in sections.items() if RAM_SECTIONS.match(s)))
+
+
+def section_sizes(elf: Path, board) -> dict[str, int]:
+    """Section name -> bytes, as `size -A` lists them."""
     tool = board.toolchain.size if shutil.which(board.toolchain.size) else "size"
     try:
         out = subprocess.run([tool, "-A", str(elf)], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError) as e:
         raise BuildError(f"cannot read section sizes of {elf.name} with {tool}: {e}") from None
-    flash = ram = 0
+    sections: dict[str, int] = {}
     for line in out.splitlines():
         fields = line.split()
-        if len(fields) != 3 or not fields[1].isdigit():
-            continue
-        section, size = fields[0], int(fields[1])
-        flash += size if FLASH_SECTIONS.match(section) else 0
-        ram += size if RAM_SECTIONS.match(section) else 0
-    return flash, ram
+        if len(fields) == 3 and fields[1].isdigit():
+            sections[fields[0]] = sections.get(fields[0], 0) + int(fields[1])
+    return sections

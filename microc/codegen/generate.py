@@ -102,6 +102,8 @@ def _layer_table(graph: Graph, plan: Plan) -> list[dict]:
             "weight_bytes": sum(t.nbytes for t in op.inputs if t is not None and t.is_const),
             "arena_offsets": [plan.offset_of(t) for t in [*op.inputs, *op.outputs]
                               if t is not None and not t.is_const],
+            "output_tensors": [{"name": t.name, "offset": plan.offset_of(t), "bytes": t.nbytes}
+                               for t in op.outputs],
         })
     return rows
 
@@ -206,13 +208,25 @@ int {name}_run(const void *const *inputs, void *const *outputs) {{
   return status;
 }}
 
+{_layer_function(name, calls)}
+
 static const char {name}_info_json[] = {c_string(json.dumps(info, separators=(",", ":")))};
 
 const mc_model_t {name}_model = {{
   "{name}", {name}_info_json, {n_in}, {n_out}, {name}_input_bytes, {name}_output_bytes,
-  {name}_input, {name}_output, {name}_invoke, {len(graph.ops)}, MC_LAYER_TICKS
+  {name}_input, {name}_output, {name}_invoke, {len(graph.ops)}, MC_LAYER_TICKS,
+  {name}_layer, {name}_arena, sizeof {name}_arena
 }};
 """
+
+
+def _layer_function(name: str, calls: list[str]) -> str:
+    """One layer on the arena as it stands, for the runner's LAYER request (docs/protocol.md), which
+    reads back every layer's output to find the first one that differs from the reference. invoke()
+    does not call it, so a normal inference runs exactly the same instructions."""
+    cases = [f"    case {step}: {{ {call} }} return 0;" for step, call in enumerate(calls)]
+    return "\n".join([f"static int {name}_layer(int i) {{", "  switch (i) {", *cases,
+                      "    default: return -1;", "  }", "}"])
 
 
 def _weights(name: str, ctx: LoweringContext) -> str:

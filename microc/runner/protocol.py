@@ -20,6 +20,7 @@ SYNC = b"\xa5\x5a"
 RX_MAX = 1024  # the device's MC_RX_MAX: the largest request payload, and the largest READ
 WRITE_HEADER = struct.Struct("<BI")  # input index, offset
 MIN_CHUNK = 128  # the smallest WRITE or READ on a noisy link: its 20 bytes of framing stay a small share
+LAYER_REQUEST = struct.Struct("<BHII")  # flags (bit 0: run the layer), layer, arena offset, length
 HEADER = struct.Struct("<BBIH")  # version, type, payload length, sequence number
 CRC = struct.Struct("<I")
 HEADER_BYTES = HEADER.size + CRC.size  # the header and its own CRC, after the sync
@@ -58,6 +59,7 @@ class Request(enum.IntEnum):
     EXIT = 0x05
     LOAD = 0x06
     STORE = 0x07
+    LAYER = 0x08
 
 
 class DeviceRejected(DeviceError):
@@ -154,6 +156,21 @@ class Device:
             if len(chunk) != n:
                 raise DeviceError(f"device answered READ of {n} bytes with {len(chunk)}")
             out += chunk
+        return bytes(out)
+
+    def run_layer(self, layer: int, offset: int, nbytes: int) -> bytes:
+        """Run one layer alone on the arena as it stands (LAYER), then read `nbytes` of the arena at
+        `offset` (its output), before a later layer can reuse that place."""
+        out = bytearray()
+        for start in range(0, max(nbytes, 1), RX_MAX):
+            n = min(RX_MAX, nbytes - start)
+            body = self._request(Request.LAYER, LAYER_REQUEST.pack(start == 0, layer, offset + start, n))
+            status = struct.unpack_from("<i", body)[0] if len(body) >= 4 else None
+            if len(body) != 4 + n:
+                raise DeviceError(f"device answered LAYER with {len(body)} bytes, expected {4 + n}")
+            if status != 0:
+                raise DeviceError(f"layer {layer} returned status {status}")
+            out += body[4:]
         return bytes(out)
 
     def exit(self, code: int = 0) -> None:

@@ -31,6 +31,7 @@ class SampleResult:
 class LayerCost:
     instructions: int | None
     cycles: int | None = None
+    ticks: int | None = None  # the board's timer (the host: ns), for boards without instruction counts
 
 
 @dataclass
@@ -43,6 +44,8 @@ class RunReport:
     comparison: Comparison | None
     layers: list[LayerCost] = field(default_factory=list)
     counter: CounterInfo = field(default_factory=lambda: CounterInfo("timer"))
+    first_mismatch: object = None  # microc.divergence.LayerMismatch, after a mismatch
+    divergence_note: str | None = None  # why the layer-by-layer rerun found nothing, or could not run
 
     @property
     def match(self) -> bool | None:
@@ -95,7 +98,10 @@ class RunReport:
             "per_sample": [{"index": s.index, "match": s.match, "instructions": s.instructions,
                             "cycles": s.cycles} for s in self.samples],
             "layers": [{"index": l["index"], "type": l["type"], "instructions": c.instructions,
-                        "cycles": c.cycles} for l, c in zip(self.metadata["layers"], self.layers)],
+                        "cycles": c.cycles, "ticks": c.ticks}
+                       for l, c in zip(self.metadata["layers"], self.layers)],
+            "first_mismatch": self.first_mismatch.to_json() if self.first_mismatch else None,
+            "first_mismatch_note": self.divergence_note,
         }
 
     @property
@@ -136,6 +142,9 @@ def run_project(project: Path, input_file: str | None = None, samples: int = 10,
                        profiled)
     if report.stack_bytes:
         _record_stack(project, report.stack_bytes)
+    if comparison is not None and not comparison.match:
+        failing = next((r.index for r in results if r.match is False), len(results) - 1)
+        _find_first_mismatch(report, manifest, inputs[failing], (board, project, build, port, timeout))
     return report
 
 
@@ -145,6 +154,21 @@ def _record_stack(project: Path, stack_bytes: int) -> None:
     metadata = json.loads(path.read_text())
     metadata["stack_bytes"] = stack_bytes
     path.write_text(json.dumps(metadata, indent=2) + "\n")
+
+
+def _find_first_mismatch(report: RunReport, manifest: dict, sample, device_args) -> None:
+    """Rerun a failing sample layer by layer (microc.divergence); a failure to do so is noted, not
+    raised: the run's own results stand."""
+    from microc.divergence import first_mismatch
+    try:
+        with open_device(*device_args) as device:
+            report.first_mismatch = first_mismatch(device, manifest, report.metadata, sample)
+            device.exit(0)
+    except MicrocError as e:
+        report.divergence_note = f"the layer-by-layer rerun failed: {e}"
+        return
+    if report.first_mismatch is None:
+        report.divergence_note = "rerun layer by layer, every layer's output equals TensorFlow Lite Micro's"
 
 
 @contextlib.contextmanager
@@ -186,13 +210,16 @@ class _Cost:
 
     def of(self, inv) -> tuple[LayerCost, list[LayerCost]]:
         if self.counter is None:
-            return (LayerCost(self.board.to_instructions(inv.ticks)),
-                    [LayerCost(self.board.to_instructions(t)) for t in (inv.layer_ticks or ())])
+            return (LayerCost(self.board.to_instructions(inv.ticks), None, inv.ticks),
+                    [LayerCost(self.board.to_instructions(t), None, t) for t in (inv.layer_ticks or ())])
         record = self.counter.next_record()
         if record is None:
             raise DeviceError("the counting plugin wrote no record for the INVOKE just answered")
         price = lambda c: LayerCost(c.instructions, self.model.cycles(c.by_class))  # noqa: E731
-        return price(record.total), [price(c) for c in record.layers]
+        layers = [price(c) for c in record.layers]
+        for layer, t in zip(layers, inv.layer_ticks or ()):
+            layer.ticks = t
+        return price(record.total), layers
 
 
 def _run_sample(device, metadata: dict, cost: _Cost, index: int, sample: list[np.ndarray]) -> SampleResult:

@@ -16,6 +16,9 @@ typedef struct {
   int (*invoke)(void);          /* run on the inputs already in place; 0 on success */
   uint16_t n_layers;
   uint64_t *layer_ticks;        /* filled by invoke when built with MC_PROFILE, else NULL */
+  int (*run_layer)(int i);      /* run layer i alone on the arena as it stands (0, or -1: no such layer) */
+  uint8_t *arena;               /* the activation arena, which the runner's LAYER request reads */
+  uint32_t arena_bytes;
 } mc_model_t;
 
 #endif

@@ -6,7 +6,8 @@
 #include "mc_mark.h"
 
 enum { SYNC0 = 0xA5, SYNC1 = 0x5A };
-enum { T_INFO = 0x01, T_WRITE = 0x02, T_INVOKE = 0x03, T_READ = 0x04, T_EXIT = 0x05, T_LOAD = 0x06, T_STORE = 0x07 };
+enum { T_INFO = 0x01, T_WRITE = 0x02, T_INVOKE = 0x03, T_READ = 0x04, T_EXIT = 0x05, T_LOAD = 0x06, T_STORE = 0x07,
+       T_LAYER = 0x08 };
 enum { T_RESPONSE = 0x80, T_ERROR = 0x7F };
 enum {
   E_OK = 0, E_CRC = 1, E_TYPE = 2, E_RANGE = 3, E_VERSION = 4, E_TOO_LONG = 5, E_MALFORMED = 6,
@@ -159,6 +160,14 @@ static struct {
   uint32_t stack; /* high-water mark of the stack during the invoke (mc_stack.h), 0 when unknown */
 } last_invoke;
 
+/* The last LAYER that ran a layer, for the same reason: a layer run twice would read an output it
+ * already overwrote when it works in place. */
+static struct {
+  uint8_t valid;
+  uint16_t seq;
+  int32_t status;
+} last_layer;
+
 static int handle_info(const mc_model_t *m) {
   uint32_t n = str_len(m->info_json);
   if (rx.length != 0) return E_MALFORMED;
@@ -180,6 +189,7 @@ static int handle_write(const mc_model_t *m) {
   dst = (uint8_t *)m->input_ptr(idx) + offset;
   for (i = 0; i < n; i++) dst[i] = rx.payload[5 + i];
   last_invoke.valid = 0; /* new inputs: a later INVOKE is a new one whatever its sequence number */
+  last_layer.valid = 0;
   send_empty(T_WRITE | T_RESPONSE);
   return E_OK;
 }
@@ -231,6 +241,35 @@ static int handle_read(const mc_model_t *m) {
   return E_OK;
 }
 
+/* LAYER: u8 flags (bit 0: run the layer first), u16 layer, u32 arena offset, u32 length. Answers the
+ * layer's status (0 when not run) and the arena bytes, so the host can read a layer's output right after
+ * it ran, before a later layer reuses its place. A resent LAYER (same seq) does not run the layer again. */
+static int handle_layer(const mc_model_t *m) {
+  int run;
+  int32_t status = 0;
+  uint16_t layer;
+  uint32_t offset, n;
+  if (rx.length != 11) return E_MALFORMED;
+  run = (rx.payload[0] & 1u) != 0;
+  layer = (uint16_t)(rx.payload[1] | (rx.payload[2] << 8));
+  offset = le32(rx.payload + 3);
+  n = le32(rx.payload + 7);
+  if (m->run_layer == 0 || (run && layer >= m->n_layers) || n > MC_RX_MAX ||
+      !in_range(offset, n, m->arena_bytes))
+    return E_RANGE;
+  if (run && (!last_layer.valid || last_layer.seq != rx.seq)) {
+    last_layer.status = (int32_t)m->run_layer(layer);
+    last_layer.seq = rx.seq;
+    last_layer.valid = 1;
+  }
+  if (run) status = last_layer.status;
+  tx_begin(T_LAYER | T_RESPONSE, 4u + n);
+  tx_uint((uint32_t)status, 4);
+  tx_bytes(m->arena + offset, n);
+  tx_end();
+  return E_OK;
+}
+
 static int handle_exit(void) {
   if (rx.length != 1) return E_MALFORMED;
   send_empty(T_EXIT | T_RESPONSE);
@@ -251,6 +290,7 @@ static int handle_host_file(const mc_model_t *m, int store) {
     status = mc_host_file(1, (const char *)rx.payload + 1, (uint8_t *)m->output_ptr(idx), m->output_bytes[idx]);
   } else {
     last_invoke.valid = 0; /* as for WRITE, even if the file fails half-read */
+    last_layer.valid = 0;
     status = mc_host_file(0, (const char *)rx.payload + 1, (uint8_t *)m->input_ptr(idx), m->input_bytes[idx]);
   }
   if (status == MC_NO_HOST_FILES) return E_NO_HOST_FILES;
@@ -268,6 +308,7 @@ static int dispatch(const mc_model_t *m) {
     case T_EXIT: return handle_exit();
     case T_LOAD: return handle_host_file(m, 0);
     case T_STORE: return handle_host_file(m, 1);
+    case T_LAYER: return handle_layer(m);
     default: return E_TYPE;
   }
 }

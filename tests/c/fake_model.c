@@ -1,6 +1,7 @@
 /* A stand-in for generated model code, for tests/test_protocol.py: two inputs (3000 and 5 bytes), one
  * output out[i] = in0[i] + in1[i % 5] (mod 256), two "layers" with known tick values so the test can
- * check the u64 encoding exactly. Setting in1[0] to 0xEE makes invoke fail with status -2. */
+ * check the u64 encoding exactly. Setting in1[0] to 0xEE makes invoke fail with status -2. Run alone
+ * (LAYER), layer 0 is invoke's sum and layer 1 inverts the output's bytes. */
 #include "mc_model.h"
 
 #define IN0_BYTES 3000u
@@ -27,9 +28,19 @@ static int invoke(void) {
   return 0;
 }
 
+static int run_layer(int i) {
+  uint8_t *out = output_ptr(0);
+  uint32_t k;
+  if (i == 0) return invoke();
+  if (i != 1) return -1;
+  for (k = 0; k < IN0_BYTES; k++) out[k] = (uint8_t)~out[k];
+  return 0;
+}
+
 const mc_model_t fake_model = {
   "fake",
   "{\"name\": \"fake\", \"hash\": \"0123abcd\", \"inputs\": [{\"bytes\": 3000}, {\"bytes\": 5}], "
   "\"outputs\": [{\"bytes\": 3000}], \"arena_bytes\": 6005}",
   2, 1, input_bytes, output_bytes, input_ptr, output_ptr, invoke, 2, layer_ticks,
+  run_layer, arena, sizeof arena,
 };

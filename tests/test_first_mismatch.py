@@ -1,0 +1,120 @@
+"""The first divergent layer: a project whose generated weights were edited by hand in one layer, rebuilt
+and run with --verify --json, names that layer (host and QEMU; int8 and float); on an untouched project
+every layer's output, read back one layer at a time, equals TensorFlow Lite Micro's."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from microc.pipeline import read_manifest, read_metadata
+from microc.runner.host import HostDevice
+from microc.verify import make_samples
+from shared_models import shared_model
+
+
+def microc(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "microc", *map(str, args)], capture_output=True, text=True,
+                          timeout=900)
+
+
+def deploy(model: Path, board: str, out: Path) -> dict:
+    res = microc("deploy", model, "--board", board, "-o", out, "--verify", "--json")
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def alter_weight(project: Path, layer: int, new_value: str) -> str:
+    """Replace the first value of layer `layer`'s weight array in model/*_weights.c; the old value."""
+    name = read_manifest(project)["name"]
+    path = project / "model" / f"{name}_weights.c"
+    text = path.read_text()
+    m = re.search(rf"\b{name}_l{layer}_w\[\d+\][^{{]*{{\s*([^,\s]+),", text)
+    assert m, f"no weights for layer {layer}"
+    path.write_text(text[:m.start(1)] + new_value + text[m.end(1):])
+    return m.group(1)
+
+
+def run_altered(project: Path) -> tuple[int, dict]:
+    assert microc("build", project).returncode == 0
+    res = microc("run", project, "--verify", "--json")
+    return res.returncode, json.loads(res.stdout)
+
+
+def check_names_layer(project: Path, run: dict, layer: int, op: str) -> None:
+    m = run["first_mismatch"]
+    row = read_metadata(project)["layers"][layer]
+    assert run["match"] is False
+    assert (m["layer"], m["op"], m["tensor"]) == (layer, op, row["output_tensors"][0]["name"])
+    size = int(np.prod(row["output"]))
+    assert 1 <= m["differing"] <= size and 0 <= m["first_index"] < size and m["max_abs_diff"] > 0
+    assert json.loads((project / "last_run.json").read_text())["first_mismatch"] == m
+
+
+@pytest.mark.parametrize("board", ["host", pytest.param("mps2-an386", marks=pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None, reason="qemu-system-arm is not installed"))])
+def test_kws_with_layer_3_weights_edited_names_layer_3(tmp_path, board):
+    project = tmp_path / "kws"
+    clean = deploy(shared_model("mlperf_tiny/kws_ref_model"), board, project)
+    assert clean["match"] is True and clean["first_mismatch"] is None
+    old = alter_weight(project, 3, "-128")
+    assert old != "-128"
+    code, run = run_altered(project)
+    assert code == 1
+    check_names_layer(project, run, 3, "DEPTHWISE_CONV_2D")
+
+
+def test_float_model_with_layer_1_weights_edited_names_layer_1(tmp_path):
+    project = tmp_path / "hello"
+    assert deploy(shared_model("tflm/hello_world_float"), "host", project)["match"] is True
+    alter_weight(project, 1, "40.0f")
+    code, run = run_altered(project)
+    assert code == 1
+    check_names_layer(project, run, 1, "FULLY_CONNECTED")
+
+
+def test_an_untouched_project_agrees_with_tflm_at_every_layer(tmp_path):
+    """Layer by layer on the device against TFLM's intermediate tensors: no layer differs (VWW: 31
+    layers of conv, depthwise, pool, reshape, FC and softmax)."""
+    from microc.divergence import first_mismatch
+    project = tmp_path / "vww"
+    deploy(shared_model("mlperf_tiny/vww_96_int8"), "host", project)
+    metadata = read_metadata(project)
+    sample = make_samples(metadata["inputs"], 1, seed=7)[0]
+    artifact = json.loads((project / "build/microc-build.json").read_text())["artifact"]
+    with HostDevice(artifact, timeout=60) as device:
+        assert first_mismatch(device, read_manifest(project), metadata, sample) is None
+
+
+def test_compare_tensor_counts_and_locates_differences():
+    from microc.divergence import compare_tensor
+    want = np.arange(10, dtype=np.int8)
+    got = want.copy()
+    assert compare_tensor(got, want) is None
+    got[[4, 7]] += np.int8(3)
+    assert compare_tensor(got, want) == (2, 3.0, 4)
+    w = np.array([100.0, 1.0, -2.0], np.float32)
+    assert compare_tensor(w + np.float32(0.005), w) is None  # within 1e-4 of the largest magnitude
+    assert compare_tensor(np.array([100.0, 1.0, np.nan], np.float32), w) == (1, pytest.approx(np.nan,
+                                                                                              nan_ok=True), 2)
+
+
+def test_onnx_float_model_with_fc_weights_edited_names_the_fc(tmp_path):
+    """A float ONNX CNN (TRANSPOSE, CONV_2D with BN and ReLU folded, MAX_POOL_2D, FULLY_CONNECTED,
+    SOFTMAX): outputs are checked against onnxruntime, layers against TFLM on microc's IR."""
+    from onnx_builder import OnnxModel
+    from test_onnx_import import small_cnn
+    m = OnnxModel()
+    small_cnn(m)
+    project = tmp_path / "cnn"
+    assert deploy(m.save(tmp_path / "cnn.onnx"), "host", project)["match"] is True
+    alter_weight(project, 3, "40.0f")
+    code, run = run_altered(project)
+    assert code == 1
+    check_names_layer(project, run, 3, "FULLY_CONNECTED")
