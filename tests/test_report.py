@@ -66,11 +66,13 @@ def check_page_against_run(run: dict, page: str, data: dict) -> None:
     # verification: the verdict and the run's figures
     assert "MATCH</span>" in page and "MISMATCH" not in page
     assert data["verification"]["match"] is run["match"] is True
-    assert [data["verification"][k] for k in ("samples", "outputs_checked", "instructions")] == \
-        [run[k] for k in ("samples", "outputs_checked", "instructions")]
+    keys = ("samples", "outputs_checked", "instructions", "cycles", "counter")
+    assert [data["verification"][k] for k in keys] == [run[k] for k in keys]
+    for l, r in zip(data["layers"], run["layers"]):  # every measure of every layer, not only the charted one
+        assert [l[k] for k in ("instructions", "cycles", "ticks")] == [r[k] for k in ("instructions", "cycles", "ticks")]
     # layers: each run figure in the layers table, shares of the chosen measure summing to 1
     metric = data["layer_metric"]
-    assert metric == ("instructions" if run["instructions"] else "ticks")
+    assert metric == ("cycles" if run.get("cycles") else "instructions" if run["instructions"] else "ticks")
     assert [l[metric] for l in data["layers"]] == [l[metric] for l in run["layers"]]
     total = sum(l[metric] for l in run["layers"])
     for l in data["layers"]:
@@ -80,7 +82,7 @@ def check_page_against_run(run: dict, page: str, data: dict) -> None:
     assert len(rows) == len(run["layers"])
     for r, l in zip(rows, run["layers"]):
         row = cells(r)
-        assert row[:2] == [str(l["index"]), l["type"]] and row[{"instructions": 4, "ticks": 6}[metric]] == \
+        assert row[:2] == [str(l["index"]), l["type"]] and row[{"instructions": 4, "cycles": 5, "ticks": 6}[metric]] == \
             n(l[metric]) and row[7] == f"{100 * l[metric] / total:.1f}%"
     # memory: the build's flash and RAM, split into parts that add up
     mem = data["memory"]
@@ -115,6 +117,9 @@ def test_report_of_a_qemu_run_and_of_its_first_mismatch(tmp_path):
     run, page, data = deployed(shared_model("mlperf_tiny/kws_ref_model"), "mps2-an386", project)
     check_page_against_run(run, page, data)
     assert data["memory"]["ram"]["parts"]["stack"] > 0  # the linker script's .stack
+    if run["counter"] == "plugin":  # QEMU's counting plugin loaded: the chart shows estimated cycles
+        assert data["layer_metric"] == "cycles" and data["layer_unit"] == "estimated cycles"
+        assert f"<td>counted by</td><td>plugin</td>" in page and n(run["cycles"]) in cells(page)
     alter_weight(project, 3, "-128")
     assert microc("build", project).returncode == 0
     assert microc("run", project, "--verify").returncode == 1

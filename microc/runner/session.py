@@ -44,8 +44,6 @@ class RunReport:
     comparison: Comparison | None
     layers: list[LayerCost] = field(default_factory=list)
     counter: CounterInfo = field(default_factory=lambda: CounterInfo("timer"))
-    first_mismatch: object = None  # microc.divergence.LayerMismatch, after a mismatch
-    divergence_note: str | None = None  # why the layer-by-layer rerun found nothing, or could not run
 
     @property
     def match(self) -> bool | None:
@@ -79,6 +77,8 @@ class RunReport:
                 "cycles": total.cycles - sum(l.cycles for l in self.layers)}
 
     profiled: LayerCost | None = None  # the per-layer invocation's whole count
+    first_mismatch: object = None  # microc.divergence.LayerMismatch, after a mismatch
+    divergence_note: str | None = None  # why the layer-by-layer rerun found nothing, or could not run
 
     def to_json(self) -> dict:
         c = self.comparison
