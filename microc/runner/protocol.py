@@ -27,7 +27,7 @@ HEADER_BYTES = HEADER.size + CRC.size  # the header and its own CRC, after the s
 V1_HEADER = struct.Struct("<BBI")  # version 1: version, type, payload length (no sequence, no header CRC)
 RESPONSE = 0x80
 ERROR = 0x7F
-MAX_ANSWER = 16 << 20  # a longer length field is line noise, not a frame worth waiting for
+MAX_ANSWER = 16 << 20  # no answer is longer: a header claiming more is not from a microc firmware
 # Zeros that complete the longest request a device can be stuck in (its length came, its bytes were
 # lost): its CRC then fails, and the device goes back to hunting for sync, which zeros never form.
 RESYNC = bytes(HEADER_BYTES + RX_MAX + CRC.size)
