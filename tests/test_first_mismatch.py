@@ -31,9 +31,10 @@ def deploy(model: Path, board: str, out: Path) -> dict:
 
 
 def alter_weight(project: Path, layer: int, new_value: str) -> str:
-    """Replace the first value of layer `layer`'s weight array in model/*_weights.c; the old value."""
+    """Replace the first value of layer `layer`'s weight array in model/*_weights.c (an Arduino project's
+    library copy); the old value."""
     name = read_manifest(project)["name"]
-    path = project / "model" / f"{name}_weights.c"
+    path = next(project.rglob(f"{name}_weights.c"))
     text = path.read_text()
     m = re.search(rf"\b{name}_l{layer}_w\[\d+\][^{{]*{{\s*([^,\s]+),", text)
     assert m, f"no weights for layer {layer}"
@@ -118,3 +119,15 @@ def test_onnx_float_model_with_fc_weights_edited_names_the_fc(tmp_path):
     code, run = run_altered(project)
     assert code == 1
     check_names_layer(project, run, 3, "FULLY_CONNECTED")
+
+
+def test_avr_through_simavr_names_the_edited_layer(tmp_path):
+    """The same search on an 8-bit AVR: arduino-mega in simavr, hello_world_int8 with layer 1 edited."""
+    from test_arduino import _needs_avr_tools
+    _needs_avr_tools()
+    project = tmp_path / "mega"
+    assert deploy(shared_model("tflm/hello_world_int8"), "arduino-mega", project)["match"] is True
+    alter_weight(project, 1, "-128")
+    code, run = run_altered(project)
+    assert code == 1
+    check_names_layer(project, run, 1, "FULLY_CONNECTED")
