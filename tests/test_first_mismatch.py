@@ -42,42 +42,35 @@ def alter_weight(project: Path, layer: int, new_value: str) -> str:
     return m.group(1)
 
 
-def run_altered(project: Path) -> tuple[int, dict]:
+def edit_and_find(model: Path, board: str, project: Path, layer: int, value: str, op: str) -> dict:
+    """Deploy (it matches), set one weight of `layer` to `value`, rebuild and run --verify --json: the run
+    fails and names `layer` (operator `op`, its output tensor) as the first that differs."""
+    clean = deploy(model, board, project)
+    assert clean["match"] is True and clean["first_mismatch"] is None
+    assert alter_weight(project, layer, value) != value
     assert microc("build", project).returncode == 0
     res = microc("run", project, "--verify", "--json")
-    return res.returncode, json.loads(res.stdout)
-
-
-def check_names_layer(project: Path, run: dict, layer: int, op: str) -> None:
+    run = json.loads(res.stdout)
     m = run["first_mismatch"]
     row = read_metadata(project)["layers"][layer]
-    assert run["match"] is False
+    assert res.returncode == 1 and run["match"] is False
     assert (m["layer"], m["op"], m["tensor"]) == (layer, op, row["output_tensors"][0]["name"])
     size = int(np.prod(row["output"]))
     assert 1 <= m["differing"] <= size and 0 <= m["first_index"] < size and m["max_abs_diff"] > 0
     assert json.loads((project / "last_run.json").read_text())["first_mismatch"] == m
+    return m
 
 
 @pytest.mark.parametrize("board", ["host", pytest.param("mps2-an386", marks=pytest.mark.skipif(
     shutil.which("qemu-system-arm") is None, reason="qemu-system-arm is not installed"))])
 def test_kws_with_layer_3_weights_edited_names_layer_3(tmp_path, board):
-    project = tmp_path / "kws"
-    clean = deploy(shared_model("mlperf_tiny/kws_ref_model"), board, project)
-    assert clean["match"] is True and clean["first_mismatch"] is None
-    old = alter_weight(project, 3, "-128")
-    assert old != "-128"
-    code, run = run_altered(project)
-    assert code == 1
-    check_names_layer(project, run, 3, "DEPTHWISE_CONV_2D")
+    edit_and_find(shared_model("mlperf_tiny/kws_ref_model"), board, tmp_path / "kws", 3, "-128",
+                  "DEPTHWISE_CONV_2D")
 
 
 def test_float_model_with_layer_1_weights_edited_names_layer_1(tmp_path):
-    project = tmp_path / "hello"
-    assert deploy(shared_model("tflm/hello_world_float"), "host", project)["match"] is True
-    alter_weight(project, 1, "40.0f")
-    code, run = run_altered(project)
-    assert code == 1
-    check_names_layer(project, run, 1, "FULLY_CONNECTED")
+    edit_and_find(shared_model("tflm/hello_world_float"), "host", tmp_path / "hello", 1, "40.0f",
+                  "FULLY_CONNECTED")
 
 
 def test_an_untouched_project_agrees_with_tflm_at_every_layer(tmp_path):
@@ -113,21 +106,12 @@ def test_onnx_float_model_with_fc_weights_edited_names_the_fc(tmp_path):
     from test_onnx_import import small_cnn
     m = OnnxModel()
     small_cnn(m)
-    project = tmp_path / "cnn"
-    assert deploy(m.save(tmp_path / "cnn.onnx"), "host", project)["match"] is True
-    alter_weight(project, 3, "40.0f")
-    code, run = run_altered(project)
-    assert code == 1
-    check_names_layer(project, run, 3, "FULLY_CONNECTED")
+    edit_and_find(m.save(tmp_path / "cnn.onnx"), "host", tmp_path / "cnn", 3, "40.0f", "FULLY_CONNECTED")
 
 
 def test_avr_through_simavr_names_the_edited_layer(tmp_path):
     """The same search on an 8-bit AVR: arduino-mega in simavr, hello_world_int8 with layer 1 edited."""
     from test_arduino import _needs_avr_tools
     _needs_avr_tools()
-    project = tmp_path / "mega"
-    assert deploy(shared_model("tflm/hello_world_int8"), "arduino-mega", project)["match"] is True
-    alter_weight(project, 1, "-128")
-    code, run = run_altered(project)
-    assert code == 1
-    check_names_layer(project, run, 1, "FULLY_CONNECTED")
+    edit_and_find(shared_model("tflm/hello_world_int8"), "arduino-mega", tmp_path / "mega", 1, "-128",
+                  "FULLY_CONNECTED")
