@@ -151,7 +151,8 @@ def _verification(run: dict | None) -> dict | None:
     if run is None:
         return None
     keys = ("match", "samples", "outputs_checked", "max_abs_diff", "within_one_quantum", "instructions",
-            "cycles", "counter", "first_mismatch", "first_mismatch_note", "flash_bytes", "ram_bytes")
+            "cycles", "counter", "counter_note", "cpu", "overhead", "first_mismatch", "first_mismatch_note",
+            "flash_bytes", "ram_bytes")
     return {k: run.get(k) for k in keys}
 
 
@@ -234,8 +235,14 @@ def _verification_html(v: dict | None) -> str:
                None: "not verified"}[v["match"]]
     rows = [[k.replace("_", " "), _n(v[k])] for k in ("samples", "outputs_checked", "max_abs_diff",
                                                       "instructions", "cycles") if v.get(k) is not None]
-    if v.get("counter"):
+    if v.get("counter"):  # the QEMU plugin (exact), or the board's timer, and why
         rows.append(["counted by", v["counter"]])
+    if v.get("counter_note"):
+        rows.append(["counter note", v["counter_note"]])
+    if v.get("cycles") is not None and v.get("cpu"):
+        rows.append(["cycle model", v["cpu"]])
+    if v.get("overhead"):  # the inference's count less its layers' sum
+        rows += [[f"outside the layers: {k}", _n(n)] for k, n in v["overhead"].items()]
     out = f"<p>{verdict} against TensorFlow Lite Micro</p>" + _table(["", ""], rows)
     if v.get("first_mismatch"):
         from microc.report import first_mismatch_text

@@ -120,6 +120,9 @@ def test_report_of_a_qemu_run_and_of_its_first_mismatch(tmp_path):
     if run["counter"] == "plugin":  # QEMU's counting plugin loaded: the chart shows estimated cycles
         assert data["layer_metric"] == "cycles" and data["layer_unit"] == "estimated cycles"
         assert f"<td>counted by</td><td>plugin</td>" in page and n(run["cycles"]) in cells(page)
+        assert f"<td>cycle model</td><td>{run['cpu']}</td>" in page
+        for k, v in run["overhead"].items():  # the inference less its layers, as the run reported it
+            assert f"<td>outside the layers: {k}</td><td>{n(v)}</td>" in page
     alter_weight(project, 3, "-128")
     assert microc("build", project).returncode == 0
     assert microc("run", project, "--verify").returncode == 1
