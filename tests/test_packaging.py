@@ -25,7 +25,8 @@ def installed(tmp_path_factory) -> Path:
     wheel = next((tmp / "dist").glob("microc-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     for data in ("microc/boards_data/host.toml", "microc/templates_data/cortex-m/Makefile.j2",
-                 "microc/runtime_c_data/include/mc_common.h", "microc/runtime_c_data/src/mc_conv2d.c"):
+                 "microc/runtime_c_data/include/mc_common.h", "microc/runtime_c_data/src/mc_conv2d.c",
+                 "microc/runner/plugin/mc_count.c"):
         assert data in names
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -50,3 +51,5 @@ def test_wheel_verifies_a_model_from_outside_the_checkout(installed, board, tmp_
     report = json.loads(res.stdout)
     assert report["match"] is True and report["max_abs_diff"] == 0
     assert (tmp_path / "out" / "runtime" / "include" / "mc_common.h").is_file()
+    # the QEMU plugin is built from the wheel's copy of its source
+    assert report["counter"] == ("timer" if board == "host" else "plugin"), report["counter_note"]

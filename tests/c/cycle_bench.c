@@ -24,15 +24,25 @@ BENCH(bench_smlad_loop, "movs r1, #8\n2: smlad r2, r3, r3, r2\nsmlad r2, r3, r3,
 /* PUSH and POP of four registers. */
 BENCH(bench_push_pop, "push {r4, r5, r6, r7}\npop {r4, r5, r6, r7}\n");
 
+#if defined(__ARM_FEATURE_MVE)
+/* Cortex-M55: a low-overhead loop of 4 iterations, each a vector load, add and store (Helium). */
+BENCH(bench_mve_loop, "movs r1, #4\npush {lr}\ndls lr, r1\n3: vldrw.u32 q0, [r0]\nvadd.i32 q1, q0, q0\n"
+                      "vstrw.32 q1, [r0]\nle lr, 3b\npop {lr}\n");
+#define MVE_BENCH bench_mve_loop,
+void bench_mve_loop(const uint32_t *p);
+#else
+#define MVE_BENCH
+#endif
+
 void bench_empty(const uint32_t *p);
 void bench_loads(const uint32_t *p);
 void bench_branch_loop(const uint32_t *p);
 void bench_smlad_loop(const uint32_t *p);
 void bench_push_pop(const uint32_t *p);
 
-static const uint32_t words[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+static uint32_t words[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 static void (*const benches[])(const uint32_t *) = {bench_empty, bench_loads, bench_branch_loop,
-                                                     bench_smlad_loop, bench_push_pop};
+                                                     bench_smlad_loop, bench_push_pop, MVE_BENCH};
 
 int main(void) {
   unsigned i;

@@ -196,6 +196,10 @@ static int classify_arm(const char *dis, const uint8_t *bytes, size_t size, int 
     return classify_undecoded(bytes, size, pc);
   if (vector) return (is(m, "vldr") || is(m, "vstr") || strncmp(m, "vld", 3) == 0 || strncmp(m, "vst", 3) == 0)
                          ? C_mve_mem : C_mve;
+  /* MVE's VLDRx/VSTRx and some vector operations sit in the coprocessor space, which capstone 4 shows as
+   * accesses to coprocessors 14 and 15; M-profile code has no other use for them (the FPU is 10 and 11). */
+  if (strstr(ops, "p14,") || strstr(ops, "p15,") || strncmp(ops, "14,", 3) == 0 || strncmp(ops, "15,", 3) == 0)
+    return (m[0] == 'l' || m[0] == 's') ? C_mve_mem : C_mve;
   if (is_any(m, LOAD_MULTIPLE) || is_any(m, STORE_MULTIPLE)) {
     bool load = is_any(m, LOAD_MULTIPLE);
     *regs = (is(m, "ldrd") || is(m, "strd")) ? 2 : register_count(ops);
