@@ -92,6 +92,23 @@ _trees = click.option("--trees", "tree_strategy", type=click.Choice(["code", "ar
                            "(default: chosen per model, docs/classical.md).")
 
 
+def _parse_schedules(ctx, param, values) -> dict:
+    """LAYER_OR_TYPE:knob=value,... (repeatable) -> {step or type: {knob: value}}."""
+    from microc.codegen.schedule import parse_override
+    out = {}
+    for text in values:
+        selector, knobs = parse_override(text)
+        key = int(selector) if selector.isdigit() else selector
+        out[key] = {**out.get(key, {}), **knobs}
+    return out
+
+
+_schedule = click.option("--schedule", "schedules", multiple=True, callback=_parse_schedules,
+                         metavar="LAYER_OR_TYPE:KNOB=V,...", help="Override a layer's schedule (a layer "
+                         "index or an operator type, e.g. CONV_2D:kernel=gemm); the knobs are in "
+                         "metadata.json's layers[i].schedule and docs/tuning.md.")
+
+
 def _quantize_options(f):
     """--quantize int8 --calibration DATA [--method]: quantize a float model before compiling it."""
     f = _method(f)
@@ -115,13 +132,14 @@ def _quantize_options(f):
 @_optimize
 @_stack_bytes
 @_trees
+@_schedule
 def compile_cmd(model, board, out_dir, name, quantize, calibration, method, selftest, input_shapes, optimize,
-                stack_bytes, tree_strategy):
+                stack_bytes, tree_strategy, schedules):
     """Compile MODEL to C and render a project for BOARD into a folder."""
     from microc.pipeline import compile_model
     res = compile_model(model, board, out_dir, name, quantize, calibration, method, selftest=selftest,
                         input_shapes=input_shapes, optimize=optimize, stack_bytes=stack_bytes,
-                        tree_strategy=tree_strategy)
+                        tree_strategy=tree_strategy, schedules=schedules)
     if res.quantization is not None:
         click.echo("\n".join(res.quantization.lines()))
     m = res.metadata
@@ -203,8 +221,9 @@ def _check_runnable(board_name: str, port: str | None) -> None:
 @_optimize
 @_stack_bytes
 @_trees
+@_schedule
 def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, timeout, quantize, calibration,
-               method, input_shapes, optimize, stack_bytes, tree_strategy):
+               method, input_shapes, optimize, stack_bytes, tree_strategy, schedules):
     """Compile, build and run MODEL on BOARD in one step."""
     from microc.build import build_project
     from microc.pipeline import compile_model
@@ -214,7 +233,7 @@ def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, time
     with _progress(f"compiling {Path(model).name} for {board}") as step:
         res = compile_model(model, board, out_dir, name, quantize, calibration, method,
                             input_shapes=input_shapes, optimize=optimize, stack_bytes=stack_bytes,
-                            tree_strategy=tree_strategy)
+                            tree_strategy=tree_strategy, schedules=schedules)
         if res.quantization is not None and not as_json:
             click.echo("\n".join(res.quantization.lines()), err=True)
         step(f"building {out_dir}")

@@ -40,7 +40,7 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
                   calibration: str | Path | None = None, method: str = "minmax",
                   selftest: int = 0, input_shapes: dict[str, tuple[int, ...]] | None = None,
                   optimize: str = "balanced", stack_bytes: int | None = None,
-                  tree_strategy: str | None = None) -> CompileResult:
+                  tree_strategy: str | None = None, schedules: dict | None = None) -> CompileResult:
     """With `quantize="int8"` the float model is first quantized with `calibration` data; the int8
     .tflite is kept as model/quantized.tflite and the manifest points at it (TFLM verifies that).
     With `selftest=N` the firmware embeds N inputs and TFLM's outputs, checks itself and prints PASS
@@ -49,7 +49,8 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
     the planner may use (docs/memory.md); balanced takes memory's when the model would not fit otherwise.
     `stack_bytes`: the stack reserve instead of the board's (e.g. a measured stack plus a margin,
     microc.bench.stack_reserve). `tree_strategy` (code, arrays): how tree ensembles are generated
-    (docs/classical.md; default: a heuristic per model)."""
+    (docs/classical.md; default: a heuristic per model). `schedules` overrides layers'
+    schedules (generate())."""
     from microc.boards import load_board
     from microc.project import check_fits, render_project, write_selftest
 
@@ -62,7 +63,7 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
         from microc.codegen.ops.trees import set_strategy
         set_strategy(graph, tree_strategy)
     name = c_identifier(name or graph.name)
-    model = _generate_fitting(graph, name, board, optimize)
+    model = _generate_fitting(graph, name, board, optimize, schedules)
     model.metadata["stack_reserve_bytes"] = board.stack_bytes
     out_dir = Path(out_dir)
     with _atomic_dir(out_dir) as tmp:
@@ -87,16 +88,18 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
     return CompileResult(out_dir, name, board.name, model.metadata, quantized)
 
 
-def _generate_fitting(graph, name: str, board, optimize: str) -> GeneratedModel:
+def _generate_fitting(graph, name: str, board, optimize: str, schedules: dict | None) -> GeneratedModel:
+    from microc.codegen.schedule import isas_of
     from microc.errors import DoesNotFit
     from microc.project import check_fits
-    model = generate(graph, name, optimize)
+    isas = isas_of(board.features)
+    model = generate(graph, name, optimize, isas, schedules)
     try:
         check_fits(model, board)
     except DoesNotFit as balanced_error:
         if optimize != "balanced":
             raise
-        smaller = generate(graph, name, "memory")  # costs instructions, but the model may fit
+        smaller = generate(graph, name, "memory", isas, schedules)  # costs instructions, but the model may fit
         try:
             check_fits(smaller, board)
         except DoesNotFit:

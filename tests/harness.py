@@ -49,22 +49,25 @@ def run_shared(lib: Path, model: GeneratedModel, inputs: list[np.ndarray]) -> li
 
 
 def compile_and_run(model_path: Path, samples: list[list[np.ndarray]], workdir: Path,
-                    extra_flags: list[str] = (), optimize: str = "balanced") -> list[list[np.ndarray]]:
-    """Generate C for the model, build it as a shared library, run every sample."""
+                    extra_flags: list[str] = (), optimize: str = "balanced",
+                    schedules: dict | None = None) -> list[list[np.ndarray]]:
+    """Generate C for the model (`optimize`, `schedules`: as generate() takes them), build it as a
+    shared library, run every sample."""
     name = "m" + hashlib.sha1(Path(model_path).read_bytes()).hexdigest()[:8]
-    model = generate(load_model(model_path), name, optimize)
+    model = generate(load_model(model_path), name, optimize, schedules=schedules)
     lib = build_shared(model, Path(workdir), extra_flags)
     return [run_shared(lib, model, s) for s in samples]
 
 
 def compile_and_run_sanitized(model_path: Path, samples: list[list[np.ndarray]],
-                              workdir: Path, optimize: str = "balanced") -> list[list[np.ndarray]]:
+                              workdir: Path, optimize: str = "balanced",
+                              schedules: dict | None = None) -> list[list[np.ndarray]]:
     """compile_and_run with ASan/UBSan: the library runs in a child Python with the ASan runtime preloaded
     (loaded into this unsanitized interpreter it would abort it). Fails on any sanitizer report."""
     import json
     import sys
     workdir = Path(workdir)
-    model = generate(load_model(model_path), "m", optimize)
+    model = generate(load_model(model_path), "m", optimize, schedules=schedules)
     lib = build_shared(model, workdir, SANITIZE)
     np.savez(workdir / "in.npz", *[x for s in samples for x in s])
     (workdir / "meta.json").write_text(json.dumps(model.metadata))

@@ -97,10 +97,10 @@ def _samples(shape, dtype: str, seed: int, n: int = 3) -> list[list[np.ndarray]]
     return rand + [[np.full(shape, -128, np.int8)], [np.full(shape, 127, np.int8)]]
 
 
-def _check(model: bytes, samples, tmp_path, extra_flags=()) -> None:
+def _check(model: bytes, samples, tmp_path, extra_flags=(), schedules=None) -> None:
     path = tmp_path / "model.tflite"
     path.write_bytes(model)
-    got_all = harness.compile_and_run(path, samples, tmp_path, extra_flags)
+    got_all = harness.compile_and_run(path, samples, tmp_path, extra_flags, schedules=schedules)
     for sample, got in zip(samples, got_all):
         want = run_tflm(model, sample)
         assert len(got) == len(want)

@@ -11,6 +11,8 @@ import numpy as np
 from microc.codegen.cformat import c_array, c_string
 from microc.codegen.lowering import (CTYPES, LoweringContext, check_supported, in_place_candidates,
                                      in_place_emitter, lowering_for)
+from microc.codegen.schedule import Schedule, with_knobs
+from microc.errors import MicrocError
 from microc.ir import Graph, Tensor
 from microc.passes.order import memory_order
 from microc.planner import Plan, plan_arena
@@ -24,20 +26,24 @@ class GeneratedModel:
     plan: Plan
 
 
-def generate(graph: Graph, name: str, optimize: str = "balanced") -> GeneratedModel:
+def generate(graph: Graph, name: str, optimize: str = "balanced", isas: tuple[str, ...] = ("portable",),
+             schedules: dict | None = None) -> GeneratedModel:
     """`optimize` (speed, balanced, memory) chooses the in-place variants the planner may use
-    (microc/codegen/lowering.py in_place_candidates)."""
+    (microc/codegen/lowering.py in_place_candidates). `isas`: the board's ISA paths
+    (schedule.isas_of(board.features)). `schedules`: per layer (step index in execution order, or an
+    operator type for all its layers) a Schedule or a dict of knobs over the default."""
     check_supported(graph)
     graph = memory_order(graph)
-    plan = plan_arena(graph, _scratch_needs(graph), in_place_candidates(graph, optimize))
+    chosen = resolve_schedules(graph, isas, schedules or {})
+    plan = plan_arena(graph, _scratch_needs(graph, chosen), in_place_candidates(graph, optimize, chosen))
     ctx = LoweringContext(plan=plan, prefix=name)
     calls = []
     for step, op in enumerate(graph.ops):
-        ctx.step = step
+        ctx.step, ctx.schedule = step, chosen.get(step)
         emit = in_place_emitter(op) if step in plan.in_place else lowering_for(op).emit
         calls.append(emit(op, ctx))
     info = _info(graph, name, plan)
-    layers = _layer_table(graph, plan)
+    layers = _layer_table(graph, plan, chosen)
     sizes = {a.name: a.values.size * np.dtype(_np(a.ctype)).itemsize for a in ctx.arrays}
     weight_bytes = sum(sizes.values())
     largest = max(sizes, key=sizes.get, default=None)  # boards may limit one object's size (AVR)
@@ -65,12 +71,48 @@ def _planner_info(graph: Graph, plan: Plan) -> dict:
             "refused": [{"step": s, "type": graph.ops[s].type, "why": w} for s, w in sorted(plan.refused.items())]}
 
 
-def _scratch_needs(graph: Graph) -> dict[int, int]:
+def schedule_choices(graph: Graph, isas: tuple[str, ...]) -> dict[int, list[Schedule]]:
+    """Every scheduled layer's candidate schedules on these ISA paths, its default first."""
+    choices = {}
+    for step, op in enumerate(graph.ops):
+        fn = lowering_for(op).schedules
+        if fn is not None:
+            choices[step] = fn(op, isas)
+    return choices
+
+
+def resolve_schedules(graph: Graph, isas: tuple[str, ...], requested: dict) -> dict[int, Schedule]:
+    """The schedule of each scheduled layer: the requested one (a Schedule, or knobs over the default;
+    keyed by step or by operator type, a step winning) if it is one of the layer's candidates, else
+    the default. A request that matches no layer, or that no candidate has, is an error."""
+    choices = schedule_choices(graph, isas)
+    used, chosen = set(), {}
+    for step, candidates in choices.items():
+        op = graph.ops[step]
+        key = step if step in requested else str(step) if str(step) in requested else op.type
+        want = requested.get(key, candidates[0])
+        if key in requested:
+            used.add(key)
+        if isinstance(want, dict):
+            want = with_knobs(candidates[0], want)
+        if want not in candidates:
+            raise MicrocError(f"schedule {want} is not available for layer {step} ({op.type}) on "
+                              f"ISA paths {', '.join(isas)}; its candidates: "
+                              f"{', '.join(map(str, candidates))}")
+        chosen[step] = want
+    unused = [str(k) for k in requested if k not in used]
+    if unused:
+        raise MicrocError(f"schedule for {', '.join(unused)}: no scheduled layer has that index or "
+                          "operator type")
+    return chosen
+
+
+def _scratch_needs(graph: Graph, chosen: dict[int, Schedule]) -> dict[int, int]:
     needs = {}
     for step, op in enumerate(graph.ops):
         fn = lowering_for(op).scratch_bytes
         if fn is not None:
-            needs[step] = fn(op)
+            needs[step] = fn(op, chosen.get(step))
     return needs
 
 
@@ -92,7 +134,7 @@ def _info(graph: Graph, name: str, plan: Plan) -> dict:
             "arena_bytes": plan.arena_bytes, "layers_count": len(graph.ops)}
 
 
-def _layer_table(graph: Graph, plan: Plan) -> list[dict]:
+def _layer_table(graph: Graph, plan: Plan, chosen: dict[int, Schedule]) -> list[dict]:
     rows = []
     for step, op in enumerate(graph.ops):
         rows.append({
@@ -104,6 +146,7 @@ def _layer_table(graph: Graph, plan: Plan) -> list[dict]:
                               if t is not None and not t.is_const],
             "output_tensors": [{"name": t.name, "offset": plan.offset_of(t), "bytes": t.nbytes}
                                for t in op.outputs],
+            "schedule": chosen[step].knobs() if step in chosen else None,
         })
     return rows
 

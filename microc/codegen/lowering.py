@@ -3,6 +3,8 @@
 A lowering turns one IR operator into one C statement (usually a kernel call from runtime_c/), declaring
 what it needs through the context: constant arrays (weights, biases, multipliers) that go to flash, and
 static const parameter structs. All arithmetic that can be done at compile time is done in the lowering.
+A lowering with a schedule (microc/codegen/schedule.py) reads its knobs from `ctx.schedule`; `schedules`
+lists the layer's candidates on the board's ISA paths, its default first.
 
     @lowering("RELU")
     def lower_relu(op, ctx):
@@ -16,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from microc.errors import UnsupportedOperator
+from microc.codegen.schedule import Schedule
 from microc.ir import Graph, Op, Tensor
 from microc.planner import InPlace, Plan
 
@@ -27,15 +30,18 @@ CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "in
 class Lowering:
     op_type: str
     emit: Callable[[Op, "LoweringContext"], str]
-    scratch_bytes: Callable[[Op], int] | None = None
+    scratch_bytes: Callable[[Op, Schedule | None], int] | None = None
+    # (op, the board's ISA paths) -> the schedules this layer may run, the default first
+    schedules: Callable[[Op, tuple[str, ...]], list[Schedule]] | None = None
 
 
 _REGISTRY: dict[str, Lowering] = {}
 
 
-def lowering(op_type: str, scratch_bytes: Callable[[Op], int] | None = None):
+def lowering(op_type: str, scratch_bytes: Callable[[Op, Schedule | None], int] | None = None,
+             schedules: Callable[[Op, tuple[str, ...]], list[Schedule]] | None = None):
     def register(fn):
-        _REGISTRY[op_type] = Lowering(op_type, fn, scratch_bytes)
+        _REGISTRY[op_type] = Lowering(op_type, fn, scratch_bytes, schedules)
         return fn
     return register
 
@@ -43,10 +49,11 @@ def lowering(op_type: str, scratch_bytes: Callable[[Op], int] | None = None):
 @dataclass(frozen=True)
 class InPlaceLowering:
     """How an operator may write its output over an input (the planner decides where it may).
-    check: the inputs it may overwrite and the scratch it then needs, or None where the kernel cannot;
+    check: the inputs it may overwrite and the scratch it then needs (under the layer's schedule),
+    or None where the kernel cannot;
     emit: the in-place call, or None when the ordinary lowering already works in place (element-wise
     kernels); free: costs no instructions (--optimize balanced uses it; memory uses every variant)."""
-    check: Callable[[Op], InPlace | None]
+    check: Callable[[Op, Schedule | None], InPlace | None]
     emit: Callable[[Op, "LoweringContext"], str] | None = None
     free: bool = True
 
@@ -55,20 +62,22 @@ _IN_PLACE: dict[str, InPlaceLowering] = {}
 OPTIMIZE_MODES = ("speed", "balanced", "memory")
 
 
-def register_in_place(op_type: str, check: Callable[[Op], InPlace | None],
+def register_in_place(op_type: str, check: Callable[[Op, Schedule | None], InPlace | None],
                       emit: Callable[[Op, "LoweringContext"], str] | None = None, free: bool = True) -> None:
     _IN_PLACE[op_type] = InPlaceLowering(check, emit, free)
 
 
-def in_place_candidates(graph: Graph, optimize: str) -> dict[int, InPlace]:
-    """The steps whose operator may run in place under --optimize `optimize` (speed: none)."""
+def in_place_candidates(graph: Graph, optimize: str,
+                        schedules: dict[int, Schedule] | None = None) -> dict[int, InPlace]:
+    """The steps whose operator may run in place under --optimize `optimize` (speed: none), with
+    their schedules (step -> Schedule)."""
     _load_all()
     out = {}
     for step, op in enumerate(graph.ops):
         variant = _IN_PLACE.get(op.type)
         if variant is None or optimize == "speed" or (optimize == "balanced" and not variant.free):
             continue
-        spec = variant.check(op)
+        spec = variant.check(op, (schedules or {}).get(step))
         if spec is not None:
             out[step] = spec
     return out
@@ -77,6 +86,16 @@ def in_place_candidates(graph: Graph, optimize: str) -> dict[int, InPlace]:
 def in_place_emitter(op: Op) -> Callable[[Op, "LoweringContext"], str]:
     variant = _IN_PLACE[op.type]
     return variant.emit or lowering_for(op).emit
+
+
+def best_isa(isas: tuple[str, ...], supported: tuple[str, ...] = ("portable", "dsp")) -> str:
+    """The last (best) of the board's ISA paths that a kernel has."""
+    return next((i for i in reversed(isas) if i in supported), "portable")
+
+
+def isa_schedules(op: Op, isas: tuple[str, ...]) -> list[Schedule]:
+    """The schedule of an operator whose only knob is the ISA path."""
+    return [Schedule(isa=best_isa(isas))]
 
 
 def supported_ops() -> list[str]:
@@ -124,6 +143,7 @@ class LoweringContext:
     decls: list[str] = field(default_factory=list)
     structs: list[tuple[str, str]] = field(default_factory=list)  # (C type, &name) in declaration order
     step: int = 0
+    schedule: Schedule | None = None  # the current layer's (None: its operator has no knobs)
     _names: set[str] = field(default_factory=set)
     _const_names: dict[tuple[int, bool], str] = field(default_factory=dict)
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from microc.codegen import fixedpoint as fp
-from microc.codegen.lowering import LoweringContext, c_float, lowering, unsupported
+from microc.codegen.lowering import LoweringContext, c_float, isa_schedules, lowering, unsupported
 from microc.codegen.ops.common import require_dtype
 from microc.codegen.ops.pointwise import f32, int8_table, lut_call, per_tensor
 from microc.codegen.quant import quantize_multiplier, tflite_round
@@ -119,7 +119,7 @@ def softmax_exp_table(op: Op, beta: float) -> np.ndarray:
                      else 0 for d in range(256)], np.int32)
 
 
-@lowering("SOFTMAX")
+@lowering("SOFTMAX", schedules=isa_schedules)
 def lower_softmax(op: Op, ctx: LoweringContext) -> str:
     x, y = op.inputs[0], op.outputs[0]
     dtype = require_dtype(op)

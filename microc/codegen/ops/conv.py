@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from microc.codegen.lowering import LoweringContext, lowering, unsupported
+from microc.codegen.lowering import LoweringContext, best_isa, isa_schedules, lowering, unsupported
 from microc.codegen.ops.common import act_fields, folded_bias, require_dtype, requant_arrays
+from microc.codegen.schedule import ConvSchedule, DepthwiseSchedule
 from microc.ir import Op
 
 
-@lowering("FULLY_CONNECTED")
+@lowering("FULLY_CONNECTED", schedules=isa_schedules)
 def lower_fully_connected(op: Op, ctx: LoweringContext) -> str:
     dtype = require_dtype(op)
     x, w = op.inputs[0], op.inputs[1]
@@ -106,23 +107,32 @@ def _int8_fields(op: Op, ctx: LoweringContext, x, w, bias, out, weight_sums) -> 
             "in_zp": x.quant.zp, "out_zp": out.quant.zp, **act_fields(op, out)}
 
 
-SHORT_ROW = 16  # int8 filters with k_w * in_c below this gather patches (two, in scratch) first
+SHORT_ROW = 16  # by default int8 filters with k_w * in_c below this gather patches (im2col) first
 
 
-def _patch_len(op: Op) -> int:
-    """Values per gathered patch (k_h*k_w*in_c rounded up to 4) of an int8 CONV_2D whose filter
-    rows are too short to read in place efficiently; 0 for the others."""
-    w = op.inputs[1]
-    if op.inputs[0].dtype != "int8" or len(w.shape) != 4 or w.shape[2] * w.shape[3] >= SHORT_ROW:
+def _conv_schedules(op: Op, isas: tuple[str, ...]) -> list[ConvSchedule]:
+    """Generic kernel reading in place or gathering patches (the default: gather when the filter
+    rows are short)."""
+    isa, w = best_isa(isas), op.inputs[1]
+    if op.inputs[0].dtype != "int8" or len(w.shape) != 4:
+        return [ConvSchedule(isa)]
+    short = w.shape[2] * w.shape[3] < SHORT_ROW
+    return [ConvSchedule(isa, "generic", short), ConvSchedule(isa, "generic", not short)]
+
+
+def _patch_len(op: Op, schedule: ConvSchedule | None) -> int:
+    """Values per gathered patch (k_h*k_w*in_c rounded up to 4) of an int8 CONV_2D scheduled with
+    im2col; 0 for the others."""
+    if schedule is None or not schedule.im2col:
         return 0
-    return -(-int(np.prod(w.shape[1:])) // 4) * 4
+    return -(-int(np.prod(op.inputs[1].shape[1:])) // 4) * 4
 
 
-def _conv_patch_bytes(op: Op) -> int:
-    return 2 * _patch_len(op)
+def _conv_patch_bytes(op: Op, schedule: ConvSchedule | None) -> int:
+    return 2 * _patch_len(op, schedule)
 
 
-@lowering("CONV_2D", scratch_bytes=_conv_patch_bytes)
+@lowering("CONV_2D", scratch_bytes=_conv_patch_bytes, schedules=_conv_schedules)
 def lower_conv2d(op: Op, ctx: LoweringContext) -> str:
     dtype = require_dtype(op)
     x, w, bias, out = _conv_inputs(op)
@@ -139,7 +149,7 @@ def lower_conv2d(op: Op, ctx: LoweringContext) -> str:
             **act_fields(op, out)})
         return f"mc_conv2d_f32({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
     flat = w.data.reshape(out_c, -1)
-    patch_len = _patch_len(op)
+    patch_len = _patch_len(op, ctx.schedule)
     if patch_len:  # zero weights meet the patch's padding
         padded = np.zeros((out_c, patch_len), np.int8)
         padded[:, :flat.shape[1]] = flat
@@ -154,7 +164,11 @@ def lower_conv2d(op: Op, ctx: LoweringContext) -> str:
     return f"mc_conv2d_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)}, {scratch});"
 
 
-@lowering("DEPTHWISE_CONV_2D")
+def _dw_schedules(op: Op, isas: tuple[str, ...]) -> list[DepthwiseSchedule]:
+    return [DepthwiseSchedule(best_isa(isas))]
+
+
+@lowering("DEPTHWISE_CONV_2D", schedules=_dw_schedules)
 def lower_depthwise_conv2d(op: Op, ctx: LoweringContext) -> str:
     dtype = require_dtype(op)
     x, w, bias, out = _conv_inputs(op)

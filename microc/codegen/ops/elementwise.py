@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from microc.codegen.lowering import LoweringContext, lowering, unsupported
+from microc.codegen.lowering import LoweringContext, isa_schedules, lowering, unsupported
 from microc.codegen.ops.common import act_fields, c_init, merge_dims, require_dtype
 from microc.codegen.fixedpoint import multiply_by_quantized_multiplier
 from microc.codegen.quant import quantize_multiplier
@@ -78,9 +78,9 @@ def _offsets(op: Op) -> dict:
     return dict(a_offset=-a.quant.zp, b_offset=-b.quant.zp, out_offset=y.quant.zp)
 
 
-@lowering("ADD")
-@lowering("SUB")
-@lowering("MUL")
+@lowering("ADD", schedules=isa_schedules)
+@lowering("SUB", schedules=isa_schedules)
+@lowering("MUL", schedules=isa_schedules)
 def lower_binary(op: Op, ctx: LoweringContext) -> str:
     dtype = _check_operands(op)
     a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]

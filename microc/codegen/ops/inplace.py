@@ -16,7 +16,7 @@ UNARY = ("RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "QUANTIZE")
 GROUPS = (16, 8, 4, 2)  # depthwise channels per pass, largest first, while the scratch stays small
 
 
-def _binary(op: Op) -> InPlace | None:
+def _binary(op: Op, schedule=None) -> InPlace | None:
     """An input with the output's shape and type (the other one may be broadcast)."""
     y = op.outputs[0]
     fits = tuple(i for i, t in enumerate(op.inputs[:2])
@@ -24,7 +24,7 @@ def _binary(op: Op) -> InPlace | None:
     return InPlace(fits) if fits else None
 
 
-def _unary(op: Op) -> InPlace | None:
+def _unary(op: Op, schedule=None) -> InPlace | None:
     """Element i of the output is no wider than element i of the input, so a forward pass never writes
     over an element it has not read."""
     x, y = op.inputs[0], op.outputs[0]
@@ -44,7 +44,7 @@ def _dw_group(op: Op) -> int:
     return 1
 
 
-def _depthwise(op: Op) -> InPlace | None:
+def _depthwise(op: Op, schedule=None) -> InPlace | None:
     x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
     if x.dtype != "int8" or y.dtype != "int8" or len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1:
         return None
@@ -64,7 +64,7 @@ def _emit_depthwise(op: Op, ctx: LoweringContext) -> str:
             f"(int8_t *){ctx.scratch()});")
 
 
-def _pointwise_conv(op: Op) -> InPlace | None:
+def _pointwise_conv(op: Op, schedule=None) -> InPlace | None:
     x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
     if x.dtype != "int8" or y.dtype != "int8" or len(x.shape) != 4 or len(y.shape) != 4:
         return None
@@ -72,13 +72,13 @@ def _pointwise_conv(op: Op) -> InPlace | None:
         return None
     if any(op.attrs.get("pads", (0, 0, 0, 0))) or tuple(x.shape[:3]) != tuple(y.shape[:3]):
         return None
-    return InPlace((0,), x.shape[2] * x.shape[3] + _conv_patch_bytes(op))
+    return InPlace((0,), x.shape[2] * x.shape[3] + _conv_patch_bytes(op, schedule))
 
 
 def _emit_pointwise_conv(op: Op, ctx: LoweringContext) -> str:
     lower_conv2d(op, ctx)
     p = ctx.last_struct("mc_conv2d_s8_t")
-    kernel = _conv_patch_bytes(op)
+    kernel = _conv_patch_bytes(op, ctx.schedule)
     base = f"((int8_t *){ctx.scratch()})"
     return (f"mc_conv2d_s8_1x1_inplace({p}, {ctx.ptr(op.inputs[0])}, {base} + {kernel}, "
             f"{base if kernel else 'NULL'});")

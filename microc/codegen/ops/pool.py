@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from microc.codegen.lowering import LoweringContext, lowering, unsupported
+from microc.codegen.lowering import LoweringContext, isa_schedules, lowering, unsupported
 from microc.codegen.ops.common import act_fields, c_init, c_list, merge_dims, require_dtype
 from microc.codegen.quant import quantize_multiplier
 from microc.ir import Op
@@ -37,7 +37,7 @@ def _pool_geometry(op: Op) -> str:
                        pad_top=top, pad_left=left))
 
 
-def _avg_scratch(op: Op) -> int:
+def _avg_scratch(op: Op, schedule=None) -> int:
     x = op.inputs[0]
     return 4 * x.shape[-1] if x.dtype == "int8" and x.shape else 0  # int32 sums, one per channel
 
@@ -57,12 +57,12 @@ def _lower_pool(op: Op, ctx: LoweringContext, kind: str) -> str:
     return f"mc_{kind}_s8({p}, {ctx.ptr(x)}, {ctx.ptr(y)}{scratch});"
 
 
-@lowering("AVERAGE_POOL_2D", scratch_bytes=_avg_scratch)
+@lowering("AVERAGE_POOL_2D", scratch_bytes=_avg_scratch, schedules=isa_schedules)
 def lower_average_pool(op: Op, ctx: LoweringContext) -> str:
     return _lower_pool(op, ctx, "avg_pool")
 
 
-@lowering("MAX_POOL_2D")
+@lowering("MAX_POOL_2D", schedules=isa_schedules)
 def lower_max_pool(op: Op, ctx: LoweringContext) -> str:
     return _lower_pool(op, ctx, "max_pool")
 
