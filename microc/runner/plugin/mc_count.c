@@ -158,7 +158,7 @@ static bool writes_pc(const char *ops) {
 }
 
 static bool is_load_store_single(int c) {
-  return c == C_load || c == C_load_pipelined || c == C_store || c == C_store_pipelined;
+  return c == C_load || c == C_store;
 }
 
 /* Armv8.1-M instructions capstone 4 cannot decode. The low-overhead loop instructions: LE / LETP (loop
@@ -276,12 +276,12 @@ static int classify_riscv(const uint8_t *b, size_t size, int *regs, int *pc) {
 
 /* A load or store single right after another one overlaps its address phase with the previous data
  * phase (Cortex-M3/M4 TRM); an MVE instruction after one of the other group (memory vs arithmetic)
- * overlaps its beats with it (Cortex-M55). Whether a CPU gains from either is its table's business. */
+ * overlaps its beats with it (Cortex-M55). Whether a CPU gains from either is its table's business.
+ * `prev` is the previous instruction's own class, before this context rule. */
 static int in_context(int c, int prev) {
   if (c == C_load && is_load_store_single(prev)) return C_load_pipelined;
   if (c == C_store && is_load_store_single(prev)) return C_store_pipelined;
-  if ((c == C_mve && prev == C_mve_mem) || (c == C_mve_mem && (prev == C_mve || prev == C_mve_overlapped)))
-    return C_mve_overlapped;
+  if ((c == C_mve && prev == C_mve_mem) || (c == C_mve_mem && prev == C_mve)) return C_mve_overlapped;
   return c;
 }
 
@@ -396,7 +396,7 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
     const uint8_t *bytes = qemu_plugin_insn_data(insn);
     size_t size = qemu_plugin_insn_size(insn);
-    int regs, pc, c;
+    int regs, pc, c, own;
     if (riscv) {
       c = classify_riscv(bytes, size, &regs, &pc);
     } else {
@@ -404,8 +404,9 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
       c = classify_arm(dis ? dis : "", bytes, size, &regs, &pc);
       free(dis);
     }
+    own = c;
     c = in_context(c, prev);
-    prev = c;
+    prev = own;
     qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &counts[c], 1);
     if (regs)
       qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64,
