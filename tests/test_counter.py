@@ -66,6 +66,11 @@ def test_per_layer_counts_exact_and_repeatable(model, board, tmp_path):
     j = first.to_json()
     assert j["counter"] == "plugin" and j["cpu"] == load_board(board).toolchain.cflags[0].split("=")[1]
     assert j["cycles"] == first.cycles > 0
+    classes = j["instruction_classes"]
+    assert sum(n for c, n in classes.items() if c not in counter.EVENTS) == first.profiled.instructions
+    assert classes["load"] + classes["load_pipelined"] > 0 and classes["taken"] > 0
+    if board != "riscv32-virt":
+        assert classes["dsp"] > 0  # SMLAD and friends in the int8 kernels
     assert [l["instructions"] for l in j["layers"]] == first.layer_instructions
 
 

@@ -157,6 +157,10 @@ def qemu_device(board, elf: str | os.PathLike, timeout: float = 120.0):
         counter.close()
         counter, note = None, str(e)
         device = _start(board, elf, timeout, None)
+    except BaseException:
+        if counter:
+            counter.close()
+        raise
     device.counter_info.note = note
     try:
         yield device
@@ -254,11 +258,16 @@ def console_run(board, elf: str | os.PathLike, timeout: float = 60.0) -> Console
         counter.close()
         counter, note = None, str(e)
         status, text, err = _console(board, Path(elf), timeout, None)
+    except BaseException:
+        if counter:
+            counter.close()
+        raise
     if counter is None:
         return ConsoleRun(status, text, [], CounterInfo("timer", note))
-    records = list(iter(counter.next_record, None))
-    counter.close()
-    return ConsoleRun(status, text, records, CounterInfo("plugin"))
+    try:
+        return ConsoleRun(status, text, list(iter(counter.next_record, None)), CounterInfo("plugin"))
+    finally:
+        counter.close()
 
 
 def _console(board, elf: Path, timeout: float, counter) -> tuple[int | None, str, str]:

@@ -32,6 +32,7 @@ class LayerCost:
     instructions: int | None
     cycles: int | None = None
     ticks: int | None = None  # the board's timer (the host: ns), for boards without instruction counts
+    classes: dict | None = field(default=None, repr=False)  # the plugin's count by instruction class
 
 
 @dataclass
@@ -94,6 +95,8 @@ class RunReport:
             "stack_bytes": self.stack_bytes, "stack_reserve_bytes": self.metadata.get("stack_reserve_bytes"),
             "instructions": self.instructions, "cycles": self.cycles, "counter": self.counter.kind,
             "counter_note": self.counter.note, "cpu": self.cpu, "overhead": self.overhead,
+            # what the per-layer invocation executed, by class (docs/cycles.md), where the plugin counted
+            "instruction_classes": self.profiled.classes if self.profiled else None,
             "samples": len(self.samples),
             "per_sample": [{"index": s.index, "match": s.match, "instructions": s.instructions,
                             "cycles": s.cycles} for s in self.samples],
@@ -215,7 +218,7 @@ class _Cost:
         record = self.counter.next_record()
         if record is None:
             raise DeviceError("the counting plugin wrote no record for the INVOKE just answered")
-        price = lambda c: LayerCost(c.instructions, self.model.cycles(c.by_class))  # noqa: E731
+        price = lambda c: LayerCost(c.instructions, self.model.cycles(c.by_class), classes=c.by_class)  # noqa: E731
         layers = [price(c) for c in record.layers]
         for layer, t in zip(layers, inv.layer_ticks or ()):
             layer.ticks = t
