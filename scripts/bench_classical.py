@@ -108,7 +108,7 @@ def wrap(microc_project: Path, dest: Path, tool: str, source: str, body: str, n_
     # the tools' C has unused parameters and variables; -Werror would refuse what -O2 compiles the same
     quiet = "".join(f'#pragma GCC diagnostic ignored "-W{w}"\n' for w in
                     ("unused-parameter", "unused-variable", "unused-function", "sign-compare"))
-    (dest / "model" / "tool_model.h").write_text(quiet + source)
+    (dest / "model" / "tool_model.h").write_text(quiet + "#include <math.h>\n" + source)  # m2cgen uses exp()
     info = {k: meta[k] for k in ("name", "model_hash", "inputs", "outputs", "arena_bytes", "layers_count")}
     n_scores = meta["outputs"][1]["bytes"] // 4
     label_at = (n_features + 1) // 2 * 2  # 8-byte aligned, after the input

@@ -133,3 +133,25 @@ def test_pickles_are_refused_with_the_reason(fname, tmp_path):
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
     assert "pickle" in res.stderr and "arbitrary code" in res.stderr and "skl2onnx" in res.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_random_forest_on_the_simulated_arduino_mega(tmp_path):
+    """50 trees of depth 10 as if/else code fit the Mega (8 KiB RAM); held-out samples through the runner
+    protocol under simavr match onnxruntime. The node arrays do not fit its RAM: a one-line refusal."""
+    from test_arduino import _needs_avr_tools
+    _needs_avr_tools()
+    t = classical_models.train("random_forest", "breast_cancer", tmp_path)
+    np.save(tmp_path / "x.npy", t.x_test[:12, None, :])
+    out = tmp_path / "mega"
+    res = subprocess.run([sys.executable, "-m", "microc", "compile", str(t.onnx_path), "--board", "arduino-mega",
+                          "--trees", "code", "-o", str(out)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    for cmd in (["build", str(out)], ["run", str(out), "--input", str(tmp_path / "x.npy"), "--verify", "--json"]):
+        res = subprocess.run([sys.executable, "-m", "microc", *cmd], capture_output=True, text=True, timeout=900)
+        assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["match"] is True and report["samples"] == 12
+    res = subprocess.run([sys.executable, "-m", "microc", "deploy", str(t.onnx_path), "--board", "arduino-mega",
+                          "--trees", "arrays", "-o", str(tmp_path / "arrays")], capture_output=True, text=True)
+    assert res.returncode != 0 and "arduino-mega has 8,192" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
