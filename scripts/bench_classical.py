@@ -6,9 +6,10 @@ Each model is trained on a scikit-learn bundled dataset (nothing is downloaded),
 compiled by microc, built, run over the held-out samples under QEMU and verified against onnxruntime.
 emlearn's and m2cgen's C for the same fitted model is built into the same firmware (microc's runner,
 startup and platform files; the generated model source replaced by a wrapper that calls the tool's
-predict function) and run on the same samples. Instructions are the median per inference from QEMU's
--icount counter (microc's); flash and RAM are of the whole firmware, and "model flash" is that minus
-the same firmware whose invoke does nothing.
+predict function) and run on the same samples. Instructions are the median per inference with microc's
+counter: "invoke" is the whole call, "model" is microc's layers (without its per-layer timer marks) or
+a wrapper's invoke less that of the same firmware whose invoke does nothing. Flash and RAM are of the
+whole firmware; "model flash" is that less the empty firmware's.
 
     .venv/bin/python scripts/bench_classical.py [--out docs/classical-table.md] [--samples 60]
 """
@@ -44,8 +45,10 @@ def measure(project: Path, x: np.ndarray, verify: bool) -> dict:
     np.save(project / "x.npy", x[:, None, :])
     report = run_project(project, input_file=str(project / "x.npy"), verify=verify)
     labels = np.array([int(s.outputs[0].reshape(-1)[0]) for s in report.samples])
+    layers = report.layer_instructions  # microc's layers (the last sample); none for the wrappers
     return {"instructions": report.instructions, "flash": build.flash_bytes, "ram": build.ram_bytes,
-            "match": report.match, "labels": labels}
+            "match": report.match, "labels": labels,
+            "layers": sum(layers) if layers and None not in layers else None}
 
 
 def microc_rows(t, x, work: Path) -> list[dict]:
@@ -187,6 +190,10 @@ def bench_model(kind: str, data: str, work: Path, samples: int) -> dict:
     empty = baseline(first, work, x)
     for r in rows:
         r["model_flash"] = r["flash"] - empty["flash"]
+        # the model's own instructions: microc's layers (without its per-layer timer marks), the
+        # wrappers' invoke less the empty wrapper's
+        r["model_instructions"] = r.pop("layers") if r["tool"].startswith("microc") else \
+            r["instructions"] - empty["instructions"]
         r["agree"] = float(np.mean(r.pop("labels") == expected))
         r["accuracy"] = None
     trees = getattr(t.model, "n_estimators", None)
@@ -195,13 +202,14 @@ def bench_model(kind: str, data: str, work: Path, samples: int) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| model | tool | instructions | flash (model) | flash (total) | RAM | labels = scikit-learn's | verified |",
-             "|---|---|---:|---:|---:|---:|---:|---|"]
+    lines = ["| model | tool | instructions (model) | instructions (invoke) | flash (model) | flash (total) | RAM "
+             "| labels = scikit-learn's | verified |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for res in results:
         for r in res["rows"]:
             verified = {True: "match", False: "MISMATCH", None: "-"}[r["match"]]
-            lines.append(f"| {res['model']} | {r['tool']} | {r['instructions']:,} | {r['model_flash']:,} | "
-                         f"{r['flash']:,} | {r['ram']:,} | {r['agree']:.1%} | {verified} |")
+            lines.append(f"| {res['model']} | {r['tool']} | {r['model_instructions']:,} | {r['instructions']:,} | "
+                         f"{r['model_flash']:,} | {r['flash']:,} | {r['ram']:,} | {r['agree']:.1%} | {verified} |")
     return "\n".join(lines) + "\n"
 
 

@@ -155,3 +155,29 @@ def test_random_forest_on_the_simulated_arduino_mega(tmp_path):
                           "--trees", "arrays", "-o", str(tmp_path / "arrays")], capture_output=True, text=True)
     assert res.returncode != 0 and "arduino-mega has 8,192" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "poly", "linear", "sigmoid", "one_class"])
+def test_svm_regressor_kernels(kernel, tmp_path):
+    """SVR with each kernel and OneClassSVM (SVMRegressor one_class, then Sign): OneClassSVM labels equal
+    to onnxruntime's and scikit-learn's; scores within 1e-4 of the largest score magnitude of the set
+    (onnxruntime sums the kernel terms through its GEMM, in another order)."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVR, OneClassSVM
+    x_train, x_test, y_train, _ = classical_models.dataset("wine")
+    model = make_pipeline(StandardScaler(), OneClassSVM(nu=0.1) if kernel == "one_class" else SVR(kernel=kernel))
+    model.fit(x_train, y_train.astype(np.float32))
+    path = tmp_path / "svm.onnx"
+    path.write_bytes(convert_sklearn(model, initial_types=[("X", FloatTensorType([1, 13]))]).SerializeToString())
+    got = run_host(path, x_test, tmp_path / "build")
+    want = [reference_outputs(path, [x[None]], len(g)) for x, g in zip(x_test, got)]
+    scores = [(g[-1].reshape(-1)[0], w[-1].reshape(-1)[0]) for g, w in zip(got, want)]
+    scale = max(abs(w) for _, w in scores)
+    assert max(abs(g - w) for g, w in scores) <= 1e-4 * scale
+    if kernel == "one_class":
+        labels = np.array([g[0].reshape(-1)[0] for g in got])
+        assert np.array_equal(labels, [w[0].reshape(-1)[0] for w in want])
+        assert np.array_equal(labels, model.predict(x_test))

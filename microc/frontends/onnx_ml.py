@@ -5,7 +5,7 @@ One sample per inference: a dynamic leading (batch) dimension of such a model is
 ensemble becomes TREE_ENSEMBLE (raw scores: the leaf weights summed, base values added), a linear
 model FULLY_CONNECTED, and a classifier's label and probabilities come from ML_CLASSIFY, which applies
 the post transform and onnxruntime's binary conventions (decided here, at compile time). Scaler is
-SUB and MUL; Normalizer is NORMALIZE; ArrayFeatureExtractor with constant indices is GATHER; ZipMap
+SCALER; SVMRegressor is SVM_REGRESSOR; Normalizer is NORMALIZE; ArrayFeatureExtractor with constant indices is GATHER; ZipMap
 and same-type Casts are the tensor itself (the reference's maps are read back as arrays).
 """
 from __future__ import annotations
@@ -78,6 +78,8 @@ def _ml_output_types(node: NodeProto, vi) -> list:
         return [(onnx.TensorProto.INT64, [n]), (onnx.TensorProto.FLOAT, [n, len(labels)])]
     if node.op_type == "TreeEnsembleRegressor":
         return [(onnx.TensorProto.FLOAT, [n, int(a.get("n_targets", 1))])]
+    if node.op_type == "SVMRegressor":
+        return [(onnx.TensorProto.FLOAT, [n, 1])]
     if node.op_type == "LinearRegressor":
         return [(onnx.TensorProto.FLOAT, [n, int(a.get("targets", 1))])]
     if node.op_type in ("Scaler", "Normalizer"):
@@ -255,6 +257,35 @@ def convert_linear_regressor(b: Builder, node: NodeProto) -> None:
     _define(b, node.output[0], _linear(b, node, a, node.output[0]))
 
 
+SVM_KERNELS = ("LINEAR", "POLY", "RBF", "SIGMOID")
+
+
+@ml_converter("SVMRegressor")
+def convert_svm_regressor(b: Builder, node: NodeProto) -> None:
+    a = attrs_of(node)
+    _transform(b, a, ("NONE",))
+    kernel = _text(a, "kernel_type", "LINEAR")
+    if kernel not in SVM_KERNELS:
+        raise b.refuse(f"kernel_type {kernel} is not supported (supported: {', '.join(SVM_KERNELS)})")
+    x, n_features = _features(b, node)
+    n_vectors = int(a.get("n_supports", 0))
+    coef = np.asarray(a.get("coefficients", []), np.float32)
+    vectors = np.asarray(a.get("support_vectors", []), np.float32)
+    if n_vectors and (vectors.size != n_vectors * n_features or coef.size != n_vectors):
+        raise b.refuse(f"{n_vectors} support vectors of {n_features} features need {n_vectors * n_features} "
+                       f"values and {n_vectors} coefficients ({vectors.size}, {coef.size} given)")
+    if not n_vectors and coef.size != n_features:
+        raise b.refuse(f"a linear SVMRegressor needs {n_features} coefficients ({coef.size} given)")
+    params = list(np.asarray(a.get("kernel_params", [0, 0, 0]), np.float32)) + [0.0] * 3
+    out = b.tensor(node.output[0], (1, 1), "float32")
+    b.emit("SVM_REGRESSOR", [x], [out], kernel=kernel if n_vectors else "LINEAR", coef=coef,
+           vectors=vectors.reshape(n_vectors, n_features) if n_vectors else None,
+           gamma=params[0], coef0=params[1], degree=params[2],
+           rho=float(np.asarray(a.get("rho", [0.0]), np.float32).reshape(-1)[0]),
+           one_class=bool(a.get("one_class", 0)))
+    _define(b, node.output[0], out)
+
+
 def _classify(b: Builder, node: NodeProto, raw, labels: np.ndarray, transform: str,
               binary: str | None = None) -> None:
     """ML_CLASSIFY: label (int64 [1]) and scores (float32 [1, classes]) from the raw scores.
@@ -272,14 +303,13 @@ def _classify(b: Builder, node: NodeProto, raw, labels: np.ndarray, transform: s
 
 @ml_converter("Scaler")
 def convert_scaler(b: Builder, node: NodeProto) -> None:
+    """SCALER: (x - offset) * scale per feature, in float as onnxruntime computes it."""
     a = attrs_of(node)
     x, n = _features(b, node)
     offset = np.broadcast_to(np.asarray(a.get("offset", [0.0]), np.float32), (n,))
     scale = np.broadcast_to(np.asarray(a.get("scale", [1.0]), np.float32), (n,))
-    shifted = b.tensor(f"{node.output[0]}_shifted", (1, n), "float32")
-    b.emit("SUB", [x, b.const_tensor(offset.reshape(1, n), "offset", "float32")], [shifted], activation="NONE")
     out = b.tensor(node.output[0], (1, n), "float32")
-    b.emit("MUL", [shifted, b.const_tensor(scale.reshape(1, n), "scale", "float32")], [out], activation="NONE")
+    b.emit("SCALER", [x], [out], offset=np.ascontiguousarray(offset), scale=np.ascontiguousarray(scale))
     _define(b, node.output[0], out)
 
 
@@ -328,7 +358,7 @@ def convert_cast(b: Builder, node: NodeProto) -> None:
 # ---- the ordinary operators around classical models, on their few values ---------------------------
 
 ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Neg", "Abs", "Pow", "Exp", "Log", "Sqrt", "Less", "Greater",
-               "Equal", "LessOrEqual", "GreaterOrEqual", "Max", "Min", "Where", "Not", "Cast", "Sum"}
+               "Equal", "LessOrEqual", "GreaterOrEqual", "Max", "Min", "Where", "Not", "Cast", "Sum", "Sign"}
 _ELEM_DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64",
                 onnx.TensorProto.BOOL: "bool", onnx.TensorProto.INT32: "int32"}
 

@@ -39,6 +39,19 @@ void mc_ml_classify_f32(const mc_classify_t *p, const float *raw, int64_t *label
 enum { MC_NORM_MAX = 0, MC_NORM_L1 = 1, MC_NORM_L2 = 2 };
 void mc_normalize_f32(int32_t norm, const float *x, float *out, int32_t n);
 
+/* SVM_REGRESSOR (onnxruntime's SVMRegressor): out = sum_i coef[i] * K(x, sv_i) + rho, K one of
+ * MC_SVM_LINEAR (x.sv), MC_SVM_POLY ((gamma x.sv + coef0)^degree), MC_SVM_RBF (exp(-gamma |x - sv|^2)),
+ * MC_SVM_SIGMOID (tanh(gamma x.sv + coef0)); with no support vectors, out = x.coef + rho. one_class:
+ * out becomes 1 if out > 0, else -1. */
+enum { MC_SVM_LINEAR = 0, MC_SVM_POLY = 1, MC_SVM_RBF = 2, MC_SVM_SIGMOID = 3 };
+typedef struct {
+  int32_t n_vectors, n_features, kernel, one_class;
+  float gamma, coef0, degree, rho;
+  const float *vectors; /* [n_vectors][n_features], or NULL (linear: coef holds the weights) */
+  const float *coef;    /* [n_vectors] (or [n_features]) */
+} mc_svm_t;
+void mc_svm_regressor_f32(const mc_svm_t *p, const float *x, float *out);
+
 /* GATHER: out[i] = in[index[i]], elements of elem_bytes bytes. */
 void mc_gather(const uint8_t *in, uint8_t *out, const int32_t *index, int32_t n, int32_t elem_bytes);
 

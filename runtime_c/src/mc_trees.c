@@ -92,6 +92,44 @@ void mc_normalize_f32(int32_t norm, const float *x, float *out, int32_t n) {
   for (i = 0; i < n; ++i) out[i] = x[i] / d;
 }
 
+static float mc_dot(const float *a, const float *b, int32_t n) {
+  float s = 0.0f;
+  int32_t i;
+  for (i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+static float mc_svm_kernel(const mc_svm_t *p, const float *x, const float *sv) {
+  int32_t i;
+  float s = 0.0f, d;
+  if (p->kernel == MC_SVM_RBF) {
+    for (i = 0; i < p->n_features; ++i) {
+      d = x[i] - sv[i];
+      s += d * d;
+    }
+    return expf(-p->gamma * s);
+  }
+  s = mc_dot(x, sv, p->n_features);
+  if (p->kernel == MC_SVM_POLY) {
+    s = p->gamma * s + p->coef0;
+    return p->degree == 2.0f ? s * s : (p->degree == 3.0f ? s * s * s : powf(s, p->degree));
+  }
+  if (p->kernel == MC_SVM_SIGMOID) return tanhf(p->gamma * s + p->coef0);
+  return s;
+}
+
+void mc_svm_regressor_f32(const mc_svm_t *p, const float *x, float *out) {
+  float y = 0.0f;
+  int32_t v;
+  if (p->vectors == NULL) {
+    y = mc_dot(x, p->coef, p->n_features) + p->rho;
+  } else {
+    for (v = 0; v < p->n_vectors; ++v) y += p->coef[v] * mc_svm_kernel(p, x, p->vectors + v * p->n_features);
+    y += p->rho;
+  }
+  out[0] = p->one_class ? (y > 0.0f ? 1.0f : -1.0f) : y;
+}
+
 void mc_gather(const uint8_t *in, uint8_t *out, const int32_t *index, int32_t n, int32_t elem_bytes) {
   int32_t i;
   for (i = 0; i < n; ++i) memcpy(out + i * elem_bytes, in + index[i] * elem_bytes, (size_t)elem_bytes);

@@ -1,6 +1,6 @@
 """ML_ELEMENTWISE: the element-wise ONNX operators around a classical model's scores and labels
 (microc.frontends.onnx_ml.convert_elementwise) as one C loop of plain arithmetic; no kernel: a handful of
-values, float32 math as onnxruntime does it (powf, expf, logf, sqrtf)."""
+values, float32 math as onnxruntime does it (powf, expf, logf, sqrtf). SCALER (ONNX-ML Scaler) too."""
 from __future__ import annotations
 
 import numpy as np
@@ -44,6 +44,8 @@ def expression(op: Op, args: list[str]) -> str:
         return f"({args[0]} {cmp} {args[1]} ? {args[0]} : {args[1]})"
     if kind == "Neg":
         return f"(-{args[0]})"
+    if kind == "Sign":
+        return f"({args[0]} > 0 ? 1 : ({args[0]} < 0 ? -1 : 0))"
     if kind == "Not":
         return f"(!{args[0]})"
     if kind == "Where":
@@ -64,3 +66,13 @@ def lower_ml_elementwise(op: Op, ctx: LoweringContext) -> str:
     y = op.outputs[0]
     value = expression(op, _operands(op, ctx))
     return f"{{ int32_t i; for (i = 0; i < {y.size}; ++i) {ctx.ptr(y)}[i] = ({CTYPES[y.dtype]}){value}; }}"
+
+
+@lowering("SCALER")
+def lower_scaler(op: Op, ctx: LoweringContext) -> str:
+    """(x - offset) * scale per feature: one loop, no broadcasting kernel."""
+    x, y = op.inputs[0], op.outputs[0]
+    offset = ctx.const(op.attrs["offset"], "offset", "float")
+    scale = ctx.const(op.attrs["scale"], "scale", "float")
+    return (f"{{ int32_t i; for (i = 0; i < {y.size}; ++i) "
+            f"{ctx.ptr(y)}[i] = ({ctx.ptr(x)}[i] - {offset}[i]) * {scale}[i]; }}")

@@ -97,34 +97,34 @@ def _arrays_call(ens: Ensemble, ctx: LoweringContext, x: str, out: str) -> str:
 def _code_function(ens: Ensemble, ctx: LoweringContext) -> str:
     """A static function `void f(const float *x, float *out)` with every tree as if/else; the
     thresholds' bit patterns are one const table (a load each: fewer instructions and bytes than
-    movw/movt immediates)."""
+    movw/movt immediates). One float accumulator per output; a tree whose leaves weigh one output only
+    (boosting: a tree per class) adds its leaf's weight as an immediate, others look their leaf's row
+    up in a table after the tree."""
     name = ctx.unique("trees")
-    one = ens.n_targets == 1
+    n = ens.n_targets
     lines = [f"static void {name}(const float *x, float *out) {{",
              "  const int32_t *xi = (const int32_t *)(const void *)x; /* the arena holds bytes */",
-             "  const int32_t *t = THRESHOLDS;"]
-    if one:
-        lines.append("  float acc = 0.0f;")
-    else:
-        leaves = ctx.const(np.concatenate([t.leaves for t in ens.trees]).reshape(-1), "leaves", "float")
-        lines += ["  int32_t j, leaf = 0;", f"  for (j = 0; j < {ens.n_targets}; ++j) out[j] = 0.0f;"]
-    first_leaf, bits = 0, []
-    for t in ens.trees:
-        _tree_code(t, 0 if len(t.feature) else -1, first_leaf, one, lines, "  ", bits)
-        if not one:
-            lines.append(f"  for (j = 0; j < {ens.n_targets}; ++j) out[j] += {leaves}[leaf * {ens.n_targets} + j];")
-        first_leaf += len(t.leaves)
+             "  const int32_t *t = THRESHOLDS;",
+             "  float " + ", ".join(f"a{j} = 0.0f" for j in range(n)) + ";"]
+    rows, bits = [], []
+    for tree in ens.trees:
+        cols = [j for j in range(n) if np.any(tree.leaves[:, j] != 0)] or [0]
+        table = None if len(cols) == 1 else len(rows)
+        if table is not None:
+            rows += list(tree.leaves)
+            lines.append("  {")
+            lines.append("  int32_t leaf = 0;")
+        _tree_code(tree, 0 if len(tree.feature) else -1, cols[0], table, lines, "  ", bits)
+        if table is not None:
+            lines += [f"  a{j} += LEAVES[leaf * {n} + {j}];" for j in cols] + ["  }"]
     div = f" / {c_float(len(ens.trees))}" if ens.average else ""
-    if one:
-        lines.append(f"  out[0] = acc{div} + {c_float(ens.base_values[0])};")
-    else:
-        base = ctx.const(ens.base_values, "base", "float")
-        lines.append(f"  for (j = 0; j < {ens.n_targets}; ++j) out[j] = out[j]{div} + {base}[j];")
-    lines.append("}")
+    lines += [f"  out[{j}] = a{j}{div} + {c_float(ens.base_values[j])};" for j in range(n)] + ["}"]
     # In the weights file (another translation unit): a static table's values would be folded back
     # into movw/movt immediates.
-    table = ctx.const(np.array(bits or [0], np.int32), "thresholds", "int32_t")
-    ctx.decl("\n".join(lines).replace("THRESHOLDS", table))
+    text = "\n".join(lines).replace("THRESHOLDS", ctx.const(np.array(bits or [0], np.int32), "thresholds", "int32_t"))
+    if rows:
+        text = text.replace("LEAVES", ctx.const(np.array(rows, np.float32).reshape(-1), "leaves", "float"))
+    ctx.decl(text)
     return name
 
 
@@ -144,17 +144,20 @@ def bit_compare(feature: int, bits: int, k: int) -> str:
     return f"(uint32_t)xi[{feature}] >= (uint32_t)t[{k}]"
 
 
-def _tree_code(t: Tree, n: int, first_leaf: int, one: bool, lines: list[str], pad: str,
+def _tree_code(t: Tree, n: int, col: int, first_row: int | None, lines: list[str], pad: str,
                bits: list[int]) -> None:
+    """Node n of tree t as if/else; a leaf adds its weight to accumulator a<col>, or (first_row set)
+    records its row of the leaf table."""
     if n < 0:
         leaf = ~n
-        lines.append(f"{pad}acc += {c_float(t.leaves[leaf, 0])};" if one else f"{pad}leaf = {first_leaf + leaf};")
+        lines.append(f"{pad}a{col} += {c_float(t.leaves[leaf, col])};" if first_row is None
+                     else f"{pad}leaf = {first_row + leaf};")
         return
     bits.append(threshold_bits(t.threshold[n]))
     lines.append(f"{pad}if ({bit_compare(int(t.feature[n]), bits[-1], len(bits) - 1)}) {{")
-    _tree_code(t, int(t.left[n]), first_leaf, one, lines, pad + "  ", bits)
+    _tree_code(t, int(t.left[n]), col, first_row, lines, pad + "  ", bits)
     lines.append(f"{pad}}} else {{")
-    _tree_code(t, int(t.right[n]), first_leaf, one, lines, pad + "  ", bits)
+    _tree_code(t, int(t.right[n]), col, first_row, lines, pad + "  ", bits)
     lines.append(f"{pad}}}")
 
 
@@ -166,6 +169,22 @@ def lower_ml_classify(op: Op, ctx: LoweringContext) -> str:
         "n_classes": len(labels), "binary": BINARY_IDS[op.attrs.get("binary")],
         "transform": TRANSFORM_IDS[op.attrs["transform"]], "labels": ctx.const(labels, "labels", "int64_t")})
     return f"mc_ml_classify_f32({p}, {ctx.ptr(raw)}, {ctx.ptr(label)}, {ctx.ptr(scores)});"
+
+
+SVM_KERNEL_IDS = {"LINEAR": 0, "POLY": 1, "RBF": 2, "SIGMOID": 3}
+
+
+@lowering("SVM_REGRESSOR")
+def lower_svm_regressor(op: Op, ctx: LoweringContext) -> str:
+    a, x = op.attrs, op.inputs[0]
+    vectors = a["vectors"]
+    p = ctx.struct("mc_svm_t", "svm", {
+        "n_vectors": 0 if vectors is None else len(vectors), "n_features": x.size,
+        "kernel": SVM_KERNEL_IDS[a["kernel"]], "one_class": a["one_class"], "gamma": a["gamma"],
+        "coef0": a["coef0"], "degree": a["degree"], "rho": a["rho"],
+        "vectors": "NULL" if vectors is None else ctx.const(vectors, "vectors", "float"),
+        "coef": ctx.const(a["coef"], "coef", "float")})
+    return f"mc_svm_regressor_f32({p}, {ctx.ptr(x)}, {ctx.ptr(op.outputs[0])});"
 
 
 @lowering("NORMALIZE")
