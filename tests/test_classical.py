@@ -181,3 +181,35 @@ def test_svm_regressor_kernels(kernel, tmp_path):
         labels = np.array([g[0].reshape(-1)[0] for g in got])
         assert np.array_equal(labels, [w[0].reshape(-1)[0] for w in want])
         assert np.array_equal(labels, model.predict(x_test))
+
+
+@pytest.mark.parametrize("data", ["breast_cancer", "digits"])
+def test_xgboost_json_against_xgboost_predict(data, tmp_path):
+    """The native XGBoost JSON (save_model): labels equal to XGBoost's predict on every held-out sample,
+    probabilities within the float tolerance; the same through `microc run --verify` (whose reference
+    for a .json is XGBoost itself)."""
+    t = classical_models.train("xgboost", data, tmp_path)
+    path = tmp_path / "xgb.json"  # (a model named "model" clashes with build/model/ in the host Makefile)
+    t.model.save_model(path)
+    samples = t.x_test[:40]
+    got = run_host(path, samples, tmp_path / "build")
+    c = compare(path, samples, got)
+    assert c.match and c.outputs_checked == 40 * (1 + len(t.model.classes_))
+    assert np.array_equal([g[0][0] for g in got], t.model.predict(samples))
+    np.save(tmp_path / "x.npy", samples[:5, None, :])
+    out = tmp_path / "p"
+    for cmd in (["compile", str(path), "--board", "host", "-o", str(out)], ["build", str(out)],
+                ["run", str(out), "--input", str(tmp_path / "x.npy"), "--verify", "--json"]):
+        res = subprocess.run([sys.executable, "-m", "microc", *cmd], capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["match"] is True
+
+
+def test_a_json_that_is_not_xgboost_is_refused(tmp_path):
+    path = tmp_path / "model.json"
+    path.write_text('{"learner": {"objective": {"name": "rank:pairwise"}}}')
+    with pytest.raises(Exception, match="not an XGBoost JSON model|not supported"):
+        load_model(path)
+    (tmp_path / "other.json").write_text("{}")
+    with pytest.raises(Exception, match="unknown model format"):
+        load_model(tmp_path / "other.json")

@@ -12,9 +12,14 @@ def load_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None
     path = Path(path)
     if not path.exists():
         raise ModelFormatError(f"model file not found: {path}")
-    from microc.frontends.native import is_pickle, refuse_pickle
+    from microc.frontends.native import is_pickle, is_xgboost_json, load_xgboost_json, refuse_pickle
     if is_pickle(path):
         raise refuse_pickle(path)
+    if is_xgboost_json(path):
+        import hashlib
+        graph = load_xgboost_json(path)
+        graph.source_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+        return graph
     if path.suffix == ".tflite":
         from microc.frontends.tflite import load_tflite
         if input_shapes:
@@ -24,4 +29,4 @@ def load_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None
     if path.suffix == ".onnx":
         from microc.frontends.onnx import load_onnx
         return load_onnx(path, input_shapes)
-    raise ModelFormatError(f"{path.name}: unknown model format '{path.suffix}' (expected .tflite or .onnx)")
+    raise ModelFormatError(f"{path.name}: unknown model format '{path.suffix}' (expected .tflite, .onnx or an XGBoost .json)")

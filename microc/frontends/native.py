@@ -22,3 +22,108 @@ def refuse_pickle(path: Path) -> ModelFormatError:
     return ModelFormatError(
         f"{path.name} is a Python pickle: loading one runs arbitrary code, so microc never does; "
         "export the model to ONNX instead (skl2onnx for scikit-learn, onnxmltools for XGBoost and LightGBM)")
+
+
+# ---- XGBoost's JSON model (Booster.save_model("model.json")) -------------------------------------------
+
+XGB_OBJECTIVES = ("binary:logistic", "multi:softprob", "multi:softmax", "reg:squarederror")
+
+
+def is_xgboost_json(path: Path) -> bool:
+    if path.suffix.lower() != ".json":
+        return False
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    return b'"learner"' in head or b'"gradient_booster"' in head
+
+
+def _floats(text: str) -> list[float]:
+    """XGBoost 2+ writes base_score as '[6.27E-1]' (a vector for multi-class), older ones as '0.5'."""
+    return [float(v) for v in str(text).strip("[]").split(",") if v.strip()]
+
+
+def load_xgboost_json(path: Path):
+    """An XGBoost JSON model as the IR: TREE_ENSEMBLE (a tree's `x < split` becomes x <= the float32
+    below it) and, for classifiers, ML_CLASSIFY: binary:logistic gives [1 - p, p] with p = logistic of the
+    margin, multi:softprob the softmax of the per-class margins, as XGBoost's predict does."""
+    import json
+
+    import numpy as np
+
+    from microc.frontends.onnx_ml_trees import Ensemble
+    from microc.ir import Graph, Op, Tensor
+    try:
+        learner = json.loads(path.read_text())["learner"]
+        params = learner["learner_model_param"]
+        objective = learner["objective"]["name"]
+        model = learner["gradient_booster"]["model"]
+        trees, tree_info = model["trees"], model["tree_info"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ModelFormatError(f"{path.name} is not an XGBoost JSON model ({type(e).__name__}: {e})") from None
+    if objective not in XGB_OBJECTIVES:
+        raise ModelFormatError(f"{path.name}: XGBoost objective {objective} is not supported "
+                               f"(supported: {', '.join(XGB_OBJECTIVES)})")
+    n_features, n_class = int(params["num_feature"]), int(params.get("num_class", "0"))
+    n_out = max(n_class, 1)
+    base = np.asarray(_floats(params["base_score"]), np.float64)
+    if objective == "binary:logistic":  # base_score is a probability; the margin starts at its logit
+        base = np.log(base / (1.0 - base))
+    ens = Ensemble([_xgb_tree(t, n_out, int(c), n_features, path) for t, c in zip(trees, tree_info)],
+                   n_out, n_features, np.broadcast_to(base, (n_out,)).astype(np.float32), False)
+    x = Tensor("X", (1, n_features), "float32")
+    raw = Tensor("margin", (1, n_out), "float32")
+    ops = [Op("TREE_ENSEMBLE", [x], [raw], {"ensemble": ens}, name="trees", index=0)]
+    if objective.startswith("reg:"):
+        return Graph(path.stem, ops, [x], [raw])
+    n_labels = 2 if objective == "binary:logistic" else n_class
+    label, probs = Tensor("label", (1,), "int64"), Tensor("probabilities", (1, n_labels), "float32")
+    ops.append(Op("ML_CLASSIFY", [raw], [label, probs], {
+        "labels": np.arange(n_labels, dtype=np.int64), "transform": "LOGISTIC" if n_labels == 2 else "SOFTMAX",
+        "binary": "sign" if n_labels == 2 else None}, name="classify", index=1))
+    return Graph(path.stem, ops, [x], [label, probs])
+
+
+def _xgb_tree(t: dict, n_out: int, cls: int, n_features: int, path: Path):
+    import numpy as np
+
+    from microc.frontends.onnx_ml_trees import Tree, below
+    left, right = t["left_children"], t["right_children"]
+    feature, threshold, lefts, rights, leaves = [], [], [], [], []
+    if any(t.get("split_type", [])):
+        raise ModelFormatError(f"{path.name}: categorical splits are not supported")
+
+    def visit(i: int) -> int:
+        if left[i] == -1:
+            row = np.zeros(n_out, np.float32)
+            row[cls] = t["split_conditions"][i]
+            leaves.append(row)
+            return ~(len(leaves) - 1)
+        if not 0 <= t["split_indices"][i] < n_features:
+            raise ModelFormatError(f"{path.name}: a split reads feature {t['split_indices'][i]} of {n_features}")
+        k = len(feature)
+        feature.append(t["split_indices"][i])
+        threshold.append(below(t["split_conditions"][i]))  # XGBoost: x < split goes left (yes)
+        lefts.append(0)
+        rights.append(0)
+        lefts[k], rights[k] = visit(left[i]), visit(right[i])
+        return k
+
+    visit(0)
+    return Tree(np.array(feature, np.int32), np.array(threshold, np.float32), np.array(lefts, np.int32),
+                np.array(rights, np.int32), np.array(leaves, np.float32).reshape(len(leaves), n_out))
+
+
+def xgboost_reference(path: Path, inputs: list) -> list:
+    """XGBoost's own predict on one sample: [label, probabilities] (classifiers) or [prediction]."""
+    import json
+
+    import numpy as np
+    import xgboost
+    booster = xgboost.Booster(model_file=str(path))
+    objective = json.loads(path.read_text())["learner"]["objective"]["name"]
+    p = np.asarray(booster.predict(xgboost.DMatrix(np.asarray(inputs[0], np.float32).reshape(1, -1))),
+                   np.float32).reshape(-1)
+    if objective.startswith("reg:"):
+        return [p.reshape(1, 1)]
+    probs = np.array([1.0 - p[0], p[0]], np.float32) if objective == "binary:logistic" else p
+    return [np.array([int(np.argmax(probs))], np.int64), probs.reshape(1, -1)]
