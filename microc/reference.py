@@ -1,5 +1,5 @@
 """The reference every output is checked against: TensorFlow Lite Micro's interpreter on the host for
-.tflite models, onnxruntime (CPU) for .onnx models, XGBoost's predict for XGBoost .json models."""
+.tflite models, onnxruntime (CPU) for .onnx models, XGBoost's and LightGBM's own predict for their native model files."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,9 +15,9 @@ def reference_outputs(model_path: str | Path, inputs: list[np.ndarray], n_output
     """Run one sample (one array per model input) through TFLite Micro or onnxruntime; returns its outputs."""
     if Path(model_path).suffix == ".onnx":
         return _onnx_outputs(str(model_path), inputs)[:n_outputs]
-    if Path(model_path).suffix == ".json":  # an XGBoost model: XGBoost's own predict
-        from microc.frontends.native import xgboost_reference
-        return xgboost_reference(Path(model_path), inputs)[:n_outputs]
+    if Path(model_path).suffix not in (".tflite", ".onnx"):  # XGBoost, LightGBM: the library's own predict
+        from microc.frontends.native import native_reference
+        return native_reference(Path(model_path), inputs)[:n_outputs]
     interp = _interpreter(str(model_path))
     for i, x in enumerate(inputs):
         interp.set_input(x, i)

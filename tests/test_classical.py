@@ -183,14 +183,18 @@ def test_svm_regressor_kernels(kernel, tmp_path):
         assert np.array_equal(labels, model.predict(x_test))
 
 
-@pytest.mark.parametrize("data", ["breast_cancer", "digits"])
-def test_xgboost_json_against_xgboost_predict(data, tmp_path):
-    """The native XGBoost JSON (save_model): labels equal to XGBoost's predict on every held-out sample,
-    probabilities within the float tolerance; the same through `microc run --verify` (whose reference
-    for a .json is XGBoost itself)."""
-    t = classical_models.train("xgboost", data, tmp_path)
-    path = tmp_path / "xgb.json"  # (a model named "model" clashes with build/model/ in the host Makefile)
-    t.model.save_model(path)
+NATIVE = [("xgboost", "breast_cancer"), ("xgboost", "digits"), ("lightgbm", "breast_cancer"), ("lightgbm", "wine")]
+
+
+@pytest.mark.parametrize("kind,data", NATIVE, ids=[f"{k}-{d}" for k, d in NATIVE])
+def test_native_format_against_the_library_predict(kind, data, tmp_path):
+    """XGBoost's JSON and LightGBM's text model (save_model): labels equal to the library's predict on
+    every held-out sample, probabilities within the float tolerance; the same through `microc run
+    --verify` (whose reference for these files is the library itself)."""
+    t = classical_models.train(kind, data, tmp_path)
+    # (a model named "model" would clash with build/model/ in the host Makefile)
+    path = tmp_path / ("xgb.json" if kind == "xgboost" else "lgbm.txt")
+    (t.model if kind == "xgboost" else t.model.booster_).save_model(str(path))
     samples = t.x_test[:40]
     got = run_host(path, samples, tmp_path / "build")
     c = compare(path, samples, got)

@@ -12,14 +12,16 @@ def load_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None
     path = Path(path)
     if not path.exists():
         raise ModelFormatError(f"model file not found: {path}")
-    from microc.frontends.native import is_pickle, is_xgboost_json, load_xgboost_json, refuse_pickle
-    if is_pickle(path):
-        raise refuse_pickle(path)
-    if is_xgboost_json(path):
-        import hashlib
-        graph = load_xgboost_json(path)
-        graph.source_hash = hashlib.sha256(path.read_bytes()).hexdigest()
-        return graph
+    from microc.frontends import native
+    if native.is_pickle(path):
+        raise native.refuse_pickle(path)
+    for recognize, load in ((native.is_xgboost_json, native.load_xgboost_json),
+                            (native.is_lightgbm_text, native.load_lightgbm_text)):
+        if recognize(path):
+            import hashlib
+            graph = load(path)
+            graph.source_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+            return graph
     if path.suffix == ".tflite":
         from microc.frontends.tflite import load_tflite
         if input_shapes:
@@ -29,4 +31,4 @@ def load_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None
     if path.suffix == ".onnx":
         from microc.frontends.onnx import load_onnx
         return load_onnx(path, input_shapes)
-    raise ModelFormatError(f"{path.name}: unknown model format '{path.suffix}' (expected .tflite, .onnx or an XGBoost .json)")
+    raise ModelFormatError(f"{path.name}: unknown model format '{path.suffix}' (expected .tflite, .onnx, an XGBoost .json or a LightGBM text model)")
