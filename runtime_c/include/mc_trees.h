@@ -34,6 +34,8 @@ typedef struct {
   const int64_t *labels; /* [n_classes] */
 } mc_classify_t;
 void mc_ml_classify_f32(const mc_classify_t *p, const float *raw, int64_t *label, float *scores);
+/* The same without a post transform (MC_POST_NONE, or MC_BINARY_HALF): links no expf. */
+void mc_ml_classify_plain_f32(const mc_classify_t *p, const float *raw, int64_t *label, float *scores);
 
 /* NORMALIZE: x divided by max(x) (MC_NORM_MAX), sum |x| (L1) or sqrt(sum x^2) (L2). */
 enum { MC_NORM_MAX = 0, MC_NORM_L1 = 1, MC_NORM_L2 = 2 };

@@ -54,7 +54,7 @@ static void mc_transform(int32_t transform, float *s, int32_t n) {
     mc_softmax(s, n, transform == MC_POST_SOFTMAX_ZERO);
 }
 
-void mc_ml_classify_f32(const mc_classify_t *p, const float *raw, int64_t *label, float *scores) {
+void mc_ml_classify_plain_f32(const mc_classify_t *p, const float *raw, int64_t *label, float *scores) {
   const float s = raw[0];
   int32_t i, best = 0;
   if (p->binary == MC_ARGMAX) {
@@ -63,19 +63,22 @@ void mc_ml_classify_f32(const mc_classify_t *p, const float *raw, int64_t *label
       if (raw[i] > raw[best]) best = i;
     }
     *label = p->labels[best];
-    mc_transform(p->transform, scores, p->n_classes);
     return;
   }
   *label = p->labels[s > (p->binary == MC_BINARY_HALF ? 0.5f : 0.0f) ? 1 : 0];
-  if (p->binary == MC_BINARY_HALF) {
-    scores[0] = 1.0f - s;
-    scores[1] = s;
-  } else if (p->transform == MC_POST_LOGISTIC) {
+  scores[0] = p->binary == MC_BINARY_HALF ? 1.0f - s : -s;
+  scores[1] = s;
+}
+
+void mc_ml_classify_f32(const mc_classify_t *p, const float *raw, int64_t *label, float *scores) {
+  const float s = raw[0];
+  mc_ml_classify_plain_f32(p, raw, label, scores);
+  if (p->binary == MC_ARGMAX) {
+    mc_transform(p->transform, scores, p->n_classes);
+  } else if (p->binary != MC_BINARY_HALF && p->transform == MC_POST_LOGISTIC) {
     scores[1] = mc_logistic(s);
     scores[0] = p->binary == MC_BINARY_SIGN ? mc_logistic(-s) : 1.0f - scores[1];
-  } else {
-    scores[0] = -s;
-    scores[1] = s;
+  } else if (p->binary != MC_BINARY_HALF) {
     mc_transform(p->transform, scores, 2);
   }
 }

@@ -106,7 +106,10 @@ def _code_function(ens: Ensemble, ctx: LoweringContext) -> str:
              "  const int32_t *xi = (const int32_t *)(const void *)x; /* the arena holds bytes */",
              "  const int32_t *t = THRESHOLDS;",
              "  float " + ", ".join(f"a{j} = 0.0f" for j in range(n)) + ";"]
-    rows, bits = [], []
+    vote = vote_value(ens)
+    if vote is not None:
+        lines.append("  int32_t votes = 0;")
+    rows, bits = [], {}
     for tree in ens.trees:
         cols = [j for j in range(n) if np.any(tree.leaves[:, j] != 0)] or [0]
         table = None if len(cols) == 1 else len(rows)
@@ -114,18 +117,41 @@ def _code_function(ens: Ensemble, ctx: LoweringContext) -> str:
             rows += list(tree.leaves)
             lines.append("  {")
             lines.append("  int32_t leaf = 0;")
-        _tree_code(tree, 0 if len(tree.feature) else -1, cols[0], table, lines, "  ", bits)
+        _tree_code(tree, 0 if len(tree.feature) else -1, cols[0], table, lines, "  ", bits, vote is not None)
         if table is not None:
             lines += [f"  a{j} += LEAVES[leaf * {n} + {j}];" for j in cols] + ["  }"]
     div = f" / {c_float(len(ens.trees))}" if ens.average else ""
+    if vote is not None:
+        lines.append(f"  a0 = VOTES[votes];")
     lines += [f"  out[{j}] = a{j}{div} + {c_float(ens.base_values[j])};" for j in range(n)] + ["}"]
     # In the weights file (another translation unit): a static table's values would be folded back
     # into movw/movt immediates.
-    text = "\n".join(lines).replace("THRESHOLDS", ctx.const(np.array(bits or [0], np.int32), "thresholds", "int32_t"))
+    text = "\n".join(lines).replace("THRESHOLDS", ctx.const(np.array(list(bits) or [0], np.int32), "thresholds", "int32_t"))
     if rows:
         text = text.replace("LEAVES", ctx.const(np.array(rows, np.float32).reshape(-1), "leaves", "float"))
+    if vote is not None:
+        text = text.replace("VOTES", ctx.const(vote_sums(vote, len(ens.trees)), "votes", "float"))
     ctx.decl(text)
     return name
+
+
+def vote_value(ens: Ensemble) -> np.float32 | None:
+    """The one non-zero leaf weight of a single-output ensemble whose leaves all weigh 0 or it (a
+    forest of pure leaves: 1 / trees), else None. Such a sum is a count: code counts votes and reads
+    the float32 sum of that many weights, added one by one as the kernels would, from vote_sums."""
+    if ens.n_targets != 1:
+        return None
+    values = np.unique(np.concatenate([t.leaves[:, 0] for t in ens.trees]))
+    nonzero = values[values != 0]
+    return np.float32(nonzero[0]) if len(nonzero) == 1 else None
+
+
+def vote_sums(v: np.float32, trees: int) -> np.ndarray:
+    """sums[k]: k weights v added in float32 from 0, in order (exactly the accumulator's value)."""
+    sums = np.zeros(trees + 1, np.float32)
+    for k in range(1, trees + 1):
+        sums[k] = np.float32(sums[k - 1] + v)
+    return sums
 
 
 def threshold_bits(threshold: np.float32) -> int:
@@ -145,19 +171,23 @@ def bit_compare(feature: int, bits: int, k: int) -> str:
 
 
 def _tree_code(t: Tree, n: int, col: int, first_row: int | None, lines: list[str], pad: str,
-               bits: list[int]) -> None:
-    """Node n of tree t as if/else; a leaf adds its weight to accumulator a<col>, or (first_row set)
-    records its row of the leaf table."""
+               bits: dict[int, int], votes: bool = False) -> None:
+    """Node n of tree t as if/else; a leaf adds its weight to accumulator a<col>, counts a vote
+    (vote_value), or (first_row set) records its row of the leaf table."""
     if n < 0:
         leaf = ~n
-        lines.append(f"{pad}a{col} += {c_float(t.leaves[leaf, col])};" if first_row is None
-                     else f"{pad}leaf = {first_row + leaf};")
+        if first_row is not None:
+            lines.append(f"{pad}leaf = {first_row + leaf};")
+        elif t.leaves[leaf, col] != 0:  # adding a zero leaves every sum as it is (none is -0.0)
+            lines.append(f"{pad}++votes;" if votes else f"{pad}a{col} += {c_float(t.leaves[leaf, col])};")
         return
-    bits.append(threshold_bits(t.threshold[n]))
-    lines.append(f"{pad}if ({bit_compare(int(t.feature[n]), bits[-1], len(bits) - 1)}) {{")
-    _tree_code(t, int(t.left[n]), col, first_row, lines, pad + "  ", bits)
+    value = threshold_bits(t.threshold[n])
+    if value not in bits:  # one table entry per distinct threshold (forests reuse split points)
+        bits[value] = len(bits)
+    lines.append(f"{pad}if ({bit_compare(int(t.feature[n]), value, bits[value])}) {{")
+    _tree_code(t, int(t.left[n]), col, first_row, lines, pad + "  ", bits, votes)
     lines.append(f"{pad}}} else {{")
-    _tree_code(t, int(t.right[n]), col, first_row, lines, pad + "  ", bits)
+    _tree_code(t, int(t.right[n]), col, first_row, lines, pad + "  ", bits, votes)
     lines.append(f"{pad}}}")
 
 
@@ -168,7 +198,9 @@ def lower_ml_classify(op: Op, ctx: LoweringContext) -> str:
     p = ctx.struct("mc_classify_t", "classify", {
         "n_classes": len(labels), "binary": BINARY_IDS[op.attrs.get("binary")],
         "transform": TRANSFORM_IDS[op.attrs["transform"]], "labels": ctx.const(labels, "labels", "int64_t")})
-    return f"mc_ml_classify_f32({p}, {ctx.ptr(raw)}, {ctx.ptr(label)}, {ctx.ptr(scores)});"
+    plain = op.attrs["transform"] == "NONE" or op.attrs.get("binary") == "half"  # no expf to link
+    fn = "mc_ml_classify_plain_f32" if plain else "mc_ml_classify_f32"
+    return f"{fn}({p}, {ctx.ptr(raw)}, {ctx.ptr(label)}, {ctx.ptr(scores)});"
 
 
 SVM_KERNEL_IDS = {"LINEAR": 0, "POLY": 1, "RBF": 2, "SIGMOID": 3}
