@@ -75,7 +75,7 @@ def test_a_device_stuck_in_a_frame_is_resynchronised(elf, board):
         header = HEADER.pack(2, 0x02, 1000, 0)  # WRITE, 1000 payload bytes never sent
         dev.transport.write(SYNC + header + CRC.pack(zlib.crc32(header)))
         assert dev.info()["name"] == "hello_world_int8"
-        assert dev.resends["timeout"] == 1
+        assert dev.resends["timeout"] >= 1  # more than one when a loaded machine delays QEMU past the wait
         dev.exit(0)
 
 
