@@ -66,9 +66,14 @@ class _Group:
 @dataclass(frozen=True)
 class InPlace:
     """An operator that can write its output over one of its inputs: the first of `inputs` (positions)
-    that dies at its step is used. `scratch` replaces the operator's usual scratch bytes then."""
+    that dies at its step is used. `scratch` replaces the operator's usual scratch bytes then, with
+    `option` telling its lowering how to run in that much (e.g. channels per pass); `faster` lists
+    (scratch, option) pairs that run faster in more scratch, fastest first: the planner takes the
+    fastest that leaves the arena as it is."""
     inputs: tuple[int, ...] = (0,)
     scratch: int = 0
+    option: int = 0
+    faster: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -79,6 +84,7 @@ class Plan:
     arena_bytes: int
     lower_bound_bytes: int
     in_place: dict[int, int] = field(default_factory=dict)  # step -> input position written over
+    options: dict[int, int] = field(default_factory=dict)  # step -> InPlace option chosen
     refused: dict[int, str] = field(default_factory=dict)  # step -> why it could not run in place
     placement: str = "greedy"  # greedy, or cp-sat (optimal) / cp-sat (time limit)
     greedy_bytes: int = 0  # the best greedy placement's arena, for comparison
@@ -91,12 +97,48 @@ def plan_arena(graph: Graph, scratch_bytes: dict[int, int] | None = None,
                in_place: dict[int, InPlace] | None = None) -> Plan:
     """Plan the arena; scratch_bytes maps an op's step to the scratch memory it needs while it runs;
     in_place maps a step to the inputs its operator may overwrite."""
-    buffers, chosen, refused = _buffers(graph, dict(scratch_bytes or {}), in_place or {})
+    in_place = in_place or {}
+    buffers, chosen, refused = _buffers(graph, dict(scratch_bytes or {}), in_place)
     arena, placement, greedy = place_buffers(buffers, len(graph.ops))
+    options = {step: in_place[step].option for step in chosen}
+    faster = _faster_options(buffers, {s: in_place[s] for s in chosen}, arena)
+    if faster:
+        before = _resized_scratch(buffers, {s: n for s, (n, _) in faster.items()})
+        new = place_buffers(buffers, len(graph.ops))
+        if new[0] <= arena:
+            arena, placement, greedy = new
+            options.update({s: opt for s, (_, opt) in faster.items()})
+        else:
+            _resized_scratch(buffers, before)
+            arena, placement, greedy = place_buffers(buffers, len(graph.ops))
     offsets = {id(t): b.offset for b in buffers for t in b.tensors}
     scratch = {b.first: b.offset for b in buffers if not b.tensors}
-    return Plan(buffers, offsets, scratch, arena, _lower_bound(buffers, len(graph.ops)), chosen, refused,
-                placement, greedy)
+    return Plan(buffers, offsets, scratch, arena, _lower_bound(buffers, len(graph.ops)), chosen, options,
+                refused, placement, greedy)
+
+
+def _faster_options(buffers: list[Buffer], specs: dict[int, InPlace], arena: int) -> dict[int, tuple[int, int]]:
+    """Per in-place step, the fastest (scratch, option) whose extra scratch fits in the bytes the arena
+    leaves free at that step."""
+    out = {}
+    for step, spec in specs.items():
+        if spec.scratch == 0:  # no scratch buffer planned to widen
+            continue
+        free = arena - sum(_alive_at(buffers, step, aligned=True))
+        for scratch, option in spec.faster:
+            if align(scratch) - align(spec.scratch) <= free:
+                out[step] = (scratch, option)
+                break
+    return out
+
+
+def _resized_scratch(buffers: list[Buffer], sizes: dict[int, int]) -> dict[int, int]:
+    """Set the scratch buffers of these steps to these sizes; returns their sizes before."""
+    before = {}
+    for b in buffers:
+        if not b.tensors and b.first in sizes:
+            before[b.first], b.size = b.size, sizes[b.first]
+    return before
 
 
 def place_buffers(buffers: list[Buffer], steps: int) -> tuple[int, str, int]:
@@ -264,10 +306,14 @@ def _place_exact(groups: list[_Group], upper: int, lower: int) -> str | None:
 
 def _lower_bound(buffers: list[Buffer], steps: int) -> int:
     """The most bytes alive at one step; an in-place output and its input count once, as the larger."""
-    def alive(step: int) -> int:
-        per_root: dict[int, int] = {}
-        for b in buffers:
-            if b.first <= step <= b.last:
-                per_root[id(b.root())] = max(per_root.get(id(b.root()), 0), b.size)
-        return sum(per_root.values())
-    return max((alive(s) for s in range(steps + 1)), default=0)
+    return max((sum(_alive_at(buffers, s)) for s in range(steps + 1)), default=0)
+
+
+def _alive_at(buffers: list[Buffer], step: int, aligned: bool = False) -> list[int]:
+    """Bytes of each buffer group alive at the step (a group: an in-place chain at one offset)."""
+    per_root: dict[int, int] = {}
+    for b in buffers:
+        if b.first <= step <= b.last:
+            n = align(b.size) if aligned else b.size
+            per_root[id(b.root())] = max(per_root.get(id(b.root()), 0), n)
+    return list(per_root.values())

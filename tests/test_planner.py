@@ -137,3 +137,14 @@ def test_execution_order_keeps_a_chain():
     x, a, b = _t("x", 32), _t("a", 32), _t("b", 32)
     graph = Graph("chain", [Op("RELU", [x], [a]), Op("RELU", [a], [b])], [x], [b])
     assert memory_order(graph) is graph
+
+
+def test_faster_in_place_option_only_within_the_arena_it_leaves_free():
+    x, a, b = _t("x", 256), _t("a", 256), _t("b", 256)
+    ops = [Op("RELU", [x], [a]), Op("DEPTHWISE_CONV_2D", [a], [b])]
+    spec = InPlace((0,), 16, 1, faster=((512, 4), (240, 2)))  # fastest first
+    plan = plan_arena(Graph("g", ops, [x], [b]), in_place={1: spec})
+    # step 0 needs x and a (512 B); step 1 a/b (256) and scratch: 240 B more fit, 512 do not
+    assert plan.options == {1: 2}
+    assert plan.arena_bytes == 512
+    _assert_no_collisions(plan)

@@ -15,9 +15,11 @@
 void mc_depthwise_conv2d_s8_inplace(const mc_dwconv_s8_t *p, const MC_FLASH int8_t *grouped, int32_t group,
                                     int8_t *io, int8_t *scratch);
 
-/* CONV_2D 1x1, stride 1, no padding, in place over `io`, one input row (in_w pixels) at a time, copied
- * to `row` (in_w * in_c bytes) first. Output row r covers input rows up to r when out_c <= in_c (so
- * rows go first to last) and input rows from r on when out_c > in_c (last to first); both are saved or
- * done. kernel_scratch: the ordinary kernel's scratch (NULL when it needs none). */
-void mc_conv2d_s8_1x1_inplace(const mc_conv2d_s8_t *p, int8_t *io, int8_t *row, void *kernel_scratch);
+/* CONV_2D 1x1, stride 1, no padding, in place over `io`, rows_per_pass input rows (dividing batches *
+ * in_h) at a time, copied to `rows` (rows_per_pass * in_w * in_c bytes) first. Pass r's output covers
+ * input passes up to r when out_c <= in_c (so passes go first to last) and input passes from r on when
+ * out_c > in_c (last to first); both are saved or done. kernel_scratch: the ordinary kernel's scratch
+ * (NULL when it needs none). */
+void mc_conv2d_s8_1x1_inplace(const mc_conv2d_s8_t *p, int32_t rows_per_pass, int8_t *io, int8_t *rows,
+                              void *kernel_scratch);
 #endif

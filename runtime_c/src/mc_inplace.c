@@ -23,16 +23,19 @@ void mc_depthwise_conv2d_s8_inplace(const mc_dwconv_s8_t *p, const MC_FLASH int8
   }
 }
 
-void mc_conv2d_s8_1x1_inplace(const mc_conv2d_s8_t *p, int8_t *io, int8_t *row, void *kernel_scratch) {
-  const int32_t rows = p->g.batches * p->g.in_h, in_row = p->g.in_w * p->g.in_c;
-  const int32_t out_row = p->g.out_w * p->g.out_c, forward = p->g.out_c <= p->g.in_c;
+void mc_conv2d_s8_1x1_inplace(const mc_conv2d_s8_t *p, int32_t rows_per_pass, int8_t *io, int8_t *rows,
+                              void *kernel_scratch) {
+  const int32_t passes = p->g.batches * p->g.in_h / rows_per_pass;
+  const int32_t in_pass = rows_per_pass * p->g.in_w * p->g.in_c, out_pass = rows_per_pass * p->g.out_w * p->g.out_c;
+  const int forward = p->g.out_c <= p->g.in_c;
   mc_conv2d_s8_t q = *p;
   int32_t n, r, i;
-  q.g.batches = q.g.in_h = q.g.out_h = q.g.oy_end = 1;
+  q.g.batches = 1;
+  q.g.in_h = q.g.out_h = q.g.oy_end = rows_per_pass;
   q.g.oy_begin = 0;
-  for (n = 0; n < rows; ++n) {
-    r = forward ? n : rows - 1 - n;
-    for (i = 0; i < in_row; ++i) row[i] = io[(size_t)r * in_row + i];
-    mc_conv2d_s8(&q, row, io + (size_t)r * out_row, kernel_scratch);
+  for (n = 0; n < passes; ++n) {
+    r = forward ? n : passes - 1 - n;
+    for (i = 0; i < in_pass; ++i) rows[i] = io[(size_t)r * in_pass + i];
+    mc_conv2d_s8(&q, rows, io + (size_t)r * out_pass, kernel_scratch);
   }
 }

@@ -13,7 +13,8 @@ from microc.planner import InPlace
 
 BINARY = ("ADD", "SUB", "MUL")
 UNARY = ("RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "QUANTIZE")
-GROUPS = (16, 8, 4, 2)  # depthwise channels per pass, largest first, while the scratch stays small
+GROUPS = (16, 8, 4, 2)  # depthwise channels per pass beside all of them, where the arena has room
+ROWS = (16, 8, 4, 2)  # 1x1 convolution rows per pass
 
 
 def _binary(op: Op, schedule=None) -> InPlace | None:
@@ -33,38 +34,33 @@ def _unary(op: Op, schedule=None) -> InPlace | None:
     return InPlace((0,))
 
 
-def _dw_group(op: Op) -> int:
-    """Channels per pass: the most (of GROUPS, dividing the channels) whose saved planes take no more
-    than an eighth of the input; one otherwise."""
-    _, in_h, in_w, c = op.inputs[0].shape
-    _, out_h, out_w, _ = op.outputs[0].shape
-    for g in GROUPS:
-        if c % g == 0 and (in_h * in_w + out_h * out_w) * g <= op.inputs[0].nbytes // 8:
-            return g
-    return 1
-
-
 def _depthwise(op: Op, schedule=None) -> InPlace | None:
+    """Option: channels per pass (1, or more where the arena has room for their planes)."""
     x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
     if x.dtype != "int8" or y.dtype != "int8" or len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1:
         return None
-    if w.shape[-1] != x.shape[-1] or y.shape[-1] != x.shape[-1] or y.nbytes > x.nbytes:
+    if not w.is_const or w.shape[-1] != x.shape[-1] or y.shape[-1] != x.shape[-1] or y.nbytes > x.nbytes:
         return None  # depth multiplier 1, and no more output pixels than input pixels
-    planes = x.shape[1] * x.shape[2] + y.shape[1] * y.shape[2]
-    return InPlace((0,), planes * _dw_group(op))
+    planes, c = x.shape[1] * x.shape[2] + y.shape[1] * y.shape[2], x.shape[-1]
+    groups = sorted({g for g in (c, *GROUPS) if c % g == 0 and g > 1}, reverse=True)
+    return InPlace((0,), planes, 1, tuple((planes * g, g) for g in groups))
 
 
 def _emit_depthwise(op: Op, ctx: LoweringContext) -> str:
     lower_depthwise_conv2d(op, ctx)
     p = ctx.last_struct("mc_dwconv_s8_t")
-    g, (k_h, k_w, c) = _dw_group(op), op.inputs[1].shape[1:]
-    grouped = op.inputs[1].data.reshape(k_h, k_w, c // g, g).transpose(2, 0, 1, 3)
-    weights = ctx.const(np.ascontiguousarray(grouped), "wg", "int8_t", flash=True)
+    g, (k_h, k_w, c) = ctx.plan.options[ctx.step], op.inputs[1].shape[1:]
+    if g == c:
+        weights = f"({p})->weights"
+    else:
+        grouped = op.inputs[1].data.reshape(k_h, k_w, c // g, g).transpose(2, 0, 1, 3)
+        weights = ctx.const(np.ascontiguousarray(grouped), "wg", "int8_t", flash=True)
     return (f"mc_depthwise_conv2d_s8_inplace({p}, {weights}, {g}, {ctx.ptr(op.inputs[0])}, "
             f"(int8_t *){ctx.scratch()});")
 
 
 def _pointwise_conv(op: Op, schedule=None) -> InPlace | None:
+    """Option: input rows saved per pass (1, or more where the arena has room)."""
     x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
     if x.dtype != "int8" or y.dtype != "int8" or len(x.shape) != 4 or len(y.shape) != 4:
         return None
@@ -72,7 +68,9 @@ def _pointwise_conv(op: Op, schedule=None) -> InPlace | None:
         return None
     if any(op.attrs.get("pads", (0, 0, 0, 0))) or tuple(x.shape[:3]) != tuple(y.shape[:3]):
         return None
-    return InPlace((0,), x.shape[2] * x.shape[3] + _conv_patch_bytes(op, schedule))
+    row, kernel, rows = x.shape[2] * x.shape[3], _conv_patch_bytes(op, schedule), x.shape[0] * x.shape[1]
+    passes = sorted({r for r in (rows, *ROWS) if rows % r == 0 and 1 < r < rows}, reverse=True)
+    return InPlace((0,), row + kernel, 1, tuple((row * r + kernel, r) for r in passes))
 
 
 def _emit_pointwise_conv(op: Op, ctx: LoweringContext) -> str:
@@ -80,8 +78,8 @@ def _emit_pointwise_conv(op: Op, ctx: LoweringContext) -> str:
     p = ctx.last_struct("mc_conv2d_s8_t")
     kernel = _conv_patch_bytes(op, ctx.schedule)
     base = f"((int8_t *){ctx.scratch()})"
-    return (f"mc_conv2d_s8_1x1_inplace({p}, {ctx.ptr(op.inputs[0])}, {base} + {kernel}, "
-            f"{base if kernel else 'NULL'});")
+    return (f"mc_conv2d_s8_1x1_inplace({p}, {ctx.plan.options[ctx.step]}, {ctx.ptr(op.inputs[0])}, "
+            f"{base} + {kernel}, {base if kernel else 'NULL'});")
 
 
 for _t in BINARY:
