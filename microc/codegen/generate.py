@@ -67,7 +67,8 @@ def _planner_info(graph: Graph, plan: Plan) -> dict:
                 "shares": b.shares.name if b.shares else None}
                for b in sorted(plan.buffers, key=lambda b: (b.offset, b.first))]
     return {"placement": plan.placement, "greedy_bytes": plan.greedy_bytes, "buffers": buffers,
-            "in_place": [{"step": s, "type": graph.ops[s].type, "input": i} for s, i in sorted(plan.in_place.items())],
+            "in_place": [{"step": s, "type": graph.ops[s].type, "input": i, "option": plan.options.get(s, 0)}
+                         for s, i in sorted(plan.in_place.items())],
             "refused": [{"step": s, "type": graph.ops[s].type, "why": w} for s, w in sorted(plan.refused.items())]}
 
 

@@ -22,4 +22,10 @@ void mc_depthwise_conv2d_s8_inplace(const mc_dwconv_s8_t *p, const MC_FLASH int8
  * (NULL when it needs none). */
 void mc_conv2d_s8_1x1_inplace(const mc_conv2d_s8_t *p, int32_t rows_per_pass, int8_t *io, int8_t *rows,
                               void *kernel_scratch);
+
+/* CONV_2D with stride and dilation 1 down the image, one batch, output rows no longer than input rows,
+ * in place over `io`, one output row at a time from a window of the k_h input rows it reads (`window`:
+ * k_h * in_w * in_c bytes). Output row y lands on input rows up to y only: the window keeps the rows
+ * above y that later output rows still read, and takes the others from io, where they are intact. */
+void mc_conv2d_s8_rows_inplace(const mc_conv2d_s8_t *p, int8_t *io, int8_t *window, void *kernel_scratch);
 #endif

@@ -59,27 +59,53 @@ def _emit_depthwise(op: Op, ctx: LoweringContext) -> str:
             f"(int8_t *){ctx.scratch()});")
 
 
-def _pointwise_conv(op: Op, schedule=None) -> InPlace | None:
-    """Option: input rows saved per pass (1, or more where the arena has room)."""
+def _int8_conv(op: Op) -> bool:
     x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
-    if x.dtype != "int8" or y.dtype != "int8" or len(x.shape) != 4 or len(y.shape) != 4:
-        return None
-    if tuple(w.shape[1:3]) != (1, 1) or tuple(op.attrs.get("stride", (1, 1))) != (1, 1):
-        return None
-    if any(op.attrs.get("pads", (0, 0, 0, 0))) or tuple(x.shape[:3]) != tuple(y.shape[:3]):
-        return None
-    row, kernel, rows = x.shape[2] * x.shape[3], _conv_patch_bytes(op, schedule), x.shape[0] * x.shape[1]
-    passes = sorted({r for r in (rows, *ROWS) if rows % r == 0 and 1 < r < rows}, reverse=True)
-    return InPlace((0,), row + kernel, 1, tuple((row * r + kernel, r) for r in passes))
+    return (x.dtype == y.dtype == "int8" and len(x.shape) == len(y.shape) == 4 and w.is_const
+            and len(w.shape) == 4)
 
 
-def _emit_pointwise_conv(op: Op, ctx: LoweringContext) -> str:
+def _pointwise(op: Op) -> bool:
+    """1x1, stride 1, no padding: every output pixel reads its own input pixel only."""
+    x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    return (tuple(w.shape[1:3]) == (1, 1) and tuple(op.attrs.get("stride", (1, 1))) == (1, 1)
+            and not any(op.attrs.get("pads", (0, 0, 0, 0))) and tuple(x.shape[:3]) == tuple(y.shape[:3]))
+
+
+def _row_window(op: Op) -> bool:
+    """Stride and dilation 1 down the image, one batch, output rows no longer than input rows: output
+    row y lands on input rows up to y only."""
+    x, y = op.inputs[0], op.outputs[0]
+    return (op.attrs.get("stride", (1, 1))[0] == 1 and op.attrs.get("dilation", (1, 1))[0] == 1
+            and x.shape[0] == 1 and y.shape[2] * y.shape[3] <= x.shape[2] * x.shape[3]
+            and y.shape[1] <= x.shape[1])
+
+
+def _conv(op: Op, schedule=None) -> InPlace | None:
+    """1x1: option = input rows saved per pass (1, or more where the arena has room). Other filters: a
+    window of k_h input rows."""
+    if not _int8_conv(op):
+        return None
+    x, kernel = op.inputs[0], _conv_patch_bytes(op, schedule)
+    row = x.shape[2] * x.shape[3]
+    if _pointwise(op):
+        rows = x.shape[0] * x.shape[1]
+        passes = sorted({r for r in (rows, *ROWS) if rows % r == 0 and 1 < r < rows}, reverse=True)
+        return InPlace((0,), row + kernel, 1, tuple((row * r + kernel, r) for r in passes))
+    if _row_window(op):
+        return InPlace((0,), op.inputs[1].shape[1] * row + kernel)
+    return None
+
+
+def _emit_conv(op: Op, ctx: LoweringContext) -> str:
     lower_conv2d(op, ctx)
     p = ctx.last_struct("mc_conv2d_s8_t")
     kernel = _conv_patch_bytes(op, ctx.schedule)
     base = f"((int8_t *){ctx.scratch()})"
-    return (f"mc_conv2d_s8_1x1_inplace({p}, {ctx.plan.options[ctx.step]}, {ctx.ptr(op.inputs[0])}, "
-            f"{base} + {kernel}, {base if kernel else 'NULL'});")
+    io, saved, kernel_scratch = ctx.ptr(op.inputs[0]), f"{base} + {kernel}", base if kernel else "NULL"
+    if _pointwise(op):
+        return f"mc_conv2d_s8_1x1_inplace({p}, {ctx.plan.options[ctx.step]}, {io}, {saved}, {kernel_scratch});"
+    return f"mc_conv2d_s8_rows_inplace({p}, {io}, {saved}, {kernel_scratch});"
 
 
 for _t in BINARY:
@@ -87,4 +113,4 @@ for _t in BINARY:
 for _t in UNARY:
     register_in_place(_t, _unary)
 register_in_place("DEPTHWISE_CONV_2D", _depthwise, _emit_depthwise, free=False)
-register_in_place("CONV_2D", _pointwise_conv, _emit_pointwise_conv, free=False)
+register_in_place("CONV_2D", _conv, _emit_conv, free=False)
