@@ -88,7 +88,7 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
     return CompileResult(out_dir, name, board.name, model.metadata, quantized)
 
 
-def _generate_fitting(graph, name: str, board, optimize: str, schedules: dict | None) -> GeneratedModel:
+def _generate_fitting(graph, name: str, board, optimize: str, schedules: dict | None = None) -> GeneratedModel:
     from microc.codegen.schedule import isas_of
     from microc.errors import DoesNotFit
     from microc.project import check_fits
@@ -99,7 +99,7 @@ def _generate_fitting(graph, name: str, board, optimize: str, schedules: dict | 
     except DoesNotFit as balanced_error:
         if optimize != "balanced":
             raise
-        smaller = generate(graph, name, "memory", isas, schedules)  # costs instructions, but the model may fit
+        smaller = generate(graph, name, "memory", isas, schedules)  # more instructions; may fit
         try:
             check_fits(smaller, board)
         except DoesNotFit:
