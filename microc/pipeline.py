@@ -88,7 +88,8 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
     return CompileResult(out_dir, name, board.name, model.metadata, quantized)
 
 
-def _generate_fitting(graph, name: str, board, optimize: str, schedules: dict | None = None) -> GeneratedModel:
+def _generate_fitting(graph, name: str, board, optimize: str,
+                      schedules: dict | None = None) -> GeneratedModel:
     from microc.codegen.schedule import isas_of
     from microc.errors import DoesNotFit
     from microc.project import check_fits

@@ -117,7 +117,8 @@ def plan_arena(graph: Graph, scratch_bytes: dict[int, int] | None = None,
                 refused, placement, greedy)
 
 
-def _faster_options(buffers: list[Buffer], specs: dict[int, InPlace], arena: int) -> dict[int, tuple[int, int]]:
+def _faster_options(buffers: list[Buffer], specs: dict[int, InPlace],
+                    arena: int) -> dict[int, tuple[int, int]]:
     """Per in-place step, the fastest (scratch, option) whose extra scratch fits in the bytes the arena
     leaves free at that step."""
     out = {}

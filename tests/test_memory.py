@@ -29,7 +29,8 @@ from microc.verify import Comparison, make_samples
 
 # (arena, layer-wise lower bound) per --optimize mode on the shared int8 models.
 ARENA = {
-    "mlperf_tiny/kws_ref_model": {"speed": (16000, 16000), "balanced": (16000, 16000), "memory": (8576, 8570)},
+    "mlperf_tiny/kws_ref_model": {"speed": (16000, 16000), "balanced": (16000, 16000),
+                                  "memory": (8576, 8570)},
     "mlperf_tiny/vww_96_int8": {"speed": (55312, 55312), "balanced": (55312, 55312),
                                 "memory": (46144, 46136)},
     "mlperf_tiny/pretrainedResnet_quant": {"speed": (49152, 49152), "balanced": (49152, 49152),
@@ -170,8 +171,8 @@ def test_in_place_convolutions_bit_exact(shape, in_q, tmp_path):
     graph = memory_order(load_model(path))
     convs = [s for s, op in enumerate(graph.ops) if op.type != "QUANTIZE"]
     assert sorted(plan.in_place) == convs  # every convolution runs in place
-    samples = [[rng.integers(-128, 127, shape, endpoint=True, dtype=np.int8)], [np.full(shape, -128, np.int8)],
-               [np.full(shape, 127, np.int8)]]
+    samples = [[rng.integers(-128, 127, shape, endpoint=True, dtype=np.int8)],
+               [np.full(shape, -128, np.int8)], [np.full(shape, 127, np.int8)]]
     for sample, got in zip(samples, harness.compile_and_run_sanitized(path, samples, tmp_path, "memory")):
         for g, w in zip(got, run_tflm(path.read_bytes(), sample)):
             assert np.array_equal(g, w)

@@ -69,7 +69,8 @@ def _planner_info(graph: Graph, plan: Plan) -> dict:
     return {"placement": plan.placement, "greedy_bytes": plan.greedy_bytes, "buffers": buffers,
             "in_place": [{"step": s, "type": graph.ops[s].type, "input": i, "option": plan.options.get(s, 0)}
                          for s, i in sorted(plan.in_place.items())],
-            "refused": [{"step": s, "type": graph.ops[s].type, "why": w} for s, w in sorted(plan.refused.items())]}
+            "refused": [{"step": s, "type": graph.ops[s].type, "why": w}
+                        for s, w in sorted(plan.refused.items())]}
 
 
 def schedule_choices(graph: Graph, isas: tuple[str, ...]) -> dict[int, list[Schedule]]:

@@ -133,7 +133,8 @@ class Device:
             self._sized_request(Request.WRITE, WRITE_HEADER.pack(index, offset) + chunk)
             offset += len(chunk)
 
-    def invoke(self, per_layer: bool = False, timeout: float | None = None, stack: bool = False) -> Invocation:
+    def invoke(self, per_layer: bool = False, timeout: float | None = None,
+               stack: bool = False) -> Invocation:
         """Run the model once; `timeout` overrides the device's for a slow model. `stack`: also the stack's
         high-water mark during the run."""
         body = self._request(Request.INVOKE, bytes([(1 if per_layer else 0) | (2 if stack else 0)]), timeout)

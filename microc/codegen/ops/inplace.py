@@ -104,7 +104,8 @@ def _emit_conv(op: Op, ctx: LoweringContext) -> str:
     base = f"((int8_t *){ctx.scratch()})"
     io, saved, kernel_scratch = ctx.ptr(op.inputs[0]), f"{base} + {kernel}", base if kernel else "NULL"
     if _pointwise(op):
-        return f"mc_conv2d_s8_1x1_inplace({p}, {ctx.plan.options[ctx.step]}, {io}, {saved}, {kernel_scratch});"
+        rows = ctx.plan.options[ctx.step]
+        return f"mc_conv2d_s8_1x1_inplace({p}, {rows}, {io}, {saved}, {kernel_scratch});"
     return f"mc_conv2d_s8_rows_inplace({p}, {io}, {saved}, {kernel_scratch});"
 
 
