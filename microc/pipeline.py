@@ -115,7 +115,6 @@ def _load(model_path: Path, quantize: str | None, calibration, method: str, inpu
         if calibration is not None:
             raise MicrocError("--calibration is only used with --quantize int8")
         return load_model(model_path, input_shapes), None
-    from microc.frontends.tflite import load_tflite
     from microc.quantization import quantize_model
     if quantize != "int8":
         raise MicrocError(f"--quantize {quantize}: microc quantizes to int8 only")
@@ -125,7 +124,7 @@ def _load(model_path: Path, quantize: str | None, calibration, method: str, inpu
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "quantized.tflite"
         path.write_bytes(result.model)
-        graph = load_tflite(path)
+        graph = load_model(path)
     graph.name = result.graph.name
     return graph, result
 

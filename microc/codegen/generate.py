@@ -193,7 +193,7 @@ def _source(graph: Graph, name: str, plan: Plan, ctx: LoweringContext, calls: li
                for a in ctx.arrays]
     body = []
     for step, (op, call) in enumerate(zip(graph.ops, calls)):
-        body += [f"  /* {step}: {op.type} {op.name} -> {list(op.outputs[0].shape)} */",
+        body += [f"  /* {step}: {op.type} {_comment(op.name)} -> {list(op.outputs[0].shape)} */",
                  f"  MC_LAYER_BEGIN({step});", f"  {call}", f"  MC_LAYER_END({step});"]
     in_offs = ", ".join(str(plan.offset_of(t)) for t in graph.inputs)
     out_offs = ", ".join(str(plan.offset_of(t)) for t in graph.outputs)
@@ -272,6 +272,11 @@ def _layer_function(name: str, calls: list[str]) -> str:
     cases = [f"    case {step}: {{ {call} }} return 0;" for step, call in enumerate(calls)]
     return "\n".join([f"static int {name}_layer(int i) {{", "  switch (i) {", *cases,
                       "    default: return -1;", "  }", "}"])
+
+
+def _comment(text: str) -> str:
+    """Text from the model file, safe inside a C comment on one line."""
+    return " ".join(text.replace("*/", "* /").split())
 
 
 def _weights(name: str, ctx: LoweringContext) -> str:

@@ -8,8 +8,13 @@ from microc.ir import Graph
 
 
 def load_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None = None) -> Graph:
-    """Import a model; input_shapes fixes dynamic input dimensions (ONNX only)."""
-    path = Path(path)
+    """Import a model and validate it (microc/passes/validate.py): everything downstream reads a
+    well-formed graph. input_shapes fixes dynamic input dimensions (ONNX only)."""
+    from microc.passes.validate import validate
+    return validate(_import(Path(path), input_shapes))
+
+
+def _import(path: Path, input_shapes: dict[str, tuple[int, ...]] | None) -> Graph:
     if not path.exists():
         raise ModelFormatError(f"model file not found: {path}")
     from microc.frontends import native

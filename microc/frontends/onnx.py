@@ -17,6 +17,7 @@ import onnx
 from onnx import helper, numpy_helper, shape_inference
 
 from microc.errors import ModelFormatError, UnsupportedOperator
+from microc.frontends.malformed import malformed_file
 from microc.frontends.onnx_graph import Builder, Value
 from microc.frontends.onnx_layout import Layout
 from microc.frontends.onnx_ml import (ELEMENTWISE, ML_DOMAIN, ML_MIN_OPSET, annotate_shapes,
@@ -45,7 +46,8 @@ def load_onnx(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None 
     _set_input_shapes(model, input_shapes or {}, path.name)
     model = annotate_shapes(model, lambda m: _infer_shapes(m, path.name)) if classical \
         else _infer_shapes(model, path.name)
-    graph = _convert(model, path.stem)
+    with malformed_file(path.name):
+        graph = _convert(model, path.stem)
     graph.source_hash = hashlib.sha256(buf).hexdigest()
     return graph
 

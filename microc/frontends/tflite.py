@@ -13,6 +13,7 @@ import tflite
 from tflite.BuiltinOperator import BuiltinOperator
 
 from microc.errors import ModelFormatError
+from microc.frontends.malformed import malformed_file
 from microc.ir import Graph, Op, Quant, Tensor
 
 _OP_NAMES = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
@@ -62,14 +63,8 @@ def load_tflite(path: str | Path) -> Graph:
         raise ModelFormatError(f"cannot read {path}: {e.strerror}") from None
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise ModelFormatError(f"{path.name} is not a TFLite model (no TFL3 file identifier)")
-    try:
+    with malformed_file(path.name):
         return _build_graph(buf, path.stem)
-    except (IndexError, ValueError, TypeError, KeyError, AttributeError) as e:
-        raise ModelFormatError(f"{path.name} is malformed or truncated ({type(e).__name__}: {e})") from None
-    except Exception as e:  # flatbuffers raises struct.error and friends on bad offsets
-        if type(e).__module__ in ("struct", "flatbuffers.number_types", "flatbuffers.table"):
-            raise ModelFormatError(f"{path.name} is malformed or truncated ({e})") from None
-        raise
 
 
 def _build_graph(buf: bytes, name: str) -> Graph:
@@ -136,10 +131,13 @@ def _read_op(model, op, index: int, tensors: list[Tensor]) -> Op:
 
 def _resolve_padding(op: Op) -> None:
     """Replace SAME/VALID with explicit (top, left, bottom, right) pads, as TFLite computes them."""
-    if "padding" not in op.attrs:
-        return
+    conv = op.type in ("CONV_2D", "DEPTHWISE_CONV_2D")
+    shaped = op.inputs[:2 if conv else 1] + op.outputs[:1]
+    if "padding" not in op.attrs or len(shaped) != (3 if conv else 2) or \
+            any(t is None or len(t.shape) != 4 for t in shaped):
+        return  # the validation pass names what is missing or of the wrong rank
     n, in_h, in_w, _ = op.inputs[0].shape
-    if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+    if conv:
         f_h, f_w = op.inputs[1].shape[1:3]
     else:
         f_h, f_w = op.attrs["filter"]

@@ -17,6 +17,8 @@ def lower_fully_connected(op: Op, ctx: LoweringContext) -> str:
     out = op.outputs[0]
     if not w.is_const or op.attrs.get("weights_format", 0) != 0:
         raise unsupported(op, "weights must be a constant in the default format")
+    if w.dtype != x.dtype:
+        raise unsupported(op, f"{w.dtype} weights with {x.dtype} activations (hybrid) are not supported")
     out_f, in_f = w.shape
     dims = {"batches": x.size // in_f, "in_features": in_f, "out_features": out_f}
     if dtype == "float32":
@@ -56,16 +58,12 @@ def _interior(out_n: int, in_n: int, k: int, stride: int, dil: int, pad: int) ->
 
 def _geometry(op: Op, k_h: int, k_w: int) -> str:
     """The C initializer of the kernel's mc_conv_geom_t."""
-    x, out = op.inputs[0], op.outputs[0]
-    if len(x.shape) != 4 or len(out.shape) != 4:
-        raise unsupported(op, f"input {x.shape} and output {out.shape} must be 4-D (NHWC)")
+    x, out = op.inputs[0], op.outputs[0]  # ranks, strides, dilations: checked by validate.py
     batches, in_h, in_w, in_c = x.shape
     _, out_h, out_w, out_c = out.shape
     s_h, s_w = op.attrs.get("stride", (1, 1))
     d_h, d_w = op.attrs.get("dilation", (1, 1))
     pad_top, pad_left = op.attrs.get("pads", (0, 0, 0, 0))[:2]
-    if min(s_h, s_w, d_h, d_w) < 1:
-        raise unsupported(op, f"stride {(s_h, s_w)} and dilation {(d_h, d_w)} must be >= 1")
     oy = _interior(out_h, in_h, k_h, s_h, d_h, pad_top)
     ox = _interior(out_w, in_w, k_w, s_w, d_w, pad_left)
     fields = {"batches": batches, "in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h,
@@ -80,8 +78,6 @@ def _conv_inputs(op: Op) -> tuple:
     bias = op.inputs[2] if len(op.inputs) > 2 else None
     if not w.is_const or (bias is not None and not bias.is_const):
         raise unsupported(op, "filter and bias must be constants")
-    if len(w.shape) != 4:
-        raise unsupported(op, f"filter shape {w.shape} must be 4-D")
     if w.dtype != x.dtype:
         raise unsupported(op, f"{w.dtype} filter with {x.dtype} activations (hybrid) is not supported")
     return x, w, bias, op.outputs[0]
@@ -140,8 +136,6 @@ def lower_conv2d(op: Op, ctx: LoweringContext) -> str:
     if f_in != x.shape[-1]:
         raise unsupported(op, f"grouped convolution (filter depth {f_in}, input depth "
                               f"{x.shape[-1]}) is not supported")
-    if out_c != out.shape[-1]:
-        raise unsupported(op, f"filter has {out_c} output channels, output {out.shape}")
     geom = _geometry(op, k_h, k_w)
     if dtype == "float32":
         p = ctx.struct("mc_conv2d_f32_t", "conv", {
@@ -172,12 +166,8 @@ def _dw_schedules(op: Op, isas: tuple[str, ...]) -> list[DepthwiseSchedule]:
 def lower_depthwise_conv2d(op: Op, ctx: LoweringContext) -> str:
     dtype = require_dtype(op)
     x, w, bias, out = _conv_inputs(op)
-    _, k_h, k_w, out_c = w.shape
-    in_c = x.shape[-1]
-    if w.shape[0] != 1 or out_c != out.shape[-1] or out_c % in_c:
-        raise unsupported(op, f"filter {w.shape} must be 1HW(I*M) with I*M = output channels "
-                              f"{out.shape[-1]}, a multiple of input channels {in_c}")
-    common = {"g": _geometry(op, k_h, k_w), "depth_mult": out_c // in_c}
+    _, k_h, k_w, out_c = w.shape  # 1HW(I*M), I*M a multiple of I: checked by validate.py
+    common = {"g": _geometry(op, k_h, k_w), "depth_mult": out_c // x.shape[-1]}
     if dtype == "float32":
         p = ctx.struct("mc_dwconv_f32_t", "dwconv", {
             **common, "weights": ctx.ptr(w), "bias": _float_bias(ctx, bias, out_c), **act_fields(op, out)})

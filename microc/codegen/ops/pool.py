@@ -19,15 +19,9 @@ def _same_quant(op: Op) -> None:
 
 
 def _pool_geometry(op: Op) -> str:
-    x, y = op.inputs[0], op.outputs[0]
-    if len(x.shape) != 4 or len(y.shape) != 4:
-        raise unsupported(op, f"input {x.shape} and output {y.shape} must be 4-D NHWC")
-    if any(k not in op.attrs for k in ("filter", "stride", "pads")):
-        raise unsupported(op, "filter, stride and pads attributes are required")
-    (fh, fw), (sh, sw) = op.attrs["filter"], op.attrs["stride"]
-    if min(fh, fw, sh, sw) < 1:
-        raise unsupported(op, f"filter {fh}x{fw} and stride {sh}x{sw} must be positive")
-    top, left = op.attrs["pads"][:2]
+    x, y = op.inputs[0], op.outputs[0]  # ranks, filter and strides: checked by validate.py
+    (fh, fw), (sh, sw) = op.attrs["filter"], op.attrs.get("stride", (1, 1))
+    top, left = op.attrs.get("pads", (0, 0, 0, 0))[:2]
     n, in_h, in_w, c = x.shape
     if top >= fh or left >= fw or (y.shape[1] - 1) * sh - top >= in_h or \
             (y.shape[2] - 1) * sw - left >= in_w:
