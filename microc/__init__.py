@@ -17,3 +17,7 @@ TEMPLATES = _data_folder("microc.templates_data")
 BOARDS = _data_folder("microc.boards_data")
 # The repository checkout, where there is one (examples/ and tests/ are not installed).
 ROOT = Path(__file__).resolve().parent.parent
+
+# The Python API (microc/api.py); build, verify, bench, flash and boards are reached as microc.api.*
+# because microc.build, microc.verify, ... name subpackages.
+from microc.api import compile, deploy, quantize, run  # noqa: E402,F401  (compile shadows the builtin here only)

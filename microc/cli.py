@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
+from microc import api
+from microc.api import DEFAULT_BOARD
 from microc.errors import MicrocError
-
-DEFAULT_BOARD = "mps2-an386"
 
 
 class _Cli(click.Group):
@@ -136,10 +136,9 @@ def _quantize_options(f):
 def compile_cmd(model, board, out_dir, name, quantize, calibration, method, selftest, input_shapes, optimize,
                 stack_bytes, tree_strategy, schedules):
     """Compile MODEL to C and render a project for BOARD into a folder."""
-    from microc.pipeline import compile_model
-    res = compile_model(model, board, out_dir, name, quantize, calibration, method, selftest=selftest,
-                        input_shapes=input_shapes, optimize=optimize, stack_bytes=stack_bytes,
-                        tree_strategy=tree_strategy, schedules=schedules)
+    res = api.compile(model, board, out_dir, name=name, quantize=quantize, calibration=calibration,
+                      method=method, selftest=selftest, input_shapes=input_shapes, optimize=optimize,
+                      stack_bytes=stack_bytes, tree_strategy=tree_strategy, schedules=schedules)
     if res.quantization is not None:
         click.echo("\n".join(res.quantization.lines()))
     m = res.metadata
@@ -152,8 +151,7 @@ def compile_cmd(model, board, out_dir, name, quantize, calibration, method, self
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
 def build_cmd(project):
     """Build a compiled project with its board's toolchain."""
-    from microc.build import build_project
-    res = build_project(Path(project))
+    res = api.build(project)
     click.echo(f"built {res.artifact}: flash {res.flash_bytes:,} B, RAM {res.ram_bytes:,} B")
 
 
@@ -166,8 +164,7 @@ def flash_cmd(project, port, dry_run):
     """Flash a built project onto its board with the platform's tool (west flash, arduino-cli or avrdude,
     openocd or pyocd, az sphere device sideload deploy)."""
     import shlex
-    from microc.flash import flash_project
-    plan = flash_project(Path(project), port=port, dry_run=dry_run)
+    plan = api.flash(project, port=port, dry_run=dry_run)
     click.echo(shlex.join(plan.command) if dry_run else f"flashed {plan.artifact} with {plan.tool}")
 
 
@@ -183,26 +180,13 @@ def flash_cmd(project, port, dry_run):
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for any device reply.")
 def run_cmd(project, input_file, samples, seed, verify, as_json, port, timeout):
     """Run a built project on its board (host, QEMU, or --port) and report outputs and cost."""
-    from microc.pipeline import read_manifest
-    from microc.runner.session import run_project
-    _check_runnable(read_manifest(project)["board"], port)
-    if read_manifest(project).get("selftest"):
-        from microc.runner.selftest import run_selftest_project
-        result = run_selftest_project(project, timeout)
+    from microc.runner.selftest import SelftestResult
+    result = api.run(project, input_file, samples=samples, seed=seed, verify=verify, port=port,
+                     timeout=timeout)
+    if isinstance(result, SelftestResult):
         click.echo(json.dumps(result.to_json()) if as_json else result.output.rstrip())
         sys.exit(0 if result.passed else 1)
-    report = run_project(Path(project), input_file=input_file, samples=samples, seed=seed,
-                         verify=verify, port=port, timeout=timeout)
-    _finish(report, as_json, verify, Path(project))
-
-
-def _check_runnable(board_name: str, port: str | None) -> None:
-    """A board that is neither this machine nor emulated runs only where it is plugged in."""
-    from microc.boards import load_board
-    board = load_board(board_name)
-    if not port and board.family != "host" and not board.qemu and not board.simavr:
-        raise MicrocError(f"{board_name} is not emulated here: flash it (microc flash) and run with "
-                          "--port PORT (e.g. --port /dev/ttyACM0)")
+    _finish(result, as_json, verify, Path(project))
 
 
 @main.command("deploy")
@@ -225,21 +209,17 @@ def _check_runnable(board_name: str, port: str | None) -> None:
 def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, timeout, quantize, calibration,
                method, input_shapes, optimize, stack_bytes, tree_strategy, schedules):
     """Compile, build and run MODEL on BOARD in one step."""
-    from microc.build import build_project
-    from microc.pipeline import compile_model
-    from microc.runner.session import run_project
-    _check_runnable(board, None)
-    out_dir = Path(out_dir or Path("microc-out") / f"{Path(model).stem}-{board}")
-    with _progress(f"compiling {Path(model).name} for {board}") as step:
-        res = compile_model(model, board, out_dir, name, quantize, calibration, method,
-                            input_shapes=input_shapes, optimize=optimize, stack_bytes=stack_bytes,
-                            tree_strategy=tree_strategy, schedules=schedules)
+    def compiled(res) -> None:
         if res.quantization is not None and not as_json:
             click.echo("\n".join(res.quantization.lines()), err=True)
-        step(f"building {out_dir}")
-        build_project(out_dir)
-        step(f"running on {board}" + (" and verifying" if verify else ""))
-        report = run_project(out_dir, samples=samples, seed=seed, verify=verify, timeout=timeout)
+
+    out_dir = Path(out_dir or api.default_output(model, board))
+    with _progress("deploying") as step:
+        report = api.deploy(model, board, out_dir, samples=samples, seed=seed, verify=verify, timeout=timeout,
+                            name=name, quantize=quantize, calibration=calibration, method=method,
+                            input_shapes=input_shapes, optimize=optimize, stack_bytes=stack_bytes,
+                            tree_strategy=tree_strategy, schedules=schedules, progress=step,
+                            on_compiled=compiled)
         step("writing the report")
         _finish(report, as_json, verify, out_dir, html=True)
 
@@ -269,11 +249,11 @@ def bench_cmd(models, boards, samples, markdown, modes, out_dir, as_json):
     beside microc's for the MLPerf Tiny models on mps2-an386)."""
     from rich.console import Console
     from rich.markdown import Markdown
-    from microc.bench import markdown_table, rows_json, run_bench
+    from microc.bench import markdown_table, rows_json
     err = Console(stderr=True)
     with err.status("benchmarking") as status:
-        rows = run_bench([Path(m) for m in models], list(boards), samples, workdir=Path(out_dir),
-                         progress=lambda s: status.update(f"benchmarking {s}"), modes=list(modes))
+        rows = api.bench(models, boards, samples, modes=modes, workdir=out_dir,
+                         progress=lambda s: status.update(f"benchmarking {s}"))
     table = markdown_table(rows)
     if markdown:
         Path(markdown).write_text(table)
@@ -301,18 +281,10 @@ def bench_cmd(models, boards, samples, markdown, modes, out_dir, as_json):
 def quantize_cmd(model, calibration, out_file, method, percentile, float_io, input_shapes):
     """Quantize a float MODEL to int8 (TFLite's scheme) with calibration data; report per-layer SQNR
     and output agreement of int8 against float over the calibration set."""
-    from microc.quantization import quantize_model
-    res = quantize_model(model, calibration, method, percentile, float_io, input_shapes)
-    out = Path(out_file)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        tmp.write_bytes(res.model)
-        tmp.replace(out)  # never a half-written model
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise MicrocError(f"cannot write {out}: {e.strerror}") from None
+    res = api.quantize(model, calibration, out_file, method=method, percentile=percentile, float_io=float_io,
+                       input_shapes=input_shapes)
     click.echo("\n".join(res.lines()))
-    click.echo(f"wrote {out} ({len(res.model):,} B)")
+    click.echo(f"wrote {out_file} ({len(res.model):,} B)")
 
 
 @main.command("report")
@@ -332,8 +304,7 @@ def report_cmd(project, out_file, as_json):
 @main.command("boards")
 def boards_cmd():
     """List the boards microc can target."""
-    from microc.boards import list_boards
-    boards = list_boards()
+    boards = api.boards()
     width = max(len(b.name) for b in boards)
     for b in boards:
         click.echo(f"{b.name:{width}}  {b.description}")

@@ -34,19 +34,36 @@ def load_samples(path: str | Path, inputs: list[dict]) -> list[list[np.ndarray]]
     """A .npy holding one sample (the input's shape) or many (a leading sample axis)."""
     if len(inputs) != 1:
         raise MicrocError("--input takes one .npy; this model has several inputs")
-    t = inputs[0]
     try:
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise MicrocError(f"cannot read {path}: {e}") from None
-    shape = tuple(t["shape"])
-    if arr.dtype != np.dtype(t["dtype"]):
-        raise MicrocError(f"{Path(path).name}: dtype {arr.dtype}, the model's input is {t['dtype']}")
-    if arr.shape == shape:
-        return [[arr]]
-    if arr.shape[1:] == shape:
-        return [[a] for a in arr]
-    raise MicrocError(f"{Path(path).name}: shape {arr.shape} fits neither {shape} nor (N, *{shape})")
+    return as_samples(arr, inputs, Path(path).name)
+
+
+def as_samples(data, inputs: list[dict], label: str = "inputs") -> list[list[np.ndarray]]:
+    """Samples from an array (one input, or N along a leading axis; one-input models) or from a list of
+    samples, each a list of arrays (one per input), checked against the model's inputs."""
+    if isinstance(data, np.ndarray):
+        if len(inputs) != 1:
+            raise MicrocError(f"{label}: one array for a model with {len(inputs)} inputs; give a list "
+                              "of samples, each a list of arrays")
+        shape = tuple(inputs[0]["shape"])
+        if data.shape[1:] == shape and data.shape != shape:
+            return as_samples([[a] for a in data], inputs, label)
+        return as_samples([[data]], inputs, label)
+    samples = [list(s) for s in data]
+    for s in samples:
+        if len(s) != len(inputs):
+            raise MicrocError(f"{label}: a sample of {len(s)} arrays for a model with {len(inputs)} inputs")
+        for x, t in zip(s, inputs):
+            x = np.asarray(x)
+            if x.dtype != np.dtype(t["dtype"]):
+                raise MicrocError(f"{label}: dtype {x.dtype}, the model's input is {t['dtype']}")
+            if x.shape != tuple(t["shape"]):
+                raise MicrocError(f"{label}: shape {x.shape} fits neither {tuple(t['shape'])} nor "
+                                  f"(N, *{tuple(t['shape'])})")
+    return [[np.asarray(x) for x in s] for s in samples]
 
 
 @dataclass

@@ -13,7 +13,7 @@ import numpy as np
 from microc.errors import DeviceError, MicrocError
 from microc.pipeline import read_manifest, read_metadata
 from microc.runner.counter import CounterInfo
-from microc.verify import Comparison, load_samples, make_samples, onnx_output_quanta
+from microc.verify import Comparison, as_samples, load_samples, make_samples, onnx_output_quanta
 
 
 @dataclass
@@ -119,7 +119,9 @@ def _median(values: list[int | None]) -> int | None:
 
 
 def run_project(project: Path, input_file: str | None = None, samples: int = 10, seed: int = 0,
-                verify: bool = False, port: str | None = None, timeout: float = 120.0) -> RunReport:
+                verify: bool = False, port: str | None = None, timeout: float = 120.0,
+                inputs=None) -> RunReport:
+    """`inputs`: arrays (microc.verify.as_samples) instead of a .npy `input_file` or random samples."""
     from microc.boards import load_board
     from microc.build import BUILD_RESULT, read_build_result
     manifest, metadata = read_manifest(project), read_metadata(project)
@@ -128,8 +130,12 @@ def run_project(project: Path, input_file: str | None = None, samples: int = 10,
     # the device's model hash still proves it runs this project's model.
     no_build = port and not (Path(project) / BUILD_RESULT).is_file()
     build = {} if no_build else read_build_result(project)
-    inputs = load_samples(input_file, metadata["inputs"]) if input_file else \
-        make_samples(metadata["inputs"], samples, seed)
+    if inputs is not None:
+        inputs = as_samples(inputs, metadata["inputs"])
+    elif input_file:
+        inputs = load_samples(input_file, metadata["inputs"])
+    else:
+        inputs = make_samples(metadata["inputs"], samples, seed)
     # The reference (TFLM or onnxruntime) runs in a thread while the device runs: the host mostly waits.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         wanted = pool.submit(_reference, manifest["model"], metadata, inputs) if verify else None
