@@ -18,8 +18,8 @@ Cases are reproducible one by one: case I of seed S mutates with numpy.random.de
     python scripts/fuzz.py --cases 1 --first 4711 --keep out  # replay case 4711, keep the mutant
 
 Seeds come from SEED_SOURCES: the shared models (../shared/models, when present), the project's own
-examples/digits/digits_cnn.onnx, its int8 and float .tflite made by microc, and small ONNX models made
-with the tests' builder. A new format adds a function returning its seed files to SEED_SOURCES; the
+examples/digits/digits_cnn.onnx, its int8 and float .tflite made by microc, small ONNX models made with
+the tests' builder, and classical ONNX-ML models (tests/classical_models.py). A new format adds a function returning its seed files to SEED_SOURCES; the
 mutations are format-blind.
 """
 from __future__ import annotations
@@ -93,7 +93,16 @@ def onnx_builder_seeds(workdir: Path) -> list[Path]:
     return [a.save(workdir / "conv_pool.onnx"), b.save(workdir / "gemm_concat.onnx")]
 
 
-SEED_SOURCES = [shared_seeds, digits_seeds, onnx_builder_seeds]
+def classical_seeds(workdir: Path) -> list[Path]:
+    """ONNX-ML models (a tree ensemble, a linear model behind a scaler) made as tests/test_classical.py
+    makes them."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from classical_models import train
+    return [train(kind, data, workdir, small=True).onnx_path
+            for kind, data in (("random_forest", "wine"), ("linear_svm", "breast_cancer"))]
+
+
+SEED_SOURCES = [shared_seeds, digits_seeds, onnx_builder_seeds, classical_seeds]
 
 
 def make_seeds(workdir: Path) -> list[Path]:

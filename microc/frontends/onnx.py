@@ -38,15 +38,15 @@ def load_onnx(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None 
     except OSError as e:
         raise ModelFormatError(f"cannot read {path}: {e.strerror}") from None
     model = _parse(path, path.name)
-    classical = is_ml_model(model)
-    _check_opset(model, path.name, ML_MIN_OPSET if classical else MIN_OPSET, required=not classical)
-    if classical:
-        fix_batch_dimension(model, input_shapes or {})
-        model = fold(model)
-    _set_input_shapes(model, input_shapes or {}, path.name)
-    model = annotate_shapes(model, lambda m: _infer_shapes(m, path.name)) if classical \
-        else _infer_shapes(model, path.name)
     with malformed_file(path.name):
+        classical = is_ml_model(model)
+        _check_opset(model, path.name, ML_MIN_OPSET if classical else MIN_OPSET, required=not classical)
+        if classical:
+            fix_batch_dimension(model, input_shapes or {})
+            model = fold(model)
+        _set_input_shapes(model, input_shapes or {}, path.name)
+        model = annotate_shapes(model, lambda m: _infer_shapes(m, path.name)) if classical \
+            else _infer_shapes(model, path.name)
         graph = _convert(model, path.stem)
     graph.source_hash = hashlib.sha256(buf).hexdigest()
     return graph

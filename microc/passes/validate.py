@@ -132,16 +132,16 @@ def _quant_problem(t: Tensor) -> str | None:
 
 # ---- operators ----
 
-def _arity(op: Op, low: int, high: int, required: int | None = None) -> str | None:
-    """low..high inputs, the first `required` (default low) present; one output."""
+def _arity(op: Op, low: int, high: int, required: int | None = None, outputs: int = 1) -> str | None:
+    """low..high inputs, the first `required` (default low) present; `outputs` outputs."""
     if not low <= len(op.inputs) <= high:
         want = f"{low}" if low == high else f"{low} to {high}"
         return f"has {len(op.inputs)} inputs, expected {want}"
     missing = [i for i in range(low if required is None else required) if op.inputs[i] is None]
     if missing:
         return f"input {missing[0]} is missing"
-    if len(op.outputs) != 1:
-        return f"has {len(op.outputs)} outputs, expected 1"
+    if len(op.outputs) != outputs:
+        return f"has {len(op.outputs)} outputs, expected {outputs}"
     return None
 
 
@@ -295,9 +295,9 @@ def _mean(op: Op) -> str | None:
     return _requant_ratio(op, x, None, y)
 
 
-def _checks(low: int, high: int, *rules, required: int | None = None):
+def _checks(low: int, high: int, *rules, required: int | None = None, outputs: int = 1):
     def check(op: Op) -> str | None:
-        problem = _arity(op, low, high, required)
+        problem = _arity(op, low, high, required, outputs)
         for rule in rules:
             problem = problem or rule(op)
         return problem
@@ -320,6 +320,11 @@ RULES = {
     "PAD": _checks(2, 2),
     "PADV2": _checks(2, 3, required=2),
     "TRANSPOSE": _checks(1, 2, required=1),
+    # Classical ML (frontends/onnx_ml.py): the frontend checks the ensembles' tables it builds.
+    "TREE_ENSEMBLE": _checks(1, 1),
+    "ML_CLASSIFY": _checks(1, 1, outputs=2),
+    "NORMALIZE": _checks(1, 1, _unary),
+    "GATHER": _checks(1, 1),
     **{t: _checks(1, 1, _unary) for t in ("RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "QUANTIZE",
                                           "DEQUANTIZE", "LOGISTIC", "TANH", "HARD_SWISH", "SOFTMAX")},
 }
