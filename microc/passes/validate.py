@@ -325,6 +325,7 @@ RULES = {
     "ML_CLASSIFY": _checks(1, 1, outputs=2),
     "NORMALIZE": _checks(1, 1, _unary),
     "GATHER": _checks(1, 1),
+    "ML_ELEMENTWISE": _checks(1, 64),
     **{t: _checks(1, 1, _unary) for t in ("RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "QUANTIZE",
                                           "DEQUANTIZE", "LOGISTIC", "TANH", "HARD_SWISH", "SOFTMAX")},
 }
