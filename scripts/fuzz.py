@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -196,6 +197,81 @@ def _microc(*args, timeout: float = TIMEOUT, env=None) -> subprocess.CompletedPr
                           text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
+class ForkServer:
+    """Runs `microc ARGS` as a forked child of a Python that has already imported microc and its
+    dependencies: a fresh process per case, as `python -m microc` would be, without paying the imports
+    (most of a case's time). The server is single-threaded, so forking it is safe; one per fuzz job."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve"], cwd=ROOT,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def run(self, *args, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+        self.proc.stdin.write(json.dumps({"args": [str(a) for a in args], "timeout": timeout}) + "\n")
+        self.proc.stdin.flush()
+        reply = json.loads(self.proc.stdout.readline())
+        if reply["rc"] is None:
+            raise subprocess.TimeoutExpired(["microc", *args], timeout)
+        return subprocess.CompletedProcess(args, reply["rc"], reply["stdout"], reply["stderr"])
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def serve() -> None:
+    """The fork server's loop: one JSON request per line in, one reply per line out."""
+    import signal
+    import traceback
+
+    import microc.cli  # noqa: F401  (and what a compile imports, so children start warm)
+    import microc.codegen.ops  # noqa: F401
+    import microc.frontends.onnx  # noqa: F401
+    import microc.frontends.tflite  # noqa: F401
+    import microc.pipeline  # noqa: F401
+    import microc.project  # noqa: F401
+    import onnx.reference  # noqa: F401
+    for line in sys.stdin:
+        request = json.loads(line)
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            pid = os.fork()
+            if pid == 0:
+                _child(request["args"], out, err, traceback)
+            deadline = time.monotonic() + request["timeout"]
+            while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            if done[0] == 0:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                rc = None
+            else:
+                rc = os.waitstatus_to_exitcode(done[1])
+            out.seek(0)
+            err.seek(0)
+            print(json.dumps({"rc": rc, "stdout": out.read(), "stderr": err.read()}), flush=True)
+
+
+def _child(args: list[str], out, err, traceback) -> None:
+    """In the forked child: microc's command line with stdout/stderr to the files; never returns."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(out.fileno(), 1)
+    os.dup2(err.fileno(), 2)
+    code = 1
+    try:
+        from microc.cli import main
+        main(args=args, prog_name="microc")
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:
+        traceback.print_exc()  # what the interpreter prints for an uncaught exception
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def classify(res: subprocess.CompletedProcess, out: Path) -> tuple[str, str]:
     """(outcome, detail) of one `microc compile`."""
     err = res.stderr.strip()
@@ -226,14 +302,14 @@ def sanitized_run(project: Path) -> str:
     return ""
 
 
-def run_case(case: Case, mutant: bytes, workdir: Path, sanitize: bool) -> Case:
+def run_case(case: Case, mutant: bytes, workdir: Path, sanitize: bool, server: ForkServer | None = None) -> Case:
     suffix = Path(case.seed_file).suffix
     model = workdir / f"case{case.index}{suffix}"
     out = workdir / f"case{case.index}"
     model.write_bytes(mutant)
     start = time.monotonic()
     try:
-        res = _microc("compile", model, "--board", "host", "-o", out)
+        res = (server.run if server else _microc)("compile", model, "--board", "host", "-o", out)
         case.outcome, case.detail = classify(res, out)
     except subprocess.TimeoutExpired:
         case.outcome, case.detail = "hang", f"no exit within {TIMEOUT:g} s"
@@ -247,14 +323,23 @@ def run_case(case: Case, mutant: bytes, workdir: Path, sanitize: bool) -> Case:
 # ---- the campaign ----
 
 def fuzz(cases: int, seed: int = 0, first: int = 0, jobs: int = 2, sanitize_every: int = 50,
-         keep: Path | None = None, progress=lambda case: None) -> list[Case]:
+         keep: Path | None = None, progress=lambda case: None, fork: bool = True) -> list[Case]:
     """Run cases first..first+cases-1; every `sanitize_every`-th case that is accepted (by index) is also
-    built and run under ASan/UBSan. Failing mutants are copied into `keep` when given."""
+    built and run under ASan/UBSan. Failing mutants are copied into `keep` when given. `fork`: compile
+    through a ForkServer (else `python -m microc` per case)."""
     with tempfile.TemporaryDirectory(prefix="microc-fuzz-") as tmp:
         tmp = Path(tmp)
         (tmp / "seeds").mkdir()
         seeds = make_seeds(tmp / "seeds")
         blobs = [p.read_bytes() for p in seeds]
+
+        local, servers = threading.local(), []
+
+        def server() -> ForkServer | None:
+            if fork and not hasattr(local, "server"):
+                local.server = ForkServer()
+                servers.append(local.server)
+            return getattr(local, "server", None)
 
         def one(i: int) -> Case:
             rng = np.random.default_rng([seed, i])
@@ -264,7 +349,7 @@ def fuzz(cases: int, seed: int = 0, first: int = 0, jobs: int = 2, sanitize_ever
             case = Case(i, _display(seeds[k]), what)
             workdir = tmp / f"w{i}"
             workdir.mkdir()
-            run_case(case, mutant, workdir, sanitize_every > 0 and i % sanitize_every == 0)
+            run_case(case, mutant, workdir, sanitize_every > 0 and i % sanitize_every == 0, server())
             if keep is not None and (case.outcome in FAILURES or keep_all):
                 keep.mkdir(parents=True, exist_ok=True)
                 (keep / f"case{i}{seeds[k].suffix}").write_bytes(mutant)
@@ -273,8 +358,12 @@ def fuzz(cases: int, seed: int = 0, first: int = 0, jobs: int = 2, sanitize_ever
             return case
 
         keep_all = cases == 1
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            return list(pool.map(one, range(first, first + cases)))
+        try:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                return list(pool.map(one, range(first, first + cases)))
+        finally:
+            for s in servers:
+                s.close()
 
 
 def _display(path: Path) -> str:
@@ -302,7 +391,13 @@ def main(argv=None) -> int:
                     help="build and run every N-th case under ASan/UBSan when it is accepted (0: never)")
     ap.add_argument("--keep", type=Path, help="copy failing mutants (or the one replayed case) here")
     ap.add_argument("--json", type=Path, help="write the summary here")
+    ap.add_argument("--no-fork", action="store_true", help="start `python -m microc` for every case "
+                    "instead of forking a warm interpreter (slower, same outcomes)")
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.serve:
+        serve()
+        return 0
     start = time.monotonic()
 
     def progress(case: Case) -> None:
@@ -310,7 +405,8 @@ def main(argv=None) -> int:
             print(f"case {case.index} ({case.seed_file}, {case.mutation}): {case.outcome}: {case.detail}",
                   flush=True)
 
-    results = fuzz(args.cases, args.seed, args.first, args.jobs, args.sanitize_every, args.keep, progress)
+    results = fuzz(args.cases, args.seed, args.first, args.jobs, args.sanitize_every, args.keep, progress,
+                   fork=not args.no_fork)
     report = {"seed": args.seed, "first": args.first, "seconds": round(time.monotonic() - start, 1),
               **summary(results)}
     if args.json:

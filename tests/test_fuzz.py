@@ -3,6 +3,7 @@ crashes earlier runs found, each as a small model that reproduces it. The tflite
 validation pass now refuses are in tests/test_validate.py; these are the frontends' reading errors."""
 from __future__ import annotations
 
+import shutil
 import sys
 
 import numpy as np
@@ -55,6 +56,26 @@ def test_classification(tmp_path):
     out2 = tmp_path / "out2"
     outcome, detail = fuzz.classify(microc("compile", bad, "--board", "host", "-o", out2), out2)
     assert outcome == "clean" and detail.startswith("microc: error: bad.onnx"), detail
+
+
+def test_fork_server_answers_as_the_command_does(tmp_path):
+    """A case compiled by a forked warm interpreter gets the exit status and output `python -m microc`
+    gives."""
+    m = OnnxModel()
+    m.output(m.node("Relu", [m.input("x", [1, 4])]))
+    ok = m.save(tmp_path / "ok.onnx")
+    (tmp_path / "cut.onnx").write_bytes(ok.read_bytes()[:40])
+    server = fuzz.ForkServer()
+    try:
+        for i, model in enumerate([ok, tmp_path / "cut.onnx", tmp_path / "none.tflite"]):
+            args = ("compile", model, "--board", "host", "-o", tmp_path / f"out{i}")
+            forked = server.run(*args)
+            shutil.rmtree(tmp_path / f"out{i}", ignore_errors=True)
+            direct = microc(*args)
+            assert (forked.returncode, forked.stdout, forked.stderr) == \
+                (direct.returncode, direct.stdout, direct.stderr)
+    finally:
+        server.close()
 
 
 # ---- regressions: crashes found by scripts/fuzz.py ----
