@@ -2,9 +2,16 @@
 
 
 class MicrocError(Exception):
-    """A problem with the user's input or environment, explained in one line."""
+    """A problem with the user's input or environment, explained in one line: control characters in the
+    message (a model's names can hold newlines) are written as escapes."""
 
     exit_code = 2
+
+    def __init__(self, message: object = "", *args):
+        text = str(message)
+        if not text.isprintable():
+            text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+        super().__init__(text, *args)
 
 
 class UnsupportedOperator(MicrocError):

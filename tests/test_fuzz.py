@@ -133,3 +133,14 @@ def test_names_that_end_a_c_comment(tmp_path):
     data = np.array([[-1, 0, 2, -3]], np.float32)
     (out,), = harness.compile_and_run(path, [[data]], tmp_path / "build")
     assert out.tolist() == [[0, 0, 2, 0]]
+
+
+def test_names_with_newlines_stay_on_one_line(tmp_path):
+    """Was a five-line error: an ONNX input named 'x\\n' (a flipped bit) quoted in the message."""
+    m = OnnxModel()
+    m.output(m.node("Relu", [m.input("x", ["N", 4])]))
+    good = m.save(tmp_path / "ok.onnx").read_bytes()
+    (tmp_path / "nl.onnx").write_bytes(good.replace(b"\n\x01x", b"\n\x01\n"))
+    line = assert_one_line_error(microc("compile", tmp_path / "nl.onnx", "--board", "host", "-o",
+                                        tmp_path / "o"), "dynamic shape")
+    assert "'\\n'" in line
