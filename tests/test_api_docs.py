@@ -55,6 +55,7 @@ def test_the_cli_prints_the_api_result(tmp_path):
     cli = json.loads(res.stdout)
     report = api.deploy(model, "host", tmp_path / "api", samples=2, verify=True)
     mine = report.to_json()
-    assert cli.pop("flash_bytes") > 0 and mine.pop("flash_bytes") > 0  # paths differ in the binary
-    cli.pop("ram_bytes"), mine.pop("ram_bytes")
+    for run in (cli, mine):  # the host's layer times are measured, so they differ run to run
+        for layer in run["layers"]:
+            assert layer.pop("ticks") > 0
     assert cli == mine and mine["match"] is True
