@@ -18,6 +18,7 @@ from microc.bench import stack_reserve
 from microc.boards import load_board
 from microc.build import build_project
 from microc.codegen.generate import generate
+from microc.codegen.schedule import isas_of
 from microc.frontends import load_model
 from microc.passes.order import memory_order
 from microc.errors import DoesNotFit
@@ -39,6 +40,10 @@ ARENA = {
     "tflm/hello_world_int8": {"speed": (32, 32), "balanced": (32, 32), "memory": (32, 32)},
 }
 MODES = ("speed", "balanced", "memory")
+# On the Cortex-M4 (the DSP schedules) the first convolutions of KWS and VWW run the gemm kernel, whose
+# patches live on the stack instead of the arena's scratch.
+ARENA_M4 = {("mlperf_tiny/kws_ref_model", "memory"): (8496, 8490),
+            ("mlperf_tiny/vww_96_int8", "memory"): (46080, 46080)}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -75,7 +80,8 @@ def test_bit_exact_on_qemu_mps2_an386(name, mode, tmp_path):
             pytest.skip(f"{tool} is not installed (scripts/setup.sh installs it)")
     project = tmp_path / "proj"
     res = compile_model(path, "mps2-an386", project, optimize=mode)
-    assert (res.metadata["arena_bytes"], res.metadata["lower_bound_bytes"]) == ARENA[name][mode]
+    want = ARENA_M4.get((name, mode), ARENA[name][mode])
+    assert (res.metadata["arena_bytes"], res.metadata["lower_bound_bytes"]) == want
     assert res.metadata["optimize"] == mode
     build_project(project)
     report = run_project(project, samples=2, seed=5, verify=True)
@@ -108,7 +114,7 @@ def _static_frames(tmp_path) -> dict[str, int]:
 
 def test_measured_stack_covers_the_static_frames(tmp_path):
     """Cross-check of the paint: the stack a KWS inference used on QEMU is at least the deepest chain of
-    static frames it must have gone through (invoke -> depthwise kernel -> its helpers)."""
+    static frames it must have gone through (invoke -> a kernel -> its helpers)."""
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-gcc and qemu-system-arm are needed (scripts/setup.sh installs them)")
     frames = _static_frames(tmp_path)
@@ -116,8 +122,11 @@ def test_measured_stack_covers_the_static_frames(tmp_path):
     compile_model(shared_model("mlperf_tiny/kws_ref_model"), "mps2-an386", project)
     build_project(project)
     measured = run_project(project, samples=1, seed=5).stack_bytes
-    chain = frames["mc_depthwise_conv2d_s8"] + frames["dw_pixel_s8"]
+    depthwise = frames["mc_depthwise_conv2d_s8"] + frames["dw_pixel_s8"] + frames["mc_requantize_row_s8"]
     assert frames["mc_depthwise_conv2d_s8"] >= 400  # its two tap lists, 2 x 200 bytes
+    # the first layer's gemm kernel (its schedule on the M4): patches and widened values on the stack
+    gemm = frames["mc_conv2d_gemm_w16_s8"] + frames["pixel_pair_w16"] + frames["mc_requantize_row_s8"]
+    chain = max(depthwise, gemm)
     assert chain < measured < chain + 2048
 
 
@@ -129,14 +138,16 @@ def _board_with_ram(ram_bytes: int):
 def test_balanced_compiles_as_memory_when_the_model_would_not_fit_otherwise(tmp_path):
     path = shared_model("mlperf_tiny/kws_ref_model")
     graph = load_model(path)
-    small = memory_needs(generate(graph, "m", "memory"), load_board("mps2-an386"))
+    m4 = load_board("mps2-an386")
+    small = memory_needs(generate(graph, "m", "memory", isas=isas_of(m4.features)), m4)
+    arena = ARENA_M4[("mlperf_tiny/kws_ref_model", "memory")][0]
     ram = small["data"] + small["arena"] + small["stack"]  # room for --optimize memory's arena only
     board = _board_with_ram(ram)
     model = _generate_fitting(graph, "m", board, "balanced")
-    assert model.metadata["optimize"] == "memory" and model.plan.arena_bytes == 8576
-    with pytest.raises(DoesNotFit, match=f"model needs {ram - 8576 + 16000:,} bytes of RAM"):
+    assert model.metadata["optimize"] == "memory" and model.plan.arena_bytes == arena
+    with pytest.raises(DoesNotFit, match=f"model needs {ram - arena + 16000:,} bytes of RAM"):
         _generate_fitting(graph, "m", board, "speed")  # speed never trades instructions for memory
-    with pytest.raises(DoesNotFit, match=f"model needs {ram - 8576 + 16000:,} bytes of RAM"):
+    with pytest.raises(DoesNotFit, match=f"model needs {ram - arena + 16000:,} bytes of RAM"):
         _generate_fitting(graph, "m", _board_with_ram(ram - 16), "balanced")  # the figures asked for
 
 

@@ -40,7 +40,7 @@ def _conv_model(shape_index: int, dtype: str = "int8") -> tuple[bytes, tuple]:
 def test_every_schedule_exact_on_host(shape_index, tmp_path):
     model, shape = _conv_model(shape_index)
     variants = schedule_variants(model, tmp_path)
-    assert len(variants) >= 2  # CONV_2D: in place and im2col at least
+    assert len(variants) >= 3  # CONV_2D: in place, im2col, 1x1
     for i, variant in enumerate(variants):
         work = tmp_path / f"v{i}"
         work.mkdir()
@@ -67,7 +67,7 @@ def _arg(step: int, schedule) -> list[str]:
 
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
                     reason="qemu-system-arm and arm-none-eabi-gcc are needed for the Cortex-M4 run")
-@pytest.mark.parametrize("shape_index", [0, 4])
+@pytest.mark.parametrize("shape_index", [2, 4])  # 8 channels (int16 1x1 weights), 17 (tails)
 def test_every_schedule_exact_on_cortex_m4(shape_index, tmp_path):
     """The DSP path of every candidate on QEMU's mps2-an386, verified by `microc deploy --verify`,
     and each layer's metadata records the schedule asked for."""
@@ -103,8 +103,15 @@ def test_defaults_follow_the_board(tmp_path):
     # one (25 values) reads in place
     layers = generate(graph, "m").metadata["layers"]
     by_name = {l["name"]: l["schedule"] for l in layers}
-    assert by_name[_conv_name(graph, (3, 3))] == {"isa": "portable", "kernel": "generic", "im2col": True}
-    assert by_name[_conv_name(graph, (5, 5))] == {"isa": "portable", "kernel": "generic", "im2col": False}
+    generic = {"isa": "portable", "kernel": "generic", "weights": "int8"}
+    assert by_name[_conv_name(graph, (3, 3))] == {**generic, "im2col": True}
+    assert by_name[_conv_name(graph, (5, 5))] == {**generic, "im2col": False}
+    # on the DSP path: the 1x1 kernel for 1x1 filters, gemm for the others, sign-extended weights
+    by_name = {l["name"]: l["schedule"] for l in generate(graph, "m", isas=("dsp",)).metadata["layers"]}
+    assert by_name[_conv_name(graph, (1, 1))] == {"isa": "dsp", "kernel": "1x1", "im2col": False,
+                                                  "weights": "int8"}  # 5 input channels: no int16 pairs
+    assert by_name[_conv_name(graph, (3, 3))] == {"isa": "dsp", "kernel": "gemm", "im2col": False,
+                                                  "weights": "int16"}
 
 
 def _conv_name(graph, k) -> str:

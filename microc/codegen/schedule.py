@@ -44,11 +44,14 @@ class Schedule:
 @dataclass(frozen=True)
 class ConvSchedule(Schedule):
     """CONV_2D int8. kernel "generic": filters read in place (or, with im2col, each pixel's patch
-    gathered as int8 into scratch first: pays when filter rows are short); "gemm": two pixels' patches
-    sign-extended into int16 scratch, then 2 output channels x 2 pixels per pass (the SMLAD layout:
-    no unpacking of inputs in the inner loop)."""
+    gathered as int8 into scratch first: pays when filter rows are short); "1x1" (1x1 filters without
+    padding): a matrix product, 2 output channels x 2 pixels per pass over the pair of pixels
+    sign-extended once (DSP targets). weights "int8" as in the model (laid out in channel pairs), or
+    "int16" (1x1 on DSP targets): sign-extended at compile time into the SMLAD lanes, twice the
+    flash, no unpacking in the inner loop."""
     kernel: str = "generic"
     im2col: bool = False
+    weights: str = "int8"
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,32 @@ typedef struct {
   const MC_FLASH int32_t *bias_raw;   /* [out_c], the model's bias (zeros when it has none) */
   const MC_FLASH int32_t *multiplier; /* [out_c] */
   const MC_FLASH int32_t *shift;      /* [out_c] */
+  const MC_FLASH int32_t *requant;    /* [out_c][4] (mc_requantize_row_s8), or NULL: kernel "1x1" */
   int32_t in_zp, out_zp, act_min, act_max;
 } mc_conv2d_s8_t;
 void mc_conv2d_s8(const mc_conv2d_s8_t *p, const int8_t *in, int8_t *out, void *scratch);
+
+/* CONV_2D int8 with a 1x1 filter and no padding (schedule kernel "1x1"), same parameters; weights in
+ * pairs of output channels: each pair [in_c / 4][2][4] (the two channels' next four weights side by
+ * side) then [2][in_c % 4]; the last channel of an odd count alone, as its row. in_c is at most
+ * MC_CONV1X1_MAX_IN_C (the widened pixel pair lives on the stack: 4 * in_c bytes on DSP targets), out_c
+ * at most MC_CONV1X1_MAX_OUT_C (two pixels' sums on the stack: 8 * out_c bytes).
+ * scratch: unused (the signature of mc_conv2d_s8). */
+#define MC_CONV1X1_MAX_IN_C 256
+#define MC_CONV1X1_MAX_OUT_C 256
+void mc_conv2d_1x1_s8(const mc_conv2d_s8_t *p, const int8_t *in, int8_t *out, void *scratch);
+/* The same on DSP targets (__ARM_FEATURE_DSP) with the weights sign-extended at compile time (schedule
+ * weights "int16": twice the flash, no unpacking): `weights` points at int32 words, per pair of
+ * channels [in_c / 4][2][even, odd], each word two int16 lanes: (w[4i], w[4i + 2]) and
+ * (w[4i + 1], w[4i + 3]), the lanes SXTB16 makes of the inputs; the last channel of an odd count
+ * alone. in_c is a multiple of 4. */
+void mc_conv2d_1x1_w16_s8(const mc_conv2d_s8_t *p, const int8_t *in, int8_t *out, void *scratch);
+/* CONV_2D int8, any filter (schedule kernel "gemm", DSP targets): each pixel pair's patches gathered
+ * on the stack (patch_len values each, as with im2col), sign-extended, then multiplied with the
+ * weights of mc_conv2d_1x1_w16_s8's layout over patch_len inputs (each channel's weights zero-padded
+ * to patch_len, at most MC_CONV_GEMM_MAX_K), out_c at most MC_CONV1X1_MAX_OUT_C. scratch: unused. */
+#define MC_CONV_GEMM_MAX_K 640
+void mc_conv2d_gemm_w16_s8(const mc_conv2d_s8_t *p, const int8_t *in, int8_t *out, void *scratch);
 
 /* CONV_2D float32 (TFLM reference Conv): sum over the taps inside the image in (ky, kx, c) order,
  * then + bias. */
@@ -71,8 +94,7 @@ typedef struct {
   const MC_FLASH int8_t *weights;     /* [k_h][k_w][out_c] */
   const MC_FLASH int32_t *bias;       /* [out_c], zero point folded in */
   const MC_FLASH int32_t *bias_raw;   /* [out_c], the model's bias (zeros when it has none) */
-  const MC_FLASH int32_t *multiplier; /* [out_c] */
-  const MC_FLASH int32_t *shift;      /* [out_c] */
+  const MC_FLASH int32_t *requant;    /* [out_c][4] (mc_requantize_row_s8) */
   int32_t in_zp, out_zp, act_min, act_max;
 } mc_dwconv_s8_t;
 void mc_depthwise_conv2d_s8(const mc_dwconv_s8_t *p, const int8_t *in, int8_t *out);
@@ -85,6 +107,18 @@ typedef struct {
   float act_min, act_max;
 } mc_dwconv_f32_t;
 void mc_depthwise_conv2d_f32(const mc_dwconv_f32_t *p, const float *in, float *out);
+
+/* out[i] = clamp(MultiplyByQuantizedMultiplier(acc[i], channel i) + zp, lo, hi) for i < n, bit for bit
+ * with TFLM; `table`: 4 words per channel folded at compile time (mc_requantize.c): the rounding
+ * constant 2^30 + 2^(30 + R) (low, high word), the multiplier and R - 1 for a right shift R >= 1;
+ * else (shift, 0, multiplier, -1). */
+void mc_requantize_row_s8(const int32_t *acc, int32_t n, const MC_FLASH int32_t *table, int32_t zp,
+                          int32_t lo, int32_t hi, int8_t *out);
+
+/* The patch of pixel (oy, ox) as kernels with patch_len take it (padded taps: the input zero point;
+ * the values past k_h * k_w * in_c: zero). */
+void mc_conv_gather_patch_s8(const mc_conv2d_s8_t *p, const int8_t *image, int32_t oy, int32_t ox,
+                             int8_t *patch);
 
 /* The taps of output pixel (oy, ox) inside the image: filter rows [ky0, ky1), columns [kx0, kx1)
  * (empty ranges possible), and the input offset (in values) of tap (0, 0), which may lie outside. */

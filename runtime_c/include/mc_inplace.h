@@ -19,13 +19,16 @@ void mc_depthwise_conv2d_s8_inplace(const mc_dwconv_s8_t *p, const MC_FLASH int8
  * in_h) at a time, copied to `rows` (rows_per_pass * in_w * in_c bytes) first. Pass r's output covers
  * input passes up to r when out_c <= in_c (so passes go first to last) and input passes from r on when
  * out_c > in_c (last to first); both are saved or done. kernel_scratch: the ordinary kernel's scratch
- * (NULL when it needs none). */
-void mc_conv2d_s8_1x1_inplace(const mc_conv2d_s8_t *p, int32_t rows_per_pass, int8_t *io, int8_t *rows,
-                              void *kernel_scratch);
+ * (NULL when it needs none). kernel: the layer's kernel (mc_conv2d_s8, or the one its schedule names),
+ * run on each pass. */
+typedef void (*mc_conv2d_s8_fn)(const mc_conv2d_s8_t *p, const int8_t *in, int8_t *out, void *scratch);
+void mc_conv2d_s8_1x1_inplace(const mc_conv2d_s8_t *p, mc_conv2d_s8_fn kernel, int32_t rows_per_pass,
+                              int8_t *io, int8_t *rows, void *kernel_scratch);
 
 /* CONV_2D with stride and dilation 1 down the image, one batch, output rows no longer than input rows,
  * in place over `io`, one output row at a time from a window of the k_h input rows it reads (`window`:
  * k_h * in_w * in_c bytes). Output row y lands on input rows up to y only: the window keeps the rows
  * above y that later output rows still read, and takes the others from io, where they are intact. */
-void mc_conv2d_s8_rows_inplace(const mc_conv2d_s8_t *p, int8_t *io, int8_t *window, void *kernel_scratch);
+void mc_conv2d_s8_rows_inplace(const mc_conv2d_s8_t *p, mc_conv2d_s8_fn kernel, int8_t *io, int8_t *window,
+                               void *kernel_scratch);
 #endif

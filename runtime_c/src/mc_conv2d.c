@@ -184,8 +184,8 @@ static void conv_border_s8(const mc_conv2d_s8_t *p, const int8_t *image, mc_conv
 
 /* The k_h*k_w*in_c patch of pixel (oy, ox) in filter order, padded taps set to the input zero
  * point (which the folded bias cancels: TFLM skips them). */
-static void gather_patch_s8(const mc_conv2d_s8_t *p, const int8_t *image, int32_t oy, int32_t ox,
-                            int8_t *patch) {
+void mc_conv_gather_patch_s8(const mc_conv2d_s8_t *p, const int8_t *image, int32_t oy, int32_t ox,
+                             int8_t *patch) {
   const mc_conv_geom_t *g = &p->g;
   const mc_conv_window_t w = mc_conv_window(g, oy, ox);
   const int8_t zp = (int8_t)p->in_zp;
@@ -212,8 +212,8 @@ static void conv_patches_s8(const mc_conv2d_s8_t *p, const int8_t *image, int8_t
   int32_t i;
   for (i = 0; i < pixels; i += 2) {
     const int32_t j = i + 1 < pixels ? i + 1 : i;
-    gather_patch_s8(p, image, i / g->out_w, i % g->out_w, scratch);
-    gather_patch_s8(p, image, j / g->out_w, j % g->out_w, scratch + n);
+    mc_conv_gather_patch_s8(p, image, i / g->out_w, i % g->out_w, scratch);
+    mc_conv_gather_patch_s8(p, image, j / g->out_w, j % g->out_w, scratch + n);
     conv_pair_s8(p, l, scratch, scratch + n, y + (size_t)i * g->out_c, y + (size_t)j * g->out_c);
   }
 }

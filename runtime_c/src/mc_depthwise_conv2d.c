@@ -85,35 +85,38 @@ static inline int32_t dw_channel_s8(const mc_dwconv_s8_t *p, const int8_t *image
   return s;
 }
 
-static inline int8_t requant_s8(const mc_dwconv_s8_t *p, int32_t acc, int32_t c) {
-  acc = mc_requantize(acc, MC_READ_S32(&p->multiplier[c]), MC_READ_S32(&p->shift[c])) + p->out_zp;
-  return mc_clamp_s8(acc, p->act_min, p->act_max);
-}
+/* Channels per block of sums requantized together (mc_requantize_row_s8); a multiple of 4. */
+#define SUM_BLOCK 64
 
 /* Every channel of one pixel: over the n taps listed (offsets from x) when taps is not NULL,
- * else over window w (offsets from x); bias and input offset as described at the top. */
+ * else over window w (offsets from x); bias and input offset as described at the top. The sums of a
+ * block of channels are requantized together, in a loop of their own (few live registers). */
 static void dw_pixel_s8(const mc_dwconv_s8_t *p, const int8_t *x, mc_conv_window_t w,
                         const tap_t *taps, int32_t n, const MC_FLASH int32_t *bias, int32_t off, int8_t *o) {
   const int32_t C = p->g.out_c;
-  int32_t c = 0;
-  if (p->depth_mult == 1 && taps) {
-    for (; c + 3 < C; c += 4) {
-      acc4_t s;
-      s.s0 = MC_READ_S32(&bias[c]);
-      s.s1 = MC_READ_S32(&bias[c + 1]);
-      s.s2 = MC_READ_S32(&bias[c + 2]);
-      s.s3 = MC_READ_S32(&bias[c + 3]);
-      s = dw_list4_s8(taps, n, x + c, p->weights + c, off, s);
-      o[c] = requant_s8(p, s.s0, c);
-      o[c + 1] = requant_s8(p, s.s1, c + 1);
-      o[c + 2] = requant_s8(p, s.s2, c + 2);
-      o[c + 3] = requant_s8(p, s.s3, c + 3);
+  int32_t acc[SUM_BLOCK];
+  int32_t c0, c;
+  for (c0 = 0; c0 < C; c0 += SUM_BLOCK) {
+    const int32_t c1 = MC_MIN(c0 + SUM_BLOCK, C);
+    c = c0;
+    if (p->depth_mult == 1 && taps) {
+      for (; c + 3 < c1; c += 4) {
+        acc4_t s;
+        s.s0 = MC_READ_S32(&bias[c]);
+        s.s1 = MC_READ_S32(&bias[c + 1]);
+        s.s2 = MC_READ_S32(&bias[c + 2]);
+        s.s3 = MC_READ_S32(&bias[c + 3]);
+        s = dw_list4_s8(taps, n, x + c, p->weights + c, off, s);
+        acc[c - c0] = s.s0;
+        acc[c - c0 + 1] = s.s1;
+        acc[c - c0 + 2] = s.s2;
+        acc[c - c0 + 3] = s.s3;
+      }
     }
-  }
-  for (; c < C; ++c) {
-    const int32_t acc = taps ? dw_list1_s8(p, taps, n, x, c, off, MC_READ_S32(&bias[c]))
-                             : dw_channel_s8(p, x, w, c, off, MC_READ_S32(&bias[c]));
-    o[c] = requant_s8(p, acc, c);
+    for (; c < c1; ++c)
+      acc[c - c0] = taps ? dw_list1_s8(p, taps, n, x, c, off, MC_READ_S32(&bias[c]))
+                         : dw_channel_s8(p, x, w, c, off, MC_READ_S32(&bias[c]));
+    mc_requantize_row_s8(acc, c1 - c0, p->requant + 4 * c0, p->out_zp, p->act_min, p->act_max, o + c0);
   }
 }
 

@@ -20,16 +20,15 @@ void mc_depthwise_conv2d_s8_inplace(const mc_dwconv_s8_t *p, const MC_FLASH int8
     q.weights = grouped + (size_t)c * taps;
     q.bias = p->bias + c;
     q.bias_raw = p->bias_raw + c;
-    q.multiplier = p->multiplier + c;
-    q.shift = p->shift + c;
+    q.requant = p->requant + 4 * c;
     mc_depthwise_conv2d_s8(&q, plane_in, plane_out);
     for (i = 0; i < out_px; ++i)
       for (j = 0; j < group; ++j) io[(size_t)i * C + c + j] = plane_out[i * group + j];
   }
 }
 
-void mc_conv2d_s8_1x1_inplace(const mc_conv2d_s8_t *p, int32_t rows_per_pass, int8_t *io, int8_t *rows,
-                              void *kernel_scratch) {
+void mc_conv2d_s8_1x1_inplace(const mc_conv2d_s8_t *p, mc_conv2d_s8_fn kernel, int32_t rows_per_pass,
+                              int8_t *io, int8_t *rows, void *kernel_scratch) {
   const int32_t passes = p->g.batches * p->g.in_h / rows_per_pass;
   const int32_t in_pass = rows_per_pass * p->g.in_w * p->g.in_c, out_pass = rows_per_pass * p->g.out_w * p->g.out_c;
   const int forward = p->g.out_c <= p->g.in_c;
@@ -41,11 +40,12 @@ void mc_conv2d_s8_1x1_inplace(const mc_conv2d_s8_t *p, int32_t rows_per_pass, in
   for (n = 0; n < passes; ++n) {
     r = forward ? n : passes - 1 - n;
     copy_row(rows, io + (size_t)r * in_pass, in_pass);
-    mc_conv2d_s8(&q, rows, io + (size_t)r * out_pass, kernel_scratch);
+    kernel(&q, rows, io + (size_t)r * out_pass, kernel_scratch);
   }
 }
 
-void mc_conv2d_s8_rows_inplace(const mc_conv2d_s8_t *p, int8_t *io, int8_t *window, void *kernel_scratch) {
+void mc_conv2d_s8_rows_inplace(const mc_conv2d_s8_t *p, mc_conv2d_s8_fn kernel, int8_t *io, int8_t *window,
+                               void *kernel_scratch) {
   const int32_t H = p->g.in_h, K = p->g.k_h, row = p->g.in_w * p->g.in_c, out_row = p->g.out_w * p->g.out_c;
   mc_conv2d_s8_t q = *p;
   int32_t y, i, r0 = 0, r1 = 0; /* the window holds input rows [r0, r1) */
@@ -62,6 +62,6 @@ void mc_conv2d_s8_rows_inplace(const mc_conv2d_s8_t *p, int8_t *io, int8_t *wind
     q.g.pad_top = r0 - lo;
     q.g.oy_begin = 0;
     q.g.oy_end = r1 - r0 == K ? 1 : 0;
-    mc_conv2d_s8(&q, window, io + (size_t)y * out_row, kernel_scratch);
+    kernel(&q, window, io + (size_t)y * out_row, kernel_scratch);
   }
 }

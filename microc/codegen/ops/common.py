@@ -24,6 +24,22 @@ def requant_arrays(ctx: LoweringContext, inp: Tensor, w: Tensor, out: Tensor,
     return ctx.const(mult, "mult", "int32_t", flash), ctx.const(shift, "shift", "int32_t", flash)
 
 
+def requant_table(inp: Tensor, w: Tensor, out: Tensor) -> np.ndarray:
+    """Per channel the 4 words of mc_requantize_row_s8 (mc_conv.h): for a right shift R >= 1 and a
+    multiplier >= 0, the rounding constant 2^30 + 2^(30 + R) as low and high words, the multiplier and
+    R - 1; otherwise (shift, 0, multiplier, -1) for mc_requantize."""
+    mult, shift = per_channel_multipliers(inp, w, out)
+    rows = []
+    for m, s in zip(np.asarray(mult).tolist(), np.asarray(shift).tolist()):
+        if s <= -1 and m >= 0:
+            c = (1 << 30) + (1 << (30 - s))
+            lo, hi = c & 0xFFFFFFFF, c >> 32
+            rows.append((lo - (1 << 32) if lo >= 1 << 31 else lo, hi, m, -s - 1))
+        else:
+            rows.append((s, 0, m, -1))
+    return np.array(rows, np.int64).astype(np.int32)
+
+
 def folded_bias(op: Op, w: Tensor, bias: Tensor | None, in_zp: int, channels: int,
                 weight_sums: np.ndarray) -> np.ndarray:
     """bias - in_zp * sum(w) per output channel: the input zero point leaves the inner loop."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from microc.codegen.lowering import LoweringContext, best_isa, isa_schedules, lowering, unsupported
-from microc.codegen.ops.common import act_fields, folded_bias, require_dtype, requant_arrays
+from microc.codegen.ops.common import act_fields, folded_bias, require_dtype, requant_arrays, requant_table
 from microc.codegen.schedule import ConvSchedule, DepthwiseSchedule
 from microc.ir import Op
 
@@ -28,19 +28,20 @@ def lower_fully_connected(op: Op, ctx: LoweringContext) -> str:
     bias_arr = folded_bias(op, w, bias, x.quant.zp, out_f, w.data.astype("int64").sum(axis=1))
     mult, shift = requant_arrays(ctx, x, w, out, flash=True)
     p = ctx.struct("mc_fc_s8_t", "fc", {
-        **dims, "weights": ctx.const(_fc_row_blocks(w.data), "w", "int8_t", flash=True),
+        **dims, "weights": ctx.const(row_blocks(w.data, 4), "w", "int8_t", flash=True),
         "bias": ctx.const(bias_arr, "bias", "int32_t", flash=True),
         "multiplier": mult, "shift": shift, "out_zp": out.quant.zp, **act_fields(op, out)})
     return f"mc_fully_connected_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
 
 
-def _fc_row_blocks(w: np.ndarray) -> np.ndarray:
-    """[out, in] weights in the kernel's layout (mc_conv.h): blocks of 4 rows, each block's first
-    in // 4 * 4 columns as [in // 4][rows][4] (one word per row per 4 inputs), then [rows][in % 4]."""
+def row_blocks(w: np.ndarray, block: int) -> np.ndarray:
+    """[out, in] weights in the layout of FULLY_CONNECTED (block 4) and the 1x1 CONV_2D kernel (block
+    2), mc_conv.h: blocks of `block` rows, each block's first in // 4 * 4 columns as
+    [in // 4][rows][4] (one word per row per 4 inputs), then [rows][in % 4]."""
     body = w.shape[1] // 4 * 4
     parts = []
-    for o in range(0, w.shape[0], 4):
-        rows = w[o:o + 4]
+    for o in range(0, w.shape[0], block):
+        rows = w[o:o + block]
         parts.append(rows[:, :body].reshape(len(rows), -1, 4).transpose(1, 0, 2).reshape(-1))
         parts.append(rows[:, body:].reshape(-1))
     return np.concatenate(parts)
@@ -88,8 +89,10 @@ def _float_bias(ctx: LoweringContext, bias, channels: int) -> str:
     return ctx.const(values, "bias", "float")
 
 
-def _int8_fields(op: Op, ctx: LoweringContext, x, w, bias, out, weight_sums) -> dict:
-    """Biases (folded and as given), per-channel requantization arrays, zero points, clamp range."""
+def _int8_fields(op: Op, ctx: LoweringContext, x, w, bias, out, weight_sums,
+                 table: bool = False) -> dict:
+    """Biases (folded and as given), per-channel requantization arrays (multiplier and shift, or with
+    `table` the folded table of mc_requantize_row_s8), zero points, clamp range."""
     if bias is not None and bias.dtype != "int32":
         raise unsupported(op, f"int8 {op.type} needs an int32 bias, not {bias.dtype}")
     if x.quant is None or x.quant.per_channel or out.quant is None or out.quant.per_channel:
@@ -97,9 +100,13 @@ def _int8_fields(op: Op, ctx: LoweringContext, x, w, bias, out, weight_sums) -> 
     out_c = out.shape[-1]
     folded = folded_bias(op, w, bias, x.quant.zp, out_c, weight_sums)
     raw = folded_bias(op, w, bias, 0, out_c, weight_sums)
-    mult, shift = requant_arrays(ctx, x, w, out, flash=True)
+    if table:
+        requant = {"requant": ctx.const(requant_table(x, w, out), "rq", "int32_t", flash=True)}
+    else:
+        mult, shift = requant_arrays(ctx, x, w, out, flash=True)
+        requant = {"multiplier": mult, "shift": shift}
     return {"bias": ctx.const(folded, "bias", "int32_t", flash=True),
-            "bias_raw": ctx.const(raw, "bias_raw", "int32_t", flash=True), "multiplier": mult, "shift": shift,
+            "bias_raw": ctx.const(raw, "bias_raw", "int32_t", flash=True), **requant,
             "in_zp": x.quant.zp, "out_zp": out.quant.zp, **act_fields(op, out)}
 
 
@@ -107,25 +114,82 @@ SHORT_ROW = 16  # by default int8 filters with k_w * in_c below this gather patc
 
 
 def _conv_schedules(op: Op, isas: tuple[str, ...]) -> list[ConvSchedule]:
-    """Generic kernel reading in place or gathering patches (the default: gather when the filter
-    rows are short)."""
+    """Generic kernel reading in place or gathering patches (by default gathering when the filter
+    rows are short), and for 1x1 filters without padding the 1x1 kernel (the default on DSP
+    targets, where it pays: widened inputs, SMLAD)."""
     isa, w = best_isa(isas), op.inputs[1]
     if op.inputs[0].dtype != "int8" or len(w.shape) != 4:
         return [ConvSchedule(isa)]
     short = w.shape[2] * w.shape[3] < SHORT_ROW
-    return [ConvSchedule(isa, "generic", short), ConvSchedule(isa, "generic", not short)]
+    generic = [ConvSchedule(isa, "generic", short), ConvSchedule(isa, "generic", not short)]
+    if not _is_1x1(op):
+        if isa != "dsp" or _padded_len(op) > GEMM_MAX_K or w.shape[0] > CONV1X1_MAX_OUT_C:
+            return generic
+        gemm = ConvSchedule(isa, "gemm", False, "int16")
+        return [gemm, *generic] if w.nbytes <= W16_MAX_BYTES else [*generic, gemm]
+    fast = [ConvSchedule(isa, "1x1", False)]
+    if isa == "dsp" and w.shape[3] % 4 == 0 and w.shape[0] <= CONV1X1_MAX_OUT_C:
+        # sign-extended weights, by default up to W16_MAX_BYTES
+        fast.insert(int(w.nbytes > W16_MAX_BYTES), ConvSchedule(isa, "1x1", False, "int16"))
+    return [*fast, *generic] if isa == "dsp" else [*generic, *fast]
 
 
-def _patch_len(op: Op, schedule: ConvSchedule | None) -> int:
-    """Values per gathered patch (k_h*k_w*in_c rounded up to 4) of an int8 CONV_2D scheduled with
-    im2col; 0 for the others."""
-    if schedule is None or not schedule.im2col:
-        return 0
+# The default int16 weights cost their size again in flash: taken for layers of at most 16 KB of
+# weights (the early, large-image layers of MobileNets, where each weight serves many pixels).
+W16_MAX_BYTES = 16384
+
+
+def _is_1x1(op: Op) -> bool:
+    w = op.inputs[1]
+    return (tuple(w.shape[1:3]) == (1, 1) and not any(op.attrs.get("pads", (0, 0, 0, 0)))
+            and w.shape[3] <= CONV1X1_MAX_IN_C)
+
+
+CONV1X1_MAX_IN_C = CONV1X1_MAX_OUT_C = 256  # MC_CONV1X1_MAX_IN_C, MC_CONV1X1_MAX_OUT_C
+GEMM_MAX_K = 640  # MC_CONV_GEMM_MAX_K
+
+
+def conv_kernel(schedule: ConvSchedule | None) -> str:
+    """The C kernel of an int8 CONV_2D under its schedule."""
+    if schedule is not None and schedule.kernel == "gemm":
+        return "mc_conv2d_gemm_w16_s8"
+    if schedule is None or schedule.kernel != "1x1":
+        return "mc_conv2d_s8"
+    return "mc_conv2d_1x1_w16_s8" if schedule.weights == "int16" else "mc_conv2d_1x1_s8"
+
+
+def _w16(ctx: LoweringContext, flat: np.ndarray) -> str:
+    """The sign-extended weights as the struct's int8 pointer (the kernel reads them as words)."""
+    return f"(const int8_t *){ctx.const(sign_extended_pairs(flat), 'w16', 'int32_t', flash=True)}"
+
+
+def sign_extended_pairs(flat: np.ndarray) -> np.ndarray:
+    """[out, in] int8 weights (in % 4 == 0) as mc_conv2d_1x1_w16_s8 takes them (mc_conv.h): per pair
+    of channels [in / 4][2][even, odd] int32 words of two int16 lanes, (w[4i], w[4i + 2]) and
+    (w[4i + 1], w[4i + 3])."""
+    x = flat.astype(np.int32).reshape(flat.shape[0], -1, 4)
+    words = np.stack([(x[..., 0] & 0xFFFF) | (x[..., 2] << 16),
+                      (x[..., 1] & 0xFFFF) | (x[..., 3] << 16)], axis=2)  # [out, in / 4, 2]
+    return np.concatenate([words[o:o + 2].transpose(1, 0, 2).reshape(-1)
+                           for o in range(0, len(words), 2)]).astype(np.int32)
+
+
+def _padded_len(op: Op) -> int:
+    """k_h*k_w*in_c rounded up to 4."""
     return -(-int(np.prod(op.inputs[1].shape[1:])) // 4) * 4
 
 
+def _patch_len(op: Op, schedule: ConvSchedule | None) -> int:
+    """Values per gathered patch of an int8 CONV_2D scheduled with im2col or the gemm kernel; 0 for
+    the others."""
+    if schedule is None or not (schedule.im2col or schedule.kernel == "gemm"):
+        return 0
+    return _padded_len(op)
+
+
 def _conv_patch_bytes(op: Op, schedule: ConvSchedule | None) -> int:
-    return 2 * _patch_len(op, schedule)
+    """Scratch for two patches (im2col); the gemm kernel keeps its patches on the stack."""
+    return 2 * _patch_len(op, schedule) if schedule is not None and schedule.im2col else 0
 
 
 @lowering("CONV_2D", scratch_bytes=_conv_patch_bytes, schedules=_conv_schedules)
@@ -144,18 +208,25 @@ def lower_conv2d(op: Op, ctx: LoweringContext) -> str:
         return f"mc_conv2d_f32({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
     flat = w.data.reshape(out_c, -1)
     patch_len = _patch_len(op, ctx.schedule)
-    if patch_len:  # zero weights meet the patch's padding
+    if conv_kernel(ctx.schedule) == "mc_conv2d_1x1_s8":
+        weights = ctx.const(row_blocks(flat, 2), "w", "int8_t", flash=True)
+    elif conv_kernel(ctx.schedule) == "mc_conv2d_1x1_w16_s8":
+        weights = _w16(ctx, flat)
+    elif patch_len:  # zero weights meet the patch's padding
         padded = np.zeros((out_c, patch_len), np.int8)
         padded[:, :flat.shape[1]] = flat
-        weights = ctx.const(padded, "w", "int8_t", flash=True)
+        if ctx.schedule.kernel == "gemm":
+            weights = _w16(ctx, padded)
+        else:
+            weights = ctx.const(padded, "w", "int8_t", flash=True)
     else:
         weights = ctx.const_tensor(w, flash=True)
     sums = flat.astype(np.int64).sum(axis=1)
     p = ctx.struct("mc_conv2d_s8_t", "conv", {
         "g": geom, "patch_len": patch_len, "weights": weights,
-        **_int8_fields(op, ctx, x, w, bias, out, sums)})
-    scratch = ctx.scratch() if patch_len else "NULL"
-    return f"mc_conv2d_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)}, {scratch});"
+        **_int8_fields(op, ctx, x, w, bias, out, sums, "w16" in conv_kernel(ctx.schedule))})
+    scratch = ctx.scratch() if _conv_patch_bytes(op, ctx.schedule) else "NULL"
+    return f"{conv_kernel(ctx.schedule)}({p}, {ctx.ptr(x)}, {ctx.ptr(out)}, {scratch});"
 
 
 def _dw_schedules(op: Op, isas: tuple[str, ...]) -> list[DepthwiseSchedule]:
@@ -174,5 +245,6 @@ def lower_depthwise_conv2d(op: Op, ctx: LoweringContext) -> str:
         return f"mc_depthwise_conv2d_f32({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
     sums = w.data.astype(np.int64).reshape(-1, out_c).sum(axis=0)
     p = ctx.struct("mc_dwconv_s8_t", "dwconv", {
-        **common, "weights": ctx.const_tensor(w, flash=True), **_int8_fields(op, ctx, x, w, bias, out, sums)})
+        **common, "weights": ctx.const_tensor(w, flash=True),
+        **_int8_fields(op, ctx, x, w, bias, out, sums, table=True)})
     return f"mc_depthwise_conv2d_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"

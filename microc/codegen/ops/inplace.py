@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from microc.codegen.lowering import LoweringContext, register_in_place
-from microc.codegen.ops.conv import _conv_patch_bytes, lower_conv2d, lower_depthwise_conv2d
+from microc.codegen.ops.conv import _conv_patch_bytes, conv_kernel, lower_conv2d, lower_depthwise_conv2d
 from microc.ir import DTYPE_BYTES, Op
 from microc.planner import InPlace
 
@@ -102,11 +102,13 @@ def _emit_conv(op: Op, ctx: LoweringContext) -> str:
     p = ctx.last_struct("mc_conv2d_s8_t")
     kernel = _conv_patch_bytes(op, ctx.schedule)
     base = f"((int8_t *){ctx.scratch()})"
+    fn = conv_kernel(ctx.schedule)  # the layer's kernel, run on the saved rows
     io, saved, kernel_scratch = ctx.ptr(op.inputs[0]), f"{base} + {kernel}", base if kernel else "NULL"
     if _pointwise(op):
         rows = ctx.plan.options[ctx.step]
-        return f"mc_conv2d_s8_1x1_inplace({p}, {rows}, {io}, {saved}, {kernel_scratch});"
-    return f"mc_conv2d_s8_rows_inplace({p}, {io}, {saved}, {kernel_scratch});"
+        return (f"mc_conv2d_s8_1x1_inplace({p}, {fn}, {rows}, {io}, {saved}, "
+                f"{kernel_scratch});")
+    return f"mc_conv2d_s8_rows_inplace({p}, {fn}, {io}, {saved}, {kernel_scratch});"
 
 
 for _t in BINARY:
