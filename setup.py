@@ -9,5 +9,6 @@ DATA = {"microc.boards_data": "boards", "microc.templates_data": "templates", "m
 setup(packages=find_packages(include=["microc", "microc.*"]) + list(DATA),
       package_dir=DATA,
       # the C sources of microc's host tools and QEMU plugin, built on the user's machine
-      package_data={**{name: ["**/*"] for name in DATA}, "microc.runner": ["simavr_uart/*.c", "plugin/*.c"]},
+      package_data={**{name: ["**/*"] for name in DATA}, "microc.runner": ["simavr_uart/*.c", "plugin/*.c"],
+                                                         "microc.tuning": ["shipped.jsonl"]},
       include_package_data=False)

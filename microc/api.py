@@ -31,7 +31,8 @@ def compile(model: str | Path, board: str = DEFAULT_BOARD, output: str | Path | 
             name: str | None = None, quantize: str | None = None, calibration: str | Path | None = None,
             method: str = "minmax", selftest: int = 0,
             input_shapes: dict[str, tuple[int, ...]] | None = None, optimize: str = "balanced",
-            stack_bytes: int | None = None, tree_strategy: str | None = None, schedules: dict | None = None):
+            stack_bytes: int | None = None, tree_strategy: str | None = None, schedules: dict | None = None,
+            tuning: bool = True, tuning_db: str | Path | None = None):
     """Compile a .tflite or .onnx model to C and render a project for `board` into `output` (default
     ./microc-out/<model>-<board>); replaces `output` only if it is a microc project, and writes it whole
     or not at all. Returns a microc.pipeline.CompileResult (out_dir, name, board, metadata: arena,
@@ -42,13 +43,15 @@ def compile(model: str | Path, board: str = DEFAULT_BOARD, output: str | Path | 
     checks itself; input_shapes fixes an ONNX model's dynamic input dimensions ({"input": (1, 1, 8, 8)});
     optimize ("speed", "balanced", "memory") chooses the planner's in-place operators (docs/memory.md);
     stack_bytes replaces the board's stack reserve; tree_strategy picks how tree ensembles become C;
-    schedules overrides layers' schedules ({layer index or operator type: {knob: value}}, docs/tuning.md).
+    schedules overrides layers' schedules ({layer index or operator type: {knob: value}}, docs/tuning.md);
+    with `tuning` the other layers take the tuning databases' best verified schedules (the user's
+    `tuning_db`, default ~/.cache/microc/tuning.jsonl, then the shipped one; docs/tuning.md).
     """
     from microc.pipeline import compile_model
     output = default_output(model, board) if output is None else output
     return compile_model(model, board, output, name, quantize, calibration, method, selftest=selftest,
                          input_shapes=input_shapes, optimize=optimize, stack_bytes=stack_bytes,
-                         tree_strategy=tree_strategy, schedules=schedules)
+                         tree_strategy=tree_strategy, schedules=schedules, tuning=tuning, tuning_db=tuning_db)
 
 
 def default_output(model: str | Path, board: str) -> Path:
@@ -103,7 +106,8 @@ def deploy(model: str | Path, board: str = DEFAULT_BOARD, output: str | Path | N
            name: str | None = None, quantize: str | None = None, calibration: str | Path | None = None,
            method: str = "minmax", input_shapes: dict[str, tuple[int, ...]] | None = None,
            optimize: str = "balanced", stack_bytes: int | None = None, tree_strategy: str | None = None,
-           schedules: dict | None = None, progress: Progress = _quiet, on_compiled: Callable[[object], None] = _quiet):
+           schedules: dict | None = None, progress: Progress = _quiet, on_compiled: Callable[[object], None] = _quiet,
+           tuning: bool = True, tuning_db: str | Path | None = None):
     """compile, build and run in one step (options as there). `progress` is told each step as it
     starts; `on_compiled` gets the CompileResult (the CLI prints the quantization report from it).
     Returns the RunReport."""
@@ -113,7 +117,8 @@ def deploy(model: str | Path, board: str = DEFAULT_BOARD, output: str | Path | N
     progress(f"compiling {Path(model).name} for {board}")
     on_compiled(compile(model, board, output, name=name, quantize=quantize, calibration=calibration,
                         method=method, input_shapes=input_shapes, optimize=optimize,
-                        stack_bytes=stack_bytes, tree_strategy=tree_strategy, schedules=schedules))
+                        stack_bytes=stack_bytes, tree_strategy=tree_strategy, schedules=schedules,
+                        tuning=tuning, tuning_db=tuning_db))
     progress(f"building {output}")
     build(output)
     progress(f"running on {board}" + (" and verifying" if verify else ""))
@@ -122,7 +127,7 @@ def deploy(model: str | Path, board: str = DEFAULT_BOARD, output: str | Path | N
 
 def bench(models: Sequence[str | Path], boards: Sequence[str] = (DEFAULT_BOARD,), samples: int = 1,
           progress: Progress = _quiet, modes: Sequence[str] = ("balanced",),
-          workdir: str | Path | None = None) -> list:
+          workdir: str | Path | None = None, tuning: bool = True, tuning_db: str | Path | None = None) -> list:
     """Compile, build and run every model on every board with its outputs verified; a list of
     microc.bench.BenchRow (instructions per inference, arena, weight, flash and RAM bytes, match), for
     each `optimize` mode in `modes`; the projects are kept in `workdir` when given (else a temporary
@@ -130,7 +135,8 @@ def bench(models: Sequence[str | Path], boards: Sequence[str] = (DEFAULT_BOARD,)
     microc.bench.markdown_table(rows) is the table `microc bench` prints."""
     from microc.bench import run_bench
     return run_bench([Path(m) for m in models], list(boards), samples, progress=progress, modes=list(modes),
-                     workdir=None if workdir is None else Path(workdir))
+                     workdir=None if workdir is None else Path(workdir), tuning=tuning,
+                     tuning_db=None if tuning_db is None else Path(tuning_db))
 
 
 def quantize(model: str | Path, calibration: str | Path, output: str | Path | None = None, *,

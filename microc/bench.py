@@ -49,7 +49,10 @@ class BenchRow:
 
 
 def run_bench(models: list[Path], boards: list[str], samples: int = 1, workdir: Path | None = None,
-              progress: Callable[[str], None] = lambda s: None, modes: list[str] = ("balanced",)) -> list[BenchRow]:
+              progress: Callable[[str], None] = lambda s: None, modes: list[str] = ("balanced",),
+              tuning: bool = True, tuning_db: Path | None = None) -> list[BenchRow]:
+    """Every model on every board in every --optimize mode; with `tuning`, layers take the tuning
+    databases' schedules (microc/tuning/db.py)."""
     from microc.build import build_project
     from microc.pipeline import compile_model
     from microc.project_report import record_run
@@ -62,12 +65,12 @@ def run_bench(models: list[Path], boards: list[str], samples: int = 1, workdir: 
                 for mode in modes:
                     progress(f"{model.name} on {board} (--optimize {mode})")
                     project = root / f"{model.stem}-{board}-{mode}"
-                    compile_model(model, board, project, optimize=mode)
+                    compile_model(model, board, project, optimize=mode, tuning=tuning, tuning_db=tuning_db)
                     build = build_project(project)
                     report = run_project(project, samples=samples, seed=0, verify=True)
                     if report.stack_bytes:  # again with the stack it needs instead of the board's
-                        compile_model(model, board, project, optimize=mode,
-                                      stack_bytes=stack_reserve(report.stack_bytes))
+                        compile_model(model, board, project, optimize=mode, tuning=tuning,
+                                      tuning_db=tuning_db, stack_bytes=stack_reserve(report.stack_bytes))
                         build = build_project(project)
                         report = run_project(project, samples=samples, seed=0, verify=True)
                     record_run(project, report.to_json(), html=True)  # the project's report.html

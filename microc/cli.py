@@ -109,6 +109,13 @@ _schedule = click.option("--schedule", "schedules", multiple=True, callback=_par
                          "metadata.json's layers[i].schedule and docs/tuning.md.")
 
 
+_db = click.option("--db", "tuning_db", type=click.Path(dir_okay=False),
+                   help="The tuning database (JSON lines) instead of the user's default "
+                   "(~/.cache/microc/tuning.jsonl; docs/tuning.md).")
+_no_tuning = click.option("--no-tuning", is_flag=True, help="Use the default schedules: ignore the tuning "
+                          "databases (the user's and the one shipped with microc).")
+
+
 def _quantize_options(f):
     """--quantize int8 --calibration DATA [--method]: quantize a float model before compiling it."""
     f = _method(f)
@@ -133,18 +140,24 @@ def _quantize_options(f):
 @_stack_bytes
 @_trees
 @_schedule
+@_db
+@_no_tuning
 def compile_cmd(model, board, out_dir, name, quantize, calibration, method, selftest, input_shapes, optimize,
-                stack_bytes, tree_strategy, schedules):
+                stack_bytes, tree_strategy, schedules, tuning_db, no_tuning):
     """Compile MODEL to C and render a project for BOARD into a folder."""
     res = api.compile(model, board, out_dir, name=name, quantize=quantize, calibration=calibration,
                       method=method, selftest=selftest, input_shapes=input_shapes, optimize=optimize,
-                      stack_bytes=stack_bytes, tree_strategy=tree_strategy, schedules=schedules)
+                      stack_bytes=stack_bytes, tree_strategy=tree_strategy, schedules=schedules,
+                      tuning=not no_tuning, tuning_db=tuning_db)
     if res.quantization is not None:
         click.echo("\n".join(res.quantization.lines()))
     m = res.metadata
     click.echo(f"compiled {Path(model).name} for {res.board} into {res.out_dir}: {len(m['layers'])} layers, "
                f"arena {m['arena_bytes']:,} B (lower bound {m['lower_bound_bytes']:,} B), "
                f"weights {m['weight_bytes']:,} B")
+    tuned = m.get("tuning", {}).get("tuned_layers")
+    if tuned:
+        click.echo(f"tuned schedules on {len(tuned)} layers (docs/tuning.md; --no-tuning for the defaults)")
 
 
 @main.command("build")
@@ -206,8 +219,10 @@ def run_cmd(project, input_file, samples, seed, verify, as_json, port, timeout):
 @_stack_bytes
 @_trees
 @_schedule
+@_db
+@_no_tuning
 def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, timeout, quantize, calibration,
-               method, input_shapes, optimize, stack_bytes, tree_strategy, schedules):
+               method, input_shapes, optimize, stack_bytes, tree_strategy, schedules, tuning_db, no_tuning):
     """Compile, build and run MODEL on BOARD in one step."""
     def compiled(res) -> None:
         if res.quantization is not None and not as_json:
@@ -219,7 +234,7 @@ def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, time
                             name=name, quantize=quantize, calibration=calibration, method=method,
                             input_shapes=input_shapes, optimize=optimize, stack_bytes=stack_bytes,
                             tree_strategy=tree_strategy, schedules=schedules, progress=step,
-                            on_compiled=compiled)
+                            on_compiled=compiled, tuning=not no_tuning, tuning_db=tuning_db)
         step("writing the report")
         _finish(report, as_json, verify, out_dir, html=True)
 
@@ -242,8 +257,10 @@ def _progress(first: str):
               type=click.Choice(["speed", "balanced", "memory"]), help="--optimize mode; repeat for several.")
 @click.option("-o", "--output", "out_dir", default="microc-out/bench", show_default=True,
               type=click.Path(file_okay=False), help="Where the projects are kept, each with its report.html.")
+@_db
+@_no_tuning
 @_json
-def bench_cmd(models, boards, samples, markdown, modes, out_dir, as_json):
+def bench_cmd(models, boards, samples, markdown, modes, out_dir, as_json, tuning_db, no_tuning):
     """Measure MODELS on BOARDS: instructions per inference (exact, counted by microc's QEMU plugin), estimated
     cycles, arena, flash and RAM bytes, every run verified against TensorFlow Lite Micro. Prints a table (TFLM's figures
     beside microc's for the MLPerf Tiny models on mps2-an386)."""
@@ -253,7 +270,8 @@ def bench_cmd(models, boards, samples, markdown, modes, out_dir, as_json):
     err = Console(stderr=True)
     with err.status("benchmarking") as status:
         rows = api.bench(models, boards, samples, modes=modes, workdir=out_dir,
-                         progress=lambda s: status.update(f"benchmarking {s}"))
+                         progress=lambda s: status.update(f"benchmarking {s}"), tuning=not no_tuning,
+                         tuning_db=tuning_db)
     table = markdown_table(rows)
     if markdown:
         Path(markdown).write_text(table)
@@ -264,6 +282,27 @@ def bench_cmd(models, boards, samples, markdown, modes, out_dir, as_json):
     err.print(f"reports: {Path(out_dir) / '<model>-<board>-<mode>' / 'report.html'} (microc report PROJECT)")
     if not all(r.match for r in rows):
         sys.exit(1)
+
+
+@main.command("tune")
+@click.argument("model", type=click.Path(dir_okay=False, exists=True))
+@_board
+@click.option("--trials", type=click.IntRange(min=1), help="Candidates measured per distinct layer at most "
+              "(default: all of them).")
+@click.option("--top-k", type=click.IntRange(min=1), help="Measure only each layer's K candidates that the "
+              "learned cost model ranks best (trained on the databases' records; docs/tuning.md).")
+@_db
+@click.option("--port", help="Serial port of a real board (flashed with 'microc flash' for each image).")
+@click.option("--objective", type=click.Choice(["cycles", "instructions", "code"]),
+              default="cycles", show_default=True, help="What the database lookup and the summary minimize.")
+def tune_cmd(model, board, trials, top_k, tuning_db, port, objective):
+    """Measure each distinct layer of MODEL (operator, shapes, quantization) under its candidate schedules
+    on BOARD, every candidate verified bit-exact against TensorFlow Lite Micro, and append the records
+    to the tuning database that compile/deploy/bench use (docs/tuning.md)."""
+    from microc.boards import load_board
+    from microc.tuning.cli import run_tune
+    api.check_runnable(load_board(board), port)
+    run_tune(model, board, trials, top_k, tuning_db, port, objective)
 
 
 @main.command("quantize")

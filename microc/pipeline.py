@@ -40,7 +40,8 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
                   calibration: str | Path | None = None, method: str = "minmax",
                   selftest: int = 0, input_shapes: dict[str, tuple[int, ...]] | None = None,
                   optimize: str = "balanced", stack_bytes: int | None = None,
-                  tree_strategy: str | None = None, schedules: dict | None = None) -> CompileResult:
+                  tree_strategy: str | None = None, schedules: dict | None = None,
+                  tuning: bool = True, tuning_db: str | Path | None = None) -> CompileResult:
     """With `quantize="int8"` the float model is first quantized with `calibration` data; the int8
     .tflite is kept as model/quantized.tflite and the manifest points at it (TFLM verifies that).
     With `selftest=N` the firmware embeds N inputs and TFLM's outputs, checks itself and prints PASS
@@ -50,7 +51,9 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
     `stack_bytes`: the stack reserve instead of the board's (e.g. a measured stack plus a margin,
     microc.bench.stack_reserve). `tree_strategy` (code, arrays): how tree ensembles are generated
     (docs/classical.md; default: a heuristic per model). `schedules` overrides layers'
-    schedules (generate())."""
+    schedules (generate()). With `tuning`, layers take the best verified schedule of the tuning
+    databases (the user's `tuning_db`, default microc.tuning.db.default_path(), then the shipped one;
+    docs/tuning.md) unless `schedules` names them."""
     from microc.boards import load_board
     from microc.project import check_fits, render_project, write_selftest
 
@@ -63,7 +66,8 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
         from microc.codegen.ops.trees import set_strategy
         set_strategy(graph, tree_strategy)
     name = c_identifier(name or graph.name)
-    model = _generate_fitting(graph, name, board, optimize, schedules)
+    model = _generate_fitting(graph, name, board, optimize, schedules, tuning,
+                              Path(tuning_db) if tuning_db else None)
     model.metadata["stack_reserve_bytes"] = board.stack_bytes
     out_dir = Path(out_dir)
     with _atomic_dir(out_dir) as tmp:
@@ -88,12 +92,21 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
     return CompileResult(out_dir, name, board.name, model.metadata, quantized)
 
 
-def _generate_fitting(graph, name: str, board, optimize: str,
-                      schedules: dict | None = None) -> GeneratedModel:
+def _generate_fitting(graph, name: str, board, optimize: str, schedules: dict | None, tuning: bool = False,
+                      tuning_db: Path | None = None) -> GeneratedModel:
     from microc.codegen.schedule import isas_of
+    from microc.tuning.apply import annotate, tuned_schedules
+    isas = isas_of(board.features)
+    tuned = tuned_schedules(graph, board, isas, tuning_db, schedules) if tuning else {}
+    schedules = {**{step: s for step, (s, _) in tuned.items()}, **(schedules or {})}
+    model = _generate(graph, name, optimize, isas, schedules, board)
+    annotate(model.metadata, tuned, tuning_db, tuning)
+    return model
+
+
+def _generate(graph, name: str, optimize: str, isas, schedules: dict, board) -> GeneratedModel:
     from microc.errors import DoesNotFit
     from microc.project import check_fits
-    isas = isas_of(board.features)
     model = generate(graph, name, optimize, isas, schedules)
     try:
         check_fits(model, board)

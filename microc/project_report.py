@@ -88,7 +88,8 @@ def _layers(metadata: dict, run: dict | None, board) -> tuple[list[dict], str | 
     measured = run["layers"] if run and run.get("layers") else [{}] * len(metadata["layers"])
     rows = [{"index": l["index"], "type": l["type"], "name": l["name"], "output": l["output"],
              "weight_bytes": l["weight_bytes"], "instructions": m.get("instructions"),
-             "cycles": m.get("cycles"), "ticks": m.get("ticks")} for l, m in zip(metadata["layers"], measured)]
+             "cycles": m.get("cycles"), "ticks": m.get("ticks"), "schedule": l.get("schedule"),
+             "tuned": (l.get("tuned") or {}).get("source")} for l, m in zip(metadata["layers"], measured)]
     metric = next((k for k in ("cycles", "instructions", "ticks") if any(r[k] for r in rows)), None)
     unit = {"cycles": "estimated cycles", "instructions": "instructions",
             "ticks": f"timer ticks ({board.timer.get('unit', board.timer.get('kind', 'board timer'))})",
@@ -253,11 +254,13 @@ def _verification_html(v: dict | None) -> str:
 
 
 def _layers_table(layers: list[dict]) -> str:
+    from microc.report import schedule_text
     return _table(["#", "operator", "output", "weight bytes", "instructions", "estimated cycles", "ticks",
-                   "share"],
+                   "share", "schedule"],
                   [[l["index"], l["type"], "x".join(map(str, l["output"])), _n(l["weight_bytes"]),
                     _n(l["instructions"]), _n(l["cycles"]), _n(l["ticks"]),
-                    "-" if l["share"] is None else f"{100 * l['share']:.1f}%"] for l in layers])
+                    "-" if l["share"] is None else f"{100 * l['share']:.1f}%",
+                    schedule_text(l.get("schedule"), l.get("tuned"))] for l in layers])
 
 
 def write_report(project: str | Path, out: str | Path | None = None) -> tuple[Path, dict]:

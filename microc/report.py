@@ -53,13 +53,22 @@ def print_report(report, console: Console | None = None) -> None:
     console.print(mem)
     console.print(_counter_line(j))
     if any(l["instructions"] is not None for l in j["layers"]):
-        layers = Table("#", "operator", "instructions", "cycles (est.)", "share", title="Layers",
+        layers = Table("#", "operator", "instructions", "cycles (est.)", "share", "schedule", title="Layers",
                        title_justify="left")
         total = sum(l["cycles"] or l["instructions"] or 0 for l in j["layers"]) or 1
         for l in j["layers"]:
             layers.add_row(str(l["index"]), l["type"], _fmt(l["instructions"]), _fmt(l["cycles"]),
-                           f"{100 * (l['cycles'] or l['instructions'] or 0) / total:.1f}%")
+                           f"{100 * (l['cycles'] or l['instructions'] or 0) / total:.1f}%",
+                           schedule_text(l.get("schedule"), l.get("tuned")))
         console.print(layers)
+
+
+def schedule_text(schedule: dict | None, tuned: str | None) -> str:
+    """A layer's schedule as knob=value pairs, and the tuning database it came from (docs/tuning.md)."""
+    if not schedule:
+        return "-"
+    knobs = ",".join(f"{k}={v}" for k, v in schedule.items())
+    return f"{knobs} (tuned: {tuned} db)" if tuned else knobs
 
 
 def _counter_line(j: dict) -> str:

@@ -101,7 +101,8 @@ class RunReport:
             "per_sample": [{"index": s.index, "match": s.match, "instructions": s.instructions,
                             "cycles": s.cycles} for s in self.samples],
             "layers": [{"index": l["index"], "type": l["type"], "instructions": c.instructions,
-                        "cycles": c.cycles, "ticks": c.ticks}
+                        "cycles": c.cycles, "ticks": c.ticks, "schedule": l.get("schedule"),
+                        "tuned": (l.get("tuned") or {}).get("source")}
                        for l, c in zip(self.metadata["layers"], self.layers)],
             "first_mismatch": self.first_mismatch.to_json() if self.first_mismatch else None,
             "first_mismatch_note": self.divergence_note,
