@@ -36,7 +36,7 @@ def _conv_layer(path):
 
 
 def test_lookup_precedence(conv_model, tmp_path, monkeypatch):
-    step, op, sig, (default, other) = _conv_layer(conv_model)
+    step, op, sig, (default, other, *_) = _conv_layer(conv_model)
     board = load_board("mps2-an386")
     isas = isas_of(board.features)
     user, shipped = tmp_path / "user.jsonl", tmp_path / "shipped.jsonl"
@@ -56,14 +56,15 @@ def test_lookup_precedence(conv_model, tmp_path, monkeypatch):
     db.append(lonely, [_record(op, sig, other, 1)])
     assert tuned_schedules(graph, board, isas, lonely)[step][1].source == "shipped"
     # ... unless the tuner left the default out by its cost model from this very search space
-    db.append(lonely, [_record(op, sig, other, 1, space=[default, other])])
+    space = _conv_layer(conv_model)[3]
+    db.append(lonely, [_record(op, sig, other, 1, space=space)])
     assert tuned_schedules(graph, board, isas, lonely)[step][1].source == "user"
     # an explicit --schedule wins over both databases
     assert step not in tuned_schedules(graph, board, isas, user, {"CONV_2D": {"im2col": "true"}})
 
 
 def test_no_tuning_and_metadata(conv_model, tmp_path, monkeypatch):
-    step, op, sig, (default, other) = _conv_layer(conv_model)
+    step, op, sig, (default, other, *_) = _conv_layer(conv_model)
     user = tmp_path / "user.jsonl"
     db.append(user, [_record(op, sig, default, 200), _record(op, sig, other, 100)])
     tuned = compile_model(conv_model, "mps2-an386", tmp_path / "a", tuning_db=user).metadata
