@@ -303,6 +303,8 @@ CXX := $(PREFIX)g++
 TFLM_CXXFLAGS := -O2 {flags} -Imodel -Iruntime/include -Iplatform
 OBJS += build/model/model.o
 LDLIBS := {lib} $(LDLIBS)
+# libstdc++ brings newlib's malloc, whose sbrk needs `end`; TFLM allocates only from its arena, so none runs.
+LDFLAGS += -Wl,--defsym=end=__bss_end
 $(TARGET): build/model/model.o {lib}
 build/model/model.o: model/model.cc
 \t@mkdir -p $(dir $@)
