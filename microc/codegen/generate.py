@@ -18,6 +18,11 @@ from microc.passes.order import memory_order
 from microc.planner import Plan, plan_arena
 
 
+# Bytes past the arena's end that kernels on an ISA path may read (never write): the Helium kernels'
+# last vector of a run (runtime_c/include/mc_mve.h).
+ARENA_SLACK = {"mve": 16}
+
+
 @dataclass
 class GeneratedModel:
     name: str
@@ -49,7 +54,8 @@ def generate(graph: Graph, name: str, optimize: str = "balanced", isas: tuple[st
     largest = max(sizes, key=sizes.get, default=None)  # boards may limit one object's size (AVR)
     files = {
         f"{name}.h": _header(graph, name, plan),
-        f"{name}.c": _source(graph, name, plan, ctx, calls, info),
+        f"{name}.c": _source(graph, name, plan, ctx, calls, info,
+                             max((ARENA_SLACK.get(s.isa, 0) for s in chosen.values()), default=0)),
         f"{name}_weights.c": _weights(name, ctx),
     }
     metadata = {**info, "lower_bound_bytes": plan.lower_bound_bytes, "optimize": optimize,
@@ -187,7 +193,8 @@ def _tensor_macros(p: str, t: Tensor) -> list[str]:
     return lines
 
 
-def _source(graph: Graph, name: str, plan: Plan, ctx: LoweringContext, calls: list[str], info: dict) -> str:
+def _source(graph: Graph, name: str, plan: Plan, ctx: LoweringContext, calls: list[str], info: dict,
+            slack: int) -> str:
     n_in, n_out = len(graph.inputs), len(graph.outputs)
     externs = [f"extern const {a.ctype}{' MC_FLASH' if a.flash else ''} {a.name}[{a.values.size}];"
                for a in ctx.arrays]
@@ -206,7 +213,7 @@ def _source(graph: Graph, name: str, plan: Plan, ctx: LoweringContext, calls: li
 
 /* Every activation lives at a fixed offset planned at compile time ({plan.arena_bytes} bytes;
  * the layer-wise lower bound is {plan.lower_bound_bytes}). */
-static uint8_t {name}_arena[{max(plan.arena_bytes, 16)}] __attribute__((aligned(16)));
+static uint8_t {name}_arena[{max(plan.arena_bytes, 16) + slack}] __attribute__((aligned(16)));
 
 static const uint32_t {name}_input_offsets[{n_in}] = {{{in_offs}}};
 static const uint32_t {name}_output_offsets[{n_out}] = {{{out_offs}}};

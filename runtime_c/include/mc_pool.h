@@ -21,8 +21,16 @@ typedef struct {
   float act_min, act_max;
 } mc_pool_f32_t;
 
-/* Average: sum / count rounded half away from zero; scratch holds channels int32 sums. */
+/* Average: sum / count rounded half away from zero; scratch holds channels int32 sums. The _mve kernel
+ * (Cortex-M55, mc_mve.h) sums 4 channels per vector; its source compiles to nothing without MVE. */
 void mc_avg_pool_s8(const mc_pool_s8_t *p, const int8_t *in, int8_t *out, int32_t *scratch);
+void mc_avg_pool_s8_mve(const mc_pool_s8_t *p, const int8_t *in, int8_t *out, int32_t *scratch);
+
+/* TFLM: the sum over the window divided by the taps, rounded half away from zero. A window with no
+ * taps cannot occur (the lowering refuses pads as large as the filter). */
+static inline int32_t mc_rounded_average(int32_t sum, int32_t count) {
+  return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+}
 void mc_max_pool_s8(const mc_pool_s8_t *p, const int8_t *in, int8_t *out);
 void mc_avg_pool_f32(const mc_pool_f32_t *p, const float *in, float *out);
 void mc_max_pool_f32(const mc_pool_f32_t *p, const float *in, float *out);

@@ -37,19 +37,13 @@ static void pool_window(const mc_pool_geom_t *g, int32_t oy, int32_t ox, int32_t
     }                                                                                         \
   } while (0)
 
-/* TFLM: the sum over the window divided by the taps, rounded half away from zero, then clamped. A
- * window with no taps cannot occur (the lowering refuses pads as large as the filter). */
-static inline int32_t rounded_average(int32_t sum, int32_t count) {
-  return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
-}
-
 void mc_avg_pool_s8(const mc_pool_s8_t *p, const int8_t *in, int8_t *out, int32_t *acc) {
   const int32_t C = p->g.channels, lo = p->act_min, hi = p->act_max;
   int32_t c;
   MC_POOL_LOOP(int8_t, p, in, out,
                for (c = 0; c < C; ++c) acc[c] = 0,
                for (c = 0; c < C; ++c) acc[c] += px[c],
-               for (c = 0; c < C; ++c) out[c] = mc_clamp_s8(rounded_average(acc[c], count_), lo, hi));
+               for (c = 0; c < C; ++c) out[c] = mc_clamp_s8(mc_rounded_average(acc[c], count_), lo, hi));
 }
 
 /* The output pixel is the running maximum: no scratch, contiguous loads. */

@@ -4,12 +4,18 @@ from __future__ import annotations
 import numpy as np
 
 from microc.codegen.lowering import LoweringContext, best_isa, isa_schedules, lowering, unsupported
+from microc.codegen.ops import mve
 from microc.codegen.ops.common import act_fields, folded_bias, require_dtype, requant_arrays, requant_table
-from microc.codegen.schedule import ConvSchedule, DepthwiseSchedule
+from microc.codegen.quant import per_channel_multipliers
+from microc.codegen.schedule import ConvSchedule, DepthwiseSchedule, Schedule
 from microc.ir import Op
 
 
-@lowering("FULLY_CONNECTED", schedules=isa_schedules)
+def _fc_schedules(op: Op, isas: tuple[str, ...]) -> list[Schedule]:
+    return mve.offered(isas, op.inputs[0].dtype == "int8", [Schedule("mve")], isa_schedules(op, isas))
+
+
+@lowering("FULLY_CONNECTED", schedules=_fc_schedules)
 def lower_fully_connected(op: Op, ctx: LoweringContext) -> str:
     dtype = require_dtype(op)
     x, w = op.inputs[0], op.inputs[1]
@@ -26,6 +32,11 @@ def lower_fully_connected(op: Op, ctx: LoweringContext) -> str:
                        "bias": ctx.ptr(bias) if bias is not None else "NULL", **act_fields(op, out)})
         return f"mc_fully_connected_f32({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
     bias_arr = folded_bias(op, w, bias, x.quant.zp, out_f, w.data.astype("int64").sum(axis=1))
+    if mve.on_mve(ctx):
+        gemm = mve.gemm_init(ctx, w.data, 1, in_f, bias_arr, *per_channel_multipliers(x, w, out),
+                             out.quant.zp, act_fields(op, out))
+        p = ctx.struct("mc_fc_mve_t", "fc", {"batches": dims["batches"], "in_features": in_f, "gemm": gemm})
+        return f"mc_fully_connected_s8_mve({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
     mult, shift = requant_arrays(ctx, x, w, out, flash=True)
     p = ctx.struct("mc_fc_s8_t", "fc", {
         **dims, "weights": ctx.const(row_blocks(w.data, 4), "w", "int8_t", flash=True),
@@ -89,14 +100,18 @@ def _float_bias(ctx: LoweringContext, bias, channels: int) -> str:
     return ctx.const(values, "bias", "float")
 
 
-def _int8_fields(op: Op, ctx: LoweringContext, x, w, bias, out, weight_sums,
-                 table: bool = False) -> dict:
-    """Biases (folded and as given), per-channel requantization arrays (multiplier and shift, or with
-    `table` the folded table of mc_requantize_row_s8), zero points, clamp range."""
+def _check_int8(op: Op, x, bias, out) -> None:
     if bias is not None and bias.dtype != "int32":
         raise unsupported(op, f"int8 {op.type} needs an int32 bias, not {bias.dtype}")
     if x.quant is None or x.quant.per_channel or out.quant is None or out.quant.per_channel:
         raise unsupported(op, "int8 input and output must be quantized per tensor")
+
+
+def _int8_fields(op: Op, ctx: LoweringContext, x, w, bias, out, weight_sums,
+                 table: bool = False) -> dict:
+    """Biases (folded and as given), per-channel requantization arrays (multiplier and shift, or with
+    `table` the folded table of mc_requantize_row_s8), zero points, clamp range."""
+    _check_int8(op, x, bias, out)
     out_c = out.shape[-1]
     folded = folded_bias(op, w, bias, x.quant.zp, out_c, weight_sums)
     raw = folded_bias(op, w, bias, 0, out_c, weight_sums)
@@ -122,6 +137,21 @@ def _conv_schedules(op: Op, isas: tuple[str, ...]) -> list[ConvSchedule]:
         return [ConvSchedule(isa)]
     short = w.shape[2] * w.shape[3] < SHORT_ROW
     generic = [ConvSchedule(isa, "generic", short), ConvSchedule(isa, "generic", not short)]
+    fits = len(op.inputs[0].shape) == 4 and w.shape[3] == op.inputs[0].shape[-1] \
+        and int(np.prod(w.shape[1:])) <= mve.PATCH_MAX
+    return mve.offered(isas, fits, _mve_conv_schedules(op) if fits else [], _dsp_conv_schedules(op, isa, generic))
+
+
+def _mve_conv_schedules(op: Op) -> list[ConvSchedule]:
+    """The Helium kernel (mc_mve.h), im2col: every patch gathered (by default where that pays);
+    always where the filter is dilated in width."""
+    rows, _, run = _image_layout(op)
+    gather = mve.gather_pays(rows, run, op.inputs[1].shape[0])
+    return [ConvSchedule("mve", "generic", gather)] + ([ConvSchedule("mve", "generic", not gather)] if run else [])
+
+
+def _dsp_conv_schedules(op: Op, isa: str, generic: list[ConvSchedule]) -> list[ConvSchedule]:
+    w = op.inputs[1]
     if not _is_1x1(op):
         if isa != "dsp" or _padded_len(op) > GEMM_MAX_K or w.shape[0] > CONV1X1_MAX_OUT_C:
             return generic
@@ -182,8 +212,8 @@ def _padded_len(op: Op) -> int:
 def _patch_len(op: Op, schedule: ConvSchedule | None) -> int:
     """Values per gathered patch of an int8 CONV_2D scheduled with im2col or the gemm kernel; 0 for
     the others."""
-    if schedule is None or not (schedule.im2col or schedule.kernel == "gemm"):
-        return 0
+    if schedule is None or schedule.isa == "mve" or not (schedule.im2col or schedule.kernel == "gemm"):
+        return 0  # MVE: patches on the stack
     return _padded_len(op)
 
 
@@ -207,6 +237,8 @@ def lower_conv2d(op: Op, ctx: LoweringContext) -> str:
             **act_fields(op, out)})
         return f"mc_conv2d_f32({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
     flat = w.data.reshape(out_c, -1)
+    if mve.on_mve(ctx):
+        return _conv2d_mve(op, ctx, geom, flat)
     patch_len = _patch_len(op, ctx.schedule)
     if conv_kernel(ctx.schedule) == "mc_conv2d_1x1_s8":
         weights = ctx.const(row_blocks(flat, 2), "w", "int8_t", flash=True)
@@ -229,8 +261,40 @@ def lower_conv2d(op: Op, ctx: LoweringContext) -> str:
     return f"{conv_kernel(ctx.schedule)}({p}, {ctx.ptr(x)}, {ctx.ptr(out)}, {scratch});"
 
 
+def _image_layout(op: Op) -> tuple[int, int, int]:
+    """(rows, row_step, run): where an interior pixel's taps lie in the image (mc_mve_layout_t), one
+    run per filter row, rows merged when back to back; run 0 when dilated in width (no runs)."""
+    _, in_h, in_w, in_c = op.inputs[0].shape
+    _, k_h, k_w, _ = op.inputs[1].shape
+    d_h, d_w = op.attrs.get("dilation", (1, 1))
+    rows, row_step, run = k_h, d_h * in_w * in_c, k_w * in_c
+    if d_w != 1 and k_w > 1:
+        return rows, row_step, 0
+    return (1, 0, rows * run) if row_step == run else (rows, row_step, run)
+
+
+def _conv2d_mve(op: Op, ctx: LoweringContext, geom: str, flat: np.ndarray) -> str:
+    """The Helium CONV_2D (mc_mve.h): in place, or every patch gathered (schedule.im2col)."""
+    x, w, bias, out = _conv_inputs(op)
+    _check_int8(op, x, bias, out)
+    rows, row_step, run = _image_layout(op)
+    if gathered := ctx.schedule.im2col:
+        rows, row_step, run = 1, 0, flat.shape[1]
+    folded = folded_bias(op, w, bias, x.quant.zp, flat.shape[0], flat.astype(np.int64).sum(axis=1))
+    gemm = mve.gemm_init(ctx, flat, rows, run, folded, *per_channel_multipliers(x, w, out),
+                         out.quant.zp, act_fields(op, out))
+    p = ctx.struct("mc_conv2d_mve_t", "conv", {
+        "g": geom, "gathered": int(gathered), "image": mve.layout(rows, row_step, run),
+        "patch": mve.layout(rows, run, run), "in_zp": x.quant.zp, "gemm": gemm})
+    return f"mc_conv2d_s8_mve({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
+
+
 def _dw_schedules(op: Op, isas: tuple[str, ...]) -> list[DepthwiseSchedule]:
-    return [DepthwiseSchedule(best_isa(isas))]
+    """The Helium kernel (mc_mve.h) where the depth multiplier is 1 and a border patch fits."""
+    x, w = op.inputs[0], op.inputs[1]
+    fits = x.dtype == "int8" and len(x.shape) == 4 and len(w.shape) == 4 and w.shape[-1] == x.shape[-1] \
+        and int(np.prod(w.shape[1:])) <= mve.PATCH_MAX
+    return mve.offered(isas, fits, [DepthwiseSchedule("mve")], [DepthwiseSchedule(best_isa(isas))])
 
 
 @lowering("DEPTHWISE_CONV_2D", schedules=_dw_schedules)
@@ -244,7 +308,20 @@ def lower_depthwise_conv2d(op: Op, ctx: LoweringContext) -> str:
             **common, "weights": ctx.ptr(w), "bias": _float_bias(ctx, bias, out_c), **act_fields(op, out)})
         return f"mc_depthwise_conv2d_f32({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
     sums = w.data.astype(np.int64).reshape(-1, out_c).sum(axis=0)
+    if mve.on_mve(ctx):
+        return _depthwise_mve(op, ctx, common["g"], sums)
     p = ctx.struct("mc_dwconv_s8_t", "dwconv", {
         **common, "weights": ctx.const_tensor(w, flash=True),
         **_int8_fields(op, ctx, x, w, bias, out, sums, table=True)})
     return f"mc_depthwise_conv2d_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
+
+
+def _depthwise_mve(op: Op, ctx: LoweringContext, geom: str, sums: np.ndarray) -> str:
+    """The Helium DEPTHWISE_CONV_2D (mc_mve.h), depth multiplier 1."""
+    x, w, bias, out = _conv_inputs(op)
+    _check_int8(op, x, bias, out)
+    folded = folded_bias(op, w, bias, x.quant.zp, out.shape[-1], sums)
+    p = ctx.struct("mc_dwconv_mve_t", "dwconv", {
+        "g": geom, **mve.depthwise_init(ctx, w.data, folded, *per_channel_multipliers(x, w, out)),
+        "in_zp": x.quant.zp, "out_zp": out.quant.zp, **act_fields(op, out)})
+    return f"mc_depthwise_conv2d_s8_mve({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"

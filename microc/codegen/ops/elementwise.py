@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 
 from microc.codegen.lowering import LoweringContext, isa_schedules, lowering, unsupported
+from microc.codegen.ops import mve
 from microc.codegen.ops.common import act_fields, c_init, merge_dims, require_dtype
 from microc.codegen.fixedpoint import multiply_by_quantized_multiplier
 from microc.codegen.quant import quantize_multiplier
+from microc.codegen.schedule import Schedule
 from microc.ir import Op
 
 MAX_DIMS = 6  # MC_BCAST_MAX_DIMS; TFLM broadcasts up to 6-D (BroadcastAdd6DSlow and the like)
@@ -78,8 +80,15 @@ def _offsets(op: Op) -> dict:
     return dict(a_offset=-a.quant.zp, b_offset=-b.quant.zp, out_offset=y.quant.zp)
 
 
-@lowering("ADD", schedules=isa_schedules)
-@lowering("SUB", schedules=isa_schedules)
+def _add_schedules(op: Op, isas: tuple[str, ...]) -> list[Schedule]:
+    """The Helium ADD/SUB (mc_mve.h) for int8 inputs of the output's shape."""
+    y = op.outputs[0]
+    fits = y.dtype == "int8" and all(t is not None and tuple(t.shape) == tuple(y.shape) for t in op.inputs[:2])
+    return mve.offered(isas, fits, [Schedule("mve")], isa_schedules(op, isas))
+
+
+@lowering("ADD", schedules=_add_schedules)
+@lowering("SUB", schedules=_add_schedules)
 @lowering("MUL", schedules=isa_schedules)
 def lower_binary(op: Op, ctx: LoweringContext) -> str:
     dtype = _check_operands(op)
@@ -97,4 +106,6 @@ def lower_binary(op: Op, ctx: LoweringContext) -> str:
                                               "shift": shift, **act_fields(op, y)})
         return f"mc_mul_s8({p}, {args});"
     p = ctx.struct("mc_add_s8_t", name, {**fields, **add_sub_params(op, ctx), **act_fields(op, y)})
+    if mve.on_mve(ctx):
+        return f"mc_add_s8_mve({p}, {args});"  # same shapes: one row
     return f"mc_add_s8({p}, {args});"  # SUB: b_table is negated

@@ -34,10 +34,16 @@ def _unary(op: Op, schedule=None) -> InPlace | None:
     return InPlace((0,))
 
 
+def _helium(schedule) -> bool:
+    """The wrappers call the portable kernels: a layer scheduled on the Helium ones (mc_mve.h) stays
+    out of place."""
+    return schedule is not None and schedule.isa == "mve"
+
+
 def _depthwise(op: Op, schedule=None) -> InPlace | None:
     """Option: channels per pass (1, or more where the arena has room for their planes)."""
     x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
-    if x.dtype != "int8" or y.dtype != "int8" or len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1:
+    if _helium(schedule) or x.dtype != "int8" or y.dtype != "int8" or len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1:
         return None
     if not w.is_const or w.shape[-1] != x.shape[-1] or y.shape[-1] != x.shape[-1] or y.nbytes > x.nbytes:
         return None  # depth multiplier 1, and no more output pixels than input pixels
@@ -84,7 +90,7 @@ def _row_window(op: Op) -> bool:
 def _conv(op: Op, schedule=None) -> InPlace | None:
     """1x1: option = input rows saved per pass (1, or more where the arena has room). Other filters: a
     window of k_h input rows."""
-    if not _int8_conv(op):
+    if _helium(schedule) or not _int8_conv(op):
         return None
     x, kernel = op.inputs[0], _conv_patch_bytes(op, schedule)
     row = x.shape[2] * x.shape[3]

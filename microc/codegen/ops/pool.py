@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from microc.codegen.lowering import LoweringContext, isa_schedules, lowering, unsupported
+from microc.codegen.ops import mve
 from microc.codegen.ops.common import act_fields, c_init, c_list, merge_dims, require_dtype
 from microc.codegen.quant import quantize_multiplier
+from microc.codegen.schedule import Schedule
 from microc.ir import Op
 
 
@@ -48,10 +50,15 @@ def _lower_pool(op: Op, ctx: LoweringContext, kind: str) -> str:
     _same_quant(op)
     p = ctx.struct("mc_pool_s8_t", kind, fields)
     scratch = f", (int32_t *){ctx.scratch()}" if kind == "avg_pool" else ""
-    return f"mc_{kind}_s8({p}, {ctx.ptr(x)}, {ctx.ptr(y)}{scratch});"
+    helium = "_mve" if mve.on_mve(ctx) else ""  # AVERAGE_POOL_2D's Helium sums (mc_pool.h)
+    return f"mc_{kind}_s8{helium}({p}, {ctx.ptr(x)}, {ctx.ptr(y)}{scratch});"
 
 
-@lowering("AVERAGE_POOL_2D", scratch_bytes=_avg_scratch, schedules=isa_schedules)
+def _avg_schedules(op: Op, isas: tuple[str, ...]) -> list[Schedule]:
+    return mve.offered(isas, op.inputs[0].dtype == "int8", [Schedule("mve")], isa_schedules(op, isas))
+
+
+@lowering("AVERAGE_POOL_2D", scratch_bytes=_avg_scratch, schedules=_avg_schedules)
 def lower_average_pool(op: Op, ctx: LoweringContext) -> str:
     return _lower_pool(op, ctx, "avg_pool")
 
