@@ -16,12 +16,14 @@ import numpy as np
 import pytest
 from shared_models import shared_model
 from test_boards import _run_test_firmware
+from test_schedules import _arg, _conv_model, schedule_variants
 from test_ops_conv import CONVS, DW_CONVS, Conv, _fc_model, _model
 from test_ops_elementwise import add_binary
 from test_ops_pool import ACTIVATIONS, POOL_CASES, add_pool, models_of
 from tflite_builder import ModelBuilder
 
 from microc import RUNTIME_C
+from microc.codegen.schedule import isas_of
 from microc.pipeline import compile_model
 
 BOARD = "mps3-an547"
@@ -32,13 +34,16 @@ needs_qemu = pytest.mark.skipif(
     reason="qemu-system-arm and arm-none-eabi-gcc are needed for the Cortex-M55 runs")
 
 
-def _deploy(model: bytes, tmp_path: Path) -> str:
-    """Deploy on mps3-an547 with --verify; every output must match TFLM. Returns the model's C."""
+def _deploy(model: bytes, tmp_path: Path, args: list[str] = ()) -> str:
+    """Deploy on mps3-an547 with --verify (and `args`); every output must match TFLM. Returns the
+    model's C."""
+    tmp_path.mkdir(exist_ok=True)
     path = tmp_path / "m.tflite"
     path.write_bytes(model)
     project = tmp_path / "p"
     res = subprocess.run([sys.executable, "-m", "microc", "deploy", str(path), "--board", BOARD, "-n", "2",
-                          "--verify", "--json", "-o", str(project)], capture_output=True, text=True, timeout=900)
+                          "--verify", "--json", "-o", str(project), *args],
+                         capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-2000:]
     report = json.loads(res.stdout)
     assert report["match"] and report["max_abs_diff"] == 0 and report["outputs_checked"] > 0
@@ -64,6 +69,21 @@ def test_convolutions_exact_on_cortex_m55(shape, in_q, tmp_path):
     calls = _calls(source)
     assert "mc_conv2d_s8" not in calls and calls["mc_conv2d_s8_mve"] >= 6
     assert calls["mc_depthwise_conv2d_s8_mve"] >= 4 and calls["mc_depthwise_conv2d_s8"] >= 2
+
+
+@needs_qemu
+@pytest.mark.parametrize("shape_index", [0, 4])
+def test_every_schedule_exact_on_cortex_m55(shape_index, tmp_path):
+    """Every candidate schedule of every layer on the M55's paths (MVE with im2col or in place, and
+    DSP), verified by `microc deploy --verify`; each layer's metadata records the schedule asked for."""
+    model, _ = _conv_model(shape_index)
+    variants = schedule_variants(model, tmp_path, isas_of({"dsp": True, "mve": "float"}))
+    assert any(s.isa == "mve" and s.im2col for v in variants for s in v.values() if hasattr(s, "im2col"))
+    for i, variant in enumerate(variants):
+        project = tmp_path / f"p{i}"
+        _deploy(model, project, [a for step, s in variant.items() for a in _arg(step, s)])
+        layers = json.loads((project / "p" / "metadata.json").read_text())["layers"]
+        assert {step: layers[step]["schedule"] for step in variant} == {step: s.knobs() for step, s in variant.items()}
 
 
 @needs_qemu

@@ -96,9 +96,16 @@ def test_defaults_follow_the_board(tmp_path):
     assert isas_of({"dsp": False, "mve": "none"}) == ("portable",)
     assert isas_of({"dsp": True, "mve": "none"}) == ("dsp",)
     assert isas_of({"dsp": True, "mve": "float"}) == ("dsp", "mve")
-    for isas, isa in ((("portable",), "portable"), (("dsp",), "dsp"), (("dsp", "mve"), "dsp")):
+    for isas, isa in ((("portable",), "portable"), (("dsp",), "dsp")):
         layers = generate(graph, "m", isas=isas).metadata["layers"]
         assert {l["schedule"]["isa"] for l in layers} == {isa}
+    # with MVE, the Helium kernels by default: every CONV_2D, the depthwise ones of multiplier 1
+    helium = {op.name: op.type == "CONV_2D" or op.inputs[1].shape[-1] == op.inputs[0].shape[-1]
+              for op in graph.ops}
+    layers = generate(graph, "m", isas=("dsp", "mve")).metadata["layers"]
+    assert {l["name"]: l["schedule"]["isa"] for l in layers} == \
+        {name: "mve" if h else "dsp" for name, h in helium.items()}
+    assert set(helium.values()) == {True, False}
     # the short-row heuristic: a 3x3 filter over 5 channels (15 values a row) gathers patches, a 5x5
     # one (25 values) reads in place
     layers = generate(graph, "m").metadata["layers"]
