@@ -63,6 +63,12 @@ def _concat(axis, activation="NONE"):
     return dict(Axis=axis, FusedActivationFunction=_act(activation))
 
 
+def _strided_slice(begin_mask=0, end_mask=0, ellipsis_mask=0, new_axis_mask=0, shrink_axis_mask=0,
+                   offset=False):
+    return dict(BeginMask=begin_mask, EndMask=end_mask, EllipsisMask=ellipsis_mask,
+                NewAxisMask=new_axis_mask, ShrinkAxisMask=shrink_axis_mask, Offset=offset)
+
+
 def _no_options():
     return {}
 
@@ -90,6 +96,14 @@ OPTIONS = {
     "DEQUANTIZE": ("DequantizeOptions", _no_options),
     "PADV2": ("PadV2Options", _no_options),
     "TRANSPOSE": ("TransposeOptions", _no_options),
+    "STRIDED_SLICE": ("StridedSliceOptions", _strided_slice),
+    "SPLIT": ("SplitOptions", lambda num_splits: dict(NumSplits=num_splits)),
+    "SPLIT_V": ("SplitVOptions", lambda num_splits: dict(NumSplits=num_splits)),
+    "DIV": ("DivOptions", _activation_only),
+    "MAXIMUM": ("MaximumMinimumOptions", _no_options),
+    "MINIMUM": ("MaximumMinimumOptions", _no_options),
+    "SQUARED_DIFFERENCE": ("SquaredDifferenceOptions", _no_options),
+    "EXP": ("ExpOptions", _no_options),
 }
 # Not in OPTIONS (no options table): RELU, RELU6, LOGISTIC, TANH and any other option-less op.
 

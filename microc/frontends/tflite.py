@@ -44,6 +44,10 @@ _OPTIONS = {
     "CONCATENATION": (tflite.ConcatenationOptions, lambda o: dict(
         axis=o.Axis(), activation=_ACTIVATIONS[o.FusedActivationFunction()])),
     "MEAN": (tflite.ReducerOptions, lambda o: dict(keep_dims=bool(o.KeepDims()))),
+    "DIV": (tflite.DivOptions, lambda o: dict(activation=_ACTIVATIONS[o.FusedActivationFunction()])),
+    "STRIDED_SLICE": (tflite.StridedSliceOptions, lambda o: dict(
+        begin_mask=o.BeginMask(), end_mask=o.EndMask(), ellipsis_mask=o.EllipsisMask(),
+        new_axis_mask=o.NewAxisMask(), shrink_axis_mask=o.ShrinkAxisMask(), offset=bool(o.Offset()))),
     "SQUEEZE": (tflite.SqueezeOptions, lambda o: dict(squeeze_dims=list(o.SqueezeDimsAsNumpy())
                                                       if o.SqueezeDimsLength() else [])),
 }
