@@ -40,5 +40,22 @@ typedef struct {
 void mc_add_f32(const mc_binary_f32_t *p, const float *a, const float *b, float *out);
 void mc_sub_f32(const mc_binary_f32_t *p, const float *a, const float *b, float *out);
 void mc_mul_f32(const mc_binary_f32_t *p, const float *a, const float *b, float *out);
+void mc_div_f32(const mc_binary_f32_t *p, const float *a, const float *b, float *out);
+
+/* MAXIMUM, MINIMUM: raw comparisons (TFLM does not requantize int8). */
+void mc_maximum_s8(const mc_bcast_t *s, const int8_t *a, const int8_t *b, int8_t *out);
+void mc_minimum_s8(const mc_bcast_t *s, const int8_t *a, const int8_t *b, int8_t *out);
+void mc_maximum_f32(const mc_bcast_t *s, const float *a, const float *b, float *out);
+void mc_minimum_f32(const mc_bcast_t *s, const float *a, const float *b, float *out);
+
+/* SQUARED_DIFFERENCE int8 (TFLM: inputs offset, shifted left by 7 and scaled to 2 * max(scale1,
+ * scale2), tabulated per int8 value; the square is requantized to the output). */
+typedef struct {
+  mc_bcast_t shape;
+  const int32_t *a_table, *b_table; /* [256] */
+  int32_t multiplier, shift, out_offset;
+} mc_sqdiff_s8_t;
+void mc_squared_difference_s8(const mc_sqdiff_s8_t *p, const int8_t *a, const int8_t *b, int8_t *out);
+void mc_squared_difference_f32(const mc_bcast_t *s, const float *a, const float *b, float *out);
 
 #endif

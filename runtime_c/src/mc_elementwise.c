@@ -106,3 +106,40 @@ void mc_mul_f32(const mc_binary_f32_t *p, const float *a, const float *b, float 
   MC_BINARY_LOOP(&p->shape, float, MUL_F32);
 #undef MUL_F32
 }
+
+/* MAXIMUM, MINIMUM: TFLM compares the raw values (int8 too: no requantization) as MC_MAX/MC_MIN do. */
+void mc_maximum_s8(const mc_bcast_t *s, const int8_t *a, const int8_t *b, int8_t *out) {
+  MC_BINARY_LOOP(s, int8_t, MC_MAX);
+}
+void mc_minimum_s8(const mc_bcast_t *s, const int8_t *a, const int8_t *b, int8_t *out) {
+  MC_BINARY_LOOP(s, int8_t, MC_MIN);
+}
+void mc_maximum_f32(const mc_bcast_t *s, const float *a, const float *b, float *out) {
+  MC_BINARY_LOOP(s, float, MC_MAX);
+}
+void mc_minimum_f32(const mc_bcast_t *s, const float *a, const float *b, float *out) {
+  MC_BINARY_LOOP(s, float, MC_MIN);
+}
+
+void mc_div_f32(const mc_binary_f32_t *p, const float *a, const float *b, float *out) {
+  const float lo = p->act_min, hi = p->act_max;
+#define DIV_F32(x, y) mc_clamp_f32((x) / (y), lo, hi)
+  MC_BINARY_LOOP(&p->shape, float, DIV_F32);
+#undef DIV_F32
+}
+
+void mc_squared_difference_f32(const mc_bcast_t *s, const float *a, const float *b, float *out) {
+#define SQDIFF_F32(x, y) (((x) - (y)) * ((x) - (y)))
+  MC_BINARY_LOOP(s, float, SQDIFF_F32);
+#undef SQDIFF_F32
+}
+
+/* SQUARED_DIFFERENCE int8: the rescaled inputs come from tables (as ADD's); the squared difference of
+ * the two (|d| < 2^15) is requantized to the output. */
+void mc_squared_difference_s8(const mc_sqdiff_s8_t *p, const int8_t *a, const int8_t *b, int8_t *out) {
+  const int32_t *ta = p->a_table + 128, *tb = p->b_table + 128;
+  const int32_t mult = p->multiplier, shift = p->shift, zp = p->out_offset;
+#define SQDIFF_S8(x, y) mc_clamp_s8(mc_requantize((ta[x] - tb[y]) * (ta[x] - tb[y]), mult, shift) + zp, -128, 127)
+  MC_BINARY_LOOP(&p->shape, int8_t, SQDIFF_S8);
+#undef SQDIFF_S8
+}

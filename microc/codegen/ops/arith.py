@@ -1,0 +1,62 @@
+"""Lowerings of the binary element-wise kernels beyond ADD/SUB/MUL (runtime_c/include/mc_elementwise.h):
+MAXIMUM, MINIMUM (int8, float32), DIV (float32), SQUARED_DIFFERENCE (int8, float32). Broadcasting as
+ADD's."""
+from __future__ import annotations
+
+import numpy as np
+
+from microc.codegen.fixedpoint import multiply_by_quantized_multiplier
+from microc.codegen.lowering import LoweringContext, lowering, unsupported
+from microc.codegen.ops.common import act_fields, c_init, c_list
+from microc.codegen.ops.elementwise import _check_operands, _smaller_than_one, broadcast_shape
+from microc.codegen.quant import quantize_multiplier
+from microc.ir import Op
+
+SQDIFF_LEFT_SHIFT = 7  # TFLM's int8 SQUARED_DIFFERENCE headroom
+
+
+def _args(op: Op, ctx: LoweringContext) -> str:
+    return f"{ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, {ctx.ptr(op.outputs[0])}"
+
+
+@lowering("MAXIMUM")
+@lowering("MINIMUM")
+def lower_min_max(op: Op, ctx: LoweringContext) -> str:
+    dtype = _check_operands(op)
+    shape = ctx.struct("mc_bcast_t", "bcast", broadcast_shape_fields(op))
+    return f"mc_{op.type.lower()}_{'s8' if dtype == 'int8' else 'f32'}({shape}, {_args(op, ctx)});"
+
+
+def broadcast_shape_fields(op: Op) -> dict:
+    return c_list(broadcast_shape(op))
+
+
+@lowering("DIV")
+def lower_div(op: Op, ctx: LoweringContext) -> str:
+    if _check_operands(op) != "float32":
+        raise unsupported(op, "int8 DIV is not supported (float32 only)")
+    p = ctx.struct("mc_binary_f32_t", "div", {"shape": c_init(broadcast_shape(op)),
+                                              **act_fields(op, op.outputs[0])})
+    return f"mc_div_f32({p}, {_args(op, ctx)});"
+
+
+@lowering("SQUARED_DIFFERENCE")
+def lower_squared_difference(op: Op, ctx: LoweringContext) -> str:
+    dtype = _check_operands(op)
+    if dtype == "float32":
+        shape = ctx.struct("mc_bcast_t", "bcast", broadcast_shape_fields(op))
+        return f"mc_squared_difference_f32({shape}, {_args(op, ctx)});"
+    a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    # TFLM's Prepare, in double from the float scales
+    s1, s2, so = (float(np.float32(t.quant.s)) for t in (a, b, y))
+    twice = 2.0 * max(s1, s2)
+    fields = {}
+    for key, t, s in (("a_table", a, s1), ("b_table", b, s2)):
+        m, sh = _smaller_than_one(op, s / twice, "input")
+        table = [multiply_by_quantized_multiplier((q - t.quant.zp) * (1 << SQDIFF_LEFT_SHIFT), m, sh)
+                 for q in range(-128, 128)]
+        fields[key] = ctx.const(np.array(table, np.int32), key, "int32_t")
+    mult, shift = quantize_multiplier(twice * twice / ((1 << (2 * SQDIFF_LEFT_SHIFT)) * so))
+    p = ctx.struct("mc_sqdiff_s8_t", "sqdiff", {"shape": c_init(broadcast_shape(op)), **fields,
+                                                 "multiplier": mult, "shift": shift, "out_offset": y.quant.zp})
+    return f"mc_squared_difference_s8({p}, {_args(op, ctx)});"
