@@ -143,12 +143,12 @@ def test_balanced_compiles_as_memory_when_the_model_would_not_fit_otherwise(tmp_
     arena = ARENA_M4[("mlperf_tiny/kws_ref_model", "memory")][0]
     ram = small["data"] + small["arena"] + small["stack"]  # room for --optimize memory's arena only
     board = _board_with_ram(ram)
-    model = _generate_fitting(graph, "m", board, "balanced")
+    model = _generate_fitting(graph, "m", board, "balanced", None)
     assert model.metadata["optimize"] == "memory" and model.plan.arena_bytes == arena
     with pytest.raises(DoesNotFit, match=f"model needs {ram - arena + 16000:,} bytes of RAM"):
-        _generate_fitting(graph, "m", board, "speed")  # speed never trades instructions for memory
+        _generate_fitting(graph, "m", board, "speed", None)  # speed never trades instructions for memory
     with pytest.raises(DoesNotFit, match=f"model needs {ram - arena + 16000:,} bytes of RAM"):
-        _generate_fitting(graph, "m", _board_with_ram(ram - 16), "balanced")  # the figures asked for
+        _generate_fitting(graph, "m", _board_with_ram(ram - 16), "balanced", None)  # the figures asked for
 
 
 # In-place convolutions on the host, bit for bit with TFLM under ASan/UBSan: each conv reads the output
