@@ -88,7 +88,7 @@ def test_bit_exact_on_qemu_mps2_an386(name, mode, tmp_path):
     assert report.match is True and report.comparison.max_abs_diff == 0
     # the measured stack, then the same firmware with only that stack (plus the margin) reserved
     measured = report.stack_bytes
-    assert 256 < measured < 4096
+    assert 256 < measured < 8192  # the gemm schedule keeps a layer's patches on the stack (IC: ~4.5 KB)
     assert read_metadata(project)["stack_bytes"] == measured
     compile_model(path, "mps2-an386", project, optimize=mode, stack_bytes=stack_reserve(measured))
     build = build_project(project)

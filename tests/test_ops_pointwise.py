@@ -13,7 +13,7 @@ import pytest
 
 import harness
 from microc import RUNTIME_C
-from microc.errors import UnsupportedOperator
+from microc.errors import ModelFormatError, UnsupportedOperator
 from microc.frontends import load_model
 from microc.codegen.generate import generate
 from microc.verify import FLOAT_RTOL
@@ -216,7 +216,7 @@ def test_refusals(tmp_path):
     y = per_channel.tensor("y", (1, 4), "int8", scale=[0.1, 0.2, 0.3, 0.4], zero_point=0, axis=1)
     per_channel.op("QUANTIZE", [x], [y])
     per_channel.inputs([x]); per_channel.outputs([y])
-    with pytest.raises(UnsupportedOperator, match="must be quantized per tensor"):
+    with pytest.raises(ModelFormatError, match="activation quantized per channel"):  # the validation pass
         _lower(per_channel.build(), tmp_path)
     to_int16 = branch_model([Branch("QUANTIZE", "float32", None, "int16", (0.1, 0), (4,))])
     with pytest.raises(UnsupportedOperator, match="float32 -> int16 is not supported"):
