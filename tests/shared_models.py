@@ -23,3 +23,17 @@ def shared_model(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared model {name} not found: ../shared/models is not beside this checkout")
     return path
+
+
+def built_for_qemu(name: str, board: str, folder: Path) -> tuple[Path, str]:
+    """A shared model compiled and built for a QEMU board in `folder`: (project, firmware ELF); skips
+    when the cross-compiler or QEMU is missing."""
+    import shutil
+
+    from microc.build import build_project
+    from microc.pipeline import compile_model
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (scripts/setup.sh installs it)")
+    compile_model(shared_model(name), board, folder)
+    return folder, build_project(folder).artifact

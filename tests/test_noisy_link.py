@@ -7,17 +7,14 @@ CI runs 100 inferences; MICROC_NOISY_INFERENCES=1000 gives the figure in docs/pr
 from __future__ import annotations
 
 import os
-import shutil
 import time
 
 import numpy as np
 import pytest
 
 from noisy_link import NoisyProxy
-from shared_models import shared_model
+from shared_models import built_for_qemu, shared_model
 from microc.boards import load_board
-from microc.build import build_project
-from microc.pipeline import compile_model
 from microc.reference import reference_outputs
 from microc.runner import qemu
 from microc.runner.protocol import Device
@@ -32,12 +29,7 @@ DROP_SECONDS = 1.0
 
 @pytest.fixture(scope="module")
 def kws_elf(tmp_path_factory):
-    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (scripts/setup.sh installs it)")
-    project = tmp_path_factory.mktemp("noisy") / "kws"
-    compile_model(shared_model(MODEL), BOARD, project)
-    return build_project(project).artifact
+    return built_for_qemu(MODEL, BOARD, tmp_path_factory.mktemp("noisy") / "kws")[1]
 
 
 def start_qemu_on_tcp(elf) -> tuple[qemu.QemuProcess, int]:

@@ -14,10 +14,8 @@ import time
 
 import pytest
 
-from shared_models import shared_model
+from shared_models import built_for_qemu
 from microc.boards import load_board
-from microc.build import build_project
-from microc.pipeline import compile_model
 from microc.runner import qemu
 
 BOARD = "mps2-an386"
@@ -26,12 +24,7 @@ PTY_LINE = re.compile(r"char device redirected to (/dev/pts/\d+)")
 
 @pytest.fixture(scope="module")
 def kws_project(tmp_path_factory):
-    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (scripts/setup.sh installs it)")
-    project = tmp_path_factory.mktemp("serial") / "kws"
-    compile_model(shared_model("mlperf_tiny/kws_ref_model"), BOARD, project)
-    return project, build_project(project).artifact
+    return built_for_qemu("mlperf_tiny/kws_ref_model", BOARD, tmp_path_factory.mktemp("serial") / "kws")
 
 
 def start_qemu_on_pty(elf, out) -> tuple[qemu.QemuProcess, str]:

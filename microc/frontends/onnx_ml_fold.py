@@ -101,18 +101,6 @@ def _keep(g, nodes: list) -> None:
     g.node.extend(kept)
 
 
-def _cone(nodes: list, tree_at: int, consts: set) -> tuple[set, set]:
-    """Positions of the nodes after the tree that read only its output (through each other) and
-    constants, and the values they compute."""
-    values, cone = {nodes[tree_at].output[0]}, set()
-    for i, n in enumerate(nodes):
-        dynamic = [v for v in n.input if v and v not in consts]
-        if i != tree_at and dynamic and all(v in values for v in dynamic):
-            cone.add(i)
-            values.update(o for o in n.output if o)
-    return cone, values
-
-
 def _replace_leaves(model: onnx.ModelProto, tree, cone_nodes: list, result: str) -> None:
     """Set the tree's leaf weights to `result` evaluated at each leaf (onnxruntime, float32)."""
     import onnxruntime
