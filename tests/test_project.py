@@ -17,6 +17,7 @@ from microc.errors import DoesNotFit, MicrocError
 from microc.frontends import load_model
 from microc.pipeline import compile_model
 from microc.project import check_fits
+from microc.runner.session import run_project
 from microc.runner.selftest import run_selftest_project
 
 AD01 = "mlperf_tiny/ad01_int8"  # 10 layers, arena 768 B, weights 284,256 B
@@ -76,6 +77,17 @@ def test_host_project_is_self_contained_and_builds_with_plain_make(tmp_path):
     assert {"mc_fully_connected.c", "mc_runner.c"} <= sources and "mc_conv2d.c" not in sources
     subprocess.run(["make", "-s"], cwd=moved, env={"PATH": "/usr/bin:/bin"}, check=True, capture_output=True)
     assert (moved / "build" / "hello_world_int8").is_file()
+
+
+def test_a_model_named_like_a_source_folder_builds_on_host(tmp_path):
+    """build/model (the executable) once clashed with build/model/ (the model's objects)."""
+    src = tmp_path / "model.tflite"
+    shutil.copyfile(shared_model(HELLO), src)
+    project = tmp_path / "p"
+    compile_model(src, "host", project)
+    result = build_project(project)
+    assert result.artifact == str(project / "build" / "model")
+    assert run_project(project, samples=2, verify=True).match is True
 
 
 def test_cortex_m_project_renders_the_board_memory_map(tmp_path):
