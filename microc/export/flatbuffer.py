@@ -104,6 +104,19 @@ OPTIONS = {
     "MINIMUM": ("MaximumMinimumOptions", _no_options),
     "SQUARED_DIFFERENCE": ("SquaredDifferenceOptions", _no_options),
     "EXP": ("ExpOptions", _no_options),
+    "GATHER": ("GatherOptions", lambda axis=0, batch_dims=0: dict(Axis=axis, BatchDims=batch_dims)),
+    "CAST": ("CastOptions", lambda in_type, out_type: dict(InDataType=DTYPES[in_type][0],
+                                                           OutDataType=DTYPES[out_type][0])),
+    "ARG_MAX": ("ArgMaxOptions", lambda output_type="int32": dict(OutputType=DTYPES[output_type][0])),
+    "ARG_MIN": ("ArgMinOptions", lambda output_type="int32": dict(OutputType=DTYPES[output_type][0])),
+    "SUM": ("ReducerOptions", lambda keep_dims=False: dict(KeepDims=keep_dims)),
+    "REDUCE_MAX": ("ReducerOptions", lambda keep_dims=False: dict(KeepDims=keep_dims)),
+    "REDUCE_MIN": ("ReducerOptions", lambda keep_dims=False: dict(KeepDims=keep_dims)),
+    "RESIZE_BILINEAR": ("ResizeBilinearOptions", lambda align_corners=False, half_pixel_centers=False: dict(
+        AlignCorners=align_corners, HalfPixelCenters=half_pixel_centers)),
+    "RESIZE_NEAREST_NEIGHBOR": ("ResizeNearestNeighborOptions",
+                                lambda align_corners=False, half_pixel_centers=False: dict(
+                                    AlignCorners=align_corners, HalfPixelCenters=half_pixel_centers)),
 }
 # Not in OPTIONS (no options table): RELU, RELU6, LOGISTIC, TANH and any other option-less op.
 

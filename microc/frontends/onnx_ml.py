@@ -5,8 +5,8 @@ One sample per inference: a dynamic leading (batch) dimension of such a model is
 ensemble becomes TREE_ENSEMBLE (raw scores: the leaf weights summed, base values added), a linear
 model FULLY_CONNECTED, and a classifier's label and probabilities come from ML_CLASSIFY, which applies
 the post transform and onnxruntime's binary conventions (decided here, at compile time). Scaler is
-SCALER; SVMRegressor is SVM_REGRESSOR; Normalizer is NORMALIZE; ArrayFeatureExtractor with constant indices is GATHER; ZipMap
-and same-type Casts are the tensor itself (the reference's maps are read back as arrays).
+SCALER; SVMRegressor is SVM_REGRESSOR; Normalizer is NORMALIZE; ArrayFeatureExtractor with constant
+indices is (TFLite's) GATHER; ZipMap and same-type Casts are the tensor itself (the reference's maps are read back as arrays).
 """
 from __future__ import annotations
 
@@ -334,7 +334,8 @@ def convert_array_feature_extractor(b: Builder, node: NodeProto) -> None:
         raise b.refuse(f"indices {indices.tolist()} outside 0..{v.shape[1] - 1}")
     x = b.ir(v)
     out = b.tensor(node.output[0], (1, len(indices)), x.dtype)
-    b.emit("GATHER", [x], [out], indices=indices)
+    coords = b.const_tensor(indices.astype(np.int32), "indices", "int32")
+    b.emit("GATHER", [x, coords], [out], axis=1, batch_dims=0)  # TFLite's GATHER (ops/index.py)
     _define(b, node.output[0], out)
 
 

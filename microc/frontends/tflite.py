@@ -48,6 +48,14 @@ _OPTIONS = {
     "STRIDED_SLICE": (tflite.StridedSliceOptions, lambda o: dict(
         begin_mask=o.BeginMask(), end_mask=o.EndMask(), ellipsis_mask=o.EllipsisMask(),
         new_axis_mask=o.NewAxisMask(), shrink_axis_mask=o.ShrinkAxisMask(), offset=bool(o.Offset()))),
+    "GATHER": (tflite.GatherOptions, lambda o: dict(axis=o.Axis(), batch_dims=o.BatchDims())),
+    "SUM": (tflite.ReducerOptions, lambda o: dict(keep_dims=bool(o.KeepDims()))),
+    "REDUCE_MAX": (tflite.ReducerOptions, lambda o: dict(keep_dims=bool(o.KeepDims()))),
+    "REDUCE_MIN": (tflite.ReducerOptions, lambda o: dict(keep_dims=bool(o.KeepDims()))),
+    "RESIZE_BILINEAR": (tflite.ResizeBilinearOptions, lambda o: dict(
+        align_corners=bool(o.AlignCorners()), half_pixel_centers=bool(o.HalfPixelCenters()))),
+    "RESIZE_NEAREST_NEIGHBOR": (tflite.ResizeNearestNeighborOptions, lambda o: dict(
+        align_corners=bool(o.AlignCorners()), half_pixel_centers=bool(o.HalfPixelCenters()))),
     "SQUEEZE": (tflite.SqueezeOptions, lambda o: dict(squeeze_dims=list(o.SqueezeDimsAsNumpy())
                                                       if o.SqueezeDimsLength() else [])),
 }

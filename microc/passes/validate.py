@@ -24,8 +24,9 @@ MAX_TENSOR_BYTES = 2**31 - 1
 MIN_SCALE, MAX_SCALE = 2.0**-64, 2.0**40
 QRANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-(2**15), 2**15 - 1),
           "int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
-# Operators that only move bytes: their integer tensors need no quantization parameters.
-MOVES_BYTES = {"RESHAPE", "SQUEEZE", "TRANSPOSE"}
+# Operators that move, compare or convert raw values: their integer tensors need no quantization
+# parameters.
+MOVES_BYTES = {"RESHAPE", "SQUEEZE", "TRANSPOSE", "GATHER", "CAST", "ARG_MAX", "ARG_MIN"}
 # A requantization multiplier in*w/out reaches the C kernels as Q31 and a left shift below 32.
 MAX_REQUANT_RATIO = 2.0**31
 
@@ -295,6 +296,56 @@ def _mean(op: Op) -> str | None:
     return _requant_ratio(op, x, None, y)
 
 
+def _gather(op: Op) -> str | None:
+    """TFLite's GATHER (TFLM's Prepare): int32 coordinates, batch_dims <= axis, the output shape
+    input[:axis] + coords[batch_dims:] + input[axis + 1:]."""
+    x, coords, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    if coords.dtype != "int32":
+        return f"coordinates '{coords.name}' are {coords.dtype}, expected int32"
+    axis, batch_dims = gather_axes(op)
+    if not 0 <= axis < len(x.shape):
+        return f"axis {op.attrs.get('axis', 0)} is out of range for input {x.shape}"
+    if not 0 <= batch_dims <= min(axis, len(coords.shape)) or \
+            tuple(x.shape[:batch_dims]) != tuple(coords.shape[:batch_dims]):
+        return (f"batch_dims {op.attrs.get('batch_dims', 0)} does not fit input {x.shape}, coordinates "
+                f"{coords.shape} and axis {axis}")
+    want = tuple(x.shape[:axis]) + tuple(coords.shape[batch_dims:]) + tuple(x.shape[axis + 1:])
+    if tuple(y.shape) != want:
+        return f"output '{y.name}' {y.shape} must be {want} (input {x.shape}, coordinates {coords.shape})"
+    if y.dtype != x.dtype:
+        return f"output '{y.name}' is {y.dtype}, the input {x.dtype}"
+    return None
+
+
+def gather_axes(op: Op) -> tuple[int, int]:
+    """GATHER's axis and batch_dims with negative values counted from the end, as TFLM does."""
+    axis, batch_dims = op.attrs.get("axis", 0), op.attrs.get("batch_dims", 0)
+    return (axis + len(op.inputs[0].shape) if axis < 0 else axis,
+            batch_dims + len(op.inputs[1].shape) if batch_dims < 0 else batch_dims)
+
+
+def const_axis(op: Op, t: Tensor | None, rank: int) -> int | str:
+    """A constant int32 scalar axis in [-rank, rank), normalized; or what is wrong with it."""
+    if t is None or not t.is_const or t.dtype != "int32" or t.size != 1:
+        return "the axis must be a constant int32 scalar"
+    axis = int(t.data.reshape(-1)[0])
+    if not -rank <= axis < rank:
+        return f"axis {axis} is out of range for rank {rank}"
+    return axis % rank
+
+
+def _arg_minmax(op: Op) -> str | None:
+    """ARG_MAX, ARG_MIN: the input without the axis, as int32 (TFLM's only output type)."""
+    x, y = op.inputs[0], op.outputs[0]
+    axis = const_axis(op, op.inputs[1], len(x.shape))
+    if isinstance(axis, str):
+        return axis
+    want = tuple(x.shape[:axis]) + tuple(x.shape[axis + 1:])
+    if y.dtype != "int32" or tuple(y.shape) != want:
+        return f"output '{y.name}' {y.shape} {y.dtype} must be {want} int32"
+    return None
+
+
 def _checks(low: int, high: int, *rules, required: int | None = None, outputs: int = 1):
     def check(op: Op) -> str | None:
         problem = _arity(op, low, high, required, outputs)
@@ -324,7 +375,10 @@ RULES = {
     "TREE_ENSEMBLE": _checks(1, 1),
     "ML_CLASSIFY": _checks(1, 1, outputs=2),
     "NORMALIZE": _checks(1, 1, _unary),
-    "GATHER": _checks(1, 1),
+    "GATHER": _checks(2, 2, _gather),
+    "ARG_MAX": _checks(2, 2, _arg_minmax),
+    "ARG_MIN": _checks(2, 2, _arg_minmax),
+    "CAST": _checks(1, 1, _unary),
     "ML_ELEMENTWISE": _checks(1, 64),
     **{t: _checks(1, 1, _unary) for t in ("RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "QUANTIZE",
                                           "DEQUANTIZE", "LOGISTIC", "TANH", "HARD_SWISH", "SOFTMAX")},

@@ -12,6 +12,7 @@
 #include "mc_activation.h"  /* SOFTMAX, LOGISTIC, TANH, HARD_SWISH */
 #include "mc_inplace.h"     /* in-place CONV_2D 1x1 and DEPTHWISE_CONV_2D (--optimize memory) */
 #include "mc_pointwise.h"   /* RELU, RELU6, LEAKY_RELU, QUANTIZE, DEQUANTIZE (RESHAPE, SQUEEZE: none) */
-#include "mc_trees.h"       /* TREE_ENSEMBLE, ML_CLASSIFY, NORMALIZE, GATHER (classical models) */
+#include "mc_trees.h"       /* TREE_ENSEMBLE, ML_CLASSIFY, NORMALIZE (classical models) */
+#include "mc_index.h"       /* GATHER, ARG_MAX, ARG_MIN, CAST */
 #include "mc_mve.h"         /* Helium kernels of the Cortex-M55 (MVE ISA path) */
 #endif

@@ -1,5 +1,5 @@
 /* Classical machine learning kernels (float32): tree ensembles, the classifier head (label and
- * probabilities, with onnxruntime's post transforms), NORMALIZE and GATHER. Constants are const
+ * probabilities, with onnxruntime's post transforms), NORMALIZE (GATHER: mc_index.h). Constants are const
  * arrays (flash); the kernels keep nothing between calls and allocate nothing. */
 #ifndef MC_TREES_H
 #define MC_TREES_H
@@ -54,7 +54,5 @@ typedef struct {
 } mc_svm_t;
 void mc_svm_regressor_f32(const mc_svm_t *p, const float *x, float *out);
 
-/* GATHER: out[i] = in[index[i]], elements of elem_bytes bytes. */
-void mc_gather(const uint8_t *in, uint8_t *out, const int32_t *index, int32_t n, int32_t elem_bytes);
 
 #endif

@@ -1,6 +1,5 @@
 /* Classical machine learning kernels (mc_trees.h), float32, with onnxruntime's arithmetic: leaf
  * weights added in float in tree order, then the base values; the post transforms as in its ml_common.h. */
-#include <string.h>
 #include "mc_kernels.h"
 
 /* One tree walk per tree; the two widths share the body. */
@@ -131,9 +130,4 @@ void mc_svm_regressor_f32(const mc_svm_t *p, const float *x, float *out) {
     y += p->rho;
   }
   out[0] = p->one_class ? (y > 0.0f ? 1.0f : -1.0f) : y;
-}
-
-void mc_gather(const uint8_t *in, uint8_t *out, const int32_t *index, int32_t n, int32_t elem_bytes) {
-  int32_t i;
-  for (i = 0; i < n; ++i) memcpy(out + i * elem_bytes, in + index[i] * elem_bytes, (size_t)elem_bytes);
 }

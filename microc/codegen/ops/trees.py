@@ -1,5 +1,5 @@
 """Lowerings of the classical kernels (runtime_c/include/mc_trees.h): TREE_ENSEMBLE, ML_CLASSIFY,
-NORMALIZE, GATHER.
+NORMALIZE (ArrayFeatureExtractor's GATHER: ops/index.py).
 
 TREE_ENSEMBLE has code generation strategies, a schedule choice per model and board (op.attrs
 "strategy", else choose_strategy's heuristic):
@@ -18,7 +18,7 @@ import numpy as np
 from microc.codegen.lowering import LoweringContext, c_float, lowering, unsupported
 from microc.errors import MicrocError
 from microc.frontends.onnx_ml_trees import Ensemble, Tree
-from microc.ir import DTYPE_BYTES, Op
+from microc.ir import Op
 
 STRATEGIES = ("code", "arrays")
 CODE_MAX_NODES = 8192  # beyond this many branch nodes the if/else code costs too much flash
@@ -223,11 +223,3 @@ def lower_svm_regressor(op: Op, ctx: LoweringContext) -> str:
 def lower_normalize(op: Op, ctx: LoweringContext) -> str:
     x, y = op.inputs[0], op.outputs[0]
     return f"mc_normalize_f32({NORM_IDS[op.attrs['norm']]}, {ctx.ptr(x)}, {ctx.ptr(y)}, {x.size});"
-
-
-@lowering("GATHER")
-def lower_gather(op: Op, ctx: LoweringContext) -> str:
-    x, y = op.inputs[0], op.outputs[0]
-    index = ctx.const(np.asarray(op.attrs["indices"], np.int32), "index", "int32_t")
-    return (f"mc_gather((const uint8_t *){ctx.ptr(x)}, (uint8_t *){ctx.ptr(y)}, {index}, {y.size}, "
-            f"{DTYPE_BYTES[x.dtype]});")
