@@ -8,16 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-# TensorFlow Lite Micro on mps2-an386 (arm-none-eabi-gcc 12.2 -O2, SysTick under -icount shift=0, x40),
-# as measured for the project's issue 3: instructions per inference with its reference kernels and with
-# CMSIS-NN, and its arena. Keyed by model file stem.
-TFLM_M4 = {
-    "kws_ref_model": (43_100_000, 7_700_000, 22_772),
-    "vww_96_int8": (100_500_000, 24_100_000, 100_660),
-    "pretrainedResnet_quant": (107_500_000, 29_900_000, 54_340),
-    "ad01_int8": (1_950_000, 580_000, 2_260),
-}
-
+from microc import tflm_baselines
 
 STACK_MARGIN = 256  # bytes over the measured stack, at least: an interrupt's frame, the paint's slack
 
@@ -86,20 +77,27 @@ def _n(v) -> str:
     return "-" if v is None else f"{v:,}"
 
 
-def markdown_table(rows: list[BenchRow]) -> str:
+def markdown_table(rows: list[BenchRow], tflm_path: Path = tflm_baselines.DEFAULT_PATH) -> str:
+    """The table, with TFLM's figures as scripts/bench_tflm.py measured them into `tflm_path` where it has the
+    model on the board, and a last line saying where they come from or that there are none."""
+    tflm = tflm_baselines.read(tflm_path)
     head = ("| model | board | optimize | verified | instructions | cycles (est.) | arena B | bound B "
             "| weights B | flash B | code B | stack B | RAM B "
-            "| TFLM ref. instr. | TFLM CMSIS-NN instr. | TFLM arena B |")
+            "| TFLM ref. instr. | TFLM CMSIS-NN instr. | TFLM CMSIS-NN cycles (est.) | TFLM CMSIS-NN arena B |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        tflm = TFLM_M4.get(r.model) if r.board == "mps2-an386" else None
-        ref, cmsis, arena = tflm or (None, None, None)
+        ref, cmsis = (tflm.get(r.model, r.board, t) if tflm else None for t in ("TFLM reference", "TFLM CMSIS-NN"))
         lines.append(f"| {r.model} | {r.board} | {r.optimize} | {'yes' if r.match else 'NO'} "
                      f"| {_n(r.instructions)} | {_n(r.cycles)} | {_n(r.arena_bytes)} | {_n(r.lower_bound_bytes)} "
                      f"| {_n(r.weight_bytes)} | {_n(r.flash_bytes)} | {_n(r.code_bytes)} | {_n(r.stack_bytes)} "
-                     f"| {_n(r.ram_bytes)} | {_n(ref)} | {_n(cmsis)} | {_n(arena)} |")
-    return "\n".join(lines) + "\n"
+                     f"| {_n(r.ram_bytes)} | {_n(ref and ref.instructions)} | {_n(cmsis and cmsis.instructions)} "
+                     f"| {_n(cmsis and cmsis.cycles)} | {_n(cmsis and cmsis.arena_bytes)} |")
+    return "\n".join(lines) + "\n\n" + (tflm.source() if tflm else tflm_baselines.absent(tflm_path)) + "\n"
 
 
-def rows_json(rows: list[BenchRow]) -> list[dict]:
-    return [{**asdict(r), "code_bytes": r.code_bytes} for r in rows]
+def rows_json(rows: list[BenchRow], tflm_path: Path = tflm_baselines.DEFAULT_PATH) -> list[dict]:
+    """The rows as dicts, each with TFLM's measured rows for its model and board from `tflm_path` (or none)."""
+    tflm = tflm_baselines.read(tflm_path)
+    return [{**asdict(r), "code_bytes": r.code_bytes,
+             "tflm": {t.tool: asdict(t) for t in (tflm.rows if tflm else [])
+                      if (t.model, t.board) == (r.model, r.board) and t.tool != "microc"}} for r in rows]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from microc import api
+from microc import api, tflm_baselines
 from microc.api import DEFAULT_BOARD
 from microc.errors import MicrocError
 
@@ -257,26 +257,30 @@ def _progress(first: str):
               type=click.Choice(["speed", "balanced", "memory"]), help="--optimize mode; repeat for several.")
 @click.option("-o", "--output", "out_dir", default="microc-out/bench", show_default=True,
               type=click.Path(file_okay=False), help="Where the projects are kept, each with its report.html.")
+@click.option("--tflm", "tflm_path", type=click.Path(dir_okay=False), default=str(tflm_baselines.DEFAULT_PATH),
+              show_default=True, help="TFLM's figures as scripts/bench_tflm.py measured them from your TFLM "
+              "checkouts; without the file the TFLM columns stay empty.")
 @_db
 @_no_tuning
 @_json
-def bench_cmd(models, boards, samples, markdown, modes, out_dir, as_json, tuning_db, no_tuning):
+def bench_cmd(models, boards, samples, markdown, modes, out_dir, tflm_path, as_json, tuning_db, no_tuning):
     """Measure MODELS on BOARDS: instructions per inference (exact, counted by microc's QEMU plugin), estimated
-    cycles, arena, flash and RAM bytes, every run verified against TensorFlow Lite Micro. Prints a table (TFLM's figures
-    beside microc's for the MLPerf Tiny models on mps2-an386)."""
+    cycles, arena, flash and RAM bytes, every run verified against TensorFlow Lite Micro. Prints a table, with
+    TFLM's figures beside microc's where scripts/bench_tflm.py has measured them (--tflm)."""
     from rich.console import Console
     from rich.markdown import Markdown
     from microc.bench import markdown_table, rows_json
+    tflm_baselines.read(tflm_path)  # a damaged file stops here, not after the benchmark
     err = Console(stderr=True)
     with err.status("benchmarking") as status:
         rows = api.bench(models, boards, samples, modes=modes, workdir=out_dir,
                          progress=lambda s: status.update(f"benchmarking {s}"), tuning=not no_tuning,
                          tuning_db=tuning_db)
-    table = markdown_table(rows)
+    table = markdown_table(rows, Path(tflm_path))
     if markdown:
         Path(markdown).write_text(table)
     if as_json:
-        click.echo(json.dumps(rows_json(rows)))
+        click.echo(json.dumps(rows_json(rows, Path(tflm_path))))
     else:
         Console().print(Markdown(table))
     err.print(f"reports: {Path(out_dir) / '<model>-<board>-<mode>' / 'report.html'} (microc report PROJECT)")

@@ -110,25 +110,47 @@ def test_markdown_table():
             R("kws", "mps2-an386", "TFLM reference", 1000, 1500, 22000, True),
             R("kws", "mps2-an386", "TFLM CMSIS-NN", 200, None, 23000, False)]
     line = bench_tflm.markdown_table(rows).splitlines()[2]
-    assert line == "| kws | mps2-an386 | 100 | 150 | 1,000 | 1,500 | 200 | - | 16,000 | 22,000 | 23,000 | NO |"
+    assert line == ("| kws | mps2-an386 | 100 | 150 | 1,000 | 1,500 | 200 | - | 16,000 | 22,000 | 23,000 "
+                    "| 0.50 | - | NO |")
+
+
+def test_git_commit(tmp_path):
+    assert bench_tflm.git_commit(tmp_path) == "unknown (not a git checkout)"
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(git + ["init", "-q"], check=True)
+    (tmp_path / "f").write_text("a")
+    subprocess.run(git + ["add", "f"], check=True)
+    subprocess.run(git + ["commit", "-qm", "f"], check=True)
+    head = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True).stdout[:8]
+    assert bench_tflm.git_commit(tmp_path) == head
+    (tmp_path / "f").write_text("b")
+    assert bench_tflm.git_commit(tmp_path) == head + "-dirty"
 
 
 CHECKOUTS = [os.environ.get(v) for v in ("MICROC_TFLM_ROOT", "MICROC_CMSIS_NN_ROOT", "MICROC_TFLM_DEPS")]
+# TFLM's counts on ad01_int8 for the commits docs/benchmark.md names (they do not depend on microc).
+AD01_M4 = {("90b983c2", "4ab83cc3"): {"TFLM reference": 1_953_979, "TFLM CMSIS-NN": 583_101}}
 
 
-@pytest.mark.skipif(not all(CHECKOUTS), reason="MICROC_TFLM_ROOT, MICROC_CMSIS_NN_ROOT and MICROC_TFLM_DEPS "
-                    "do not point at TFLM's checkouts (docs/benchmark.md)")
+@pytest.mark.skipif(not all(CHECKOUTS), reason="no TFLM checkout configured: MICROC_TFLM_ROOT, "
+                    "MICROC_CMSIS_NN_ROOT and MICROC_TFLM_DEPS do not all point at checkouts (docs/benchmark.md)")
 def test_real_run_ad01(tmp_path):
     """TFLM built from the checkouts (cached) with both kernel sets, run under QEMU beside microc: the
-    outputs are equal and the counts are those of docs/benchmark.md's table for TFLM 90b983c2."""
+    outputs are equal, and for the commits docs/benchmark.md names the counts are its table's."""
+    from microc import tflm_baselines
     model = shared_model("mlperf_tiny/ad01_int8")
-    out = tmp_path / "rows.json"
+    out = tmp_path / "baselines.json"
     done = subprocess.run([sys.executable, str(SCRIPT), str(model), "--tflm-root", CHECKOUTS[0],
                            "--cmsis-nn-root", CHECKOUTS[1], "--deps", CHECKOUTS[2], "--boards", "mps2-an386",
-                           "--json", str(out)], capture_output=True, text=True, timeout=7200)
+                           "--baselines", str(out)], capture_output=True, text=True, timeout=7200)
     assert done.returncode == 0, done.stderr
-    import json
-    rows = {r["tool"]: r for r in json.loads(out.read_text())}
+    got = tflm_baselines.read(out)
+    rows = {r.tool: r for r in got.rows}
     assert sorted(rows) == ["TFLM CMSIS-NN", "TFLM reference", "microc"]
-    assert all(r["matches_microc"] for r in rows.values())
-    assert rows["TFLM reference"]["instructions"] > rows["TFLM CMSIS-NN"]["instructions"] > 0
+    assert all(r.matches_microc for r in rows.values())
+    expected = AD01_M4.get((got.tflm_commit, got.cmsis_nn_commit))
+    if expected:
+        assert {t: rows[t].instructions for t in expected} == expected
+    else:
+        assert rows["TFLM reference"].instructions > rows["TFLM CMSIS-NN"].instructions > 0
+    assert done.stdout.rstrip().endswith(got.source())
