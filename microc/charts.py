@@ -61,6 +61,10 @@ def arena_map(arena: dict, steps: int) -> bytes:
                label=f"layer-wise lower bound {arena['lower_bound_bytes']:,} B")
     ax.axvspan(arena["peak_step"], arena["peak_step"] + 1, color=COLORS["stack"], alpha=0.12,
                label=f"peak: step {arena['peak_step']}")
+    if arena.get("patches"):  # the first layers run patch by patch (docs/memory.md)
+        first, last = arena["patches"]["steps"]
+        ax.axvspan(first, last + 1, color=COLORS["weights"], alpha=0.08,
+                   label=f"{arena['patches']['patches']} patches: steps {first}-{last}")
     ax.set_xlim(0, steps + 1)
     ax.set_ylim(0, max(arena["arena_bytes"], arena["lower_bound_bytes"], 1) * 1.08)
     ax.set_xlabel("step (layer index; the last is after the final layer)")

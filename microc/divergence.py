@@ -64,6 +64,9 @@ def _project_graph(manifest: dict, metadata: dict):
     frontend and the same deterministic pass give the same layers, checked by their output names)."""
     from microc.frontends import load_model
     from microc.passes.order import memory_order
+    if metadata.get("planner", {}).get("patches"):  # its layers are bands of the model's (docs/memory.md)
+        raise MicrocError("the project runs its first layers patch by patch (--optimize memory); compile it "
+                          "with --optimize balanced to compare whole layers")
     model = Path(manifest["model"])  # a quantized project's is its int8 .tflite: shapes fixed
     shapes = {k: tuple(v) for k, v in manifest.get("input_shapes", {}).items()} if model.suffix == ".onnx" \
         else None

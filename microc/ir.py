@@ -46,6 +46,10 @@ class Tensor:
     dtype: str
     quant: Quant | None = None
     data: np.ndarray | None = None  # set for constants
+    # A view: this tensor's bytes are those of `base` from byte `base_offset` on (a band of rows of an
+    # NHWC tensor, microc/passes/patches.py); the planner places it inside base's buffer.
+    base: "Tensor | None" = None
+    base_offset: int = 0
 
     @property
     def is_const(self) -> bool:

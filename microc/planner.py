@@ -2,7 +2,8 @@
 
 Liveness is computed over the execution order: a buffer lives from the step that writes it to the last
 step that reads it (graph inputs from step 0, graph outputs to the end). Operators that only reinterpret
-their input (RESHAPE, SQUEEZE) share its buffer. An operator whose lowering can write its output over an
+their input (RESHAPE, SQUEEZE) share its buffer, and so does a view (a band of rows of a tensor that a
+patch of microc/passes/patches.py reads or writes), at its byte offset. An operator whose lowering can write its output over an
 input (`InPlace`) shares that input's buffer too, when the input dies at that step and is not a graph
 input; the shared buffer is as large as the larger of the two, so the layer-wise lower bound (the most
 bytes alive at any one step) itself falls.
@@ -111,7 +112,7 @@ def plan_arena(graph: Graph, scratch_bytes: dict[int, int] | None = None,
         else:
             _resized_scratch(buffers, before)
             arena, placement, greedy = place_buffers(buffers, len(graph.ops))
-    offsets = {id(t): b.offset for b in buffers for t in b.tensors}
+    offsets = {id(t): b.offset + t.base_offset for b in buffers for t in b.tensors}
     scratch = {b.first: b.offset for b in buffers if not b.tensors}
     return Plan(buffers, offsets, scratch, arena, _lower_bound(buffers, len(graph.ops)), chosen, options,
                 refused, placement, greedy)
@@ -159,6 +160,8 @@ def _last_reads(graph: Graph) -> dict[int, int]:
         for t in op.inputs:
             if t is not None and not t.is_const:
                 last[id(t)] = step
+                if t.base is not None:  # reading a view reads its base's buffer
+                    last[id(t.base)] = step
     for t in graph.outputs:
         last[id(t)] = len(graph.ops)
     return last
@@ -174,7 +177,10 @@ def _buffers(graph: Graph, scratch_bytes: dict[int, int], in_place: dict[int, In
 
     def buffer_of(t: Tensor, step: int) -> Buffer:
         if id(t) not in owner:
-            owner[id(t)] = Buffer(t.nbytes, step, step, [t], t.name)
+            if t.base is not None:  # a view lives in its base's buffer
+                join(buffer_of(t.base, step), t)
+            else:
+                owner[id(t)] = Buffer(t.nbytes, step, step, [t], t.name)
         return owner[id(t)]
 
     def join(b: Buffer, t: Tensor) -> None:
@@ -189,7 +195,9 @@ def _buffers(graph: Graph, scratch_bytes: dict[int, int], in_place: dict[int, In
                 buffer_of(t, step).last = step
         src = op.inputs[0] if op.inputs else None
         target = None
-        if step in in_place and len(op.outputs) == 1 and id(op.outputs[0]) not in owner:
+        if step in in_place and len(op.outputs) == 1 and op.outputs[0].base is not None:
+            refused[step] = "the output is a view of a larger buffer"
+        elif step in in_place and len(op.outputs) == 1 and id(op.outputs[0]) not in owner:
             target, why = _in_place_input(op, in_place[step], owner, last_read, graph_inputs, step)
             if target is None:
                 refused[step] = why
@@ -219,7 +227,9 @@ def _in_place_input(op, spec: InPlace, owner, last_read, graph_inputs, step) -> 
             reasons.append(f"input {pos} is not an activation")
             continue
         shared = owner[id(t)].tensors
-        if any(id(s) in graph_inputs for s in shared):
+        if t.base is not None:
+            reasons.append(f"input {pos} is a view of a larger buffer")
+        elif any(id(s) in graph_inputs for s in shared):
             reasons.append(f"input {pos} is a graph input (the caller's data)")
         elif any(last_read.get(id(s), -1) > step for s in shared):
             reasons.append(f"input {pos} is read later")
@@ -318,3 +328,11 @@ def _alive_at(buffers: list[Buffer], step: int, aligned: bool = False) -> list[i
             n = align(b.size) if aligned else b.size
             per_root[id(b.root())] = max(per_root.get(id(b.root()), 0), n)
     return list(per_root.values())
+
+
+def bound_of(graph: Graph, scratch_bytes: dict[int, int] | None = None,
+             in_place: dict[int, InPlace] | None = None) -> int:
+    """The layer-wise lower bound of plan_arena's buffers without placing them (cheap: for comparing
+    candidate graphs, e.g. patch regions)."""
+    buffers, _, _ = _buffers(graph, dict(scratch_bytes or {}), in_place or {})
+    return _lower_bound(buffers, len(graph.ops))

@@ -89,7 +89,7 @@ def _layers(metadata: dict, run: dict | None, board) -> tuple[list[dict], str | 
     rows = [{"index": l["index"], "type": l["type"], "name": l["name"], "output": l["output"],
              "weight_bytes": l["weight_bytes"], "instructions": m.get("instructions"),
              "cycles": m.get("cycles"), "ticks": m.get("ticks"), "schedule": l.get("schedule"),
-             "tuned": (l.get("tuned") or {}).get("source")} for l, m in zip(metadata["layers"], measured)]
+             "tuned": (l.get("tuned") or {}).get("source"), "patch": l.get("patch")} for l, m in zip(metadata["layers"], measured)]
     metric = next((k for k in ("cycles", "instructions", "ticks") if any(r[k] for r in rows)), None)
     unit = {"cycles": "estimated cycles", "instructions": "instructions",
             "ticks": f"timer ticks ({board.timer.get('unit', board.timer.get('kind', 'board timer'))})",
@@ -122,7 +122,8 @@ def _arena(metadata: dict, notes: list[str]) -> dict | None:
     live = [alive(s) for s in range(len(metadata["layers"]) + 1)]
     peak = max(range(len(live)), key=live.__getitem__)
     return {"arena_bytes": metadata["arena_bytes"], "lower_bound_bytes": metadata["lower_bound_bytes"],
-            "peak_step": peak, "peak_bytes": live[peak], "live_bytes": live, "buffers": buffers}
+            "peak_step": peak, "peak_bytes": live[peak], "live_bytes": live, "buffers": buffers,
+            "patches": metadata["planner"].get("patches")}
 
 
 def _memory(project: Path, board, metadata: dict, notes: list[str]) -> dict | None:
@@ -161,6 +162,7 @@ def _verification(run: dict | None) -> dict | None:
 
 def render_html(data: dict) -> str:
     from microc import charts
+    from microc.report import patches_text
     s, v = data["summary"], data["verification"]
     parts = [f"<h1>microc report: {_e(s['name'])} on {_e(s['board'])}</h1>",
              *(f"<p class=note>{_e(n)}</p>" for n in data["notes"]),
@@ -177,6 +179,7 @@ def render_html(data: dict) -> str:
         parts += ["<h2>Arena</h2>",
                   f"<p>planned {_n(a['arena_bytes'])} B; layer-wise lower bound {_n(a['lower_bound_bytes'])} B; "
                   f"peak at step {a['peak_step']} with {_n(a['peak_bytes'])} B alive</p>",
+                  *([f"<p>{_e(patches_text(a['patches']))}</p>"] if a.get("patches") else []),
                   _img(charts.arena_map(a, len(data["layers"]))),
                   _table(["buffer", "offset", "bytes", "first step", "last step"],
                          [[b["name"], _n(b["offset"]), _n(b["bytes"]), b["first"], b["last"]]
@@ -257,10 +260,16 @@ def _layers_table(layers: list[dict]) -> str:
     from microc.report import schedule_text
     return _table(["#", "operator", "output", "weight bytes", "instructions", "estimated cycles", "ticks",
                    "share", "schedule"],
-                  [[l["index"], l["type"], "x".join(map(str, l["output"])), _n(l["weight_bytes"]),
+                  [[l["index"], _operator(l), "x".join(map(str, l["output"])), _n(l["weight_bytes"]),
                     _n(l["instructions"]), _n(l["cycles"]), _n(l["ticks"]),
                     "-" if l["share"] is None else f"{100 * l['share']:.1f}%",
                     schedule_text(l.get("schedule"), l.get("tuned"))] for l in layers])
+
+
+def _operator(layer: dict) -> str:
+    """The operator, and for a patch (docs/memory.md) which one, of which model layer."""
+    p = layer.get("patch")
+    return layer["type"] if not p else f"{layer['type']} (patch {p['patch'] + 1}/{p['patches']} of layer {p['op']})"
 
 
 def write_report(project: str | Path, out: str | Path | None = None) -> tuple[Path, dict]:

@@ -51,6 +51,9 @@ def print_report(report, console: Console | None = None) -> None:
     mem.add_row(*(_fmt(j[k]) for k in ("arena_bytes", "lower_bound_bytes", "weight_bytes",
                                        "flash_bytes", "stack_bytes", "ram_bytes", "instructions", "cycles")))
     console.print(mem)
+    patches = report.metadata.get("planner", {}).get("patches")
+    if patches:
+        console.print(patches_text(patches))
     console.print(_counter_line(j))
     if any(l["instructions"] is not None for l in j["layers"]):
         layers = Table("#", "operator", "instructions", "cycles (est.)", "share", "schedule", title="Layers",
@@ -61,6 +64,14 @@ def print_report(report, console: Console | None = None) -> None:
                            f"{100 * (l['cycles'] or l['instructions'] or 0) / total:.1f}%",
                            schedule_text(l.get("schedule"), l.get("tuned")))
         console.print(layers)
+
+
+def patches_text(p: dict) -> str:
+    """One line on the layers run patch by patch (metadata.json planner.patches, docs/memory.md)."""
+    return (f"patches: layers {p['layers'][0]}-{p['layers'][-1]} run in {p['patches']} patches of "
+            f"{p['rows']} output row{'s' if p['rows'] > 1 else ''} (steps {p['steps'][0]}-{p['steps'][1]}); "
+            f"operations {p['operations']:,} -> {p['patched_operations']:,} "
+            f"(x{p['patched_operations'] / max(p['operations'], 1):.2f}, the recomputed overlap)")
 
 
 def schedule_text(schedule: dict | None, tuned: str | None) -> str:

@@ -14,8 +14,9 @@ from microc.codegen.lowering import (CTYPES, LoweringContext, check_supported, i
 from microc.codegen.schedule import Schedule, with_knobs
 from microc.errors import MicrocError
 from microc.ir import Graph, Tensor
+from microc.passes import patches
 from microc.passes.order import memory_order
-from microc.planner import Plan, plan_arena
+from microc.planner import Plan, bound_of, plan_arena
 
 
 # Bytes past the arena's end that kernels on an ISA path may read (never write): the Helium kernels'
@@ -41,10 +42,16 @@ def generate(graph: Graph, name: str, optimize: str = "balanced", isas: tuple[st
     graph = memory_order(graph)
     chosen = resolve_schedules(graph, isas, schedules or {})
     plan = plan_arena(graph, _scratch_needs(graph, chosen), in_place_candidates(graph, optimize, chosen))
+    patched = _patched(graph, chosen, plan) if optimize == "memory" else None
+    patch_info = None
+    if patched is not None:
+        patch_info = _patch_info(graph, *patched)
+        graph, chosen, plan = patched[1:]
     ctx = LoweringContext(plan=plan, prefix=name)
     calls = []
     for step, op in enumerate(graph.ops):
         ctx.step, ctx.schedule = step, chosen.get(step)
+        ctx.layer = op.attrs["patch"]["op"] if "patch" in op.attrs else step
         emit = in_place_emitter(op) if step in plan.in_place else lowering_for(op).emit
         calls.append(emit(op, ctx))
     info = _info(graph, name, plan)
@@ -59,10 +66,37 @@ def generate(graph: Graph, name: str, optimize: str = "balanced", isas: tuple[st
         f"{name}_weights.c": _weights(name, ctx),
     }
     metadata = {**info, "lower_bound_bytes": plan.lower_bound_bytes, "optimize": optimize,
-                 "planner": _planner_info(graph, plan), "weight_bytes": weight_bytes,
+                 "planner": {**_planner_info(graph, plan), "patches": patch_info}, "weight_bytes": weight_bytes,
                 "largest_array": {"name": largest, "bytes": sizes[largest] if largest else 0},
                 "operators": graph.op_types(), "layers": layers}
     return GeneratedModel(name, files, metadata, plan)
+
+
+def _patched(graph: Graph, chosen: dict[int, Schedule], plan: Plan):
+    """The first stage run patch by patch (microc/passes/patches.py) where that plans a smaller arena:
+    (graph, schedules, plan) of the candidate with the smallest layer-wise bound (fewest operations
+    on a tie), or None when no candidate beats `plan`."""
+    best = None
+    for p in patches.candidates(graph):
+        g, origin = patches.apply(graph, p)
+        sched = {step: chosen[o] for step, o in enumerate(origin) if o in chosen}
+        needs = (_scratch_needs(g, sched), in_place_candidates(g, "memory", sched))
+        key = (bound_of(g, *needs), patches.macs(g))
+        if best is None or key < best[0]:
+            best = key, p, g, sched, needs
+    if best is None or best[0][0] >= plan.arena_bytes:
+        return None
+    _, p, g, sched, needs = best
+    new = plan_arena(g, *needs)
+    return (p, g, sched, new) if new.arena_bytes < plan.arena_bytes else None
+
+
+def _patch_info(graph: Graph, p: patches.Patches, patched: Graph, chosen, plan: Plan) -> dict:
+    """What the patches cover and cost (metadata.json planner.patches; docs/memory.md)."""
+    return {"layers": list(range(p.end)), "patches": p.count, "rows": p.rows,
+            "steps": [0, sum("patch" in op.attrs for op in patched.ops) - 1],
+            "outputs": [t.name for t in patches.outputs_of(graph, p.end)],
+            "operations": patches.macs(graph), "patched_operations": patches.macs(patched)}
 
 
 def _planner_info(graph: Graph, plan: Plan) -> dict:
@@ -155,6 +189,7 @@ def _layer_table(graph: Graph, plan: Plan, chosen: dict[int, Schedule]) -> list[
             "output_tensors": [{"name": t.name, "offset": plan.offset_of(t), "bytes": t.nbytes}
                                for t in op.outputs],
             "schedule": chosen[step].knobs() if step in chosen else None,
+            "patch": op.attrs.get("patch"),
         })
     return rows
 

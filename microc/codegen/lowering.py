@@ -143,9 +143,11 @@ class LoweringContext:
     decls: list[str] = field(default_factory=list)
     structs: list[tuple[str, str]] = field(default_factory=list)  # (C type, &name) in declaration order
     step: int = 0
+    layer: int = 0  # the model's layer this step runs (a patch runs one of them: microc/passes/patches.py)
     schedule: Schedule | None = None  # the current layer's (None: its operator has no knobs)
     _names: set[str] = field(default_factory=set)
     _const_names: dict[tuple[int, bool], str] = field(default_factory=dict)
+    _same: dict[tuple, str] = field(default_factory=dict)  # (layer, contents) -> array or struct
 
     def unique(self, hint: str) -> str:
         base = f"{self.prefix}_l{self.step}_{hint}"
@@ -176,9 +178,12 @@ class LoweringContext:
     def const(self, values: np.ndarray, hint: str, ctype: str, flash: bool = False) -> str:
         """Emit a const array (flash) and return its name. `flash`: the kernel reads it only through
         MC_READ_* (runtime_c/include/mc_common.h), so AVR may keep it in program memory."""
-        name = self.unique(hint)
-        self.arrays.append(ConstArray(name, ctype, np.asarray(values).reshape(-1), flash))
-        return name
+        values = np.asarray(values).reshape(-1)
+        key = (self.layer, ctype, flash, values.dtype.str, values.tobytes())
+        if key not in self._same:  # the patches of a layer (microc/passes/patches.py) share its arrays
+            self._same[key] = self.unique(hint)
+            self.arrays.append(ConstArray(self._same[key], ctype, values, flash))
+        return self._same[key]
 
     def decl(self, text: str) -> None:
         """Add a declaration (e.g. a static const parameter struct) to the model source."""
@@ -186,11 +191,14 @@ class LoweringContext:
 
     def struct(self, ctype: str, hint: str, fields: dict[str, object]) -> str:
         """Declare `static const ctype name = {.field = value, ...};` and return `&name`."""
-        name = self.unique(hint)
         body = ", ".join(f".{k} = {_c_value(v)}" for k, v in fields.items())
-        self.decl(f"static const {ctype} {name} = {{{body}}};")
-        self.structs.append((ctype, f"&{name}"))
-        return f"&{name}"
+        key = (self.layer, ctype, body)
+        if key not in self._same:  # patches of a layer with the same geometry share it
+            name = self.unique(hint)
+            self.decl(f"static const {ctype} {name} = {{{body}}};")
+            self._same[key] = f"&{name}"
+        self.structs.append((ctype, self._same[key]))
+        return self._same[key]
 
     def last_struct(self, ctype: str) -> str:
         """`&name` of the latest struct of this type (a wrapper passes the ordinary kernel's parameters)."""
