@@ -32,6 +32,8 @@ def first_mismatch(device, manifest: dict, metadata: dict, sample: list[np.ndarr
     """Run `sample` on `device` (serving this project's firmware) layer by layer; the first layer whose
     output differs from TFLM's, or None when every layer agrees."""
     from microc.passes.calibration import observe_tensors
+    if metadata.get("state_bytes"):
+        raise MicrocError("a stateful model's layers depend on the samples before: not rerun layer by layer")
     graph = _project_graph(manifest, metadata)
     reference = next(observe_tensors(graph, [sample]))
     for i, x in enumerate(sample):

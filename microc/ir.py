@@ -50,6 +50,9 @@ class Tensor:
     # NHWC tensor, microc/passes/patches.py); the planner places it inside base's buffer.
     base: "Tensor | None" = None
     base_offset: int = 0
+    # A variable tensor (TFLite's is_variable: SVDF's and LSTM's state) keeps its value from one
+    # invoke() to the next; the planner gives it a persistent region, outside the arena.
+    variable: bool = False
 
     @property
     def is_const(self) -> bool:
@@ -101,6 +104,9 @@ class Graph:
 
     def activations(self) -> list[Tensor]:
         return [t for t in self.tensors() if not t.is_const]
+
+    def variables(self) -> list[Tensor]:
+        return [t for t in self.tensors() if t.variable]
 
     def constants(self) -> list[Tensor]:
         return [t for t in self.tensors() if t.is_const]

@@ -8,6 +8,10 @@ input (`InPlace`) shares that input's buffer too, when the input dies at that st
 input; the shared buffer is as large as the larger of the two, so the layer-wise lower bound (the most
 bytes alive at any one step) itself falls.
 
+Variable tensors (SVDF's and LSTM's state) are not in the arena: they keep their values from one
+invoke() to the next, so they get a persistent region of their own (`Plan.state`), laid out one after
+the other, which nothing else reuses.
+
 Offsets: greedy placement under several orders (largest first, as TFLite Micro's greedy planner, and
 others), the best kept; when that misses the aligned lower bound, OR-Tools' CP-SAT searches the
 offsets for a bounded deterministic time, starting from the greedy result, which stays the fallback.
@@ -89,9 +93,20 @@ class Plan:
     refused: dict[int, str] = field(default_factory=dict)  # step -> why it could not run in place
     placement: str = "greedy"  # greedy, or cp-sat (optimal) / cp-sat (time limit)
     greedy_bytes: int = 0  # the best greedy placement's arena, for comparison
+    state: dict[int, int] = field(default_factory=dict)  # id(variable tensor) -> offset in the state region
+    state_bytes: int = 0
 
     def offset_of(self, t: Tensor) -> int:
         return self.offsets[id(t)]
+
+
+def plan_state(graph: Graph) -> tuple[dict[int, int], int]:
+    """The persistent region: every variable tensor at its own aligned offset."""
+    offsets, end = {}, 0
+    for t in graph.variables():
+        offsets[id(t)] = end
+        end += align(t.nbytes)
+    return offsets, end
 
 
 def plan_arena(graph: Graph, scratch_bytes: dict[int, int] | None = None,
@@ -114,8 +129,9 @@ def plan_arena(graph: Graph, scratch_bytes: dict[int, int] | None = None,
             arena, placement, greedy = place_buffers(buffers, len(graph.ops))
     offsets = {id(t): b.offset + t.base_offset for b in buffers for t in b.tensors}
     scratch = {b.first: b.offset for b in buffers if not b.tensors}
+    state, state_bytes = plan_state(graph)
     return Plan(buffers, offsets, scratch, arena, _lower_bound(buffers, len(graph.ops)), chosen, options,
-                refused, placement, greedy)
+                refused, placement, greedy, state, state_bytes)
 
 
 def _faster_options(buffers: list[Buffer], specs: dict[int, InPlace],
@@ -158,7 +174,7 @@ def _last_reads(graph: Graph) -> dict[int, int]:
     last = {}
     for step, op in enumerate(graph.ops):
         for t in op.inputs:
-            if t is not None and not t.is_const:
+            if _in_arena(t):
                 last[id(t)] = step
                 if t.base is not None:  # reading a view reads its base's buffer
                     last[id(t.base)] = step
@@ -191,7 +207,7 @@ def _buffers(graph: Graph, scratch_bytes: dict[int, int], in_place: dict[int, In
         buffer_of(t, 0)
     for step, op in enumerate(graph.ops):
         for t in op.inputs:
-            if t is not None and not t.is_const:
+            if _in_arena(t):
                 buffer_of(t, step).last = step
         src = op.inputs[0] if op.inputs else None
         target = None
@@ -218,12 +234,16 @@ def _buffers(graph: Graph, scratch_bytes: dict[int, int], in_place: dict[int, In
     return unique + scratch, chosen, refused
 
 
+def _in_arena(t: Tensor | None) -> bool:
+    return t is not None and not t.is_const and not t.variable
+
+
 def _in_place_input(op, spec: InPlace, owner, last_read, graph_inputs, step) -> tuple[int | None, str]:
     """The input position the output may overwrite, or None and the reason none may."""
     reasons = []
     for pos in spec.inputs:
         t = op.inputs[pos] if pos < len(op.inputs) else None
-        if t is None or t.is_const:
+        if not _in_arena(t):
             reasons.append(f"input {pos} is not an activation")
             continue
         shared = owner[id(t)].tensors

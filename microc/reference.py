@@ -25,6 +25,15 @@ def reference_outputs(model_path: str | Path, inputs: list[np.ndarray], n_output
     return [np.array(interp.get_output(i)) for i in range(n_outputs)]
 
 
+def reference_sequence(model_path: str | Path, samples: list[list[np.ndarray]],
+                       n_outputs: int) -> list[list[np.ndarray]]:
+    """Run the samples one after the other from the model's initial state: a stateful model's
+    (variable tensors: SVDF, LSTM state) outputs depend on the samples before, as on the device."""
+    if Path(model_path).suffix == ".tflite":
+        _interpreter(str(model_path)).reset()  # TFLM's ResetVariableTensors
+    return [reference_outputs(model_path, sample, n_outputs) for sample in samples]
+
+
 _cache: dict[str, object] = {}
 
 

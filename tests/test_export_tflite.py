@@ -160,8 +160,8 @@ def test_pads_from_another_frontend_without_padding_attr(tmp_path):
 
 def test_operator_with_unknown_options_is_refused(tmp_path):
     graph = load_tflite(shared_model("tflm/hello_world_float"))
-    graph.ops[0].type = "SVDF"
-    with pytest.raises(ExportError, match="SVDF .*cannot write this operator"):
+    graph.ops[0].type = "LSH_PROJECTION"
+    with pytest.raises(ExportError, match="LSH_PROJECTION .*cannot write this operator"):
         export_tflite(graph)
 
 

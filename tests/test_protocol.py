@@ -159,6 +159,7 @@ def version_1_info_frame() -> bytes:
     (encode_frame(0x03, b""), 6),
     (encode_frame(0x04, b"\0\0\0\0\0"), 6),
     (encode_frame(0x01, b"x"), 6),
+    (encode_frame(0x09, b"x"), 6),  # RESET takes no payload
     (header_only(0x02, 5000)[:-1] + b"\0", 7),  # a damaged header: its length is not acted on
 ])
 def test_malformed_frames_get_error_frames(device, frame, code):
@@ -184,6 +185,20 @@ def test_a_resent_invoke_is_answered_without_running_the_model_again(device):
     assert invoke(8) == first + 1  # a new request runs the model
     device.write_input(1, b"\1\2\3\4\5")
     assert invoke(8) == first + 2  # new inputs: runs again, whatever the sequence number
+
+
+def test_reset_restores_the_state_and_a_later_invoke_runs_again(device):
+    """RESET calls the model's reset (the fake one zeroes its output) and, like a WRITE, makes the next
+    INVOKE run whatever its sequence number; answered again when resent (it is idempotent)."""
+    in0, in1 = random_inputs(5)
+    assert run_model(device, in0, in1) == expected_output(in0, in1)
+    for _ in range(2):
+        type_, _, payload = raw_answer(device, encode_frame(0x09, b"", 3))
+        assert (type_, payload) == (0x89, b"")
+    assert device.read_output(0, OUT) == bytes(OUT)
+    device.reset()
+    assert device.invoke().status == 0
+    assert device.read_output(0, OUT) == expected_output(in0, in1)
 
 
 def test_a_read_longer_than_the_device_buffer_is_rejected(device):

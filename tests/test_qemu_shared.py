@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from shared_models import INT8, shared_model
+from shared_models import INT8, RECURRENT, shared_model
 from test_counter import check_exact_layers
 from microc.boards import load_board
 from microc.build import build_project
@@ -42,3 +42,16 @@ def test_verified_and_deterministic_on_qemu(model, board, tmp_path):
     second = run_project(project, samples=5, seed=1, verify=False)
     assert [s.instructions for s in second.samples] == counts
     check_exact_layers(first, second)  # issue 9: exact per-layer counts and cycles from the QEMU plugin
+
+
+@pytest.mark.parametrize("model", RECURRENT[:1])
+def test_stateful_model_verified_on_qemu(model, tmp_path):
+    """The LSTM's state carried over 5 invocations on the M4 (after a RESET), each output bit-exact with
+    TFLM run the same way."""
+    _require_tools("mps2-an386")
+    project = tmp_path / "proj"
+    compile_model(shared_model(model), "mps2-an386", project)
+    build_project(project)
+    run = run_project(project, samples=3, seed=2, verify=True)
+    assert run.match is True and run.comparison.max_abs_diff == 0 and len(run.samples) == 5
+    assert run.metadata["state_bytes"] == 32 + 48  # hidden 1x20 int8, cell 1x20 int16, 16-byte aligned

@@ -162,6 +162,8 @@ class LoweringContext:
         ctype = CTYPES[t.dtype]
         if t.is_const:
             return self.const_tensor(t)
+        if t.variable:
+            return f"(({ctype} *)({self.prefix}_state + {self.plan.state[id(t)]}))"
         return f"(({ctype} *)({self.prefix}_arena + {self.plan.offset_of(t)}))"
 
     def scratch(self) -> str:

@@ -69,6 +69,11 @@ def _strided_slice(begin_mask=0, end_mask=0, ellipsis_mask=0, new_axis_mask=0, s
                 NewAxisMask=new_axis_mask, ShrinkAxisMask=shrink_axis_mask, Offset=offset)
 
 
+def _lstm(activation="TANH", cell_clip=0.0, proj_clip=0.0, time_major=False):
+    return dict(FusedActivationFunction=_act(activation), CellClip=cell_clip, ProjClip=proj_clip,
+                TimeMajor=time_major)
+
+
 def _no_options():
     return {}
 
@@ -117,6 +122,9 @@ OPTIONS = {
     "RESIZE_NEAREST_NEIGHBOR": ("ResizeNearestNeighborOptions",
                                 lambda align_corners=False, half_pixel_centers=False: dict(
                                     AlignCorners=align_corners, HalfPixelCenters=half_pixel_centers)),
+    "SVDF": ("SVDFOptions", lambda rank, activation="NONE": dict(Rank=rank,
+                                                                 FusedActivationFunction=_act(activation))),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": ("UnidirectionalSequenceLSTMOptions", _lstm),
 }
 # Not in OPTIONS (no options table): RELU, RELU6, LOGISTIC, TANH and any other option-less op.
 
@@ -139,8 +147,9 @@ class ModelWriter:
     # -- graph --
 
     def tensor(self, name: str, shape, dtype: str, scale=None, zero_point=None, axis: int = 0,
-               buffer: int = 0) -> int:
-        """An activation tensor. Quantized when `scale` is given (scalar, or array per channel)."""
+               buffer: int = 0, variable: bool = False) -> int:
+        """An activation tensor. Quantized when `scale` is given (scalar, or array per channel).
+        `variable`: a state tensor kept between invokes (SVDF's, LSTM's)."""
         if dtype not in DTYPES:
             raise ValueError(f"tensor {name!r}: unsupported dtype {dtype!r}")
         if any(int(d) < 0 for d in shape):  # TFLM plans memory statically; a -1 crashes it
@@ -156,7 +165,7 @@ class ModelWriter:
                 raise ValueError(f"tensor {name!r}: {scales.size} scales, {zps.size} zero points")
             quant = (scales, zps, axis)
         self._tensors.append(dict(name=name, shape=[int(d) for d in shape], dtype=dtype,
-                                  buffer=buffer, quant=quant))
+                                  buffer=buffer, quant=quant, variable=variable))
         return len(self._tensors) - 1
 
     def const(self, name: str, data, dtype: str | None = None, scale=None, zero_point=None,
@@ -257,6 +266,8 @@ def _write_tensor(b, t: dict) -> int:
     tflite.TensorAddType(b, DTYPES[t["dtype"]][0])
     tflite.TensorAddBuffer(b, t["buffer"])
     tflite.TensorAddName(b, name)
+    if t.get("variable"):
+        tflite.TensorAddIsVariable(b, True)
     if quant is not None:
         tflite.TensorAddQuantization(b, quant)
     return tflite.TensorEnd(b)

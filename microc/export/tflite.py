@@ -56,7 +56,7 @@ def _write_tensor(writer: ModelWriter, t: Tensor) -> int:
     qargs = _quant_args(t.quant)
     if t.is_const:
         return writer.const(t.name, np.asarray(t.data).reshape(t.shape), t.dtype, **qargs)
-    return writer.tensor(t.name, t.shape, t.dtype, **qargs)
+    return writer.tensor(t.name, t.shape, t.dtype, **qargs, variable=t.variable)
 
 
 # Builtins without an options table; any other op outside OPTIONS would lose its options.
@@ -121,6 +121,11 @@ def _options(op: Op) -> dict:
         return dict(alpha=float(a.get("alpha", 0.2)))
     if t == "MEAN":
         return dict(keep_dims=bool(a.get("keep_dims", False)))
+    if t == "SVDF":
+        return dict(act, rank=int(a["rank"]))
+    if t == "UNIDIRECTIONAL_SEQUENCE_LSTM":
+        return dict(act, cell_clip=float(a.get("cell_clip", 0.0)), proj_clip=float(a.get("proj_clip", 0.0)),
+                    time_major=bool(a.get("time_major", False)))
     return {}
 
 

@@ -56,6 +56,14 @@ _OPTIONS = {
         align_corners=bool(o.AlignCorners()), half_pixel_centers=bool(o.HalfPixelCenters()))),
     "RESIZE_NEAREST_NEIGHBOR": (tflite.ResizeNearestNeighborOptions, lambda o: dict(
         align_corners=bool(o.AlignCorners()), half_pixel_centers=bool(o.HalfPixelCenters()))),
+    "SVDF": (tflite.SVDFOptions, lambda o: dict(
+        rank=o.Rank(), activation=_ACTIVATIONS[o.FusedActivationFunction()],
+        asymmetric_quantize_inputs=bool(o.AsymmetricQuantizeInputs()))),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": (tflite.UnidirectionalSequenceLSTMOptions, lambda o: dict(
+        activation=_ACTIVATIONS[o.FusedActivationFunction()], cell_clip=float(o.CellClip()),
+        proj_clip=float(o.ProjClip()), time_major=bool(o.TimeMajor()),
+        asymmetric_quantize_inputs=bool(o.AsymmetricQuantizeInputs()),
+        diagonal_recurrent_tensors=bool(o.DiagonalRecurrentTensors()))),
     "SQUEEZE": (tflite.SqueezeOptions, lambda o: dict(squeeze_dims=list(o.SqueezeDimsAsNumpy())
                                                       if o.SqueezeDimsLength() else [])),
 }
@@ -103,10 +111,13 @@ def _read_tensor(model, t) -> Tensor:
     name = (t.Name() or b"").decode("utf-8", "replace")
     data = None
     buffer = model.Buffers(t.Buffer())
-    if buffer is not None and buffer.DataLength() > 0:
+    variable = bool(t.IsVariable())
+    # TFLM resets a variable to its zero point before the first invoke, whatever its buffer holds.
+    if not variable and buffer is not None and buffer.DataLength() > 0:
         raw = buffer.DataAsNumpy().tobytes()
         data = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape).copy()
-    return Tensor(name=name, shape=shape, dtype=dtype, quant=_read_quant(t.Quantization()), data=data)
+    return Tensor(name=name, shape=shape, dtype=dtype, quant=_read_quant(t.Quantization()), data=data,
+                  variable=variable)
 
 
 def _read_quant(q) -> Quant | None:

@@ -72,11 +72,12 @@ def _where(op: Op, step: int) -> str:
 
 
 def _check_structure(op: Op, where: str, written: set[int]) -> None:
-    """Activations are read after an earlier operator (or the caller) wrote them, and written once."""
+    """Activations are read after an earlier operator (or the caller) wrote them, and written once
+    (a variable tensor holds its initial value until its operator updates it)."""
     if not op.outputs:
         raise ModelFormatError(f"{where}: has no output")
     for t in op.inputs:
-        if t is not None and not t.is_const and id(t) not in written:
+        if t is not None and not t.is_const and not t.variable and id(t) not in written:
             raise ModelFormatError(f"{where}: input '{t.name}' is read before any operator writes it")
     for t in op.outputs:
         if t.is_const or id(t) in written:

@@ -60,6 +60,7 @@ class Request(enum.IntEnum):
     LOAD = 0x06
     STORE = 0x07
     LAYER = 0x08
+    RESET = 0x09
 
 
 class DeviceRejected(DeviceError):
@@ -173,6 +174,16 @@ class Device:
                 raise DeviceError(f"layer {layer} returned status {status}")
             out += body[4:]
         return bytes(out)
+
+    def reset(self) -> None:
+        """Set the model's state (variable tensors) back to its initial value (RESET)."""
+        try:
+            self._request(Request.RESET)
+        except DeviceRejected as e:
+            if e.code != DeviceErrorCode.TYPE:
+                raise
+            raise DeviceError("the device's firmware predates the RESET request (a stateful model needs "
+                              "it): rebuild and flash the project") from None
 
     def exit(self, code: int = 0) -> None:
         """Ask the device to stop with `code`. It answers first, but the answer may be lost as the

@@ -143,6 +143,8 @@ def run_project(project: Path, input_file: str | None = None, samples: int = 10,
         with open_device(board, project, build, port, timeout) as device:
             _check_identity(device.info(), metadata)
             cost = _Cost(board, getattr(device, "counter", None))
+            if metadata.get("state_bytes"):  # the samples run in sequence from the initial state, as TFLM's
+                device.reset()
             results = [_run_sample(device, metadata, cost, i, x) for i, x in enumerate(inputs)]
             profiled, layers = _layer_costs(device, cost)
             device.exit(0)
@@ -250,8 +252,8 @@ def _layer_costs(device, cost: _Cost) -> tuple[LayerCost, list[LayerCost]]:
 
 
 def _reference(model: str, metadata: dict, inputs) -> list[list[np.ndarray]]:
-    from microc.reference import reference_outputs
-    return [reference_outputs(model, sample, len(metadata["outputs"])) for sample in inputs]
+    from microc.reference import reference_sequence
+    return reference_sequence(model, inputs, len(metadata["outputs"]))
 
 
 def _compare(model: str, results: list[SampleResult], wanted: list[list[np.ndarray]]) -> Comparison:

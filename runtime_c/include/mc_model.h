@@ -19,6 +19,7 @@ typedef struct {
   int (*run_layer)(int i);      /* run layer i alone on the arena as it stands (0, or -1: no such layer) */
   uint8_t *arena;               /* the activation arena, which the runner's LAYER request reads */
   uint32_t arena_bytes;
+  void (*reset)(void);          /* set the state (variable tensors) to its initial value */
 } mc_model_t;
 
 #endif

@@ -7,7 +7,7 @@
 
 enum { SYNC0 = 0xA5, SYNC1 = 0x5A };
 enum { T_INFO = 0x01, T_WRITE = 0x02, T_INVOKE = 0x03, T_READ = 0x04, T_EXIT = 0x05, T_LOAD = 0x06, T_STORE = 0x07,
-       T_LAYER = 0x08 };
+       T_LAYER = 0x08, T_RESET = 0x09 };
 enum { T_RESPONSE = 0x80, T_ERROR = 0x7F };
 enum {
   E_OK = 0, E_CRC = 1, E_TYPE = 2, E_RANGE = 3, E_VERSION = 4, E_TOO_LONG = 5, E_MALFORMED = 6,
@@ -270,6 +270,17 @@ static int handle_layer(const mc_model_t *m) {
   return E_OK;
 }
 
+/* RESET: the model's state (variable tensors) back to its initial value. Idempotent, so safe to resend;
+ * the next INVOKE runs again whatever its sequence number. */
+static int handle_reset(const mc_model_t *m) {
+  if (rx.length != 0) return E_MALFORMED;
+  if (m->reset != 0) m->reset();
+  last_invoke.valid = 0;
+  last_layer.valid = 0;
+  send_empty(T_RESET | T_RESPONSE);
+  return E_OK;
+}
+
 static int handle_exit(void) {
   if (rx.length != 1) return E_MALFORMED;
   send_empty(T_EXIT | T_RESPONSE);
@@ -309,6 +320,7 @@ static int dispatch(const mc_model_t *m) {
     case T_LOAD: return handle_host_file(m, 0);
     case T_STORE: return handle_host_file(m, 1);
     case T_LAYER: return handle_layer(m);
+    case T_RESET: return handle_reset(m);
     default: return E_TYPE;
   }
 }

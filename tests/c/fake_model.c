@@ -37,10 +37,17 @@ static int run_layer(int i) {
   return 0;
 }
 
+/* RESET: the output reads as zeros afterwards, which the protocol tests observe. */
+static void reset(void) {
+  uint8_t *out = output_ptr(0);
+  uint32_t k;
+  for (k = 0; k < IN0_BYTES; k++) out[k] = 0;
+}
+
 const mc_model_t fake_model = {
   "fake",
   "{\"name\": \"fake\", \"hash\": \"0123abcd\", \"inputs\": [{\"bytes\": 3000}, {\"bytes\": 5}], "
   "\"outputs\": [{\"bytes\": 3000}], \"arena_bytes\": 6005}",
   2, 1, input_bytes, output_bytes, input_ptr, output_ptr, invoke, 2, layer_ticks,
-  run_layer, arena, sizeof arena,
+  run_layer, arena, sizeof arena, reset,
 };

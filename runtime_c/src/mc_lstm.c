@@ -1,0 +1,206 @@
+/* UNIDIRECTIONAL_SEQUENCE_LSTM as TFLM's EvalLstm (kernels/lstm_eval.h, lstm_eval.cc): the int8 kernel
+ * with int16 cell state (gates in Q3.12 from two FCs with saturating int16 sums, TFLM's int16 sigmoid
+ * and tanh from its 256-entry table, the inter-gate multiplications requantized as MulElementwise),
+ * and float32. One step at a time over `rows` rows of the state; the same buffers as TFLM's. */
+#include <string.h>
+#include <math.h>
+#include "mc_common.h"
+#include "mc_recurrent.h"
+
+enum { FORGET = 0, INPUT = 1, CELL = 2, OUTPUT = 3 };
+
+/* tflite/kernels/internal/common.h sigmoid_table_uint16: 65536 * sigmoid(i / 32), i in [0, 255]. */
+static const uint16_t sigmoid_table[256] = {
+    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498,
+    40149, 40794, 41432, 42064, 42688, 43304, 43912, 44511, 45102, 45683, 46255,
+    46817, 47369, 47911, 48443, 48964, 49475, 49975, 50464, 50942, 51409, 51865,
+    52311, 52745, 53169, 53581, 53983, 54374, 54755, 55125, 55485, 55834, 56174,
+    56503, 56823, 57133, 57433, 57724, 58007, 58280, 58544, 58800, 59048, 59288,
+    59519, 59743, 59959, 60168, 60370, 60565, 60753, 60935, 61110, 61279, 61441,
+    61599, 61750, 61896, 62036, 62172, 62302, 62428, 62549, 62666, 62778, 62886,
+    62990, 63090, 63186, 63279, 63368, 63454, 63536, 63615, 63691, 63765, 63835,
+    63903, 63968, 64030, 64090, 64148, 64204, 64257, 64308, 64357, 64405, 64450,
+    64494, 64536, 64576, 64614, 64652, 64687, 64721, 64754, 64786, 64816, 64845,
+    64873, 64900, 64926, 64950, 64974, 64997, 65019, 65039, 65060, 65079, 65097,
+    65115, 65132, 65149, 65164, 65179, 65194, 65208, 65221, 65234, 65246, 65258,
+    65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337, 65345, 65352, 65360,
+    65367, 65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425,
+    65429, 65433, 65438, 65442, 65445, 65449, 65453, 65456, 65459, 65462, 65465,
+    65468, 65471, 65474, 65476, 65479, 65481, 65483, 65485, 65488, 65489, 65491,
+    65493, 65495, 65497, 65498, 65500, 65501, 65503, 65504, 65505, 65507, 65508,
+    65509, 65510, 65511, 65512, 65513, 65514, 65515, 65516, 65517, 65517, 65518,
+    65519, 65520, 65520, 65521, 65522, 65522, 65523, 65523, 65524, 65524, 65525,
+    65525, 65526, 65526, 65526, 65527, 65527, 65528, 65528, 65528, 65529, 65529,
+    65529, 65529, 65530, 65530, 65530, 65530, 65531, 65531, 65531, 65531, 65531,
+    65532, 65532, 65532, 65532, 65532, 65532, 65533, 65533, 65533, 65533, 65533,
+    65533, 65533, 65533, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534,
+    65534, 65534, 65535};
+
+static int32_t clamp_s16(int32_t v) { return v < -32768 ? -32768 : (v > 32767 ? 32767 : v); }
+
+/* reference_integer_ops::Logistic(0, 0, ...): Q3.12 in (times 3 = Q4.11 * 2^-9 steps), Q0.15 out. */
+static int16_t sigmoid_s16(int16_t x) {
+  const int32_t in = x * 3;
+  const uint32_t a = (uint32_t)(in < 0 ? -in : in);
+  const uint32_t uh = a >> 9;
+  uint32_t result;
+  if (uh >= 255) {
+    result = 0x7FFFu << 10;
+  } else {
+    const uint32_t ua = sigmoid_table[uh], ub = sigmoid_table[uh + 1];
+    result = (ua << 9) + (a & 0x1FFu) * (ub - ua);
+  }
+  result = in >= 0 ? result + (1u << 9) : (1u << 25) - result + (1u << 9) - 1u;
+  return (int16_t)(result >> 10);
+}
+
+/* reference_integer_ops::Tanh with the input multiplier and shift lstm_internal::Tanh derives. */
+static int16_t tanh_s16(int16_t x, int32_t mult, int32_t shift) {
+  const int32_t round = shift > 0 ? (int32_t)1 << (shift - 1) : 0;
+  const int32_t in = (x * mult + round) >> shift;
+  const uint32_t a = (uint32_t)(in < 0 ? -in : in);
+  const uint32_t uh = a >> 8;
+  int32_t result;
+  if (uh >= 255) {
+    result = 0xFFFF << 8;
+  } else {
+    const uint32_t ua = sigmoid_table[uh], ub = sigmoid_table[uh + 1];
+    result = (int32_t)((ua << 8) + (a & 0xFFu) * (ub - ua));
+  }
+  result = in >= 0 ? result - (1 << 23) + (1 << 7) : -result + (1 << 23) + (1 << 7) - 1;
+  return (int16_t)(result >> 8);
+}
+
+/* FC of `rows` int8 vectors of n to m int16 outputs (zero point folded into the bias), requantized and
+ * clamped to int16 as reference_integer_ops::FullyConnected. */
+static void fc_s8_s16(int32_t rows, int32_t n, int32_t m, const int8_t *x, const int8_t *w,
+                      const int32_t *bias, int32_t mult, int32_t shift, int16_t *y) {
+  int32_t r, o, d;
+  for (r = 0; r < rows; r++) {
+    for (o = 0; o < m; o++) {
+      const int8_t *wr = w + o * n, *xr = x + r * n;
+      int32_t acc = bias[o];
+      for (d = 0; d < n; d++) acc += wr[d] * xr[d];
+      y[r * m + o] = (int16_t)clamp_s16(mc_requantize(acc, mult, shift));
+    }
+  }
+}
+
+/* MulElementwise of two int16 vectors (zero points 0) to int16. */
+static void mul_s16(int32_t n, const int16_t *a, const int16_t *b, int32_t mult, int32_t shift,
+                    int16_t *y) {
+  int32_t i;
+  for (i = 0; i < n; i++) y[i] = (int16_t)clamp_s16(mc_requantize(a[i] * b[i], mult, shift));
+}
+
+static void gate_s8(const mc_lstm_s8_t *p, int g, int32_t rows, const int8_t *x, const int8_t *h,
+                    int16_t *out, int16_t *tmp) {
+  const int32_t n = rows * p->state;
+  int32_t i;
+  fc_s8_s16(rows, p->inputs, p->state, x, p->w_in + g * p->state * p->inputs, p->bias_in + g * p->state,
+            p->fc_mult[2 * g], p->fc_shift[2 * g], out);
+  fc_s8_s16(rows, p->state, p->state, h, p->w_rec + g * p->state * p->state, p->bias_rec + g * p->state,
+            p->fc_mult[2 * g + 1], p->fc_shift[2 * g + 1], tmp);
+  for (i = 0; i < n; i++) out[i] = (int16_t)clamp_s16(out[i] + tmp[i]);
+  for (i = 0; i < n; i++) out[i] = g == CELL ? tanh_s16(out[i], 3, 0) : sigmoid_s16(out[i]);
+}
+
+/* lstm_internal::LstmStep on rows of the state starting at h, c; writes the new hidden state to out. */
+static void step_s8(const mc_lstm_s8_t *p, int32_t rows, const int8_t *x, int8_t *h, int16_t *c,
+                    int8_t *out, int16_t *scratch) {
+  const int32_t n = rows * p->state;
+  int16_t *b0 = scratch, *b1 = scratch + n, *b2 = scratch + 2 * n, *b3 = scratch + 3 * n;
+  int32_t i;
+  gate_s8(p, FORGET, rows, x, h, b0, b3);
+  gate_s8(p, INPUT, rows, x, h, b1, b3);
+  gate_s8(p, CELL, rows, x, h, b2, b3);
+  mul_s16(n, b0, c, p->forget_mult, p->forget_shift, c);
+  mul_s16(n, b1, b2, p->input_mult, p->input_shift, b1);
+  for (i = 0; i < n; i++) c[i] = (int16_t)clamp_s16(c[i] + b1[i]);
+  if (p->cell_clip >= 0)
+    for (i = 0; i < n; i++) c[i] = (int16_t)MC_MAX(MC_MIN(c[i], p->cell_clip), -p->cell_clip);
+  gate_s8(p, OUTPUT, rows, x, h, b1, b3);
+  for (i = 0; i < n; i++) b0[i] = tanh_s16(c[i], p->tanh_mult, p->tanh_shift);
+  for (i = 0; i < n; i++)
+    h[i] = mc_clamp_s8(mc_requantize(b0[i] * b1[i], p->hidden_mult, p->hidden_shift) + p->hidden_zp,
+                       -128, 127);
+  memcpy(out, h, (size_t)n);
+}
+
+void mc_lstm_s8(const mc_lstm_s8_t *p, const int8_t *in, int8_t *hidden, int16_t *cell, int8_t *out,
+                int16_t *scratch) {
+  int32_t b, t;
+  if (p->time_major) {
+    for (t = 0; t < p->time_steps; t++)
+      step_s8(p, p->batches, in + t * p->batches * p->inputs, hidden, cell,
+              out + t * p->batches * p->state, scratch);
+    return;
+  }
+  for (b = 0; b < p->batches; b++)
+    for (t = 0; t < p->time_steps; t++)
+      step_s8(p, 1, in + (b * p->time_steps + t) * p->inputs, hidden + b * p->state, cell + b * p->state,
+              out + (b * p->time_steps + t) * p->state, scratch);
+}
+
+/* ---- float32: reference_ops FullyConnected, Logistic, Tanh, Mul in the same order ---- */
+
+static void fc_f32(int32_t rows, int32_t n, int32_t m, const float *x, const float *w, const float *bias,
+                   float *y) {
+  int32_t r, o, d;
+  for (r = 0; r < rows; r++) {
+    for (o = 0; o < m; o++) {
+      float total = 0.0f;
+      for (d = 0; d < n; d++) total += x[r * n + d] * w[o * n + d];
+      y[r * m + o] = total + (bias ? bias[o] : 0.0f);
+    }
+  }
+}
+
+static float sigmoid_f32(float v) {
+  if (v > 16.619047164916992188f) return 1.0f;
+  if (v < -9.0f) return expf(v);
+  return 1.0f / (1.0f + expf(-v));
+}
+
+static void gate_f32(const mc_lstm_f32_t *p, int g, int32_t rows, const float *x, const float *h,
+                     float *out, float *tmp) {
+  const int32_t n = rows * p->state;
+  int32_t i;
+  fc_f32(rows, p->inputs, p->state, x, p->w_in + g * p->state * p->inputs, p->bias + g * p->state, out);
+  fc_f32(rows, p->state, p->state, h, p->w_rec + g * p->state * p->state, 0, tmp);
+  for (i = 0; i < n; i++) out[i] = out[i] + tmp[i];
+  for (i = 0; i < n; i++) out[i] = g == CELL ? tanhf(out[i]) : sigmoid_f32(out[i]);
+}
+
+static void step_f32(const mc_lstm_f32_t *p, int32_t rows, const float *x, float *h, float *c, float *out,
+                     float *scratch) {
+  const int32_t n = rows * p->state;
+  float *b0 = scratch, *b1 = scratch + n, *b2 = scratch + 2 * n, *b3 = scratch + 3 * n;
+  int32_t i;
+  gate_f32(p, FORGET, rows, x, h, b0, b3);
+  gate_f32(p, INPUT, rows, x, h, b1, b3);
+  gate_f32(p, CELL, rows, x, h, b2, b3);
+  for (i = 0; i < n; i++) c[i] = b0[i] * c[i];
+  for (i = 0; i < n; i++) b1[i] = b1[i] * b2[i];
+  for (i = 0; i < n; i++) c[i] = c[i] + b1[i];
+  if (p->cell_clip > 0.0f)
+    for (i = 0; i < n; i++) c[i] = MC_MAX(MC_MIN(p->cell_clip, c[i]), -p->cell_clip);
+  gate_f32(p, OUTPUT, rows, x, h, b1, b3);
+  for (i = 0; i < n; i++) h[i] = tanhf(c[i]) * b1[i];
+  memcpy(out, h, (size_t)n * sizeof(float));
+}
+
+void mc_lstm_f32(const mc_lstm_f32_t *p, const float *in, float *hidden, float *cell, float *out,
+                 float *scratch) {
+  int32_t b, t;
+  if (p->time_major) {
+    for (t = 0; t < p->time_steps; t++)
+      step_f32(p, p->batches, in + t * p->batches * p->inputs, hidden, cell,
+               out + t * p->batches * p->state, scratch);
+    return;
+  }
+  for (b = 0; b < p->batches; b++)
+    for (t = 0; t < p->time_steps; t++)
+      step_f32(p, 1, in + (b * p->time_steps + t) * p->inputs, hidden + b * p->state, cell + b * p->state,
+               out + (b * p->time_steps + t) * p->state, scratch);
+}

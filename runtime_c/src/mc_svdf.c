@@ -1,0 +1,79 @@
+/* SVDF as TFLM's EvalIntegerSvdfReference / EvalFloatSvdfReference (kernels/svdf_common.cc). The
+ * per-filter time products are summed straight into their unit, in TFLM's order, so no scratch is
+ * needed. Integer sums wrap in uint32 (TFLM's int32 sums of int16 products could overflow there). */
+#include <string.h>
+#include "mc_common.h"
+#include "mc_recurrent.h"
+
+/* The body of the integer SVDF for both state types: T is int8_t or int16_t, TMIN/TMAX its range
+ * (the functions are written out below so that microc's project finds their definitions). */
+#define MC_SVDF_INT_BODY(T, TMIN, TMAX)                                                               \
+  {                                                                                                   \
+    const int32_t n_state = p->batches * p->filters * p->memory;                                      \
+    const T *wt = (const T *)p->weights_time;                                                         \
+    int32_t b, f, u, r, j, c;                                                                         \
+    memmove(state, state + 1, (size_t)(n_state - 1) * sizeof(T));                                     \
+    for (b = 0; b < p->batches; b++) {                                                                \
+      const int8_t *x = in + b * p->inputs;                                                           \
+      T *s = state + b * p->filters * p->memory + p->memory - 1;                                      \
+      for (f = 0; f < p->filters; f++) {                                                              \
+        const int8_t *w = p->weights_feature + f * p->inputs;                                         \
+        int32_t acc = 0;                                                                              \
+        for (c = 0; c < p->inputs; c++) acc += w[c] * (x[c] - p->in_zp);                              \
+        acc = mc_requantize(acc, p->mult_feature, p->shift_feature);                                  \
+        acc = acc < (TMIN) ? (TMIN) : (acc > (TMAX) ? (TMAX) : acc);                                  \
+        s[f * p->memory] = (T)(p->state_zp + acc); /* TFLM adds the zero point after the clamp */     \
+      }                                                                                               \
+    }                                                                                                 \
+    for (b = 0; b < p->batches; b++) {                                                                \
+      const T *s = state + b * p->filters * p->memory;                                                \
+      for (u = 0; u < p->units; u++) {                                                                \
+        uint32_t acc = (uint32_t)p->bias[u];                                           \
+        for (r = 0; r < p->rank; r++) {                                                               \
+          const int32_t filter = u * p->rank + r;                                                     \
+          const T *w = wt + filter * p->memory, *v = s + filter * p->memory;                          \
+          uint32_t dot = 0;                                                                           \
+          for (j = 0; j < p->memory; j++) dot += (uint32_t)(w[j] * (v[j] - p->state_zp));             \
+          acc += dot;                                                                                 \
+        }                                                                                             \
+        out[b * p->units + u] =                                                                       \
+            mc_clamp_s8(mc_requantize((int32_t)acc, p->mult_out, p->shift_out) + p->out_zp, -128, 127); \
+      }                                                                                               \
+    }                                                                                                 \
+  }
+
+void mc_svdf_s8(const mc_svdf_s8_t *p, const int8_t *in, int8_t *state, int8_t *out)
+MC_SVDF_INT_BODY(int8_t, -128, 127)
+
+void mc_svdf_s8_s16(const mc_svdf_s8_t *p, const int8_t *in, int16_t *state, int8_t *out)
+MC_SVDF_INT_BODY(int16_t, -32768, 32767)
+
+void mc_svdf_f32(const mc_svdf_f32_t *p, const float *in, float *state, float *out) {
+  const int32_t n_state = p->batches * p->filters * p->memory;
+  int32_t b, f, u, r, j, c;
+  memmove(state, state + 1, (size_t)(n_state - 1) * sizeof(float));
+  for (b = 0; b < p->batches; b++) {
+    const float *x = in + b * p->inputs;
+    float *s = state + b * p->filters * p->memory + p->memory - 1;
+    for (f = 0; f < p->filters; f++) {
+      const float *w = p->weights_feature + f * p->inputs;
+      float acc = 0.0f;
+      for (c = 0; c < p->inputs; c++) acc += w[c] * x[c];
+      s[f * p->memory] = acc;
+    }
+  }
+  for (b = 0; b < p->batches; b++) {
+    const float *s = state + b * p->filters * p->memory;
+    for (u = 0; u < p->units; u++) {
+      float acc = p->bias[u];
+      for (r = 0; r < p->rank; r++) {
+        const int32_t filter = u * p->rank + r;
+        const float *w = p->weights_time + filter * p->memory, *v = s + filter * p->memory;
+        float dot = 0.0f;
+        for (j = 0; j < p->memory; j++) dot += w[j] * v[j];
+        acc += dot;
+      }
+      out[b * p->units + u] = mc_clamp_f32(acc, p->act_min, p->act_max);
+    }
+  }
+}
