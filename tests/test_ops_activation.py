@@ -41,6 +41,15 @@ def test_softmax_int8(tmp_path):
     check_against_tflm(branches, samples, tmp_path)
 
 
+def test_softmax_int8_to_int16(tmp_path):
+    """int8 input, int16 output (scale 1/65536, zero point -32768: the keyword models' last layer)."""
+    cases = [((0.05, -3), (1, 10), 1.0), ((0.0700, 2), (1, 2), 1.0), ((0.0235, 0), (2, 3, 12), 2.5),
+             ((0.003, 0), (2, 300), 1.0)]
+    branches = [Branch("SOFTMAX", "int8", q, "int16", (1 / 65536, -32768), s, {"beta": beta})
+                for q, s, beta in cases]
+    check_against_tflm(branches, int8_samples([br.shape for br in branches]), tmp_path)
+
+
 def test_softmax_int8_long_flat_rows(tmp_path):
     """Rows of up to 511 equal values: the exp sum fills Q12.19 up to just below 2^28, the largest sum
     TFLM runs (its RoundingDivideByPOT asserts the final shift stays <= 31, and aborts beyond)."""

@@ -13,6 +13,8 @@ typedef struct {
   const int32_t *exp_table; /* [256] */
 } mc_softmax_s8_t;
 void mc_softmax_s8(const mc_softmax_s8_t *p, const int8_t *in, int8_t *out);
+/* int8 input, int16 output (scale 1/65536, zero point -32768), as TFLM's Softmax<int8_t, int16_t>. */
+void mc_softmax_s8_s16(const mc_softmax_s8_t *p, const int8_t *in, int16_t *out);
 
 typedef struct {
   int32_t rows, depth;

@@ -39,8 +39,12 @@ static int32_t rounding_shift_wide(int32_t x, int32_t exponent) {
   return 0; /* x is a non-negative Q0.31 value below 2^31: the exact quotient rounds to 0 */
 }
 
-static void softmax_row_s8(const int32_t *exp_table, const int8_t *x, int8_t *y, int32_t depth) {
+/* One row of TFLM's int8 Softmax: each output is (scale * exp) rounded to out_bits bits (8: int8 or 16:
+ * int16 output, TFLM's exponent num_bits_over_unit + 31 - out_bits), offset by the type's minimum. */
+static void softmax_row_s8(const int32_t *exp_table, const int8_t *x, int32_t depth, int32_t out_bits,
+                           int8_t *y8, int16_t *y16) {
   int32_t c, max = -128, bits_over_unit, scale, out_shift;
+  const int32_t lowest = -((int32_t)1 << (out_bits - 1)), highest = -lowest - 1;
   uint32_t sum = 0; /* Q12.19; unsigned so that rows TFLM rejects (sum >= 2^28) stay defined */
   for (c = 0; c < depth; ++c) max = x[c] > max ? x[c] : max;
   /* Each exp rescaled from Q0.31 to the sum's Q12.19 (at most 2^19 each; depth < 8192). */
@@ -51,16 +55,25 @@ static void softmax_row_s8(const int32_t *exp_table, const int8_t *x, int8_t *y,
     bits_over_unit = 12 - headroom_plus_one;
     scale = one_over_one_plus_x(shifted_sum_minus_one);
   }
-  out_shift = bits_over_unit + 31 - 8;
+  out_shift = bits_over_unit + 31 - out_bits;
   for (c = 0; c < depth; ++c) {
-    const int32_t v = rounding_shift_wide(mc_srdhm(scale, exp_table[max - x[c]]), out_shift) - 128;
-    y[c] = (int8_t)(v > 127 ? 127 : v);
+    int32_t v = rounding_shift_wide(mc_srdhm(scale, exp_table[max - x[c]]), out_shift) + lowest;
+    v = v > highest ? highest : v;
+    if (y8) y8[c] = (int8_t)v;
+    else y16[c] = (int16_t)v;
   }
 }
 
 void mc_softmax_s8(const mc_softmax_s8_t *p, const int8_t *in, int8_t *out) {
   int32_t r;
-  for (r = 0; r < p->rows; ++r) softmax_row_s8(p->exp_table, in + r * p->depth, out + r * p->depth, p->depth);
+  for (r = 0; r < p->rows; ++r)
+    softmax_row_s8(p->exp_table, in + r * p->depth, p->depth, 8, out + r * p->depth, 0);
+}
+
+void mc_softmax_s8_s16(const mc_softmax_s8_t *p, const int8_t *in, int16_t *out) {
+  int32_t r;
+  for (r = 0; r < p->rows; ++r)
+    softmax_row_s8(p->exp_table, in + r * p->depth, p->depth, 16, 0, out + r * p->depth);
 }
 
 void mc_softmax_f32(const mc_softmax_f32_t *p, const float *in, float *out) {

@@ -122,7 +122,8 @@ def softmax_exp_table(op: Op, beta: float) -> np.ndarray:
 @lowering("SOFTMAX", schedules=isa_schedules)
 def lower_softmax(op: Op, ctx: LoweringContext) -> str:
     x, y = op.inputs[0], op.outputs[0]
-    dtype = require_dtype(op)
+    s16_out = x.dtype == "int8" and y.dtype == "int16"  # TFLM's Softmax<int8_t, int16_t>
+    dtype = "int8" if s16_out else require_dtype(op)
     beta = f32(op.attrs.get("beta", 0.0))  # TFLM leaves it 0 without options
     if op.attrs.get("axis", -1) not in (-1, len(x.shape) - 1) or not x.shape:
         raise unsupported(op, "only softmax over the last axis is supported")
@@ -132,11 +133,13 @@ def lower_softmax(op: Op, ctx: LoweringContext) -> str:
         p = ctx.struct("mc_softmax_f32_t", "softmax", {**dims, "beta": c_float(beta)})
         return f"mc_softmax_f32({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
     out_s, out_zp = per_tensor(op, y)
-    if out_s != 1.0 / 256 or out_zp != -128:  # TFLM checks both in Prepare
-        raise unsupported(op, f"int8 output must have scale 1/256 and zero point -128 "
-                              f"(got {out_s:g}, {out_zp})")
+    want_s, want_zp = (1.0 / 65536, -32768) if s16_out else (1.0 / 256, -128)
+    # TFLM checks both in Prepare (the int16 scale within 0.1 %)
+    if abs(out_s - want_s) > (0.001 * want_s if s16_out else 0.0) or out_zp != want_zp:
+        raise unsupported(op, f"{y.dtype} output must have scale 1/{round(1 / want_s)} and zero point "
+                              f"{want_zp} (got {out_s:g}, {out_zp})")
     if depth >= 8192:  # the kernel's uint32 sum of up to 2^19 per element
         raise unsupported(op, f"int8 softmax over {depth} elements (at most 8191)")
     table = ctx.const(softmax_exp_table(op, beta), "exp", "int32_t")
     p = ctx.struct("mc_softmax_s8_t", "softmax", {**dims, "exp_table": table})
-    return f"mc_softmax_s8({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+    return f"mc_softmax_s8{'_s16' if s16_out else ''}({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
