@@ -72,14 +72,15 @@ def write(path: Path, new: Baselines) -> Baselines:
     """Write `new` to `path`, keeping the rows of an earlier run of the same checkouts for the models and
     boards `new` did not measure (so one model re-measured does not drop the others)."""
     path = Path(path)
-    old = read(path) if path.is_file() else None
-    rows = list(new.rows)
+    old = read(path)
+    rows, microc = list(new.rows), new.microc_commit
     if old and (old.tflm_commit, old.cmsis_nn_commit) == (new.tflm_commit, new.cmsis_nn_commit):
         done = {(r.model, r.board) for r in rows}
-        rows = [r for r in old.rows if (r.model, r.board) not in done] + rows
-        if old.microc_commit != new.microc_commit:  # the kept rows' microc figures are of another commit
-            new.microc_commit = ", ".join(dict.fromkeys([new.microc_commit, *old.microc_commit.split(", ")]))
-    merged = Baselines(rows, new.tflm_commit, new.cmsis_nn_commit, new.microc_commit, new.date, path)
+        kept = [r for r in old.rows if (r.model, r.board) not in done]
+        rows = kept + rows
+        if kept and old.microc_commit != new.microc_commit:  # the kept rows' microc figures are another's
+            microc = ", ".join(dict.fromkeys([microc, *old.microc_commit.split(", ")]))
+    merged = Baselines(rows, new.tflm_commit, new.cmsis_nn_commit, microc, new.date, path)
     body = {"format": FORMAT, **{k: v for k, v in asdict(merged).items() if k != "path"}}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -28,6 +28,9 @@ def test_round_trip_and_merge(tmp_path):
     assert [(r.model, r.tool) for r in again.rows][::3] == [("ad01_int8", "microc"), ("kws_ref_model", "microc")]
     assert again.microc_commit == "def5678, abc1234"  # the kept AD row was measured on the other commit
     assert again.get("ad01_int8", "mps2-an386", "TFLM CMSIS-NN").instructions == 300
+    # Both re-measured on one commit: that commit alone.
+    both = tb.write(path, tb.Baselines(again.rows, "90b983c2", "4ab83cc3", "0000000", "2026-12-04T10:00Z"))
+    assert both.microc_commit == "0000000" and len(both.rows) == 6
     # Another TFLM commit starts afresh: figures of two TFLM versions never share a table.
     other = tb.write(path, run("kws_ref_model", "mps2-an386", 5000, 800, tflm="1234abcd"))
     assert {r.model for r in other.rows} == {"kws_ref_model"} and other.microc_commit == "abc1234"
