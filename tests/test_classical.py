@@ -217,3 +217,63 @@ def test_a_json_that_is_not_xgboost_is_refused(tmp_path):
     (tmp_path / "other.json").write_text("{}")
     with pytest.raises(Exception, match="unknown model format"):
         load_model(tmp_path / "other.json")
+
+
+def _export(model, n_features, path):
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    onx = convert_sklearn(model, initial_types=[("X", FloatTensorType([1, n_features]))],
+                          target_opset={"": 15, "ai.onnx.ml": 3})
+    path.write_bytes(onx.SerializeToString())
+    return path
+
+
+SVC_CASES = [("breast_cancer", "linear"), ("breast_cancer", "rbf"), ("wine", "poly")]
+
+
+@pytest.mark.parametrize("data,kernel", SVC_CASES, ids=[f"{d}-{k}" for d, k in SVC_CASES])
+def test_svm_classifier_kernels(data, kernel, tmp_path):
+    """SVC (SVMClassifier, one-vs-one with votes): binary, and three classes with skl2onnx's one-vs-rest
+    arithmetic after it (ArrayFeatureExtractor, Concat, ...): labels equal to onnxruntime's and
+    scikit-learn's on every held-out sample, scores within the float tolerance."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+    x_train, x_test, y_train, _ = classical_models.dataset(data)
+    model = make_pipeline(StandardScaler(), SVC(kernel=kernel)).fit(x_train, y_train)
+    path = _export(model, x_train.shape[1], tmp_path / "svc.onnx")
+    graph = load_model(path)
+    svc = next(op for op in graph.ops if op.type == "SVM_CLASSIFIER")
+    assert svc.attrs["kernel"] == kernel.upper() and len(svc.attrs["vectors"]) == model[-1].support_vectors_.shape[0]
+    samples = x_test[:30]
+    got = run_host(path, samples, tmp_path / "build")
+    assert compare(path, samples, got).match
+    assert np.array_equal([g[0].reshape(-1)[0] for g in got], model.predict(samples))
+
+
+def test_imputer_replaces_missing_features(tmp_path):
+    """SimpleImputer (Imputer: NaN -> the training mean) before a scaler and a linear model: samples with
+    missing features give onnxruntime's and scikit-learn's labels."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    x_train, x_test, y_train, _ = classical_models.dataset("wine")
+    rng = np.random.default_rng(0)
+    x_train, samples = x_train.copy(), x_test[:20].copy()
+    x_train[rng.random(x_train.shape) < 0.1] = np.nan
+    samples[rng.random(samples.shape) < 0.2] = np.nan
+    model = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=1000)).fit(x_train, y_train)
+    path = _export(model, 13, tmp_path / "imputer.onnx")
+    assert load_model(path).ops[0].type == "IMPUTE"
+    got = run_host(path, samples, tmp_path / "build")
+    assert compare(path, samples, got).match
+    assert np.array_equal([g[0].reshape(-1)[0] for g in got], model.predict(samples))
+
+
+def test_svc_probabilities_are_refused_in_one_line(tmp_path):
+    from sklearn.svm import SVC
+    x_train, _, y_train, _ = classical_models.dataset("wine")
+    path = _export(SVC(probability=True, random_state=0).fit(x_train, y_train), 13, tmp_path / "p.onnx")
+    with pytest.raises(UnsupportedOperator, match=r"SVMClassifier .*prob_a, prob_b.* not supported"):
+        load_model(path)

@@ -193,7 +193,7 @@ class LoweringContext:
 
     def struct(self, ctype: str, hint: str, fields: dict[str, object]) -> str:
         """Declare `static const ctype name = {.field = value, ...};` and return `&name`."""
-        body = ", ".join(f".{k} = {_c_value(v)}" for k, v in fields.items())
+        body = ", ".join(f".{k} = {c_value(v)}" for k, v in fields.items())
         key = (self.layer, ctype, body)
         if key not in self._same:  # patches of a layer with the same geometry share it
             name = self.unique(hint)
@@ -207,7 +207,7 @@ class LoweringContext:
         return next(ref for t, ref in reversed(self.structs) if t == ctype)
 
 
-def _c_value(v: object) -> str:
+def c_value(v: object) -> str:
     if isinstance(v, bool):
         return "1" if v else "0"
     if isinstance(v, (float, np.floating)):

@@ -5,7 +5,8 @@ One sample per inference: a dynamic leading (batch) dimension of such a model is
 ensemble becomes TREE_ENSEMBLE (raw scores: the leaf weights summed, base values added), a linear
 model FULLY_CONNECTED, and a classifier's label and probabilities come from ML_CLASSIFY, which applies
 the post transform and onnxruntime's binary conventions (decided here, at compile time). Scaler is
-SCALER; SVMRegressor is SVM_REGRESSOR; Normalizer is NORMALIZE; ArrayFeatureExtractor with constant
+SCALER; SVMRegressor is SVM_REGRESSOR, SVMClassifier
+SVM_CLASSIFIER; Imputer is IMPUTE; Normalizer is NORMALIZE; ArrayFeatureExtractor with constant
 indices is (TFLite's) GATHER; ZipMap and same-type Casts are the tensor itself (the reference's maps are read back as arrays).
 """
 from __future__ import annotations
@@ -55,11 +56,12 @@ def annotate_shapes(model: onnx.ModelProto, infer) -> onnx.ModelProto:
     for _ in range(sum(n.domain == ML_DOMAIN for n in model.graph.node) + 1):
         model = infer(model)
         shapes = {vi.name: vi for vi in [*model.graph.input, *model.graph.value_info, *model.graph.output]}
+        inits = {i.name: i for i in model.graph.initializer}
         changed = False
         for node in model.graph.node:
             if node.domain != ML_DOMAIN or not node.input or node.input[0] not in shapes:
                 continue
-            for name, (elem, shape) in zip(node.output, _ml_output_types(node, shapes[node.input[0]])):
+            for name, (elem, shape) in zip(node.output, _ml_output_types(node, shapes[node.input[0]], inits)):
                 if name and shape is not None and _set_shape(model, shapes, name, elem, shape):
                     changed = True
         if not changed:
@@ -67,7 +69,7 @@ def annotate_shapes(model: onnx.ModelProto, infer) -> onnx.ModelProto:
     return model
 
 
-def _ml_output_types(node: NodeProto, vi) -> list:
+def _ml_output_types(node: NodeProto, vi, inits: dict) -> list:
     dims = [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
     if len(dims) not in (1, 2) or None in dims:
         return []
@@ -75,16 +77,28 @@ def _ml_output_types(node: NodeProto, vi) -> list:
     a = attrs_of(node)
     labels = a.get("classlabels_int64s", a.get("classlabels_ints"))
     if node.op_type in ("TreeEnsembleClassifier", "LinearClassifier", "SVMClassifier") and labels is not None:
-        return [(onnx.TensorProto.INT64, [n]), (onnx.TensorProto.FLOAT, [n, len(labels)])]
+        return [(onnx.TensorProto.INT64, [n]), (onnx.TensorProto.FLOAT, [n, _score_columns(node.op_type, a, len(labels))])]
     if node.op_type == "TreeEnsembleRegressor":
         return [(onnx.TensorProto.FLOAT, [n, int(a.get("n_targets", 1))])]
     if node.op_type == "SVMRegressor":
         return [(onnx.TensorProto.FLOAT, [n, 1])]
     if node.op_type == "LinearRegressor":
         return [(onnx.TensorProto.FLOAT, [n, int(a.get("targets", 1))])]
-    if node.op_type in ("Scaler", "Normalizer"):
+    if node.op_type in ("Scaler", "Normalizer", "Imputer"):
         return [(onnx.TensorProto.FLOAT, dims)]
+    if node.op_type == "ArrayFeatureExtractor" and len(dims) == 2 and node.input[1] in inits:
+        # one row: the indices picked from it (the SVC one-vs-rest arithmetic of skl2onnx)
+        picked = int(np.prod(inits[node.input[1]].dims)) if inits[node.input[1]].dims else 1
+        return [(vi.type.tensor_type.elem_type, [dims[0], picked])]
     return []
+
+
+def _score_columns(op_type: str, a: dict, classes: int) -> int:
+    """onnxruntime's SVMClassifier with support vectors and no probabilities writes one score per pair
+    of classes (two for a binary model); every other classifier one per class."""
+    if op_type != "SVMClassifier" or not len(a.get("vectors_per_class", [])) or len(a.get("prob_a", [])):
+        return classes
+    return classes * (classes - 1) // 2 if classes > 2 else 2
 
 
 def _set_shape(model: onnx.ModelProto, known: dict, name: str, elem: int, shape: list) -> bool:
@@ -286,16 +300,74 @@ def convert_svm_regressor(b: Builder, node: NodeProto) -> None:
     _define(b, node.output[0], out)
 
 
+@ml_converter("SVMClassifier")
+def convert_svm_classifier(b: Builder, node: NodeProto) -> None:
+    """SVM_CLASSIFIER, onnxruntime's one-vs-one SVC: a kernel value per support vector, for each pair
+    of classes i < j the score sum(coef * K) + rho and a vote for i (score > 0) or j; the label is the
+    first class with the most votes, the scores the pairs' (binary: [-s, s])."""
+    a = attrs_of(node)
+    labels = _labels(b, a, "classlabels_ints")
+    _transform(b, a, ("NONE",))
+    kernel = _text(a, "kernel_type", "LINEAR")
+    if kernel not in SVM_KERNELS:
+        raise b.refuse(f"kernel_type {kernel} is not supported (supported: {', '.join(SVM_KERNELS)})")
+    if len(a.get("prob_a", [])):
+        raise b.refuse("probability outputs (prob_a, prob_b: SVC(probability=True)) are not supported")
+    per_class = np.asarray(a.get("vectors_per_class", []), np.int64)
+    if not len(per_class):
+        raise b.refuse("a linear SVMClassifier without support vectors is not supported (export LinearSVC, "
+                       "a LinearClassifier)")
+    x, n_features = _features(b, node)
+    n_classes, n_vectors = len(labels), int(per_class.sum())
+    pairs = n_classes * (n_classes - 1) // 2
+    coef = np.asarray(a.get("coefficients", []), np.float32)
+    vectors = np.asarray(a.get("support_vectors", []), np.float32)
+    rho = np.asarray(a.get("rho", []), np.float32)
+    if len(per_class) != n_classes or np.any(per_class < 0) or vectors.size != n_vectors * n_features or \
+            coef.size != (n_classes - 1) * n_vectors or rho.size != pairs:
+        raise b.refuse(f"{n_classes} classes, {n_vectors} support vectors of {n_features} features need "
+                       f"{n_classes} vectors_per_class, {n_vectors * n_features} support_vectors values, "
+                       f"{(n_classes - 1) * n_vectors} coefficients and {pairs} rho ({len(per_class)}, "
+                       f"{vectors.size}, {coef.size}, {rho.size} given)")
+    params = list(np.asarray(a.get("kernel_params", [0, 0, 0]), np.float32)) + [0.0] * 3
+    _classifier_op(b, node, "SVM_CLASSIFIER", x, _score_columns("SVMClassifier", a, n_classes), kernel=kernel,
+                   labels=labels, vectors=vectors.reshape(n_vectors, n_features),
+                   coef=coef.reshape(n_classes - 1, n_vectors), rho=rho,
+                   starts=np.concatenate([[0], np.cumsum(per_class)]).astype(np.int32),
+                   gamma=params[0], coef0=params[1], degree=params[2])
+
+
+@ml_converter("Imputer")
+def convert_imputer(b: Builder, node: NodeProto) -> None:
+    """IMPUTE: a feature equal to replaced_value_float (NaN: any NaN) becomes its imputed value."""
+    a = attrs_of(node)
+    if len(a.get("imputed_value_int64s", [])):
+        raise b.refuse("imputed_value_int64s (integer features) is not supported; float32 features only")
+    x, n = _features(b, node)
+    values = np.asarray(a.get("imputed_value_floats", []), np.float32)
+    if values.size not in (1, n):
+        raise b.refuse(f"{values.size} imputed_value_floats for {n} features (one, or one per feature)")
+    out = b.tensor(node.output[0], (1, n), "float32")
+    b.emit("IMPUTE", [x], [out], values=np.ascontiguousarray(np.broadcast_to(values, (n,))),
+           replaced=float(a.get("replaced_value_float", 0.0)))
+    _define(b, node.output[0], out)
+
+
 def _classify(b: Builder, node: NodeProto, raw, labels: np.ndarray, transform: str,
               binary: str | None = None) -> None:
     """ML_CLASSIFY: label (int64 [1]) and scores (float32 [1, classes]) from the raw scores.
     binary: None (argmax over the classes), 'sign' (label 1 if s > 0, scores by the transform of
     [-s, s]), 'half' (label 1 if s > 0.5, scores [1 - s, s]), 'linear' (LinearClassifier's: label 1
     if s > 0, scores the transform of [-s, s] or, for LOGISTIC, [1 - p, p])."""
+    _classifier_op(b, node, "ML_CLASSIFY", raw, len(labels), labels=labels, transform=transform, binary=binary)
+
+
+def _classifier_op(b: Builder, node: NodeProto, op_type: str, x, columns: int, **attrs) -> None:
+    """An operator with a classifier's outputs: the label (int64 [1]) and the scores (float32 [1, columns])."""
     label = b.tensor(node.output[0], (1,), "int64")
     scores = b.tensor(node.output[1] if len(node.output) > 1 else f"{node.output[0]}_scores",
-                      (1, len(labels)), "float32")
-    b.emit("ML_CLASSIFY", [raw], [label, scores], labels=labels, transform=transform, binary=binary)
+                      (1, columns), "float32")
+    b.emit(op_type, [x], [label, scores], **attrs)
     _define(b, node.output[0], label)
     if len(node.output) > 1:
         _define(b, node.output[1], scores)

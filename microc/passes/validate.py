@@ -380,6 +380,8 @@ RULES = {
     "ARG_MAX": _checks(2, 2, _arg_minmax),
     "ARG_MIN": _checks(2, 2, _arg_minmax),
     "CAST": _checks(1, 1, _unary),
+    "IMPUTE": _checks(1, 1, _unary),
+    "SVM_CLASSIFIER": _checks(1, 1, outputs=2),
     "ML_ELEMENTWISE": _checks(1, 64),
     **{t: _checks(1, 1, _unary) for t in ("RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "QUANTIZE",
                                           "DEQUANTIZE", "LOGISTIC", "TANH", "HARD_SWISH", "SOFTMAX")},

@@ -54,5 +54,23 @@ typedef struct {
 } mc_svm_t;
 void mc_svm_regressor_f32(const mc_svm_t *p, const float *x, float *out);
 
+/* SVM_CLASSIFIER (onnxruntime's SVMClassifier with support vectors, no probabilities): one-vs-one.
+ * kernels[v] = K(x, sv_v) (svm's kernel; class c owns vectors starts[c] .. starts[c + 1] - 1); for each
+ * pair of classes i < j in order, s = sum over i's vectors of coef[j - 1][v] K_v + sum over j's of
+ * coef[i][v] K_v + rho[pair], a vote for i if s > 0, else for j. Label: the first class with the most
+ * votes. Scores: the pairs' s, or for two classes [-s, s]. kernels and votes are scratch. */
+typedef struct {
+  mc_svm_t svm; /* n_vectors, n_features, kernel and its parameters, vectors, coef [classes - 1][vectors] */
+  int32_t n_classes;
+  const float *rho;      /* [pairs] */
+  const int32_t *starts; /* [n_classes + 1] */
+  const int64_t *labels; /* [n_classes] */
+} mc_svc_t;
+void mc_svm_classifier_f32(const mc_svc_t *p, const float *x, float *kernels, int32_t *votes, int64_t *label,
+                           float *scores);
+
+/* IMPUTE: out[i] = value[i] where x[i] is NaN (replace_nan) or equals `replaced`, else x[i]. */
+void mc_impute_f32(const float *x, float *out, const float *value, int32_t n, int32_t replace_nan, float replaced);
+
 
 #endif

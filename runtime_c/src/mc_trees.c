@@ -131,3 +131,41 @@ void mc_svm_regressor_f32(const mc_svm_t *p, const float *x, float *out) {
   }
   out[0] = p->one_class ? (y > 0.0f ? 1.0f : -1.0f) : y;
 }
+
+/* sum over vectors first .. end - 1 of coef[v] * kernels[v] */
+static float mc_svc_part(const float *coef, const float *kernels, int32_t first, int32_t end) {
+  float s = 0.0f;
+  int32_t v;
+  for (v = first; v < end; ++v) s += coef[v] * kernels[v];
+  return s;
+}
+
+void mc_svm_classifier_f32(const mc_svc_t *p, const float *x, float *kernels, int32_t *votes, int64_t *label,
+                           float *scores) {
+  const mc_svm_t *k = &p->svm;
+  const int32_t n = p->n_classes, nv = k->n_vectors;
+  int32_t i, j, pair = 0, best = 0;
+  float s = 0.0f;
+  for (i = 0; i < nv; ++i) kernels[i] = mc_svm_kernel(k, x, k->vectors + i * k->n_features);
+  for (i = 0; i < n; ++i) votes[i] = 0;
+  for (i = 0; i < n - 1; ++i) {
+    for (j = i + 1; j < n; ++j, ++pair) {
+      s = mc_svc_part(k->coef + (j - 1) * nv, kernels, p->starts[i], p->starts[i + 1]);
+      s += mc_svc_part(k->coef + i * nv, kernels, p->starts[j], p->starts[j + 1]);
+      s += p->rho[pair];
+      ++votes[s > 0.0f ? i : j];
+      if (n > 2) scores[pair] = s;
+    }
+  }
+  for (i = 1; i < n; ++i) best = votes[i] > votes[best] ? i : best;
+  *label = p->labels[best];
+  if (n == 2) {
+    scores[0] = -s;
+    scores[1] = s;
+  }
+}
+
+void mc_impute_f32(const float *x, float *out, const float *value, int32_t n, int32_t replace_nan, float replaced) {
+  int32_t i;
+  for (i = 0; i < n; ++i) out[i] = (replace_nan ? x[i] != x[i] : x[i] == replaced) ? value[i] : x[i];
+}

@@ -1,5 +1,5 @@
 """Lowerings of the classical kernels (runtime_c/include/mc_trees.h): TREE_ENSEMBLE, ML_CLASSIFY,
-NORMALIZE (ArrayFeatureExtractor's GATHER: ops/index.py).
+SVM_REGRESSOR, SVM_CLASSIFIER, IMPUTE, NORMALIZE (ArrayFeatureExtractor's GATHER: ops/index.py).
 
 TREE_ENSEMBLE has code generation strategies, a schedule choice per model and board (op.attrs
 "strategy", else choose_strategy's heuristic):
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from microc.codegen.lowering import LoweringContext, c_float, lowering, unsupported
+from microc.codegen.lowering import LoweringContext, c_float, c_value, lowering, unsupported
 from microc.errors import MicrocError
 from microc.frontends.onnx_ml_trees import Ensemble, Tree
 from microc.ir import Op
@@ -217,6 +217,35 @@ def lower_svm_regressor(op: Op, ctx: LoweringContext) -> str:
         "vectors": "NULL" if vectors is None else ctx.const(vectors, "vectors", "float"),
         "coef": ctx.const(a["coef"], "coef", "float")})
     return f"mc_svm_regressor_f32({p}, {ctx.ptr(x)}, {ctx.ptr(op.outputs[0])});"
+
+
+def _svc_scratch(op: Op, schedule=None) -> int:
+    """kernel values (float) and votes (int32): one word per support vector and per class."""
+    return 4 * (len(op.attrs["vectors"]) + len(op.attrs["labels"]))
+
+
+@lowering("SVM_CLASSIFIER", scratch_bytes=_svc_scratch)
+def lower_svm_classifier(op: Op, ctx: LoweringContext) -> str:
+    a, x = op.attrs, op.inputs[0]
+    label, scores = op.outputs
+    svm = {"n_vectors": len(a["vectors"]), "n_features": x.size, "kernel": SVM_KERNEL_IDS[a["kernel"]],
+           "one_class": 0, "gamma": a["gamma"], "coef0": a["coef0"], "degree": a["degree"], "rho": 0.0,
+           "vectors": ctx.const(a["vectors"], "vectors", "float"), "coef": ctx.const(a["coef"], "coef", "float")}
+    p = ctx.struct("mc_svc_t", "svc", {
+        "svm": "{" + ", ".join(f".{k} = {c_value(v)}" for k, v in svm.items()) + "}",
+        "n_classes": len(a["labels"]), "rho": ctx.const(a["rho"], "rho", "float"),
+        "starts": ctx.const(a["starts"], "starts", "int32_t"), "labels": ctx.const(a["labels"], "labels", "int64_t")})
+    kernels = f"((float *){ctx.scratch()})"
+    votes = f"((int32_t *){ctx.scratch()} + {len(a['vectors'])})"
+    return f"mc_svm_classifier_f32({p}, {ctx.ptr(x)}, {kernels}, {votes}, {ctx.ptr(label)}, {ctx.ptr(scores)});"
+
+
+@lowering("IMPUTE")
+def lower_impute(op: Op, ctx: LoweringContext) -> str:
+    x, y, replaced = op.inputs[0], op.outputs[0], op.attrs["replaced"]
+    nan = int(np.isnan(replaced))
+    return (f"mc_impute_f32({ctx.ptr(x)}, {ctx.ptr(y)}, {ctx.const(op.attrs['values'], 'imputed', 'float')}, "
+            f"{x.size}, {nan}, {c_float(0.0 if nan else replaced)});")
 
 
 @lowering("NORMALIZE")
