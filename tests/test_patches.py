@@ -171,3 +171,18 @@ def test_layer_by_layer_rerun_says_why_it_cannot_compare_patches():
     metadata = {"planner": {"patches": {"layers": [0]}}}
     with pytest.raises(MicrocError, match="patch by patch .* --optimize balanced"):
         _project_graph({"model": str(shared_model(IC))}, metadata)
+
+
+def test_balanced_patches_only_when_the_model_would_not_fit_otherwise():
+    from microc.boards import load_board
+    from microc.codegen.schedule import isas_of
+    from microc.pipeline import _generate_fitting
+    from microc.project.fit import memory_needs
+    from test_memory import _board_with_ram
+    graph, m4 = load_model(shared_model(IC)), load_board("mps2-an386")
+    assert _generate_fitting(graph, "m", m4, "balanced", None).metadata["planner"]["patches"] is None
+    small = memory_needs(generate(graph, "m", "memory", isas=isas_of(m4.features)), m4)
+    model = _generate_fitting(graph, "m", _board_with_ram(small["data"] + small["arena"] + small["stack"]),
+                              "balanced", None)
+    assert model.metadata["optimize"] == "memory" and model.plan.arena_bytes == 23040
+    assert model.metadata["planner"]["patches"]["patches"] == 16
