@@ -23,7 +23,7 @@ from microc.ir import Graph, Op, Tensor
 from microc.planner import InPlace, Plan
 
 CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t",
-          "int64": "int64_t", "float32": "float", "bool": "uint8_t"}
+          "int64": "int64_t", "float32": "float", "bool": "uint8_t", "uint32": "uint32_t", "uint64": "uint64_t"}
 
 
 @dataclass

@@ -6,6 +6,7 @@ tests use it directly through tests/tflite_builder.py to write small models.
 from __future__ import annotations
 
 import flatbuffers
+from flatbuffers import flexbuffers
 import numpy as np
 import tflite
 
@@ -17,6 +18,8 @@ DTYPES = {  # name -> (tflite TensorType, numpy dtype)
     "int32": (tflite.TensorType.INT32, np.int32),
     "int64": (tflite.TensorType.INT64, np.int64),
     "bool": (tflite.TensorType.BOOL, np.bool_),
+    "uint32": (tflite.TensorType.UINT32, np.uint32),
+    "uint64": (tflite.TensorType.UINT64, np.uint64),
 }
 
 # Constant data is aligned like the TFLite converter does, so kernels may read it in place.
@@ -140,7 +143,7 @@ class ModelWriter:
         self._buffers: list[bytes] = [b""]  # buffer 0 is the empty buffer TFLite requires
         self._tensors: list[dict] = []
         self._ops: list[tuple[int, list[int], list[int], str | None, dict]] = []
-        self._opcodes: list[int] = []  # builtin codes, index = opcode_index
+        self._opcodes: list[int | str] = []  # builtin codes or custom names, index = opcode_index
         self._inputs: list[int] = []
         self._outputs: list[int] = []
 
@@ -197,6 +200,14 @@ class ModelWriter:
         if code not in self._opcodes:
             self._opcodes.append(code)
         self._ops.append((self._opcodes.index(code), list(inputs), list(outputs), table, fields))
+
+    def custom(self, name: str, inputs, outputs, **options) -> None:
+        """Append custom operator `name` (e.g. "SignalWindow"), its options a flexbuffer map as TFLM's
+        signal operators read them."""
+        if name not in self._opcodes:
+            self._opcodes.append(name)
+        raw = bytes(flexbuffers.Dumps(options)) if options else b""
+        self._ops.append((self._opcodes.index(name), list(inputs), list(outputs), None, raw))
 
     def inputs(self, ids) -> None:
         self._inputs = list(ids)
@@ -277,6 +288,8 @@ def _write_op(b, opcode_index, inputs, outputs, table, fields) -> int:
     inputs_vec = _int32_vector(b, inputs)
     outputs_vec = _int32_vector(b, outputs)
     options = _write_options(b, table, fields) if table else None
+    custom = b.CreateNumpyVector(np.frombuffer(fields, np.uint8)) if isinstance(fields, bytes) and fields \
+        else None
     tflite.OperatorStart(b)
     tflite.OperatorAddOpcodeIndex(b, opcode_index)
     tflite.OperatorAddInputs(b, inputs_vec)
@@ -284,10 +297,21 @@ def _write_op(b, opcode_index, inputs, outputs, table, fields) -> int:
     if options is not None:
         tflite.OperatorAddBuiltinOptionsType(b, getattr(tflite.BuiltinOptions, table))
         tflite.OperatorAddBuiltinOptions(b, options)
+    if custom is not None:
+        tflite.OperatorAddCustomOptions(b, custom)
+        tflite.OperatorAddCustomOptionsFormat(b, tflite.CustomOptionsFormat.FLEXBUFFERS)
     return tflite.OperatorEnd(b)
 
 
-def _write_opcode(b, code: int) -> int:
+def _write_opcode(b, code: int | str) -> int:
+    if isinstance(code, str):  # a custom operator
+        name = b.CreateString(code)
+        tflite.OperatorCodeStart(b)
+        tflite.OperatorCodeAddDeprecatedBuiltinCode(b, tflite.BuiltinOperator.CUSTOM)
+        tflite.OperatorCodeAddBuiltinCode(b, tflite.BuiltinOperator.CUSTOM)
+        tflite.OperatorCodeAddCustomCode(b, name)
+        tflite.OperatorCodeAddVersion(b, 1)
+        return tflite.OperatorCodeEnd(b)
     tflite.OperatorCodeStart(b)
     # Codes above 127 live only in builtin_code; the int8 deprecated field saturates at 127
     # (PLACEHOLDER_FOR_GREATER_OP_CODES), which is how readers know to look at builtin_code.

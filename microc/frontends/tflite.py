@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import tflite
+from flatbuffers import flexbuffers
 from tflite.BuiltinOperator import BuiltinOperator
 
 from microc.errors import ModelFormatError
@@ -17,7 +18,8 @@ from microc.frontends.malformed import malformed_file
 from microc.ir import Graph, Op, Quant, Tensor
 
 _OP_NAMES = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
-_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16", 9: "int8"}
+_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16", 9: "int8",
+           12: "uint64", 15: "uint32"}
 _ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
 _PADDING = {0: "SAME", 1: "VALID"}
 
@@ -146,10 +148,18 @@ def _read_op(model, op, index: int, tensors: list[Tensor]) -> Op:
         options = cls()
         options.Init(table.Bytes, table.Pos)
         attrs = parse(options)
+    elif op_type.startswith("CUSTOM(") and op.CustomOptionsLength():
+        attrs = _custom_options(op.CustomOptionsAsNumpy().tobytes())
     inputs = [tensors[i] if i >= 0 else None for i in op.InputsAsNumpy()] if op.InputsLength() else []
     outputs = [tensors[i] for i in op.OutputsAsNumpy()]
     name = outputs[0].name if outputs else f"op{index}"
     return Op(type=op_type, inputs=inputs, outputs=outputs, attrs=attrs, name=name, index=index)
+
+
+def _custom_options(raw: bytes) -> dict:
+    """A custom operator's options: a flexbuffer map (TFLM's signal operators write theirs so)."""
+    root = flexbuffers.Loads(raw)
+    return dict(root) if isinstance(root, dict) else {"custom_options": root}
 
 
 def _resolve_padding(op: Op) -> None:

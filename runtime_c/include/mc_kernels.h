@@ -14,6 +14,7 @@
 #include "mc_pointwise.h"   /* RELU, RELU6, LEAKY_RELU, QUANTIZE, DEQUANTIZE (RESHAPE, SQUEEZE: none) */
 #include "mc_trees.h"       /* TREE_ENSEMBLE, ML_CLASSIFY, NORMALIZE (classical models) */
 #include "mc_index.h"       /* GATHER, ARG_MAX, ARG_MIN, CAST */
+#include "mc_signal.h"      /* TFLM's signal library: Signal* custom operators (audio front ends) */
 #include "mc_mve.h"         /* Helium kernels of the Cortex-M55 (MVE ISA path) */
 #include "mc_recurrent.h"   /* SVDF, UNIDIRECTIONAL_SEQUENCE_LSTM (state kept between invokes) */
 #endif

@@ -1,0 +1,195 @@
+"""TFLM's signal library operators (custom Signal* operators of the audio front ends): microc's C against
+TFLM's Python interpreter, which registers them, bit for bit; several invocations in sequence for the
+stateful spectral subtraction; the refusals of what TFLM would read out of bounds."""
+import subprocess
+
+import numpy as np
+import pytest
+
+from harness import compile_and_run, compile_and_run_sanitized
+from microc import RUNTIME_C
+from microc.codegen.generate import generate
+from microc.errors import MicrocError
+from microc.frontends import load_model
+from tflite_builder import ModelBuilder
+
+RNG = np.random.default_rng(12)
+
+
+def run_tflm_sequence(model: bytes, samples) -> list[list[np.ndarray]]:
+    """The samples one after the other in one interpreter: state carried as on the device."""
+    from tflite_micro.python.tflite_micro import runtime
+    interp = runtime.Interpreter.from_bytes(bytes(model), arena_size=1 << 20)
+    outs = []
+    for sample in samples:
+        for i, x in enumerate(sample):
+            interp.set_input(np.array(x, order="C"), i)  # 0-d stays 0-d
+        interp.invoke()
+        n = _n_outputs(model)
+        outs.append([np.array(interp.get_output(i), copy=True) for i in range(n)])
+    return outs
+
+
+def _n_outputs(model: bytes) -> int:
+    import tflite
+    return tflite.Model.GetRootAs(model, 0).Subgraphs(0).OutputsLength()
+
+
+def check(model: bytes, samples, tmp_path, sanitize: bool = False) -> None:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "m.tflite"
+    path.write_bytes(model)
+    want = run_tflm_sequence(model, samples)
+    run = compile_and_run_sanitized if sanitize else compile_and_run
+    got = run(path, samples, tmp_path / "build")
+    assert len(got) == len(want) and all(len(g) == len(w) for g, w in zip(got, want))
+    for i, (g, w) in enumerate(zip(got, want)):
+        for j, (a, b) in enumerate(zip(g, w)):
+            assert a.dtype == b.dtype and np.array_equal(a, b), f"sample {i} output {j}: {a} != {b}"
+
+
+# ---- the spectrum: SignalWindow, SignalFftAutoScale, SignalRfft, SignalEnergy ----
+
+def spectrum_model(frame: int, fft_length: int, shift: int = 12) -> bytes:
+    b = ModelBuilder()
+    bins = fft_length // 2 + 1
+    x = b.tensor("audio", (1, frame), "int16")
+    w = b.const("window", RNG.integers(0, 4096, frame, endpoint=True).astype(np.int16))
+    win = b.tensor("windowed", (1, frame), "int16")
+    flat = b.tensor("flat", (frame,), "int16")
+    scaled = b.tensor("scaled", (frame,), "int16")
+    bits = b.tensor("bits", (), "int32")
+    spec = b.tensor("spectrum", (2 * bins,), "int16")
+    energy = b.tensor("energy", (bins,), "uint32")
+    b.custom("SignalWindow", [x, w], [win], shift=shift)
+    b.op("RESHAPE", [win, b.const("shape", np.array([frame], np.int32))], [flat], new_shape=[frame])
+    b.custom("SignalFftAutoScale", [flat], [scaled, bits])
+    b.custom("SignalRfft", [scaled], [spec], T=7, fft_length=fft_length)
+    b.custom("SignalEnergy", [spec], [energy], start_index=0, end_index=bins)
+    b.inputs([x])
+    b.outputs([win, bits, spec, energy])
+    return b.build()
+
+
+def audio_samples(frame: int) -> list[list[np.ndarray]]:
+    edge = [np.zeros((1, frame), np.int16), np.full((1, frame), -32768, np.int16),
+            np.full((1, frame), 32767, np.int16), RNG.integers(-3, 4, (1, frame)).astype(np.int16)]
+    noise = [RNG.integers(-32768, 32767, (1, frame), endpoint=True).astype(np.int16) for _ in range(3)]
+    t = np.arange(frame)
+    tone = [(np.sin(t * 0.3) * 2000).astype(np.int16).reshape(1, frame)]
+    return [[x] for x in edge + noise + tone]
+
+
+@pytest.mark.parametrize("frame,fft_length", [(480, 512), (16, 16), (50, 64), (32, 32)])
+def test_spectrum(frame, fft_length, tmp_path):
+    check(spectrum_model(frame, fft_length), audio_samples(frame), tmp_path)
+
+
+# ---- the mel features: SignalFilterBank, SignalFilterBankSquareRoot, SignalPCAN, SignalFilterBankLog ----
+
+def filter_bank_tables(bins: int, channels: int):
+    """Channel c spans [starts[c], starts[c] + widths[c]) of the spectrum, as TFLM's filter bank
+    builder lays them out (overlapping triangles, channel 0 the scratch one); random weights."""
+    edges = np.linspace(1, bins - 1, channels + 3).astype(np.int64)
+    starts, widths = edges[:channels + 1], edges[2:channels + 3] - edges[:channels + 1]
+    weight_starts = np.concatenate([[0], np.cumsum(widths)[:-1]])
+    n = int(widths.sum())
+    weights = RNG.integers(0, 4096, n, endpoint=True).astype(np.int16)
+    unweights = (4096 - weights).astype(np.int16)
+    return [a.astype(np.int16) for a in (starts, weight_starts, widths)], weights, unweights
+
+
+def features_model(bins: int, channels: int, snr_shift: int = 6, scale: int = 64, correction: int = 3,
+                   lut=None) -> bytes:
+    b = ModelBuilder()
+    (starts, wstarts, widths), weights, unweights = filter_bank_tables(bins, channels)
+    energy = b.tensor("energy", (bins,), "uint32")
+    bits = b.tensor("bits", (), "int32")
+    noise = b.tensor("noise", (channels,), "uint32")
+    sums = b.tensor("sums", (channels,), "uint64")
+    root = b.tensor("root", (channels,), "uint32")
+    gained = b.tensor("gained", (channels,), "uint32")
+    logs = b.tensor("log", (channels,), "int16")
+    lut = RNG.integers(-32768, 32767, 125, endpoint=True).astype(np.int16) if lut is None else lut
+    b.custom("SignalFilterBank", [energy, b.const("w", weights), b.const("u", unweights), b.const("f", starts),
+                                  b.const("s", wstarts), b.const("n", widths)], [sums], num_channels=channels)
+    b.custom("SignalFilterBankSquareRoot", [sums, bits], [root])
+    b.custom("SignalPCAN", [root, noise, b.const("lut", lut)], [gained], snr_shift=snr_shift)
+    b.custom("SignalFilterBankLog", [gained], [logs], input_correction_bits=correction, output_scale=scale)
+    b.inputs([energy, bits, noise])
+    b.outputs([sums, root, gained, logs])
+    return b.build()
+
+
+def feature_samples(bins: int, channels: int, n: int = 6) -> list[list[np.ndarray]]:
+    out = []
+    for k in range(n):
+        top = [2**32 - 1, 2**20, 2**31, 255, 2**26, 1][k % 6]
+        energy = RNG.integers(0, top, bins, endpoint=True, dtype=np.uint64).astype(np.uint32)
+        noise = (RNG.integers(0, 2**32, channels, dtype=np.uint64) >> RNG.integers(0, 32, channels, dtype=np.uint64)).astype(np.uint32)
+        noise[:3] = [0, 1, 2]
+        out.append([energy, np.array(k % 8, np.int32), noise])
+    return out
+
+
+@pytest.mark.parametrize("bins,channels,options", [
+    (257, 40, {}), (33, 6, dict(snr_shift=0, scale=2**20, correction=0)),
+    (65, 10, dict(snr_shift=20, scale=1000, correction=12))])
+def test_features(bins, channels, options, tmp_path):
+    check(features_model(bins, channels, **options), feature_samples(bins, channels), tmp_path)
+
+
+def test_sanitized(tmp_path):
+    """ASan/UBSan over both halves, the extreme inputs included (-32768 frames, 2^32 - 1 energies)."""
+    check(spectrum_model(480, 512), audio_samples(480)[:3], tmp_path / "spectrum", sanitize=True)
+    check(features_model(257, 40), feature_samples(257, 40, 3), tmp_path / "features", sanitize=True)
+
+
+def test_kernels_cross_compile_for_cortex_m4(tmp_path):
+    subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2",
+                    "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
+                    f"-I{RUNTIME_C / 'include'}", "-c", str(RUNTIME_C / "src" / "mc_signal.c"),
+                    "-o", str(tmp_path / "k.o")], check=True, capture_output=True, text=True)
+
+
+def _refused(model: bytes, tmp_path, match: str) -> None:
+    path = tmp_path / "bad.tflite"
+    path.write_bytes(model)
+    with pytest.raises(MicrocError, match=match):
+        generate(load_model(path), "bad")
+
+
+def _one(op: str, inputs, outputs, **options) -> bytes:
+    """A model of one custom operator; inputs are (name, shape, dtype) or constant arrays."""
+    b = ModelBuilder()
+    ins = [b.const(f"c{i}", t) if isinstance(t, np.ndarray) else b.tensor(*t) for i, t in enumerate(inputs)]
+    outs = [b.tensor(*t) for t in outputs]
+    b.custom(op, ins, outs, **options)
+    b.inputs([i for i, t in zip(ins, inputs) if not isinstance(t, np.ndarray)])
+    b.outputs(outs)
+    return b.build()
+
+
+@pytest.mark.parametrize("model,match", [
+    (_one("SignalRfft", [("x", (48,), "int16")], [("y", (50,), "int16")], T=7, fft_length=48),
+     "fft_length 48 is not a power of two"),
+    (_one("SignalRfft", [("x", (40,), "int16")], [("y", (34,), "int16")], T=7, fft_length=32),
+     "do not fit fft_length 32"),
+    (_one("SignalRfft", [("x", (32,), "int32")], [("y", (34,), "int32")], T=2, fft_length=32),
+     "only the int16 RFFT"),
+    (_one("SignalWindow", [("x", (10,), "int16"), np.ones(4, np.int16)], [("y", (10,), "int16")], shift=1),
+     "does not tile"),
+    (_one("SignalWindow", [("x", (8,), "int16"), np.ones(4, np.int16)], [("y", (8,), "int16")], shift=40),
+     r"shift=40 is missing or outside \[0, 31\]"),
+    (_one("SignalEnergy", [("x", (20,), "int16")], [("y", (10,), "uint32")], start_index=2, end_index=11),
+     "end_index=11"),
+    (_one("SignalFilterBank", [("x", (8,), "uint32"), np.ones(4, np.int16), np.ones(4, np.int16),
+                               np.array([0, 6], np.int16), np.array([0, 0], np.int16), np.array([4, 4], np.int16)],
+          [("y", (1,), "uint64")], num_channels=1), "reads outside the input"),
+    (_one("SignalPCAN", [("x", (4,), "uint32"), ("n", (4,), "uint32"), np.ones(100, np.int16)],
+          [("y", (4,), "uint32")], snr_shift=6), "fewer than the 125"),
+    (_one("SignalFilterBankLog", [("x", (4,), "uint32")], [("y", (4,), "int32")],
+          input_correction_bits=3, output_scale=64), "output 0 'y' is int32, expected int16"),
+])
+def test_refusals(model, match, tmp_path):
+    _refused(model, tmp_path, match)
