@@ -140,9 +140,10 @@ def test_features(bins, channels, options, tmp_path):
 
 
 def test_sanitized(tmp_path):
-    """ASan/UBSan over both halves, the extreme inputs included (-32768 frames, 2^32 - 1 energies)."""
+    """ASan/UBSan over every operator, the extreme inputs included (-32768 frames, 2^32 - 1 energies)."""
     check(spectrum_model(480, 512), audio_samples(480)[:3], tmp_path / "spectrum", sanitize=True)
     check(features_model(257, 40), feature_samples(257, 40, 3), tmp_path / "features", sanitize=True)
+    check(subtraction_model(12, clamping=True), root_samples(12, 8), tmp_path / "subtraction", sanitize=True)
 
 
 def test_kernels_cross_compile_for_cortex_m4(tmp_path):
@@ -193,3 +194,39 @@ def _one(op: str, inputs, outputs, **options) -> bytes:
 ])
 def test_refusals(model, match, tmp_path):
     _refused(model, tmp_path, match)
+
+
+# ---- SignalFilterBankSpectralSubtraction: state kept between invokes ----
+
+SUBTRACTION = dict(alternate_one_minus_smoothing=15401, alternate_smoothing=983, clamping=False,
+                   min_signal_remaining=819, one_minus_smoothing=15975, smoothing=409, smoothing_bits=10,
+                   spectral_subtraction_bits=14)  # the micro_speech front end's
+
+
+def subtraction_model(channels: int, **options) -> bytes:
+    """The features' half of the micro_speech front end: the PCAN gain comes from the noise estimate."""
+    b = ModelBuilder()
+    x = b.tensor("root", (channels,), "uint32")
+    y = b.tensor("subtracted", (channels,), "uint32")
+    noise = b.tensor("noise", (channels,), "uint32")
+    gained = b.tensor("gained", (channels,), "uint32")
+    lut = RNG.integers(-32768, 32767, 125, endpoint=True).astype(np.int16)
+    b.custom("SignalFilterBankSpectralSubtraction", [x], [y, noise], num_channels=channels,
+             **{**SUBTRACTION, **options})
+    b.custom("SignalPCAN", [y, noise, b.const("lut", lut)], [gained], snr_shift=6)
+    b.inputs([x])
+    b.outputs([y, noise, gained])
+    return b.build()
+
+
+def root_samples(channels: int, n: int) -> list[list[np.ndarray]]:
+    """Loud, then quiet frames (the estimate above the signal: the clamping case), then extremes."""
+    tops = [2**16, 2**20, 2**12, 2**4, 2**22 - 1, 2**32 - 1, 0]
+    return [[RNG.integers(0, tops[k % len(tops)], channels, endpoint=True, dtype=np.uint64).astype(np.uint32)]
+            for k in range(n)]
+
+
+@pytest.mark.parametrize("options", [{}, dict(clamping=True), dict(smoothing_bits=0, spectral_subtraction_bits=31,
+                                                                  smoothing=2**20, one_minus_smoothing=2**31 - 1)])
+def test_spectral_subtraction_in_sequence(options, tmp_path):
+    check(subtraction_model(12, **options), root_samples(12, 14), tmp_path)

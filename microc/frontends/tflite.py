@@ -71,6 +71,14 @@ _OPTIONS = {
 }
 
 
+# Custom operators whose TFLM kernel keeps state between invokes in a buffer of its own (zeroed by
+# Prepare and by a reset): the IR gives them that state as one more input, a variable tensor, which the
+# planner keeps in the persistent region. (op type -> attributes -> the state's shape and dtype)
+_CUSTOM_STATE = {
+    "CUSTOM(SignalFilterBankSpectralSubtraction)": lambda a: ((a.get("num_channels"),), "uint32"),
+}
+
+
 def _pool_attrs(o) -> dict:
     return dict(padding=_PADDING[o.Padding()], stride=(o.StrideH(), o.StrideW()),
                 filter=(o.FilterHeight(), o.FilterWidth()),
@@ -153,6 +161,10 @@ def _read_op(model, op, index: int, tensors: list[Tensor]) -> Op:
     inputs = [tensors[i] if i >= 0 else None for i in op.InputsAsNumpy()] if op.InputsLength() else []
     outputs = [tensors[i] for i in op.OutputsAsNumpy()]
     name = outputs[0].name if outputs else f"op{index}"
+    if op_type in _CUSTOM_STATE:
+        shape, dtype = _CUSTOM_STATE[op_type](attrs)
+        if all(isinstance(d, int) and not isinstance(d, bool) and 0 < d < 2**24 for d in shape):
+            inputs.append(Tensor(name=f"{name}/state", shape=shape, dtype=dtype, variable=True))
     return Op(type=op_type, inputs=inputs, outputs=outputs, attrs=attrs, name=name, index=index)
 
 

@@ -180,13 +180,15 @@ void mc_signal_filter_bank(const mc_filter_bank_t *p, const uint32_t *x, uint64_
   }
 }
 
-static uint32_t sqrt32(uint32_t num) {
-  uint32_t res = 0, bit;
+/* TFLM's Sqrt32 (width 32, saturating at 0xFFFF) and Sqrt64 (width 64, at 0xFFFFFFFF): digit-by-digit
+ * square root from the top even bit, rounded up where the remainder exceeds the root. */
+static uint32_t isqrt(uint64_t num, int32_t width, uint64_t cap) {
+  uint64_t res = 0, bit;
   int32_t top, iterations;
   if (num == 0) return 0;
-  top = (int32_t)(32 - msb32(num)) | 1;
-  bit = 1u << (31 - top);
-  iterations = (31 - top) / 2 + 1;
+  top = (int32_t)(width - msb64(num)) | 1;
+  bit = (uint64_t)1 << (width - 1 - top);
+  iterations = (width - 1 - top) / 2 + 1;
   while (iterations--) {
     if (num >= res + bit) {
       num -= res + bit;
@@ -196,28 +198,12 @@ static uint32_t sqrt32(uint32_t num) {
     }
     bit >>= 2;
   }
-  if (num > res && res != 0xFFFF) ++res;
-  return (uint16_t)res;
+  if (num > res && res != cap) ++res;
+  return (uint32_t)res;
 }
 
 static uint32_t sqrt64(uint64_t num) {
-  uint64_t res = 0, bit;
-  int32_t top, iterations;
-  if ((num >> 32) == 0) return sqrt32((uint32_t)num);
-  top = (int32_t)(64 - msb64(num)) | 1;
-  bit = (uint64_t)1 << (63 - top);
-  iterations = (63 - top) / 2 + 1;
-  while (iterations--) {
-    if (num >= res + bit) {
-      num -= res + bit;
-      res = (res >> 1) + bit;
-    } else {
-      res >>= 1;
-    }
-    bit >>= 2;
-  }
-  if (num > res && res != 0xFFFFFFFFu) ++res;
-  return (uint32_t)res;
+  return (num >> 32) == 0 ? isqrt(num, 32, 0xFFFFu) : isqrt(num, 64, 0xFFFFFFFFu);
 }
 
 void mc_signal_filter_bank_sqrt(const uint64_t *x, int32_t n, const int32_t *shift, uint32_t *y) {

@@ -168,6 +168,36 @@ def lower_filter_bank_sqrt(op: Op, ctx: LoweringContext) -> str:
     return f"mc_signal_filter_bank_sqrt({ctx.ptr(x)}, {n}, {ctx.ptr(shift)}, {ctx.ptr(y)});"
 
 
+@lowering("CUSTOM(SignalFilterBankSpectralSubtraction)")
+def lower_spectral_subtraction(op: Op, ctx: LoweringContext) -> str:
+    """The noise estimate is the operator's state: its last input, a variable tensor the frontend adds
+    (microc/frontends/tflite.py _CUSTOM_STATE), zero after a reset as TFLM's."""
+    _types(op, ("uint32", "uint32"), ("uint32", "uint32"))
+    x, state, (y, noise) = op.inputs[0], op.inputs[-1], op.outputs[:2]
+    channels = _option(op, "num_channels", 1, 2**24 - 1)
+    if len(op.inputs) != 2 or not state.variable or state.size != channels:
+        raise unsupported(op, f"needs one input of {channels} channels (and its state)")
+    if _same_size(op, x, y, noise) != channels:
+        raise unsupported(op, f"input and outputs must have num_channels={channels} elements")
+    bits = {k: _option(op, k, 0, 31) for k in ("smoothing_bits", "spectral_subtraction_bits")}
+    coeffs = {k: _option(op, k, 0, 2**32 - 1) for k in (
+        "smoothing", "one_minus_smoothing", "alternate_smoothing", "alternate_one_minus_smoothing",
+        "min_signal_remaining")}
+    clamping = op.attrs.get("clamping", False)
+    if not isinstance(clamping, bool):
+        raise unsupported(op, f"option clamping={clamping!r} is not a boolean")
+    p = ctx.struct("mc_spectral_subtraction_t", "spectral_subtraction", {
+        "channels": channels, "smoothing": f"{coeffs['smoothing']}u",
+        "one_minus_smoothing": f"{coeffs['one_minus_smoothing']}u",
+        "alt_smoothing": f"{coeffs['alternate_smoothing']}u",
+        "alt_one_minus_smoothing": f"{coeffs['alternate_one_minus_smoothing']}u",
+        "min_signal_remaining": f"{coeffs['min_signal_remaining']}u",
+        "smoothing_bits": f"{bits['smoothing_bits']}u", "subtraction_bits": f"{bits['spectral_subtraction_bits']}u",
+        "clamping": int(clamping)})
+    return (f"mc_signal_spectral_subtraction({p}, {ctx.ptr(x)}, {ctx.ptr(y)}, {ctx.ptr(noise)}, "
+            f"{ctx.ptr(state)});")
+
+
 @lowering("CUSTOM(SignalPCAN)")
 def lower_pcan(op: Op, ctx: LoweringContext) -> str:
     _types(op, ("uint32", "uint32", "int16"), ("uint32",))
