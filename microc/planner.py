@@ -336,8 +336,21 @@ def _place_exact(groups: list[_Group], upper: int, lower: int) -> str | None:
 
 
 def _lower_bound(buffers: list[Buffer], steps: int) -> int:
-    """The most bytes alive at one step; an in-place output and its input count once, as the larger."""
-    return max((sum(_alive_at(buffers, s)) for s in range(steps + 1)), default=0)
+    """The most bytes alive at one step; an in-place output and its input count once, as the larger.
+    Summed over each buffer's lifetime (not every buffer at every step: patched graphs have thousands
+    of short-lived buffers, and the code generator compares many of them)."""
+    alive = [0] * (steps + 1)
+    groups: dict[int, list[Buffer]] = {}
+    for b in buffers:
+        groups.setdefault(id(b.root()), []).append(b)
+    for members in groups.values():
+        most: dict[int, int] = {}
+        for b in members:
+            for s in range(b.first, b.last + 1):
+                most[s] = max(most.get(s, 0), b.size)
+        for s, n in most.items():
+            alive[s] += n
+    return max(alive, default=0)
 
 
 def _alive_at(buffers: list[Buffer], step: int, aligned: bool = False) -> list[int]:
