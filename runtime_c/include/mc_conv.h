@@ -17,6 +17,10 @@ typedef struct {
   int32_t out_zp, act_min, act_max;
 } mc_fc_s8_t;
 void mc_fully_connected_s8(const mc_fc_s8_t *p, const int8_t *in, int8_t *out);
+/* The int32 accumulators alone, acc[o] = bias[o] + sum_i w[o][i] * x[i] for one input vector, weights
+ * in the same row blocks: the matrix products of other kernels (LSTM gates, SVDF features). */
+void mc_fc_accumulate_s8(const int8_t *x, const MC_FLASH int8_t *w, const MC_FLASH int32_t *bias, int32_t n,
+                         int32_t out_f, int32_t *acc);
 
 typedef struct {
   int32_t batches, in_features, out_features;

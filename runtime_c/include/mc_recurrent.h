@@ -5,6 +5,7 @@
 #ifndef MC_RECURRENT_H
 #define MC_RECURRENT_H
 #include <stdint.h>
+#include "mc_common.h"
 
 /* SVDF. state: [batches][filters][memory], oldest first; each invoke shifts it left by one and writes
  * the feature projection of the new input in every filter's last slot. */
@@ -13,13 +14,15 @@ typedef struct {
   int32_t in_zp, state_zp, out_zp;
   int32_t mult_feature, shift_feature; /* input * feature weights -> state */
   int32_t mult_out, shift_out;         /* state * time weights (+ bias) -> output */
-  const int8_t *weights_feature;       /* [filters][inputs] */
+  const MC_FLASH int8_t *weights_feature; /* [filters][inputs] in FULLY_CONNECTED's row blocks */
+  const MC_FLASH int32_t *feature_bias;   /* [filters]: - in_zp * row sums of weights_feature */
   const void *weights_time;            /* [filters][memory], int8 or int16 as the state */
   const int32_t *bias;                 /* [units] */
 } mc_svdf_s8_t;
-/* int8 input and output; the state and the time weights are int8 (s8) or int16 (s16). */
-void mc_svdf_s8(const mc_svdf_s8_t *p, const int8_t *in, int8_t *state, int8_t *out);
-void mc_svdf_s8_s16(const mc_svdf_s8_t *p, const int8_t *in, int16_t *state, int8_t *out);
+/* int8 input and output; the state and the time weights are int8 (s8) or int16 (s16).
+ * scratch: filters int32. */
+void mc_svdf_s8(const mc_svdf_s8_t *p, const int8_t *in, int8_t *state, int8_t *out, int32_t *scratch);
+void mc_svdf_s8_s16(const mc_svdf_s8_t *p, const int8_t *in, int16_t *state, int8_t *out, int32_t *scratch);
 
 typedef struct {
   int32_t batches, inputs, filters, units, rank, memory;
@@ -33,14 +36,16 @@ void mc_svdf_f32(const mc_svdf_f32_t *p, const float *in, float *state, float *o
  * act(FC(x, w_in[g]) + FC(h, w_rec[g])) with act sigmoid, or tanh for the cell gate. The hidden state
  * h [batches][state] and the cell state c [batches][state] are variable tensors. Time-major input
  * [time][batches][inputs] runs every batch row at each step; batch-major [batches][time][inputs] runs
- * one row at a time. scratch: 4 * rows * state cells (rows: batches when time-major, else 1). */
+ * one row at a time. scratch: 4 * rows * state cells (rows: batches when time-major, else 1), then,
+ * for the int8 kernel, state int32 accumulators. */
 typedef struct {
   int32_t batches, time_steps, inputs, state, time_major;
   int32_t in_zp, hidden_zp;
-  const int8_t *w_in;       /* [4][state][inputs] */
-  const int8_t *w_rec;      /* [4][state][state] */
-  const int32_t *bias_in;   /* [4][state]: the gate bias - in_zp * row sums of w_in */
-  const int32_t *bias_rec;  /* [4][state]: - hidden_zp * row sums of w_rec */
+  /* Weights in FULLY_CONNECTED's row blocks (mc_conv.h), one matrix per gate. */
+  const MC_FLASH int8_t *w_in;      /* [4][state][inputs] */
+  const MC_FLASH int8_t *w_rec;     /* [4][state][state] */
+  const MC_FLASH int32_t *bias_in;  /* [4][state]: the gate bias - in_zp * row sums of w_in */
+  const MC_FLASH int32_t *bias_rec; /* [4][state]: - hidden_zp * row sums of w_rec */
   const int32_t *fc_mult;   /* [4][2] (input FC, recurrent FC): to the gates' Q3.12 int16 */
   const int32_t *fc_shift;  /* [4][2] */
   int32_t forget_mult, forget_shift; /* forget gate (Q0.15) * cell -> cell */

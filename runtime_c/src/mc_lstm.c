@@ -5,6 +5,7 @@
 #include <string.h>
 #include <math.h>
 #include "mc_common.h"
+#include "mc_conv.h"
 #include "mc_recurrent.h"
 
 enum { FORGET = 0, INPUT = 1, CELL = 2, OUTPUT = 3 };
@@ -71,18 +72,15 @@ static int16_t tanh_s16(int16_t x, int32_t mult, int32_t shift) {
   return (int16_t)(result >> 8);
 }
 
-/* FC of `rows` int8 vectors of n to m int16 outputs (zero point folded into the bias), requantized and
- * clamped to int16 as reference_integer_ops::FullyConnected. */
-static void fc_s8_s16(int32_t rows, int32_t n, int32_t m, const int8_t *x, const int8_t *w,
-                      const int32_t *bias, int32_t mult, int32_t shift, int16_t *y) {
-  int32_t r, o, d;
+/* FC of `rows` int8 vectors of n to m int16 outputs (zero point folded into the bias; FULLY_CONNECTED's
+ * accumulation, SMLAD on DSP targets), requantized and clamped to int16 as
+ * reference_integer_ops::FullyConnected. acc: m int32. */
+static void fc_s8_s16(int32_t rows, int32_t n, int32_t m, const int8_t *x, const MC_FLASH int8_t *w,
+                      const MC_FLASH int32_t *bias, int32_t mult, int32_t shift, int16_t *y, int32_t *acc) {
+  int32_t r, o;
   for (r = 0; r < rows; r++) {
-    for (o = 0; o < m; o++) {
-      const int8_t *wr = w + o * n, *xr = x + r * n;
-      int32_t acc = bias[o];
-      for (d = 0; d < n; d++) acc += wr[d] * xr[d];
-      y[r * m + o] = (int16_t)clamp_s16(mc_requantize(acc, mult, shift));
-    }
+    mc_fc_accumulate_s8(x + r * n, w, bias, n, m, acc);
+    for (o = 0; o < m; o++) y[r * m + o] = (int16_t)clamp_s16(mc_requantize(acc[o], mult, shift));
   }
 }
 
@@ -94,13 +92,13 @@ static void mul_s16(int32_t n, const int16_t *a, const int16_t *b, int32_t mult,
 }
 
 static void gate_s8(const mc_lstm_s8_t *p, int g, int32_t rows, const int8_t *x, const int8_t *h,
-                    int16_t *out, int16_t *tmp) {
+                    int16_t *out, int16_t *tmp, int32_t *acc) {
   const int32_t n = rows * p->state;
   int32_t i;
   fc_s8_s16(rows, p->inputs, p->state, x, p->w_in + g * p->state * p->inputs, p->bias_in + g * p->state,
-            p->fc_mult[2 * g], p->fc_shift[2 * g], out);
+            p->fc_mult[2 * g], p->fc_shift[2 * g], out, acc);
   fc_s8_s16(rows, p->state, p->state, h, p->w_rec + g * p->state * p->state, p->bias_rec + g * p->state,
-            p->fc_mult[2 * g + 1], p->fc_shift[2 * g + 1], tmp);
+            p->fc_mult[2 * g + 1], p->fc_shift[2 * g + 1], tmp, acc);
   for (i = 0; i < n; i++) out[i] = (int16_t)clamp_s16(out[i] + tmp[i]);
   for (i = 0; i < n; i++) out[i] = g == CELL ? tanh_s16(out[i], 3, 0) : sigmoid_s16(out[i]);
 }
@@ -110,16 +108,17 @@ static void step_s8(const mc_lstm_s8_t *p, int32_t rows, const int8_t *x, int8_t
                     int8_t *out, int16_t *scratch) {
   const int32_t n = rows * p->state;
   int16_t *b0 = scratch, *b1 = scratch + n, *b2 = scratch + 2 * n, *b3 = scratch + 3 * n;
+  int32_t *acc = (int32_t *)(void *)(scratch + 4 * n); /* 8 * n bytes in: 4-byte aligned */
   int32_t i;
-  gate_s8(p, FORGET, rows, x, h, b0, b3);
-  gate_s8(p, INPUT, rows, x, h, b1, b3);
-  gate_s8(p, CELL, rows, x, h, b2, b3);
+  gate_s8(p, FORGET, rows, x, h, b0, b3, acc);
+  gate_s8(p, INPUT, rows, x, h, b1, b3, acc);
+  gate_s8(p, CELL, rows, x, h, b2, b3, acc);
   mul_s16(n, b0, c, p->forget_mult, p->forget_shift, c);
   mul_s16(n, b1, b2, p->input_mult, p->input_shift, b1);
   for (i = 0; i < n; i++) c[i] = (int16_t)clamp_s16(c[i] + b1[i]);
   if (p->cell_clip >= 0)
     for (i = 0; i < n; i++) c[i] = (int16_t)MC_MAX(MC_MIN(c[i], p->cell_clip), -p->cell_clip);
-  gate_s8(p, OUTPUT, rows, x, h, b1, b3);
+  gate_s8(p, OUTPUT, rows, x, h, b1, b3, acc);
   for (i = 0; i < n; i++) b0[i] = tanh_s16(c[i], p->tanh_mult, p->tanh_shift);
   for (i = 0; i < n; i++)
     h[i] = mc_clamp_s8(mc_requantize(b0[i] * b1[i], p->hidden_mult, p->hidden_shift) + p->hidden_zp,

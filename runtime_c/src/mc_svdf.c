@@ -1,8 +1,9 @@
 /* SVDF as TFLM's EvalIntegerSvdfReference / EvalFloatSvdfReference (kernels/svdf_common.cc). The
- * per-filter time products are summed straight into their unit, in TFLM's order, so no scratch is
- * needed. Integer sums wrap in uint32 (TFLM's int32 sums of int16 products could overflow there). */
+ * integer feature projection is FULLY_CONNECTED's accumulation (SMLAD on DSP targets). The per-filter
+ * time products are summed straight into their unit, in TFLM's order (no scratch for them). Integer sums wrap in uint32 (TFLM's int32 sums of int16 products could overflow there). */
 #include <string.h>
 #include "mc_common.h"
+#include "mc_conv.h"
 #include "mc_recurrent.h"
 
 /* The body of the integer SVDF for both state types: T is int8_t or int16_t, TMIN/TMAX its range
@@ -11,16 +12,14 @@
   {                                                                                                   \
     const int32_t n_state = p->batches * p->filters * p->memory;                                      \
     const T *wt = (const T *)p->weights_time;                                                         \
-    int32_t b, f, u, r, j, c;                                                                         \
+    int32_t b, f, u, r, j;                                                                            \
     memmove(state, state + 1, (size_t)(n_state - 1) * sizeof(T));                                     \
     for (b = 0; b < p->batches; b++) {                                                                \
-      const int8_t *x = in + b * p->inputs;                                                           \
       T *s = state + b * p->filters * p->memory + p->memory - 1;                                      \
+      mc_fc_accumulate_s8(in + b * p->inputs, p->weights_feature, p->feature_bias, p->inputs,          \
+                          p->filters, scratch);                                                       \
       for (f = 0; f < p->filters; f++) {                                                              \
-        const int8_t *w = p->weights_feature + f * p->inputs;                                         \
-        int32_t acc = 0;                                                                              \
-        for (c = 0; c < p->inputs; c++) acc += w[c] * (x[c] - p->in_zp);                              \
-        acc = mc_requantize(acc, p->mult_feature, p->shift_feature);                                  \
+        int32_t acc = mc_requantize(scratch[f], p->mult_feature, p->shift_feature);                   \
         acc = acc < (TMIN) ? (TMIN) : (acc > (TMAX) ? (TMAX) : acc);                                  \
         s[f * p->memory] = (T)(p->state_zp + acc); /* TFLM adds the zero point after the clamp */     \
       }                                                                                               \
@@ -42,10 +41,11 @@
     }                                                                                                 \
   }
 
-void mc_svdf_s8(const mc_svdf_s8_t *p, const int8_t *in, int8_t *state, int8_t *out)
+void mc_svdf_s8(const mc_svdf_s8_t *p, const int8_t *in, int8_t *state, int8_t *out, int32_t *scratch)
 MC_SVDF_INT_BODY(int8_t, -128, 127)
 
-void mc_svdf_s8_s16(const mc_svdf_s8_t *p, const int8_t *in, int16_t *state, int8_t *out)
+void mc_svdf_s8_s16(const mc_svdf_s8_t *p, const int8_t *in, int16_t *state, int8_t *out,
+                    int32_t *scratch)
 MC_SVDF_INT_BODY(int16_t, -32768, 32767)
 
 void mc_svdf_f32(const mc_svdf_f32_t *p, const float *in, float *state, float *out) {

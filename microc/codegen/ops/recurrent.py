@@ -6,6 +6,7 @@ import numpy as np
 
 from microc.codegen.lowering import LoweringContext, c_float, lowering, unsupported
 from microc.codegen.ops.common import act_fields
+from microc.codegen.ops.conv import row_blocks
 from microc.codegen.quant import quantize_multiplier, tflite_round
 from microc.ir import Op, Tensor
 
@@ -22,7 +23,12 @@ def _state(op: Op, position: int) -> Tensor:
     return t
 
 
-@lowering("SVDF")
+def _svdf_scratch(op: Op, schedule=None) -> int:
+    """The integer kernel's feature accumulators: filters int32."""
+    return 4 * op.inputs[1].shape[0] if op.inputs[0].dtype == "int8" and len(op.inputs[1].shape) == 2 else 0
+
+
+@lowering("SVDF", scratch_bytes=_svdf_scratch)
 def lower_svdf(op: Op, ctx: LoweringContext) -> str:
     x, wf, wt = op.inputs[:3]
     bias = op.inputs[3] if len(op.inputs) > 3 else None
@@ -56,12 +62,15 @@ def lower_svdf(op: Op, ctx: LoweringContext) -> str:
     # TFLM's PrepareSvdf: both scales in float32 (the integer kernel applies no fused activation).
     m1, s1 = quantize_multiplier(_f32_ratio(x.quant.s, wf.quant.s, state.quant.s))
     m2, s2 = quantize_multiplier(_f32_ratio(state.quant.s, wt.quant.s, out.quant.s))
+    feature_bias = -x.quant.zp * wf.data.astype(np.int64).sum(axis=1)
     p = ctx.struct("mc_svdf_s8_t", "svdf", {
         **dims, "in_zp": x.quant.zp, "state_zp": state.quant.zp, "out_zp": out.quant.zp,
         "mult_feature": m1, "shift_feature": s1, "mult_out": m2, "shift_out": s2,
-        "weights_feature": ctx.ptr(wf), "weights_time": ctx.ptr(wt), "bias": bias_ptr})
+        "weights_feature": ctx.const(row_blocks(wf.data, 4), "wf", "int8_t", flash=True),
+        "feature_bias": ctx.const(feature_bias.astype(np.int32), "bias", "int32_t", flash=True),
+        "weights_time": ctx.ptr(wt), "bias": bias_ptr})
     fn = "mc_svdf_s8" if state.dtype == "int8" else "mc_svdf_s8_s16"
-    return f"{fn}({p}, {ctx.ptr(x)}, {ctx.ptr(state)}, {ctx.ptr(out)});"
+    return f"{fn}({p}, {ctx.ptr(x)}, {ctx.ptr(state)}, {ctx.ptr(out)}, (int32_t *){ctx.scratch()});"
 
 
 # ---- UNIDIRECTIONAL_SEQUENCE_LSTM ----
@@ -106,8 +115,10 @@ def _lstm_parts(op: Op):
 
 
 def _lstm_scratch(op: Op, schedule=None) -> int:
+    """TFLM's four gate buffers; the int8 kernel's FC accumulators (units int32) after them."""
     x, gates, hidden, cell, out, rows = _lstm_parts(op)
-    return 4 * rows * hidden.shape[-1] * (2 if cell.dtype == "int16" else 4)
+    units = hidden.shape[-1]
+    return 4 * rows * units * (2 if cell.dtype == "int16" else 4) + (4 * units if cell.dtype == "int16" else 0)
 
 
 @lowering("UNIDIRECTIONAL_SEQUENCE_LSTM", scratch_bytes=_lstm_scratch)
@@ -135,10 +146,10 @@ def lower_lstm(op: Op, ctx: LoweringContext) -> str:
            f"(int16_t *){ctx.scratch()});"
 
 
-def _stacked(ctx: LoweringContext, gates, k: int, ctype: str, values=None) -> str:
+def _stacked(ctx: LoweringContext, gates, k: int, ctype: str, values=None, flash: bool = False) -> str:
     """The four gates' k-th constants (0 input weights, 1 recurrent weights, 2 bias) as one array."""
     data = values if values is not None else [g[k].data for g in gates]
-    return ctx.const(np.concatenate([np.asarray(v).reshape(-1) for v in data]), "lstm", ctype)
+    return ctx.const(np.concatenate([np.asarray(v).reshape(-1) for v in data]), "lstm", ctype, flash)
 
 
 def _lstm_s8_params(op, ctx, x, gates, hidden, cell, dims, clip) -> str:
@@ -158,9 +169,10 @@ def _lstm_s8_params(op, ctx, x, gates, hidden, cell, dims, clip) -> str:
     quantized_clip = -1 if clip <= 0 else int(min(max(float(np.float32(clip)) / d(cell), -32768.0), 32767.0))
     return ctx.struct("mc_lstm_s8_t", "lstm", {
         **dims, "in_zp": x.quant.zp, "hidden_zp": hidden.quant.zp,
-        "w_in": _stacked(ctx, gates, 0, "int8_t"), "w_rec": _stacked(ctx, gates, 1, "int8_t"),
-        "bias_in": _stacked(ctx, gates, 2, "int32_t", [b.astype(np.int32) for b in bias_in]),
-        "bias_rec": _stacked(ctx, gates, 2, "int32_t", [b.astype(np.int32) for b in bias_rec]),
+        "w_in": _stacked(ctx, gates, 0, "int8_t", [row_blocks(g[0].data, 4) for g in gates], True),
+        "w_rec": _stacked(ctx, gates, 1, "int8_t", [row_blocks(g[1].data, 4) for g in gates], True),
+        "bias_in": _stacked(ctx, gates, 2, "int32_t", [b.astype(np.int32) for b in bias_in], True),
+        "bias_rec": _stacked(ctx, gates, 2, "int32_t", [b.astype(np.int32) for b in bias_rec], True),
         "fc_mult": ctx.const(np.array([m for m, _ in fc], np.int32), "mult", "int32_t"),
         "fc_shift": ctx.const(np.array([s for _, s in fc], np.int32), "shift", "int32_t"),
         "forget_mult": forget[0], "forget_shift": forget[1], "input_mult": inp[0], "input_shift": inp[1],
