@@ -234,3 +234,26 @@ def test_lstm_cell_clip(dtype, tmp_path):
 def test_lstm_sanitized(tmp_path):
     model, feeds = models_of("int8", [(2, 3, 4, 5, False), (2, 2, 3, 4, True)], add_lstm)
     check_sequence(model, samples_of(feeds, "int8", 3, seed=4), tmp_path, sanitized=True)
+
+
+# ---- the keyword models' SVDF layers, every layer's output over a sequence ----
+
+@pytest.mark.parametrize("name", ["tflm/keyword_scrambled_8bit", "tflm/keyword_scrambled"])
+def test_keyword_models_svdf_layers_match_tflm_in_sequence(name, tmp_path):
+    """The shared keyword models between their int16 QUANTIZEs (7 SVDF with int8 or int16 state, 5
+    FULLY_CONNECTED, SOFTMAX int8 -> int16), every layer's output a graph output, 6 invocations in
+    sequence on microc's C and on TFLM: each SVDF's state carried on real shapes and scales. The
+    weights are scrambled: nearly every layer's output saturates to -128/127 (the final one is
+    0.5/0.5 for any input), so the per-operator tests above are the ones with unsaturated values."""
+    from microc.export.tflite import export_tflite
+    from microc.frontends import load_model
+    from shared_models import shared_model
+    graph = load_model(shared_model(name))
+    assert [op.type for op in graph.ops[:2]] == ["QUANTIZE", "SVDF"] and graph.ops[-1].type == "QUANTIZE"
+    graph.ops = graph.ops[1:-1]
+    graph.inputs = [graph.ops[0].inputs[0]]
+    graph.outputs = [op.outputs[0] for op in graph.ops]
+    model = export_tflite(graph)
+    rng = np.random.default_rng(1)
+    samples = [[rng.integers(-128, 128, (1, 96), dtype=np.int8)] for _ in range(6)]
+    check_sequence(model, samples, tmp_path)
