@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-COLORS = {"weights": "#4c72b0", "code": "#dd8452", "arena": "#55a868", "stack": "#c44e52",
-          "rest": "#8c8c8c"}
+COLORS = {"weights": "#4c72b0", "code": "#dd8452", "arena": "#55a868", "state": "#8172b3",
+          "stack": "#c44e52", "rest": "#8c8c8c"}
 
 
 THOUSANDS = FuncFormatter(lambda v, _: f"{v:,.0f}")

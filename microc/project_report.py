@@ -127,8 +127,9 @@ def _arena(metadata: dict, notes: list[str]) -> dict | None:
 
 
 def _memory(project: Path, board, metadata: dict, notes: list[str]) -> dict | None:
-    """Flash as weights, code and the rest; RAM as arena, stack and the rest (section sizes of the
-    built ELF; weights are the model's constant arrays, the arena its static buffer)."""
+    """Flash as weights, code and the rest; RAM as arena, state (if any), stack and the rest (section
+    sizes of the built ELF; weights are the model's constant arrays, the arena and the state its static
+    buffers)."""
     from microc.build import BUILD_RESULT, section_sizes
     result = project / BUILD_RESULT
     if not result.is_file() or board.family == "zephyr":
@@ -141,12 +142,14 @@ def _memory(project: Path, board, metadata: dict, notes: list[str]) -> dict | No
     if flash - code < weights:  # weights kept inside .text (AVR's program memory)
         code -= weights
     arena = max(metadata["arena_bytes"], 16)  # the generated array's size
+    state = metadata.get("state_bytes", 0)  # a stateful model's variables (docs/recurrent.md)
     stack = sections.get(".stack", 0)
     if not stack:
         notes.append(f"{board.name}: the stack is not part of the image, so RAM shows none")
     return {"flash": {"total": flash, "parts": {"weights": weights, "code": code,
                                                 "rest": flash - weights - code}},
-            "ram": {"total": ram, "parts": {"arena": arena, "stack": stack, "rest": ram - arena - stack}}}
+            "ram": {"total": ram, "parts": {"arena": arena, **({"state": state} if state else {}),
+                                            "stack": stack, "rest": ram - arena - state - stack}}}
 
 
 def _verification(run: dict | None) -> dict | None:
@@ -189,8 +192,9 @@ def render_html(data: dict) -> str:
         parts += ["<h2>Flash and RAM</h2>", _img(charts.memory_bars(m)),
                   _table(["", "total", *m["flash"]["parts"], *m["ram"]["parts"]],
                          [["flash", _n(m["flash"]["total"]), *map(_n, m["flash"]["parts"].values()),
-                           "", "", ""],
-                          ["RAM", _n(m["ram"]["total"]), "", "", "", *map(_n, m["ram"]["parts"].values())]])]
+                           *[""] * len(m["ram"]["parts"])],
+                          ["RAM", _n(m["ram"]["total"]), *[""] * len(m["flash"]["parts"]),
+                           *map(_n, m["ram"]["parts"].values())]])]
     body = "\n".join(parts)
     return (f"<!DOCTYPE html>\n<html><head><meta charset=utf-8><title>microc report: {_e(s['name'])}</title>"
             f"<style>{_CSS}</style></head><body>\n{body}\n</body></html>\n")

@@ -1,5 +1,6 @@
 """SVDF (and its state kept between invokes): microc's C against TFLM, several invocations in sequence
 with the state carried on both sides, int8 bit-exact, float32 within the tolerance."""
+import re
 import subprocess
 
 import numpy as np
@@ -176,7 +177,8 @@ def test_recurrent_kernels_cross_compile_for_cortex_m4(src, tmp_path):
 
 # ---- UNIDIRECTIONAL_SEQUENCE_LSTM ----
 
-def add_lstm(b, dtype, tag, batches, steps, inputs, units, time_major=False, cell_clip=0.0, seed=0):
+def add_lstm(b, dtype, tag, batches, steps, inputs, units, time_major=False, cell_clip=0.0, seed=0,
+             peephole=False):
     """One LSTM (no peepholes, projection or layer norm, as TFLM takes); int8 with an int16 cell state
     of scale 2^-11, scales chosen so the gates' pre-activations span a few units."""
     rng = np.random.default_rng(seed)
@@ -199,6 +201,8 @@ def add_lstm(b, dtype, tag, batches, steps, inputs, units, time_major=False, cel
             ins[k] = b.const(f"b{k}{tag}", rng.normal(0, 0.5, units).astype(np.float32))
     qx = dict(scale=in_s, zero_point=-4) if q else {}
     qh = dict(scale=h_s, zero_point=2) if q else {}
+    if peephole:  # cell-to-input weights, which TFLM's kernel does not take
+        ins[9] = b.const(f"p{tag}", np.ones(units, np.float32))
     ins[0] = b.tensor(f"x{tag}", shape, dtype, **qx)
     ins[18] = b.tensor(f"h{tag}", (batches, units), dtype, **qh, variable=True)
     ins[19] = b.tensor(f"c{tag}", (batches, units), "int16" if q else dtype,
@@ -257,3 +261,40 @@ def test_keyword_models_svdf_layers_match_tflm_in_sequence(name, tmp_path):
     rng = np.random.default_rng(1)
     samples = [[rng.integers(-128, 128, (1, 96), dtype=np.int8)] for _ in range(6)]
     check_sequence(model, samples, tmp_path)
+
+
+def test_lstm_refuses_what_tflm_does_not_run(tmp_path):
+    """Peepholes (and projection, layer norm) are refused with a one-line error naming them."""
+    from microc.codegen.generate import generate
+    from microc.errors import UnsupportedOperator
+    from microc.frontends import load_model
+    b = ModelBuilder()
+    x, feeds, y = add_lstm(b, "float32", "", 1, 2, 3, 4, peephole=True)
+    b.inputs(x)
+    b.outputs([y])
+    (tmp_path / "m.tflite").write_bytes(b.build())
+    with pytest.raises(UnsupportedOperator, match=r"inputs \[9\] \(peepholes, projection or layer "):
+        generate(load_model(tmp_path / "m.tflite"), "m")
+
+
+@pytest.mark.parametrize("case,message", [
+    ("state not variable", "input 's' is read before any operator writes it"),
+    ("state as graph input", "graph input 's' is a variable tensor"),
+    ("1-D feature weights", "input 1 'wf' must have rank 2"),
+])
+def test_malformed_stateful_models_are_one_line_errors(case, message, tmp_path):
+    from microc.errors import ModelFormatError
+    from microc.frontends import load_model
+    b = ModelBuilder()
+    x = b.tensor("x", (1, 4), "float32")
+    wf = b.const("wf", np.ones((2, 4) if case != "1-D feature weights" else (8,), np.float32))
+    wt = b.const("wt", np.ones((2, 3), np.float32))
+    bias = b.const("b", np.ones(2, np.float32))
+    s = b.tensor("s", (1, 6), "float32", variable=case != "state not variable")
+    y = b.tensor("y", (1, 2), "float32")
+    b.op("SVDF", [x, wf, wt, bias, s], [y], rank=1)
+    b.inputs([x, s] if case == "state as graph input" else [x])
+    b.outputs([y])
+    (tmp_path / "m.tflite").write_bytes(b.build())
+    with pytest.raises(ModelFormatError, match=re.escape(message)):
+        load_model(tmp_path / "m.tflite")

@@ -42,6 +42,9 @@ def validate(graph: Graph) -> Graph:
     for kind, tensors in (("input", graph.inputs), ("output", graph.outputs)):
         for t in tensors:  # those no known operator reads or writes
             _check_tensor_once(t, f"graph {kind} '{t.name}'", checked)
+            if t.variable:
+                raise ModelFormatError(f"graph {kind} '{t.name}' is a variable tensor (the model's state, "
+                                       "which only its operators read and update)")
     for t in graph.outputs:
         if id(t) not in written:
             raise ModelFormatError(f"graph output '{t.name}' is written by no operator")
@@ -80,9 +83,10 @@ def _check_structure(op: Op, where: str, written: set[int]) -> None:
         if t is not None and not t.is_const and not t.variable and id(t) not in written:
             raise ModelFormatError(f"{where}: input '{t.name}' is read before any operator writes it")
     for t in op.outputs:
-        if t.is_const or id(t) in written:
-            raise ModelFormatError(f"{where}: output '{t.name}' is "
-                                   f"{'a constant' if t.is_const else 'written twice'}")
+        if t.is_const or t.variable or id(t) in written:
+            what = "a constant" if t.is_const else "a variable tensor (state is an input its operator " \
+                "updates)" if t.variable else "written twice"
+            raise ModelFormatError(f"{where}: output '{t.name}' is {what}")
         written.add(id(t))
 
 
@@ -347,6 +351,31 @@ def _arg_minmax(op: Op) -> str | None:
     return None
 
 
+def _state_inputs(*positions: int):
+    """The inputs at `positions` are present variable tensors (the state an operator updates)."""
+    def check(op: Op) -> str | None:
+        for i in positions:
+            if op.inputs[i] is None or not op.inputs[i].variable:
+                return f"input {i} (the state) must be a variable tensor"
+        return None
+    return check
+
+
+def _ranks(**want: int):
+    """Inputs (by position, as `i<position>`) of these ranks where present."""
+    def check(op: Op) -> str | None:
+        for key, rank in want.items():
+            t = op.inputs[int(key[1:])]
+            problem = t is not None and _rank(t, rank, f"input {key[1:]}")
+            if problem:
+                return problem
+        return None
+    return check
+
+
+_LSTM_RANKS = _ranks(i0=3, **{f"i{i}": 2 for i in range(1, 9)}, **{f"i{i}": 1 for i in range(12, 16)})
+
+
 def _checks(low: int, high: int, *rules, required: int | None = None, outputs: int = 1):
     def check(op: Op) -> str | None:
         problem = _arity(op, low, high, required, outputs)
@@ -383,6 +412,9 @@ RULES = {
     "IMPUTE": _checks(1, 1, _unary),
     "SVM_CLASSIFIER": _checks(1, 1, outputs=2),
     "ML_ELEMENTWISE": _checks(1, 64),
+    # Stateful operators (docs/recurrent.md): shapes against each other are the lowerings' to check.
+    "SVDF": _checks(5, 5, _state_inputs(4), _ranks(i0=2, i1=2, i2=2, i3=1), required=3),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": _checks(24, 24, _state_inputs(18, 19), _LSTM_RANKS, required=1),
     **{t: _checks(1, 1, _unary) for t in ("RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "QUANTIZE",
                                           "DEQUANTIZE", "LOGISTIC", "TANH", "HARD_SWISH", "SOFTMAX")},
 }
