@@ -96,17 +96,15 @@ SVDF_CASES = [  # batches, inputs, units, rank, memory
 ]
 
 
-@pytest.mark.parametrize("dtype,state_dtype", [("int8", "int8"), ("int8", "int16"), ("float32", None)])
-def test_svdf_sequence(dtype, state_dtype, tmp_path):
-    kwargs = {} if state_dtype is None else {"state_dtype": state_dtype}
-    cases = [(*c, *([kwargs["state_dtype"]] if kwargs else [])) for c in SVDF_CASES]
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+def test_svdf_sequence(dtype, tmp_path):
+    """Every case in one model: int8 with int8 and with int16 state; float32, also with a fused RELU."""
+    if dtype == "int8":
+        cases = [(*c, sd) for sd in ("int8", "int16") for c in SVDF_CASES]
+    else:
+        cases = [*SVDF_CASES, (1, 6, 4, 2, 3, None, "RELU")]
     model, feeds = models_of(dtype, cases, add_svdf)
     check_sequence(model, samples_of(feeds, dtype, 6, seed=3), tmp_path)
-
-
-def test_svdf_float_fused_relu(tmp_path):
-    model, feeds = models_of("float32", [(1, 6, 4, 2, 3, None, "RELU")], add_svdf)
-    check_sequence(model, samples_of(feeds, "float32", 4, seed=5), tmp_path)
 
 
 def test_svdf_sanitized(tmp_path):
@@ -221,18 +219,12 @@ LSTM_CASES = [  # batches, steps, inputs, units
 
 
 @pytest.mark.parametrize("dtype", ["int8", "float32"])
-@pytest.mark.parametrize("time_major", [False, True])
-def test_lstm_sequence(dtype, time_major, tmp_path):
-    cases = [(*c, time_major) for c in LSTM_CASES]
-    model, feeds = models_of(dtype, cases, add_lstm)
+def test_lstm_sequence(dtype, tmp_path):
+    """Every case in one model, batch-major and time-major, and a cell clip of 0.3 (it changes the int8
+    outputs by up to 35 quanta against no clip)."""
+    cases = [(*c, time_major) for time_major in (False, True) for c in LSTM_CASES]
+    model, feeds = models_of(dtype, [*cases, (2, 4, 5, 4, False, 0.3)], add_lstm)
     check_sequence(model, samples_of(feeds, dtype, 4, seed=7), tmp_path)
-
-
-@pytest.mark.parametrize("dtype", ["int8", "float32"])
-def test_lstm_cell_clip(dtype, tmp_path):
-    # 0.3 clips: the int8 outputs move by up to 35 quanta against no clip
-    model, feeds = models_of(dtype, [(2, 4, 5, 4, False, 0.3)], add_lstm)
-    check_sequence(model, samples_of(feeds, dtype, 3, seed=2), tmp_path)
 
 
 def test_lstm_sanitized(tmp_path):
