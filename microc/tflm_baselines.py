@@ -25,6 +25,7 @@ class Row:
     cycles: int | None  # estimated (docs/cycles.md)
     arena_bytes: int
     matches_microc: bool
+    code_bytes: int | None = None  # flash less the weights (microc) or less the embedded .tflite (TFLM)
 
 
 @dataclass

@@ -333,11 +333,12 @@ def _patch(path: Path, old: str, new: str, before: str | None = None) -> None:
 # ---- measuring ------------------------------------------------------------------------------------------
 
 def measure(project: Path, samples: int):
-    """Build and run `samples` seeded inputs (the same for every project of one model) under QEMU."""
+    """Build and run `samples` seeded inputs (the same for every project of one model) under QEMU: the
+    run's report and the ELF's flash bytes."""
     from microc.build import build_project
     from microc.runner.session import run_project
-    build_project(project)
-    return run_project(project, samples=samples, seed=0, verify=False)
+    flash = build_project(project).flash_bytes
+    return run_project(project, samples=samples, seed=0, verify=False), flash
 
 
 def tflm_arena(project: Path) -> int:
@@ -383,18 +384,19 @@ def bench(src: Sources, models: list[Path], boards: list[str], cache: Path, work
             project = work / f"{model.stem}-{board}"
             compile_model(model, board, project, name="model")
             meta = read_metadata(project)
-            mine = measure(project, samples)
+            mine, flash = measure(project, samples)
             if mine.counter.kind != "plugin":
                 raise MicrocError(f"microc's QEMU counting plugin did not run: {mine.counter.note}")
             rows.append(Row(model.stem, board, "microc", mine.instructions, mine.cycles, meta["arena_bytes"],
-                            True))
+                            True, flash - meta["weight_bytes"]))
             for kernels, lib in libs.items():
                 p = tflm_project(project, work / f"{model.stem}-{board}-tflm-{kernels}", model, lib, ops[model])
-                theirs = measure(p, samples)
+                theirs, flash = measure(p, samples)
                 same = all(np.array_equal(a, b) for s, t in zip(mine.samples, theirs.samples)
                            for a, b in zip(s.outputs, t.outputs))
                 rows.append(Row(model.stem, board, f"TFLM {'CMSIS-NN' if kernels == 'cmsis_nn' else 'reference'}",
-                                theirs.instructions, theirs.cycles, tflm_arena(p), same))
+                                theirs.instructions, theirs.cycles, tflm_arena(p), same,
+                                flash - model.stat().st_size))
             say("  " + "; ".join(f"{r.tool} {_n(r.instructions)} instr., {_n(r.cycles)} cycles, "
                                  f"arena {_n(r.arena_bytes)}{'' if r.matches_microc else ', OUTPUTS DIFFER'}"
                                  for r in rows[-3:]))
@@ -408,17 +410,18 @@ def _ratio(a: int | None, b: int | None) -> str:
 
 
 def markdown_table(rows: list[Row]) -> str:
-    """One line per model and board: instructions, estimated cycles and arena of each of the three, and
-    microc's instructions and cycles over TFLM+CMSIS-NN's."""
+    """One line per model and board: instructions, estimated cycles, arena and code of each of the three,
+    and microc's instructions and cycles over TFLM+CMSIS-NN's."""
     head = "| model | board | " + " | ".join(f"{t} instr. | {t} cycles (est.)" for t in TOOLS) + \
            " | " + " | ".join(f"{t} arena B" for t in TOOLS) + \
+           " | " + " | ".join(f"{t} code B" for t in TOOLS) + \
            " | microc / CMSIS-NN instr. | microc / CMSIS-NN cycles | outputs equal |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for key in dict.fromkeys((r.model, r.board) for r in rows):
         by = {r.tool: r for r in rows if (r.model, r.board) == key}
         got = [by.get(t) for t in TOOLS]
         cells = [f"{_n(r and r.instructions)} | {_n(r and r.cycles)}" for r in got]
-        arenas = [_n(r and r.arena_bytes) for r in got]
+        arenas = [_n(r and r.arena_bytes) for r in got] + [_n(r and r.code_bytes) for r in got]
         mine, cmsis = got[0], got[2]
         ratios = [_ratio(mine and getattr(mine, k), cmsis and getattr(cmsis, k)) for k in ("instructions", "cycles")]
         equal = "yes" if all(r and r.matches_microc for r in got) else "NO"

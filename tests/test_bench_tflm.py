@@ -106,12 +106,12 @@ def test_tflm_firmware_replaces_the_model(tmp_path):
 
 def test_markdown_table():
     R = bench_tflm.Row
-    rows = [R("kws", "mps2-an386", "microc", 100, 150, 16000, True),
-            R("kws", "mps2-an386", "TFLM reference", 1000, 1500, 22000, True),
+    rows = [R("kws", "mps2-an386", "microc", 100, 150, 16000, True, 9000),
+            R("kws", "mps2-an386", "TFLM reference", 1000, 1500, 22000, True, 50000),
             R("kws", "mps2-an386", "TFLM CMSIS-NN", 200, None, 23000, False)]
     line = bench_tflm.markdown_table(rows).splitlines()[2]
     assert line == ("| kws | mps2-an386 | 100 | 150 | 1,000 | 1,500 | 200 | - | 16,000 | 22,000 | 23,000 "
-                    "| 0.50 | - | NO |")
+                    "| 9,000 | 50,000 | - | 0.50 | - | NO |")
 
 
 def test_git_commit(tmp_path):
