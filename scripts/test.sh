@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m pytest -q -ra "$@"
+# -n auto: one pytest worker per core (the tests are mostly compilers and emulators, one process each).
+exec .venv/bin/python -m pytest -q -ra -n auto "$@"
