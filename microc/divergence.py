@@ -28,16 +28,24 @@ class LayerMismatch:
         return asdict(self)
 
 
-def first_mismatch(device, manifest: dict, metadata: dict, sample: list[np.ndarray]) -> LayerMismatch | None:
+def first_mismatch(device, manifest: dict, metadata: dict, sample: list[np.ndarray],
+                   before: list[list[np.ndarray]] = ()) -> LayerMismatch | None:
     """Run `sample` on `device` (serving this project's firmware) layer by layer; the first layer whose
-    output differs from TFLM's, or None when every layer agrees."""
+    output differs from TFLM's, or None when every layer agrees. A stateful model (docs/recurrent.md)
+    first replays the samples `before` it from a RESET, on the device and on TFLM, so that both hold the
+    state `sample` ran with."""
     from microc.passes.calibration import observe_tensors
-    if metadata.get("state_bytes"):
-        raise MicrocError("a stateful model's layers depend on the samples before: not rerun layer by layer")
     graph = _project_graph(manifest, metadata)
-    reference = next(observe_tensors(graph, [sample]))
-    for i, x in enumerate(sample):
-        device.write_input(i, np.ascontiguousarray(x).tobytes())
+    stateful = bool(metadata.get("state_bytes"))
+    for reference in observe_tensors(graph, [*(before if stateful else []), sample]):
+        pass  # the last sample's tensors, after the state of those before
+    if stateful:
+        device.reset()
+        for earlier in before:
+            _write(device, earlier)
+            if device.invoke().status != 0:
+                raise MicrocError("the model's invoke failed while replaying the samples before")
+    _write(device, sample)
     for step, (op, row) in enumerate(zip(graph.ops, metadata["layers"])):
         for t, place in zip(op.outputs, _output_places(row)):
             raw = device.run_layer(step, place["offset"], place["bytes"])
@@ -46,6 +54,11 @@ def first_mismatch(device, manifest: dict, metadata: dict, sample: list[np.ndarr
             if mismatch is not None:
                 return LayerMismatch(step, op.type, t.name, *mismatch)
     return None
+
+
+def _write(device, sample: list[np.ndarray]) -> None:
+    for i, x in enumerate(sample):
+        device.write_input(i, np.ascontiguousarray(x).tobytes())
 
 
 def compare_tensor(got: np.ndarray, want: np.ndarray) -> tuple[int, float, int] | None:

@@ -86,6 +86,22 @@ def test_an_untouched_project_agrees_with_tflm_at_every_layer(tmp_path):
         assert first_mismatch(device, read_manifest(project), metadata, sample) is None
 
 
+def test_a_stateful_model_replays_the_samples_before_and_agrees_at_every_layer(tmp_path):
+    """The LSTM model's fourth sample layer by layer after the first three (from a RESET, on the device
+    and on TFLM): every layer agrees, so the state was the same on both; an edited FULLY_CONNECTED
+    weight is named by microc run."""
+    from microc.divergence import first_mismatch
+    model = shared_model("tflm/trained_lstm_int8")
+    project = tmp_path / "lstm"
+    deploy(model, "host", project)
+    metadata = read_metadata(project)
+    samples = make_samples(metadata["inputs"], 4, seed=3)[:4]
+    artifact = json.loads((project / "build/microc-build.json").read_text())["artifact"]
+    with HostDevice(artifact, timeout=60) as device:
+        assert first_mismatch(device, read_manifest(project), metadata, samples[3], samples[:3]) is None
+    edit_and_find(model, "host", tmp_path / "edited", 2, "127", "FULLY_CONNECTED")
+
+
 def test_compare_tensor_counts_and_locates_differences():
     from microc.divergence import compare_tensor
     want = np.arange(10, dtype=np.int8)

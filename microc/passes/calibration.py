@@ -112,7 +112,8 @@ def observe_tensors(graph: Graph, samples: list[list[np.ndarray]]) -> Iterator[d
     from microc.export.tflite import export_tflite
     from tflite_micro.python.tflite_micro import runtime
 
-    observed = [t for t in graph.activations() if not any(t is i for i in graph.inputs)]
+    # Variable tensors (a stateful model's) stay state: TFLM carries them from sample to sample.
+    observed = [t for t in graph.activations() if not t.variable and not any(t is i for i in graph.inputs)]
     outputs = list(graph.outputs) + [t for t in observed if not any(t is o for o in graph.outputs)]
     model = export_tflite(graph, extra_outputs=outputs)
     arena = 2 * sum(t.nbytes for t in graph.activations()) + (4 << 20)

@@ -156,7 +156,8 @@ def run_project(project: Path, input_file: str | None = None, samples: int = 10,
         _record_stack(project, report.stack_bytes)
     if comparison is not None and not comparison.match:
         failing = next((r.index for r in results if r.match is False), len(results) - 1)
-        _find_first_mismatch(report, manifest, inputs[failing], (board, project, build, port, timeout))
+        _find_first_mismatch(report, manifest, inputs[failing], (board, project, build, port, timeout),
+                             inputs[:failing])
     return report
 
 
@@ -168,13 +169,13 @@ def _record_stack(project: Path, stack_bytes: int) -> None:
     path.write_text(json.dumps(metadata, indent=2) + "\n")
 
 
-def _find_first_mismatch(report: RunReport, manifest: dict, sample, device_args) -> None:
-    """Rerun a failing sample layer by layer (microc.divergence); a failure to do so is noted, not
-    raised: the run's own results stand."""
+def _find_first_mismatch(report: RunReport, manifest: dict, sample, device_args, before) -> None:
+    """Rerun a failing sample layer by layer (microc.divergence; a stateful model replays the samples
+    `before` it first); a failure to do so is noted, not raised: the run's own results stand."""
     from microc.divergence import first_mismatch
     try:
         with open_device(*device_args) as device:
-            report.first_mismatch = first_mismatch(device, manifest, report.metadata, sample)
+            report.first_mismatch = first_mismatch(device, manifest, report.metadata, sample, before)
             device.exit(0)
     except MicrocError as e:
         report.divergence_note = f"the layer-by-layer rerun failed: {e}"
