@@ -230,3 +230,67 @@ def root_samples(channels: int, n: int) -> list[list[np.ndarray]]:
                                                                   smoothing=2**20, one_minus_smoothing=2**31 - 1)])
 def test_spectral_subtraction_in_sequence(options, tmp_path):
     check(subtraction_model(12, **options), root_samples(12, 14), tmp_path)
+
+
+# ---- the builtins' int32 and uint32 paths the front ends use around the signal operators ----
+
+def int32_builtins_model() -> bytes:
+    """ADD (TFLM's int32 ADD ignores its fused activation), MUL and DIV (they clamp to it), MAXIMUM,
+    MINIMUM, broadcasting; STRIDED_SLICE, CONCATENATION; CAST to and from uint32."""
+    b = ModelBuilder()
+    a = b.tensor("a", (3, 8), "int32")
+    s = b.tensor("s", (8,), "int32")
+    e = b.tensor("e", (10,), "uint32")
+    outs = []
+
+    def out(name, shape, dtype="int32"):
+        outs.append(b.tensor(name, shape, dtype))
+        return outs[-1]
+
+    b.op("ADD", [a, s], [out("add", (3, 8))], activation="RELU")
+    b.op("MUL", [a, s], [out("mul", (3, 8))], activation="RELU")
+    b.op("MUL", [a, b.const("k", np.array([-3], np.int32))], [out("mul_k", (3, 8))])
+    b.op("DIV", [a, b.const("d", np.array([7, -2, 1, -1, 3, 100, -9, 2], np.int32))], [out("div", (3, 8))])
+    b.op("DIV", [a, b.const("d2", np.array(5, np.int32))], [out("div_n1", (3, 8))], activation="RELU_N1_TO_1")
+    b.op("MAXIMUM", [a, s], [out("max", (3, 8))])
+    b.op("MINIMUM", [s, a], [out("min", (3, 8))])
+    b.op("STRIDED_SLICE", [a, *(b.const(f"ss{i}", np.array(v, np.int32)) for i, v in
+                                enumerate(([0, 1], [3, 7], [2, 2])))], [out("slice", (2, 3))])
+    b.op("CONCATENATION", [b.const("zeros", np.zeros(5, np.int32)), s], [out("concat", (13,))], axis=0)
+    b.op("CAST", [e], [out("e_s32", (10,))], in_type="uint32", out_type="int32")
+    b.op("CAST", [s], [out("s_u32", (8,), "uint32")], in_type="int32", out_type="uint32")
+    b.op("CAST", [e], [out("e_s8", (10,), "int8")], in_type="uint32", out_type="int8")
+    b.inputs([a, s, e])
+    b.outputs(outs)
+    return b.build()
+
+
+def int32_samples(n: int = 4) -> list[list[np.ndarray]]:
+    out = []
+    for k in range(n):
+        # large values, or large products; sums and products stay inside int32 (TFLM's overflow is
+        # undefined: microc wraps)
+        a_top, s_top = (2**30, 2) if k % 2 == 0 else (2**15, 2**15)
+        a = RNG.integers(-a_top, a_top, (3, 8)).astype(np.int32)
+        s = RNG.integers(-s_top, s_top, 8).astype(np.int32)
+        e = RNG.integers(0, 2**32, 10, dtype=np.uint64).astype(np.uint32)
+        out.append([a, s, e])
+    return out
+
+
+def test_int32_builtins(tmp_path):
+    check(int32_builtins_model(), int32_samples(), tmp_path)
+    check(int32_builtins_model(), int32_samples(1), tmp_path / "sanitized", sanitize=True)
+
+
+def test_audio_front_end_on_the_cortex_m4(tmp_path):
+    """micro_speech's audio front end (every signal operator and the int32 builtins) as firmware on the
+    emulated M4: 5 invocations in sequence after a RESET, the noise estimate (40 uint32) carried,
+    each output bit-exact with TFLM run the same way. (On host: tests/test_shared_models.py.)"""
+    from shared_models import built_for_qemu
+    from microc.runner.session import run_project
+    project, _ = built_for_qemu("tflm/audio_preprocessor_int8", "mps2-an386", tmp_path / "proj")
+    run = run_project(project, samples=5, seed=4, verify=True)
+    assert run.match is True and run.comparison.max_abs_diff == 0 and len(run.samples) == 5
+    assert run.metadata["state_bytes"] == 160
+    assert all(s.instructions and s.instructions > 0 for s in run.samples)

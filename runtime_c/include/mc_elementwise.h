@@ -58,4 +58,16 @@ typedef struct {
 void mc_squared_difference_s8(const mc_sqdiff_s8_t *p, const int8_t *a, const int8_t *b, int8_t *out);
 void mc_squared_difference_f32(const mc_bcast_t *s, const float *a, const float *b, float *out);
 
+/* int32, unquantized (TFLM's int32 ADD ignores the fused activation: its range is the whole int32's;
+ * MUL and DIV clamp to it). Wrapping sums and products; DIV truncates (x / 0 gives 0). */
+typedef struct {
+  mc_bcast_t shape;
+  int32_t act_min, act_max;
+} mc_binary_s32_t;
+void mc_add_s32(const mc_binary_s32_t *p, const int32_t *a, const int32_t *b, int32_t *out);
+void mc_mul_s32(const mc_binary_s32_t *p, const int32_t *a, const int32_t *b, int32_t *out);
+void mc_div_s32(const mc_binary_s32_t *p, const int32_t *a, const int32_t *b, int32_t *out);
+void mc_maximum_s32(const mc_bcast_t *s, const int32_t *a, const int32_t *b, int32_t *out);
+void mc_minimum_s32(const mc_bcast_t *s, const int32_t *a, const int32_t *b, int32_t *out);
+
 #endif

@@ -24,8 +24,9 @@ void mc_arg_minmax_f32(const mc_arg_minmax_t *p, const float *in, int32_t *out);
 /* CAST between int8, int16, int32, float32 and bool (1 byte, 0 or 1; input only, as TFLM): C++'s
  * static_cast of each value, raw (quantization is ignored). Integers narrow by wrapping; a float becomes
  * an integer by truncation toward zero through int32 (TFLM's static_cast is undefined outside the target's
- * range; microc saturates at the int32 range, NaN gives 0, then wraps). */
-enum { MC_T_INT8, MC_T_INT16, MC_T_INT32, MC_T_FLOAT32, MC_T_BOOL };
+ * range; microc saturates at the int32 range, NaN gives 0, then wraps). uint32 (the signal operators'
+ * energies) to and from the integer types, with the same wrapping. */
+enum { MC_T_INT8, MC_T_INT16, MC_T_INT32, MC_T_FLOAT32, MC_T_BOOL, MC_T_UINT32 };
 typedef struct {
   int32_t size, in_type, out_type;
 } mc_cast_t;

@@ -143,3 +143,42 @@ void mc_squared_difference_s8(const mc_sqdiff_s8_t *p, const int8_t *a, const in
   MC_BINARY_LOOP(&p->shape, int8_t, SQDIFF_S8);
 #undef SQDIFF_S8
 }
+
+/* int32 (unquantized, as TFLM: the signal front ends' feature scaling). Sums and products wrap in
+ * two's complement (TFLM's int32 overflow is undefined; compilers wrap); DIV truncates toward zero,
+ * and where C's division is undefined microc gives 0 (division by 0) and INT32_MIN (INT32_MIN / -1). */
+static int32_t clamp_s32(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+static int32_t div_s32(int32_t x, int32_t y) {
+  if (y == 0) return 0;
+  if (y == -1) return (int32_t)(0u - (uint32_t)x);
+  return x / y;
+}
+
+void mc_add_s32(const mc_binary_s32_t *p, const int32_t *a, const int32_t *b, int32_t *out) {
+  const int32_t lo = p->act_min, hi = p->act_max;
+#define ADD_S32(x, y) clamp_s32((int32_t)((uint32_t)(x) + (uint32_t)(y)), lo, hi)
+  MC_BINARY_LOOP(&p->shape, int32_t, ADD_S32);
+#undef ADD_S32
+}
+
+void mc_mul_s32(const mc_binary_s32_t *p, const int32_t *a, const int32_t *b, int32_t *out) {
+  const int32_t lo = p->act_min, hi = p->act_max;
+#define MUL_S32(x, y) clamp_s32((int32_t)((uint32_t)(x) * (uint32_t)(y)), lo, hi)
+  MC_BINARY_LOOP(&p->shape, int32_t, MUL_S32);
+#undef MUL_S32
+}
+
+void mc_div_s32(const mc_binary_s32_t *p, const int32_t *a, const int32_t *b, int32_t *out) {
+  const int32_t lo = p->act_min, hi = p->act_max;
+#define DIV_S32(x, y) clamp_s32(div_s32((x), (y)), lo, hi)
+  MC_BINARY_LOOP(&p->shape, int32_t, DIV_S32);
+#undef DIV_S32
+}
+
+void mc_maximum_s32(const mc_bcast_t *s, const int32_t *a, const int32_t *b, int32_t *out) {
+  MC_BINARY_LOOP(s, int32_t, MC_MAX);
+}
+void mc_minimum_s32(const mc_bcast_t *s, const int32_t *a, const int32_t *b, int32_t *out) {
+  MC_BINARY_LOOP(s, int32_t, MC_MIN);
+}

@@ -52,9 +52,10 @@ static int32_t float_to_int32(float f) {
 void mc_cast(const mc_cast_t *p, const void *in, void *out) {
   int32_t i;
   for (i = 0; i < p->size; ++i) {
-    int32_t v = 0;
+    int64_t v = 0; /* every integer input's value exactly (uint32 too) */
     float f = 0.0f;
     switch (p->in_type) {
+      case MC_T_UINT32: v = ((const uint32_t *)in)[i]; break;
       case MC_T_INT8: v = ((const int8_t *)in)[i]; break;
       case MC_T_INT16: v = ((const int16_t *)in)[i]; break;
       case MC_T_INT32: v = ((const int32_t *)in)[i]; break;
@@ -66,7 +67,8 @@ void mc_cast(const mc_cast_t *p, const void *in, void *out) {
     switch (p->out_type) {
       case MC_T_INT8: ((int8_t *)out)[i] = (int8_t)v; break;
       case MC_T_INT16: ((int16_t *)out)[i] = (int16_t)v; break;
-      case MC_T_INT32: ((int32_t *)out)[i] = v; break;
+      case MC_T_INT32: ((int32_t *)out)[i] = (int32_t)v; break;
+      case MC_T_UINT32: ((uint32_t *)out)[i] = (uint32_t)v; break;
       default: ((float *)out)[i] = f; break;
     }
   }

@@ -8,7 +8,7 @@ import numpy as np
 from microc.codegen.fixedpoint import multiply_by_quantized_multiplier
 from microc.codegen.lowering import LoweringContext, lowering, unsupported
 from microc.codegen.ops.common import act_fields, c_init, c_list
-from microc.codegen.ops.elementwise import _check_operands, _smaller_than_one, broadcast_shape
+from microc.codegen.ops.elementwise import _check_operands, _smaller_than_one, broadcast_shape, int32_act_fields
 from microc.codegen.quant import quantize_multiplier
 from microc.ir import Op
 
@@ -22,9 +22,10 @@ def _args(op: Op, ctx: LoweringContext) -> str:
 @lowering("MAXIMUM")
 @lowering("MINIMUM")
 def lower_min_max(op: Op, ctx: LoweringContext) -> str:
-    dtype = _check_operands(op)
+    dtype = _check_operands(op, ("int8", "float32", "int32"))
     shape = ctx.struct("mc_bcast_t", "bcast", broadcast_shape_fields(op))
-    return f"mc_{op.type.lower()}_{'s8' if dtype == 'int8' else 'f32'}({shape}, {_args(op, ctx)});"
+    suffix = {"int8": "s8", "int32": "s32", "float32": "f32"}[dtype]
+    return f"mc_{op.type.lower()}_{suffix}({shape}, {_args(op, ctx)});"
 
 
 def broadcast_shape_fields(op: Op) -> dict:
@@ -33,8 +34,12 @@ def broadcast_shape_fields(op: Op) -> dict:
 
 @lowering("DIV")
 def lower_div(op: Op, ctx: LoweringContext) -> str:
-    if _check_operands(op) != "float32":
-        raise unsupported(op, "int8 DIV is not supported (float32 only)")
+    dtype = _check_operands(op, ("int8", "float32", "int32"))
+    if dtype == "int8":
+        raise unsupported(op, "int8 DIV is not supported (float32 and int32 only)")
+    if dtype == "int32":
+        p = ctx.struct("mc_binary_s32_t", "div", {"shape": c_init(broadcast_shape(op)), **int32_act_fields(op)})
+        return f"mc_div_s32({p}, {_args(op, ctx)});"
     p = ctx.struct("mc_binary_f32_t", "div", {"shape": c_init(broadcast_shape(op)),
                                               **act_fields(op, op.outputs[0])})
     return f"mc_div_f32({p}, {_args(op, ctx)});"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from microc.codegen.lowering import LoweringContext, isa_schedules, lowering, unsupported
+from microc.codegen.lowering import LoweringContext, c_int, isa_schedules, lowering, unsupported
 from microc.codegen.ops import mve
 from microc.codegen.ops.common import act_fields, c_init, merge_dims, require_dtype
 from microc.codegen.fixedpoint import multiply_by_quantized_multiplier
@@ -37,8 +37,8 @@ def broadcast_shape(op: Op) -> dict:
     return dict(rank=len(dims), dims=dims + pad, a_stride=a_st + pad, b_stride=b_st + pad)
 
 
-def _check_operands(op: Op) -> str:
-    dtype = require_dtype(op)
+def _check_operands(op: Op, dtypes: tuple[str, ...] = ("int8", "float32")) -> str:
+    dtype = require_dtype(op, dtypes)
     if len(op.inputs) != 2 or op.inputs[1] is None or op.inputs[1].dtype != dtype:
         raise unsupported(op, f"needs two {dtype} inputs")
     if op.attrs.get("activation", "NONE") not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
@@ -48,6 +48,16 @@ def _check_operands(op: Op) -> str:
             if t.quant is None or t.quant.per_channel:
                 raise unsupported(op, f"int8 tensor '{t.name}' must be per-tensor quantized")
     return dtype
+
+
+INT32_RANGES = {"NONE": (-(2**31), 2**31 - 1), "RELU": (0, 2**31 - 1), "RELU6": (0, 6), "RELU_N1_TO_1": (-1, 1)}
+
+
+def int32_act_fields(op: Op) -> dict:
+    """TFLM's int32 clamp: the fused activation's range (CalculateActivationRange), except for ADD,
+    whose int32 path clamps to the whole int32 range whatever the activation."""
+    lo, hi = INT32_RANGES["NONE" if op.type == "ADD" else op.attrs.get("activation", "NONE")]
+    return {"act_min": c_int(lo), "act_max": c_int(hi)}
 
 
 def _smaller_than_one(op: Op, m: float, what: str) -> tuple[int, int]:
@@ -91,11 +101,14 @@ def _add_schedules(op: Op, isas: tuple[str, ...]) -> list[Schedule]:
 @lowering("SUB", schedules=_add_schedules)
 @lowering("MUL", schedules=isa_schedules)
 def lower_binary(op: Op, ctx: LoweringContext) -> str:
-    dtype = _check_operands(op)
+    dtype = _check_operands(op, ("int8", "float32") if op.type == "SUB" else ("int8", "float32", "int32"))
     a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
     name = op.type.lower()
     fields = {"shape": c_init(broadcast_shape(op))}
     args = f"{ctx.ptr(a)}, {ctx.ptr(b)}, {ctx.ptr(y)}"
+    if dtype == "int32":
+        p = ctx.struct("mc_binary_s32_t", name, {**fields, **int32_act_fields(op)})
+        return f"mc_{name}_s32({p}, {args});"
     if dtype == "float32":
         p = ctx.struct("mc_binary_f32_t", name, {**fields, **act_fields(op, y)})
         return f"mc_{name}_f32({p}, {args});"

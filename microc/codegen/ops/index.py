@@ -12,7 +12,7 @@ from microc.ir import DTYPE_BYTES, Op
 from microc.passes.validate import const_axis, gather_axes
 
 CAST_TYPES = {"int8": "MC_T_INT8", "int16": "MC_T_INT16", "int32": "MC_T_INT32", "float32": "MC_T_FLOAT32",
-              "bool": "MC_T_BOOL"}
+              "bool": "MC_T_BOOL", "uint32": "MC_T_UINT32"}
 
 
 def _prod(dims) -> int:
@@ -51,9 +51,10 @@ def lower_arg_minmax(op: Op, ctx: LoweringContext) -> str:
 @lowering("CAST")
 def lower_cast(op: Op, ctx: LoweringContext) -> str:
     x, y = op.inputs[0], op.outputs[0]
-    if x.dtype not in CAST_TYPES or y.dtype not in CAST_TYPES or y.dtype == "bool":
-        raise unsupported(op, f"{x.dtype} -> {y.dtype} is not supported (TFLM casts int8, int16, int32, "
-                              "float32 and bool to int8, int16, int32, float32)")
+    if x.dtype not in CAST_TYPES or y.dtype not in CAST_TYPES or y.dtype == "bool" or \
+            "uint32" in (x.dtype, y.dtype) and "float32" in (x.dtype, y.dtype):
+        raise unsupported(op, f"{x.dtype} -> {y.dtype} is not supported (microc casts int8, int16, int32, "
+                              "float32 and bool to int8, int16, int32, float32; uint32 to and from the integers)")
     p = ctx.struct("mc_cast_t", "cast", {"size": y.size, "in_type": CAST_TYPES[x.dtype],
                                          "out_type": CAST_TYPES[y.dtype]})
     return f"mc_cast({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"

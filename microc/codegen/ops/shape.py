@@ -40,7 +40,7 @@ def lower_reshape(op: Op, ctx: LoweringContext) -> str:
 
 @lowering("CONCATENATION")
 def lower_concatenation(op: Op, ctx: LoweringContext) -> str:
-    dtype = require_dtype(op)
+    dtype = require_dtype(op, ("int8", "float32", "int32"))  # int32: raw values, as TFLM
     y, inputs = op.outputs[0], [t for t in op.inputs if t is not None]
     rank = len(y.shape)
     if not 1 <= len(inputs) <= MAX_CONCAT_INPUTS:

@@ -86,7 +86,7 @@ def slice_ranges(op: Op) -> list[tuple[int, int, int]]:
 
 @lowering("STRIDED_SLICE")
 def lower_strided_slice(op: Op, ctx: LoweringContext) -> str:
-    dtype = require_dtype(op)
+    dtype = require_dtype(op, ("int8", "float32", "int32"))  # int32: raw values, as TFLM
     x, y = op.inputs[0], op.outputs[0]
     ranges = slice_ranges(op)
     kept = [c for axis, (_, _, c) in enumerate(ranges) if not op.attrs.get("shrink_axis_mask", 0) & (1 << axis)]
