@@ -73,10 +73,28 @@ _OPTIONS = {
 
 # Custom operators whose TFLM kernel keeps state between invokes in a buffer of its own (zeroed by
 # Prepare and by a reset): the IR gives them that state as one more input, a variable tensor, which the
-# planner keeps in the persistent region. (op type -> attributes -> the state's shape and dtype)
+# planner keeps in the persistent region. (op type -> (attributes, inputs) -> the state's shape and dtype)
 _CUSTOM_STATE = {
-    "CUSTOM(SignalFilterBankSpectralSubtraction)": lambda a: ((a.get("num_channels"),), "uint32"),
+    "CUSTOM(SignalFilterBankSpectralSubtraction)": lambda a, ins: ((a.get("num_channels"),), "uint32"),
+    # the last delay_length samples of each row of the innermost dimension
+    "CUSTOM(SignalDelay)": lambda a, ins: ((_rows(ins), a.get("delay_length")), "int16"),
+    # per row of the innermost dimension, a count and a buffer of whole steps holding a frame
+    "CUSTOM(SignalFramer)": lambda a, ins: ((_rows(ins), framer_capacity(a) + 1), "int16"),
 }
+
+
+def _rows(inputs: list) -> int | None:
+    """The rows of the first input's innermost dimension (None where it has none)."""
+    x = inputs[0] if inputs else None
+    return x.size // x.shape[-1] if x is not None and x.shape and x.shape[-1] > 0 else None
+
+
+def framer_capacity(attrs: dict) -> int | None:
+    """TFLM's SignalFramer buffer: frame_size rounded up to whole frame_steps."""
+    size, step = attrs.get("frame_size"), attrs.get("frame_step")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**14 for v in (size, step)):
+        return None
+    return -(-size // step) * step
 
 
 def _pool_attrs(o) -> dict:
@@ -162,7 +180,7 @@ def _read_op(model, op, index: int, tensors: list[Tensor]) -> Op:
     outputs = [tensors[i] for i in op.OutputsAsNumpy()]
     name = outputs[0].name if outputs else f"op{index}"
     if op_type in _CUSTOM_STATE:
-        shape, dtype = _CUSTOM_STATE[op_type](attrs)
+        shape, dtype = _CUSTOM_STATE[op_type](attrs, inputs)
         if all(isinstance(d, int) and not isinstance(d, bool) and 0 < d < 2**24 for d in shape):
             inputs.append(Tensor(name=f"{name}/state", shape=shape, dtype=dtype, variable=True))
     return Op(type=op_type, inputs=inputs, outputs=outputs, attrs=attrs, name=name, index=index)

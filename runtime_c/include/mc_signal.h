@@ -64,4 +64,17 @@ void mc_signal_pcan(const uint32_t *x, const uint32_t *noise, const int16_t *lut
  * fixed-point log (log2 through a 129-entry correction table; 0 where the shifted input is <= 1). */
 void mc_signal_filter_bank_log(const uint32_t *x, int32_t n, uint32_t output_scale, uint32_t correction_bits,
                                const uint16_t *lut, int16_t *y);
+
+/* SignalDelay: each row of `frame` samples comes out `delay` samples late: y is the row's state (the
+ * last `delay` samples, zero after reset) followed by x, cut to `frame`; the rest is the next state. */
+void mc_signal_delay(const int16_t *x, int32_t rows, int32_t frame, int32_t delay, int16_t *y, int16_t *state);
+
+/* SignalFramer: each row's samples, `step` at a time, into overlapping frames of `size` samples
+ * (frames: inner / step per row). State per row, `capacity` + 1 int16: the samples held minus the
+ * prefilled ones (so zero after reset), then the samples (zeros after reset, the prefill's). A frame
+ * not yet complete is not written and clears *valid, as TFLM. */
+typedef struct {
+  int32_t rows, frames, size, step, capacity, prefill; /* prefill: size - step zeros after reset */
+} mc_framer_t;
+void mc_signal_framer(const mc_framer_t *p, const int16_t *x, int16_t *y, uint8_t *valid, int16_t *state);
 #endif

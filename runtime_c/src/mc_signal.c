@@ -293,3 +293,35 @@ void mc_signal_filter_bank_log(const uint32_t *x, int32_t n, uint32_t output_sca
     }
   }
 }
+
+void mc_signal_delay(const int16_t *x, int32_t rows, int32_t frame, int32_t delay, int16_t *y, int16_t *state) {
+  int32_t r, j;
+  for (r = 0; r < rows; ++r, x += frame, y += frame, state += delay) {
+    /* the row's stream is state[0..delay) then x[0..frame) */
+    for (j = 0; j < frame; ++j) y[j] = j < delay ? state[j] : x[j - delay];
+    /* forward: state[j] reads state[frame + j], which is further on and not yet overwritten */
+    for (j = 0; j < delay; ++j) state[j] = frame + j < delay ? state[frame + j] : x[frame + j - delay];
+  }
+}
+
+void mc_signal_framer(const mc_framer_t *p, const int16_t *x, int16_t *y, uint8_t *valid, int16_t *state) {
+  int32_t r, f;
+  *valid = 1;
+  for (r = 0; r < p->rows; ++r, state += p->capacity + 1) {
+    int16_t *buf = state + 1;
+    int32_t held = state[0] + p->prefill; /* a FIFO kept at the buffer's start */
+    for (f = 0; f < p->frames; ++f) {
+      const int32_t k = r * p->frames + f;
+      memcpy(buf + held, x + k * p->step, (size_t)p->step * sizeof(int16_t));
+      held += p->step;
+      if (held >= p->size) {
+        memcpy(y + k * p->size, buf, (size_t)p->size * sizeof(int16_t));
+        held -= p->step;
+        memmove(buf, buf + p->step, (size_t)held * sizeof(int16_t));
+      } else {
+        *valid = 0;
+      }
+    }
+    state[0] = (int16_t)(held - p->prefill);
+  }
+}

@@ -8,8 +8,10 @@ import math
 import numpy as np
 
 from microc.codegen.lowering import LoweringContext, lowering, unsupported
+from microc.codegen.ops.common import c_list
 from microc.ir import Op, Tensor
 
+MAX_STAGES = 16  # MC_FFT_MAX_STAGES: a 2^15-point FFT has 8 radix-4 stages
 PCAN_LUT = 125  # TFLM's gain table: 4 entries per bit length 3..32 of the noise estimate, from index -6
 
 
@@ -116,14 +118,13 @@ def lower_rfft(op: Op, ctx: LoweringContext) -> str:
     if not 0 < in_len <= n or out_len != n // 2 + 1 or y.size < 2 * out_len * frames or x.size % in_len:
         raise unsupported(op, f"input {x.shape} and output {y.shape} do not fit fft_length {n} "
                               f"(frames of at most {n} samples, {n // 2 + 1} complex outputs each)")
-    factors = kiss_factors(n // 2)
+    factors = kiss_factors(n // 2) + [(0, 0)] * MAX_STAGES
     tw, sup = rfft_twiddles(n)
-    pad = [0] * (16 - len(factors))
-    p = ctx.struct("mc_rfft_s16_t", "rfft", {
+    p = ctx.struct("mc_rfft_s16_t", "rfft", c_list({
         "fft_length": n, "input_length": in_len, "frames": frames, "out_stride": out_len,
-        "stages": len(factors), "radix": "{" + ", ".join(str(f) for f, _ in factors + [(0, 0)] * len(pad)) + "}",
-        "span": "{" + ", ".join(str(m) for _, m in factors + [(0, 0)] * len(pad)) + "}",
-        "twiddles": ctx.const(tw, "twiddles", "int16_t"), "super_twiddles": ctx.const(sup, "super", "int16_t")})
+        "stages": len(kiss_factors(n // 2)), "radix": [f for f, _ in factors[:MAX_STAGES]],
+        "span": [m for _, m in factors[:MAX_STAGES]],
+        "twiddles": ctx.const(tw, "twiddles", "int16_t"), "super_twiddles": ctx.const(sup, "super", "int16_t")}))
     return f"mc_signal_rfft_s16({p}, {ctx.ptr(x)}, {ctx.ptr(y)}, {ctx.scratch()});"
 
 
@@ -196,6 +197,44 @@ def lower_spectral_subtraction(op: Op, ctx: LoweringContext) -> str:
         "clamping": int(clamping)})
     return (f"mc_signal_spectral_subtraction({p}, {ctx.ptr(x)}, {ctx.ptr(y)}, {ctx.ptr(noise)}, "
             f"{ctx.ptr(state)});")
+
+
+@lowering("CUSTOM(SignalDelay)")
+def lower_delay(op: Op, ctx: LoweringContext) -> str:
+    """The delayed samples are the operator's state: its last input, a variable tensor the frontend adds,
+    zero after a reset as TFLM's (its circular buffers restart with delay_length zeros)."""
+    _types(op, ("int16", "int16"), ("int16",))
+    x, state, y = op.inputs[0], op.inputs[-1], op.outputs[0]
+    delay = _option(op, "delay_length", 1, 2**24 - 1)
+    frame = x.shape[-1] if x.shape else 0
+    rows = x.size // frame if frame else 0
+    if len(op.inputs) != 2 or not state.variable or tuple(state.shape) != (rows, delay):
+        raise unsupported(op, f"needs one input (and its state of {rows} x {delay} samples)")
+    if tuple(y.shape) != tuple(x.shape) or frame == 0:
+        raise unsupported(op, f"output {y.shape} must have the input's shape {x.shape}")
+    return f"mc_signal_delay({ctx.ptr(x)}, {rows}, {frame}, {delay}, {ctx.ptr(y)}, {ctx.ptr(state)});"
+
+
+@lowering("CUSTOM(SignalFramer)")
+def lower_framer(op: Op, ctx: LoweringContext) -> str:
+    """The samples held between invokes are the operator's state (a variable tensor the frontend adds)."""
+    _types(op, ("int16", "int16"), ("int16", "bool"))
+    x, state, (y, valid) = op.inputs[0], op.inputs[-1], op.outputs[:2]
+    size, step = _option(op, "frame_size", 1, 2**14 - 1), _option(op, "frame_step", 1, 2**14 - 1)
+    prefill = op.attrs.get("prefill", False)
+    inner = x.shape[-1] if x.shape else 0
+    if not isinstance(prefill, bool) or step > size:
+        raise unsupported(op, f"frame_step {step} > frame_size {size} or prefill={prefill!r} not a boolean")
+    if inner < step or inner % step:
+        raise unsupported(op, f"the innermost dimension {inner} is not a whole number of frame_steps {step}")
+    rows, frames, capacity = x.size // inner, inner // step, -(-size // step) * step  # TFLM's buffer
+    if tuple(y.shape) != tuple(x.shape[:-1]) + (frames, size) or valid.size != 1:
+        raise unsupported(op, f"outputs must be {tuple(x.shape[:-1]) + (frames, size)} frames and a flag")
+    if len(op.inputs) != 2 or not state.variable or tuple(state.shape) != (rows, capacity + 1):
+        raise unsupported(op, "needs one input (and its state)")
+    p = ctx.struct("mc_framer_t", "framer", {"rows": rows, "frames": frames, "size": size, "step": step,
+                                             "capacity": capacity, "prefill": size - step if prefill else 0})
+    return f"mc_signal_framer({p}, {ctx.ptr(x)}, {ctx.ptr(y)}, {ctx.ptr(valid)}, {ctx.ptr(state)});"
 
 
 @lowering("CUSTOM(SignalPCAN)")
