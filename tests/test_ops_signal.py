@@ -348,3 +348,17 @@ def test_framer_in_sequence(shape, size, step, prefill, tmp_path):
     for g, w in zip(got, want):
         if w[1]:
             assert np.array_equal(g[0], w[0])
+
+
+def test_exported_again_runs_the_same_on_tflm(tmp_path):
+    """The exporter writes the custom operators back (without the state input the frontend added), so a
+    mismatch's first-divergent-layer search can run their intermediate tensors on TFLM."""
+    from microc.export.tflite import export_tflite
+    for k, (model, samples) in enumerate([(spectrum_model(32, 32), audio_samples(32)[:3]),
+                                          (subtraction_model(6), root_samples(6, 5)),
+                                          (framer_model((2, 8), 6, 4, True), delay_samples((2, 8), 3))]):
+        path = tmp_path / f"m{k}.tflite"
+        path.write_bytes(model)
+        again = export_tflite(load_model(path))
+        for got, want in zip(run_tflm_sequence(again, samples), run_tflm_sequence(model, samples)):
+            assert all(np.array_equal(g, w) for g, w in zip(got, want))

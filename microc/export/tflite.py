@@ -31,6 +31,9 @@ def export_tflite(graph: Graph, extra_outputs: list[Tensor] | None = None,
     for t in graph.tensors():
         index[id(t)] = _write_tensor(writer, t)
     for op in graph.ops:
+        if op.type.startswith("CUSTOM("):
+            _write_custom(writer, op, index)
+            continue
         inputs = [index[id(t)] if t is not None else -1 for t in op.inputs]
         options = _options(op)
         if "padding" in options and options["padding"] is None:  # pads SAME/VALID cannot express
@@ -44,6 +47,15 @@ def export_tflite(graph: Graph, extra_outputs: list[Tensor] | None = None,
             outputs.append(index[id(t)])
     writer.outputs(outputs)
     return writer.build()
+
+
+def _write_custom(writer: ModelWriter, op: Op, index: dict[int, int]) -> None:
+    """A custom operator with its flexbuffer options; the state the frontend gave it as a variable input
+    (microc/frontends/tflite.py _CUSTOM_STATE) is TFLM's kernel's own again."""
+    if "custom_options" in op.attrs:
+        raise ExportError(f"{op.type} {op.name!r}: its custom options are not a flexbuffer map")
+    inputs = [index[id(t)] if t is not None else -1 for t in op.inputs if t is None or not t.variable]
+    writer.custom(op.type[len("CUSTOM("):-1], inputs, [index[id(t)] for t in op.outputs], **op.attrs)
 
 
 def write_tflite(graph: Graph, path: str | Path) -> None:
@@ -121,6 +133,8 @@ def _options(op: Op) -> dict:
         return dict(alpha=float(a.get("alpha", 0.2)))
     if t == "MEAN":
         return dict(keep_dims=bool(a.get("keep_dims", False)))
+    if t == "CAST":
+        return dict(in_type=op.inputs[0].dtype, out_type=op.outputs[0].dtype)
     if t == "SVDF":
         return dict(act, rank=int(a["rank"]))
     if t == "UNIDIRECTIONAL_SEQUENCE_LSTM":
