@@ -49,13 +49,13 @@ def compare(path, samples, outputs) -> Comparison:
 def test_matches_onnxruntime_on_held_out_samples(kind, data, tmp_path):
     t = classical_models.train(kind, data, tmp_path, small=True)
     samples = t.x_test[:40]
-    strategies = ["code", "arrays"] if kind != "linear_svm" else [None]
+    strategies = ["code", "compact", "arrays"] if kind != "linear_svm" else [None]
     results = {}
     for s in strategies:
         results[s] = run_host(t.onnx_path, samples, tmp_path / f"build-{s}", s)
         assert compare(t.onnx_path, samples, results[s]).match
-    if len(results) == 2:  # both strategies add the same floats in the same order: identical outputs
-        for a, b in zip(results["code"], results["arrays"]):
+    for s in strategies[1:]:  # the strategies add the same floats in the same order: identical outputs
+        for a, b in zip(results["code"], results[s]):
             assert all(np.array_equal(x, y) for x, y in zip(a, b))
     # the labels are the model's own predictions too (no sample of these sets sits on a threshold)
     labels = np.array([r[0].reshape(-1)[0] for r in results[strategies[0]]])
@@ -70,6 +70,27 @@ def test_graph_of_a_random_forest(tmp_path):
     assert graph.ops[0].outputs[0].shape == (1, 1) and graph.ops[1].attrs["binary"] == "half"
     assert [(o.shape, o.dtype) for o in graph.outputs] == [((1,), "int64"), ((1, 2), "float32")]
     assert len(graph.ops[0].attrs["ensemble"].trees) == 5
+
+
+def test_tree_strategy_is_a_tunable_schedule(tmp_path):
+    """TREE_ENSEMBLE's strategies are its schedules (the tuner measures them), the heuristic's first; a
+    schedule picks the C; two forests of one shape have different tuning signatures; --trees pins one."""
+    from microc.codegen.generate import schedule_choices
+    from microc.tuning.signature import signature
+    t = classical_models.train("random_forest", "breast_cancer", tmp_path, small=True)
+    graph = load_model(t.onnx_path)
+    assert [c.strategy for c in schedule_choices(graph, ("dsp",))[0]] == ["code", "compact", "arrays"]
+    arrays = generate(graph, "m", schedules={"TREE_ENSEMBLE": {"strategy": "arrays"}})
+    code = generate(graph, "m")
+    assert "mc_trees_f32_s16(" in "".join(arrays.files.values())
+    assert "MC_TREES_CODE static void" in "".join(code.files.values())
+    assert arrays.metadata["layers"][0]["schedule"]["strategy"] == "arrays"
+    other = load_model(t.onnx_path)
+    assert signature(graph.ops[0]) == signature(other.ops[0])
+    other.ops[0].attrs["ensemble"].trees[0].threshold[0] += 1
+    assert signature(graph.ops[0]) != signature(other.ops[0])
+    graph.ops[0].attrs["strategy"] = "compact"
+    assert [c.strategy for c in schedule_choices(graph, ("dsp",))[0]] == ["compact"]
 
 
 def _ml_model(path, op_type, **attrs):

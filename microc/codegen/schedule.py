@@ -61,6 +61,13 @@ class DepthwiseSchedule(Schedule):
     kernel: str = "generic"
 
 
+@dataclass(frozen=True)
+class TreeSchedule(Schedule):
+    """TREE_ENSEMBLE (microc/codegen/ops/trees.py): strategy "code" (if/else, fewest instructions),
+    "compact" (the same compiled for size) or "arrays" (node arrays walked in a loop)."""
+    strategy: str = "code"
+
+
 def schedule_from_dict(cls: type[Schedule], knobs: dict) -> Schedule:
     """A schedule of class `cls` from a dict of knobs (metadata.json, a tuning record): unknown knobs
     are an error naming the known ones; missing ones keep their defaults."""

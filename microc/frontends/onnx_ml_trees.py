@@ -8,6 +8,7 @@ inputs with float32 thresholds). A child is an internal node (index >= 0 within 
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,16 @@ class Ensemble:
     n_features: int
     base_values: np.ndarray  # float32 [n_targets], added after the sum (set by the caller)
     average: bool  # AVERAGE aggregation: the sum is divided by the number of trees
+
+    def digest(self) -> str:
+        """A hash of every table: the tuner's signature of the layer (two ensembles of one shape run
+        different code)."""
+        h = hashlib.sha256(f"{self.n_targets},{self.n_features},{self.average}".encode())
+        for t in self.trees:
+            for a in (t.feature, t.threshold, t.left, t.right, t.leaves):
+                h.update(np.ascontiguousarray(a).tobytes())
+        h.update(np.ascontiguousarray(self.base_values, np.float32).tobytes())
+        return h.hexdigest()[:16]
 
     @property
     def max_depth(self) -> int:

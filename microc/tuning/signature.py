@@ -30,6 +30,7 @@ def signature(op: Op) -> str:
                 bool(t.quant is not None and t.quant.per_channel)]
     attrs = {k: _plain(v) for k, v in sorted(op.attrs.items())
              if isinstance(v, (int, float, str, bool, tuple, list, np.generic))}
+    attrs.update({k: v.digest() for k, v in op.attrs.items() if hasattr(v, "digest")})  # tree ensembles
     return json.dumps({"op": op.type, "in": [tensor(t) for t in op.inputs],
                        "out": [tensor(t) for t in op.outputs], "attrs": attrs},
                       separators=(",", ":"), sort_keys=True)

@@ -2,10 +2,13 @@
 SVM_REGRESSOR, SVM_CLASSIFIER, IMPUTE, NORMALIZE (ArrayFeatureExtractor's GATHER: ops/index.py).
 
 TREE_ENSEMBLE has code generation strategies, a schedule choice per model and board (op.attrs
-"strategy", else choose_strategy's heuristic):
+"strategy" set by --trees; else the layer's TreeSchedule, which the tuner measures and its database
+chooses; by default choose_strategy's heuristic):
 - "code": every tree as nested if/else in one generated function; thresholds and (one-output) leaf
   weights are immediates in the code. A node compares the feature's bits as an integer with the
   threshold's (bit_compare): a load, a compare and a branch, with no FPU status transfer;
+- "compact": the same if/else function compiled for size (MC_TREES_COMPACT): less flash, more
+  instructions;
 - "arrays": flattened node arrays (uint8/int16 where they fit) walked in a loop by mc_trees_f32_*: the
   least flash per node.
 Both add leaf weights in float in tree order, then divide (AVERAGE) and add the base values, as
@@ -15,12 +18,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from microc.codegen.lowering import LoweringContext, c_float, c_value, lowering, unsupported
+from microc.codegen.lowering import LoweringContext, best_isa, c_float, c_value, lowering, unsupported
+from microc.codegen.schedule import TreeSchedule
 from microc.errors import MicrocError
 from microc.frontends.onnx_ml_trees import Ensemble, Tree
 from microc.ir import Op
 
-STRATEGIES = ("code", "arrays")
+STRATEGIES = ("code", "compact", "arrays")
 CODE_MAX_NODES = 8192  # beyond this many branch nodes the if/else code costs too much flash
 TRANSFORM_IDS = {"NONE": 0, "LOGISTIC": 1, "SOFTMAX": 2, "SOFTMAX_ZERO": 3}
 BINARY_IDS = {None: 0, "sign": 1, "half": 2, "linear": 3}
@@ -43,15 +47,24 @@ def set_strategy(graph, strategy: str) -> None:
             op.attrs["strategy"] = strategy
 
 
-@lowering("TREE_ENSEMBLE")
+def tree_schedules(op: Op, isas: tuple[str, ...]) -> list[TreeSchedule]:
+    """The strategies a tuner may measure, the default (--trees, else the heuristic) first; only the
+    one --trees names when it names one."""
+    first = op.attrs.get("strategy") or choose_strategy(op.attrs["ensemble"])
+    others = [] if op.attrs.get("strategy") else [s for s in STRATEGIES if s != first]
+    return [TreeSchedule(isa=best_isa(isas), strategy=s) for s in [first, *others]]
+
+
+@lowering("TREE_ENSEMBLE", schedules=tree_schedules)
 def lower_tree_ensemble(op: Op, ctx: LoweringContext) -> str:
     ens: Ensemble = op.attrs["ensemble"]
-    strategy = op.attrs.get("strategy") or choose_strategy(ens)
+    chosen = ctx.schedule.strategy if isinstance(ctx.schedule, TreeSchedule) else None
+    strategy = op.attrs.get("strategy") or chosen or choose_strategy(ens)
     if strategy not in STRATEGIES:
         raise unsupported(op, f"strategy '{strategy}' is not one of {', '.join(STRATEGIES)}")
     x, out = op.inputs[0], op.outputs[0]
-    if strategy == "code":
-        return f"{_code_function(ens, ctx)}({ctx.ptr(x)}, {ctx.ptr(out)});"
+    if strategy in ("code", "compact"):
+        return f"{_code_function(ens, ctx, strategy)}({ctx.ptr(x)}, {ctx.ptr(out)});"
     return _arrays_call(ens, ctx, ctx.ptr(x), ctx.ptr(out))
 
 
@@ -94,15 +107,16 @@ def _arrays_call(ens: Ensemble, ctx: LoweringContext, x: str, out: str) -> str:
     return f"{fn}({p}, {feature}, {left}, {right}, {x}, {out});"
 
 
-def _code_function(ens: Ensemble, ctx: LoweringContext) -> str:
+def _code_function(ens: Ensemble, ctx: LoweringContext, strategy: str = "code") -> str:
     """A static function `void f(const float *x, float *out)` with every tree as if/else; the
     thresholds' bit patterns are one const table (a load each: fewer instructions and bytes than
     movw/movt immediates). One float accumulator per output; a tree whose leaves weigh one output only
     (boosting: a tree per class) adds its leaf's weight as an immediate, others look their leaf's row
-    up in a table after the tree."""
+    up in a table after the tree. "code" keeps the blocks in source order (short branches, MC_TREES_CODE),
+    "compact" compiles the function for size (MC_TREES_COMPACT)."""
     name = ctx.unique("trees")
     n = ens.n_targets
-    lines = [f"static void {name}(const float *x, float *out) {{",
+    lines = [f"MC_TREES_{strategy.upper()} static void {name}(const float *x, float *out) {{",
              "  const int32_t *xi = (const int32_t *)(const void *)x; /* the arena holds bytes */",
              "  const int32_t *t = THRESHOLDS;",
              "  float " + ", ".join(f"a{j} = 0.0f" for j in range(n)) + ";"]
