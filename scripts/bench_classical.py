@@ -37,7 +37,7 @@ from microc.runner.session import run_project  # noqa: E402
 BOARD = "mps2-an386"
 MODELS = [("random_forest", "breast_cancer"), ("gradient_boosting", "breast_cancer"),
           ("xgboost", "digits"), ("lightgbm", "wine"), ("isolation_forest", "breast_cancer"),
-          ("linear_svm", "breast_cancer")]
+          ("linear_svm", "breast_cancer"), ("rbf_svm", "breast_cancer")]
 
 
 def measure(project: Path, x: np.ndarray, verify: bool) -> dict:
@@ -52,9 +52,9 @@ def measure(project: Path, x: np.ndarray, verify: bool) -> dict:
 
 
 def microc_rows(t, x, work: Path) -> list[dict]:
-    trees = not t.name.startswith("linear")
+    trees = not t.name.startswith(("linear", "rbf"))
     rows = []
-    for strategy in (["code", "arrays"] if trees else [None]):
+    for strategy in (["code", "compact", "arrays"] if trees else [None]):
         project = work / f"microc-{strategy or 'default'}"
         compile_model(t.onnx_path, BOARD, project, name="model", tree_strategy=strategy)
         rows.append({"tool": f"microc {strategy}" if strategy else "microc", **measure(project, x, True)})

@@ -50,6 +50,9 @@ def estimator(kind: str, small: bool):
         return IsolationForest(n_estimators=trees * 2, random_state=0)
     if kind == "linear_svm":
         return make_pipeline(StandardScaler(), LinearSVC(random_state=0))
+    if kind == "rbf_svm":  # an SVMClassifier (LinearSVC exports as a LinearClassifier)
+        from sklearn.svm import SVC
+        return make_pipeline(StandardScaler(), SVC(kernel="rbf"))
     raise ValueError(kind)
 
 
