@@ -25,12 +25,15 @@ void mc_trees_f32_s32(const mc_trees_t *p, const uint16_t *feature, const int32_
 /* Attributes of the generated if/else trees (TREE_ENSEMBLE strategies "code" and "compact"). GCC's -O2
  * block reordering ("stc") moves subtrees apart, so most branches become 32-bit long branches; in source
  * order they stay short: on mps2-an386 the 50-tree forest's function is 18% smaller with the same
- * instructions (docs/classical.md). "compact" is the same code compiled for size. Other compilers: none. */
-#if defined(__GNUC__) && !defined(__clang__)
+ * instructions (docs/classical.md), on Arm. "compact" is the same code compiled for size (GCC). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__arm__) /* avr-gcc 7 has no such option */
 #define MC_TREES_CODE __attribute__((optimize("reorder-blocks-algorithm=simple")))
-#define MC_TREES_COMPACT __attribute__((optimize("Os")))
 #else
 #define MC_TREES_CODE
+#endif
+#if defined(__GNUC__) && !defined(__clang__)
+#define MC_TREES_COMPACT __attribute__((optimize("Os")))
+#else
 #define MC_TREES_COMPACT
 #endif
 
