@@ -94,7 +94,7 @@ static const char model_info_json[] = {info};
 
 const mc_model_t model_model = {{
   "model", model_info_json, 1, 2, model_input_bytes, model_output_bytes,
-  model_input, model_output, model_invoke, 0, NULL
+  model_input, model_output, model_invoke, 0, NULL, NULL, NULL, 0, NULL
 }};
 """
 
