@@ -146,6 +146,7 @@ def test_sanitized(tmp_path):
     check(subtraction_model(12, clamping=True), root_samples(12, 8), tmp_path / "subtraction", sanitize=True)
     check(delay_model((3, 4), 9), delay_samples((3, 4)), tmp_path / "delay", sanitize=True)
     check(framer_model((2, 8), 6, 4, True), delay_samples((2, 8)), tmp_path / "framer", sanitize=True)
+    check(stacker_model(4, 2, 0, 1), delay_samples((4,)), tmp_path / "stacker", sanitize=True)  # always full
 
 
 def test_kernels_cross_compile_for_cortex_m4(tmp_path):
@@ -335,19 +336,8 @@ def framer_model(shape, size: int, step: int, prefill: bool) -> bytes:
 @pytest.mark.parametrize("shape,size,step,prefill", [
     ((2, 8), 6, 4, True), ((12,), 5, 3, True), ((3, 4), 4, 4, False), ((2, 6), 7, 2, False), ((6,), 3, 2, False)])
 def test_framer_in_sequence(shape, size, step, prefill, tmp_path):
-    """Frames overlapping or not, prefilled or not, 6 invocations. TFLM leaves a frame it cannot fill
-    unwritten (and the flag false): such invocations compare the flag alone."""
-    model = framer_model(shape, size, step, prefill)
-    samples = delay_samples(shape)
-    path = tmp_path / "m.tflite"
-    path.write_bytes(model)
-    want = run_tflm_sequence(model, samples)
-    got = compile_and_run(path, samples, tmp_path / "build")
-    assert [bool(w[1]) for w in want] == [bool(g[1]) for g in got]
-    assert any(bool(w[1]) for w in want)
-    for g, w in zip(got, want):
-        if w[1]:
-            assert np.array_equal(g[0], w[0])
+    """Frames overlapping or not, prefilled or not, 6 invocations."""
+    check_valid_frames(framer_model(shape, size, step, prefill), delay_samples(shape), tmp_path)
 
 
 def test_exported_again_runs_the_same_on_tflm(tmp_path):
@@ -362,3 +352,36 @@ def test_exported_again_runs_the_same_on_tflm(tmp_path):
         again = export_tflite(load_model(path))
         for got, want in zip(run_tflm_sequence(again, samples), run_tflm_sequence(model, samples)):
             assert all(np.array_equal(g, w) for g, w in zip(got, want))
+
+
+# ---- SignalStacker: the frames of the context kept between invokes ----
+
+def stacker_model(channels: int, left: int, right: int, step: int) -> bytes:
+    b = ModelBuilder()
+    x = b.tensor("x", (channels,), "int16")
+    y, valid = b.tensor("y", (channels * (left + 1 + right),), "int16"), b.tensor("valid", (), "bool")
+    b.custom("SignalStacker", [x], [y, valid], num_channels=channels, stacker_left_context=left,
+             stacker_right_context=right, stacker_step=step)
+    b.inputs([x])
+    b.outputs([y, valid])
+    return b.build()
+
+
+def check_valid_frames(model: bytes, samples, tmp_path) -> None:
+    """TFLM leaves an output it cannot fill unwritten (and the flag false): such invocations compare the
+    flag alone."""
+    path = tmp_path / "m.tflite"
+    path.write_bytes(model)
+    want = run_tflm_sequence(model, samples)
+    got = compile_and_run(path, samples, tmp_path / "build")
+    assert [bool(w[1]) for w in want] == [bool(g[1]) for g in got]
+    assert any(bool(w[1]) for w in want)
+    for g, w in zip(got, want):
+        if w[1]:
+            assert np.array_equal(g[0], w[0])
+
+
+@pytest.mark.parametrize("channels,left,right,step", [(4, 2, 1, 1), (3, 0, 3, 2), (5, 3, 0, 4), (2, 1, 1, 3)])
+def test_stacker_in_sequence(channels, left, right, step, tmp_path):
+    """Left and right context, steps of one frame to all of them, 9 invocations."""
+    check_valid_frames(stacker_model(channels, left, right, step), delay_samples((channels,), 9), tmp_path)

@@ -80,6 +80,8 @@ _CUSTOM_STATE = {
     "CUSTOM(SignalDelay)": lambda a, ins: ((_rows(ins), a.get("delay_length")), "int16"),
     # per row of the innermost dimension, a count and a buffer of whole steps holding a frame
     "CUSTOM(SignalFramer)": lambda a, ins: ((_rows(ins), framer_capacity(a) + 1), "int16"),
+    # the held count, the first-frame flag and left + 1 + right frames of num_channels samples
+    "CUSTOM(SignalStacker)": lambda a, ins: ((_stacked(a) + 2,), "int16"),
 }
 
 
@@ -87,6 +89,15 @@ def _rows(inputs: list) -> int | None:
     """The rows of the first input's innermost dimension (None where it has none)."""
     x = inputs[0] if inputs else None
     return x.size // x.shape[-1] if x is not None and x.shape and x.shape[-1] > 0 else None
+
+
+def _stacked(attrs: dict) -> int | None:
+    """SignalStacker's output size: num_channels x (left + 1 + right context)."""
+    keys = ("num_channels", "stacker_left_context", "stacker_right_context")
+    if not all(isinstance(attrs.get(k), int) and not isinstance(attrs.get(k), bool) and 0 <= attrs[k] < 2**12
+               for k in keys):
+        return None
+    return attrs["num_channels"] * (attrs["stacker_left_context"] + 1 + attrs["stacker_right_context"])
 
 
 def framer_capacity(attrs: dict) -> int | None:

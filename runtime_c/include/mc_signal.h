@@ -77,4 +77,12 @@ typedef struct {
   int32_t rows, frames, size, step, capacity, prefill; /* prefill: size - step zeros after reset */
 } mc_framer_t;
 void mc_signal_framer(const mc_framer_t *p, const int16_t *x, int16_t *y, uint8_t *valid, int16_t *state);
+
+/* SignalStacker: the last left + 1 + right frames of `channels` samples, one frame per invoke, the first
+ * repeated `left` times more; output (and *valid) once that many are held, then `step` frames dropped.
+ * State: the samples held, whether the first frame came, then `frames` frames (all zero after reset). */
+typedef struct {
+  int32_t channels, frames, left, step;
+} mc_stacker_t;
+void mc_signal_stacker(const mc_stacker_t *p, const int16_t *x, int16_t *y, uint8_t *valid, int16_t *state);
 #endif

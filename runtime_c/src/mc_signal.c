@@ -325,3 +325,22 @@ void mc_signal_framer(const mc_framer_t *p, const int16_t *x, int16_t *y, uint8_
     state[0] = (int16_t)(held - p->prefill);
   }
 }
+
+void mc_signal_stacker(const mc_stacker_t *p, const int16_t *x, int16_t *y, uint8_t *valid, int16_t *state) {
+  int16_t *buf = state + 2;
+  const int32_t frame = p->channels, size = p->channels * p->frames;
+  int32_t held = state[0], k;
+  memcpy(buf + held, x, (size_t)frame * sizeof(int16_t));
+  held += frame;
+  if (!state[1]) { /* the first frame stands in for the left context not seen yet */
+    for (k = 0; k < p->left; ++k, held += frame) memcpy(buf + held, x, (size_t)frame * sizeof(int16_t));
+    state[1] = 1;
+  }
+  *valid = held >= size;
+  if (*valid) {
+    memcpy(y, buf, (size_t)size * sizeof(int16_t));
+    held -= p->step * frame;
+    memmove(buf, buf + p->step * frame, (size_t)held * sizeof(int16_t));
+  }
+  state[0] = (int16_t)held;
+}

@@ -237,6 +237,26 @@ def lower_framer(op: Op, ctx: LoweringContext) -> str:
     return f"mc_signal_framer({p}, {ctx.ptr(x)}, {ctx.ptr(y)}, {ctx.ptr(valid)}, {ctx.ptr(state)});"
 
 
+@lowering("CUSTOM(SignalStacker)")
+def lower_stacker(op: Op, ctx: LoweringContext) -> str:
+    """The frames held between invokes are the operator's state (a variable tensor the frontend adds)."""
+    _types(op, ("int16", "int16"), ("int16", "bool"))
+    x, state, (y, valid) = op.inputs[0], op.inputs[-1], op.outputs[:2]
+    channels = _option(op, "num_channels", 1, 2**12 - 1)
+    left, right = (_option(op, f"stacker_{k}_context", 0, 2**12 - 1) for k in ("left", "right"))
+    frames = left + 1 + right
+    step = _option(op, "stacker_step", 1, frames)  # TFLM cannot drop more than it holds
+    if len(x.shape) != 1 or x.size != channels or len(y.shape) != 1 or y.size != channels * frames \
+            or valid.size != 1:
+        raise unsupported(op, f"needs a [{channels}] input, a [{channels * frames}] output and a flag")
+    if channels * frames >= 2**15:
+        raise unsupported(op, f"{channels * frames} stacked samples (microc holds fewer than 32768)")
+    if len(op.inputs) != 2 or not state.variable or state.size != channels * frames + 2:
+        raise unsupported(op, "needs one input (and its state)")
+    p = ctx.struct("mc_stacker_t", "stacker", {"channels": channels, "frames": frames, "left": left, "step": step})
+    return f"mc_signal_stacker({p}, {ctx.ptr(x)}, {ctx.ptr(y)}, {ctx.ptr(valid)}, {ctx.ptr(state)});"
+
+
 @lowering("CUSTOM(SignalPCAN)")
 def lower_pcan(op: Op, ctx: LoweringContext) -> str:
     _types(op, ("uint32", "uint32", "int16"), ("uint32",))
