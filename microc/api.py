@@ -141,13 +141,14 @@ def bench(models: Sequence[str | Path], boards: Sequence[str] = (DEFAULT_BOARD,)
 
 def quantize(model: str | Path, calibration: str | Path, output: str | Path | None = None, *,
              method: str = "minmax", percentile: float = 99.99, float_io: bool = False,
-             input_shapes: dict[str, tuple[int, ...]] | None = None):
-    """Quantize a float model to int8 (TFLite's scheme) with calibration data. Returns a
+             input_shapes: dict[str, tuple[int, ...]] | None = None, scheme: str = "int8"):
+    """Quantize a float model to int8 (TFLite's scheme; `scheme="int16x8"`: int16 activations, int8
+    weights, int64 biases) with calibration data. Returns a
     microc.quantization.QuantizeResult (model: the .tflite bytes, layers: per-layer SQNR, outputs:
     agreement with float, lines(): the report); writes the model to `output` when given (whole or not
     at all)."""
     from microc.quantization import quantize_model
-    result = quantize_model(model, calibration, method, percentile, float_io, input_shapes)
+    result = quantize_model(model, calibration, method, percentile, float_io, input_shapes, scheme)
     if output is not None:
         _write_atomically(Path(output), result.model)
     return result

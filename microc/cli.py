@@ -121,8 +121,9 @@ def _quantize_options(f):
     f = _method(f)
     f = click.option("--calibration", type=click.Path(exists=True),
                      help="Calibration samples for --quantize: a .npy, a .npz or a folder of .npy.")(f)
-    return click.option("--quantize", type=click.Choice(["int8"]),
-                        help="Quantize the float model to int8 first (kept as model/quantized.tflite).")(f)
+    return click.option("--quantize", type=click.Choice(["int8", "int16x8"]),
+                        help="Quantize the float model to int8 (or 16x8: int16 activations, int8 weights) "
+                        "first (kept as model/quantized.tflite).")(f)
 
 
 @main.command("compile")
@@ -321,11 +322,13 @@ def tune_cmd(model, board, trials, top_k, tuning_db, port, objective):
 @click.option("--float-io", is_flag=True, help="Keep float32 inputs and outputs (QUANTIZE/DEQUANTIZE at "
               "the edges); default int8 inputs and outputs.")
 @_input_shape
-def quantize_cmd(model, calibration, out_file, method, percentile, float_io, input_shapes):
-    """Quantize a float MODEL to int8 (TFLite's scheme) with calibration data; report per-layer SQNR
-    and output agreement of int8 against float over the calibration set."""
+@click.option("--scheme", type=click.Choice(["int8", "int16x8"]), default="int8", show_default=True,
+              help="int8, or int16x8: int16 activations (zero point 0), int8 weights, int64 biases.")
+def quantize_cmd(model, calibration, out_file, method, percentile, float_io, input_shapes, scheme):
+    """Quantize a float MODEL to int8 (TFLite's scheme; or 16x8) with calibration data; report per-layer
+    SQNR and output agreement of the quantized model against float over the calibration set."""
     res = api.quantize(model, calibration, out_file, method=method, percentile=percentile, float_io=float_io,
-                       input_shapes=input_shapes)
+                       input_shapes=input_shapes, scheme=scheme)
     click.echo("\n".join(res.lines()))
     click.echo(f"wrote {out_file} ({len(res.model):,} B)")
 

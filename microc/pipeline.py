@@ -129,11 +129,11 @@ def _load(model_path: Path, quantize: str | None, calibration, method: str, inpu
             raise MicrocError("--calibration is only used with --quantize int8")
         return load_model(model_path, input_shapes), None
     from microc.quantization import quantize_model
-    if quantize != "int8":
-        raise MicrocError(f"--quantize {quantize}: microc quantizes to int8 only")
+    if quantize not in ("int8", "int16x8"):
+        raise MicrocError(f"--quantize {quantize}: microc quantizes to int8 or int16x8 only")
     if calibration is None:
-        raise MicrocError("--quantize int8 needs --calibration DATA (.npy, .npz or a folder of .npy)")
-    result = quantize_model(model_path, calibration, method, input_shapes=input_shapes)
+        raise MicrocError(f"--quantize {quantize} needs --calibration DATA (.npy, .npz or a folder of .npy)")
+    result = quantize_model(model_path, calibration, method, input_shapes=input_shapes, scheme=quantize)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "quantized.tflite"
         path.write_bytes(result.model)

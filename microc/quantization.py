@@ -39,11 +39,12 @@ class QuantizeResult:
     graph: Graph
     samples: int
     method: str
+    scheme: str = "int8"
     layers: list[LayerReport] = field(default_factory=list)
     outputs: list[OutputReport] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        out = [f"int8 quantization of {self.graph.name}: {self.samples} calibration samples, "
+        out = [f"{self.scheme} quantization of {self.graph.name}: {self.samples} calibration samples, "
                f"ranges by {self.method}", f"{'layer':40} {'op':18} SQNR (dB)"]
         out += [f"{r.name[:40]:40} {r.type:18} {r.sqnr_db:8.1f}" for r in self.layers]
         for o in self.outputs:
@@ -54,15 +55,17 @@ class QuantizeResult:
 
 def quantize_model(model_path: str | Path, calibration: str | Path, method: str = "minmax",
                    percentile: float = 99.99, float_io: bool = False,
-                   input_shapes: dict[str, tuple[int, ...]] | None = None) -> QuantizeResult:
+                   input_shapes: dict[str, tuple[int, ...]] | None = None,
+                   scheme: str = "int8") -> QuantizeResult:
+    """`scheme`: "int8" or "int16x8" (int16 activations, int8 weights, int64 biases)."""
     graph = load_model(model_path, input_shapes)
-    check_quantizable(graph)
+    check_quantizable(graph, scheme)
     samples = load_calibration(calibration, graph)
     ranges = calibrate(graph, samples, method, percentile)
-    qgraph, mapping = quantize_graph(graph, ranges, float_io)
-    model = export_tflite(qgraph, description=f"microc int8 ({method}) of {Path(model_path).name}")
+    qgraph, mapping = quantize_graph(graph, ranges, float_io, scheme)
+    model = export_tflite(qgraph, description=f"microc {scheme} ({method}) of {Path(model_path).name}")
     label = method if method == "minmax" else f"percentile {percentile}"
-    result = QuantizeResult(model, qgraph, len(samples), label)
+    result = QuantizeResult(model, qgraph, len(samples), label, scheme)
     _evaluate(result, graph, samples, mapping, float_io)
     return result
 
@@ -70,7 +73,8 @@ def quantize_model(model_path: str | Path, calibration: str | Path, method: str 
 def _evaluate(result: QuantizeResult, graph: Graph, samples, mapping, float_io: bool) -> None:
     """Run the float and the int8 graph side by side over the samples; compare every op's output."""
     q_samples = samples if float_io else [  # the int8 inputs TFLite Micro's QUANTIZE would have made
-        [quantize_values(x, mapping[id(t)].quant) for x, t in zip(s, graph.inputs)] for s in samples]
+        [quantize_values(x, mapping[id(t)].quant, mapping[id(t)].dtype) for x, t in zip(s, graph.inputs)]
+        for s in samples]
     watched = [op.outputs[0] for op in graph.ops]
     signal, noise = np.zeros(len(watched)), np.zeros(len(watched))
     outputs: dict[int, tuple[list, list]] = {id(t): ([], []) for t in graph.outputs}

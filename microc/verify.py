@@ -14,16 +14,26 @@ QUANTUM_SLACK = 1.001  # a one-quantum difference of dequantized float32 values,
 
 
 def make_samples(inputs: list[dict], n: int, seed: int) -> list[list[np.ndarray]]:
-    """n random samples from a fixed seed; integer models also get all-minimum and all-maximum."""
+    """n random samples from a fixed seed; int8 and int16 models also get all-minimum and all-maximum.
+    An input with a "value" (metadata.json: one valid value, e.g. TRANSPOSE_CONV's output shape) always
+    gets it."""
     rng = np.random.default_rng(seed)
     samples = [[_random(rng, t) for t in inputs] for _ in range(n)]
-    if all(t["dtype"] == "int8" for t in inputs):
-        samples.append([np.full(t["shape"], -128, np.int8) for t in inputs])
-        samples.append([np.full(t["shape"], 127, np.int8) for t in inputs])
+    varying = [t for t in inputs if "value" not in t]
+    if varying and all(t["dtype"] in ("int8", "int16") for t in varying):
+        for end in ("min", "max"):
+            samples.append([_fixed(t) if "value" in t else np.full(t["shape"], getattr(np.iinfo(t["dtype"]), end),
+                                                                    t["dtype"]) for t in inputs])
     return samples
 
 
+def _fixed(t: dict) -> np.ndarray:
+    return np.asarray(t["value"], t["dtype"]).reshape(t["shape"])
+
+
 def _random(rng: np.random.Generator, t: dict) -> np.ndarray:
+    if "value" in t:
+        return _fixed(t)
     if t["dtype"] == "float32":
         return rng.standard_normal(t["shape"]).astype(np.float32)
     info = np.iinfo(t["dtype"])

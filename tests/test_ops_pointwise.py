@@ -218,9 +218,9 @@ def test_refusals(tmp_path):
     per_channel.inputs([x]); per_channel.outputs([y])
     with pytest.raises(ModelFormatError, match="activation quantized per channel"):  # the validation pass
         _lower(per_channel.build(), tmp_path)
-    to_int16 = branch_model([Branch("QUANTIZE", "float32", None, "int16", (0.1, 0), (4,))])
-    with pytest.raises(UnsupportedOperator, match="float32 -> int16 is not supported"):
-        _lower(to_int16, tmp_path)
+    to_int32 = branch_model([Branch("QUANTIZE", "float32", None, "int32", (0.1, 0), (4,))])
+    with pytest.raises(UnsupportedOperator, match="float32 -> int32 is not supported"):
+        _lower(to_int32, tmp_path)
     from_uint8 = branch_model([Branch("DEQUANTIZE", "uint8", (0.1, 0), "float32", None, (4,))])
     with pytest.raises(UnsupportedOperator, match="uint8 -> float32 is not supported"):
         _lower(from_uint8, tmp_path)

@@ -80,14 +80,20 @@ def test_sqnr():
 # ---- a float model with every operator the quantizer handles ----
 
 
-def every_op_model() -> bytes:
-    b, rng = ModelBuilder(), np.random.default_rng(4)
+def float_builder(seed: int):
+    """A ModelBuilder with helpers for float32 tensors and random float32 constants."""
+    b, rng = ModelBuilder(), np.random.default_rng(seed)
 
     def t(name, shape):
         return b.tensor(name, shape, "float32")
 
     def const(name, shape, s=0.5):
         return b.const(name, rng.normal(0, s, shape).astype(np.float32))
+    return b, t, const
+
+
+def every_op_model() -> bytes:
+    b, t, const = float_builder(4)
 
     x = t("x", (1, 8, 8, 3))
     c1, d1, r6, lr, hs = (t(n, (1, 8, 8, 4)) for n in ("conv", "dw", "relu6", "leaky", "hswish"))
@@ -452,3 +458,58 @@ def test_int8_conv_with_pads_same_cannot_express_equals_an_explicit_pad(tmp_path
     for (s,) in samples:
         xq = quantize_values(s, q_in)
         assert np.array_equal(run_tflm(reference, [xq])[0], run_tflm(exported, [xq])[0])
+
+
+# ---- 16x8 (--scheme int16x8) ----
+
+def int16x8_model() -> bytes:
+    """A float model of the operators microc quantizes to 16x8."""
+    b, t, const = float_builder(16)
+
+    x = t("x", (1, 8, 8, 3))
+    c1, d1, lr, cat = t("conv", (1, 8, 8, 4)), t("dw", (1, 8, 8, 4)), t("leaky", (1, 8, 8, 4)), t("cat", (1, 8, 8, 8))
+    b.op("CONV_2D", [x, const("w1", (4, 3, 3, 3)), const("b1", (4,))], [c1], padding="SAME", activation="RELU")
+    b.op("DEPTHWISE_CONV_2D", [c1, const("w2", (1, 3, 3, 4)), const("b2", (4,))], [d1], padding="SAME")
+    b.op("LEAKY_RELU", [d1], [lr], alpha=0.1)
+    b.op("CONCATENATION", [c1, lr], [cat], axis=3)
+    mp, ad, fc = t("maxpool", (1, 4, 4, 8)), t("add", (1, 4, 4, 8)), t("fc", (1, 10))
+    b.op("MAX_POOL_2D", [cat], [mp], filter_size=(2, 2), stride=(2, 2))
+    b.op("ADD", [mp, const("offset", (8,))], [ad])
+    b.op("FULLY_CONNECTED", [ad, const("w3", (10, 128)), const("b3", (10,))], [fc])
+    outs = [t("logistic", (1, 10)), t("tanh", (1, 10))]
+    b.op("LOGISTIC", [fc], [outs[0]])
+    b.op("TANH", [fc], [outs[1]])
+    b.inputs([x])
+    b.outputs([fc, *outs])
+    return b.build()
+
+
+def test_int16x8_quantized_model_is_16x8_close_to_float_and_compiles_bit_exact(tmp_path):
+    from test_ops_pool import check
+    (tmp_path / "m.tflite").write_bytes(int16x8_model())
+    np.save(tmp_path / "cal.npy", np.random.default_rng(5).normal(size=(32, 1, 8, 8, 3)).astype(np.float32))
+    res = quantize_model(tmp_path / "m.tflite", tmp_path / "cal.npy", scheme="int16x8")
+    assert res.lines()[0].startswith("int16x8 quantization of m:")
+    acts = [t for t in res.graph.activations()]
+    assert {t.dtype for t in acts} == {"int16"} and all(t.quant.zp == 0 for t in acts)
+    consts = _by_name(res.graph)
+    assert consts["w1"].dtype == consts["w3"].dtype == "int8" and consts["b1"].dtype == consts["b3"].dtype == "int64"
+    assert (consts["logistic"].quant.s, consts["tanh"].quant.s) == (2.0**-15, 2.0**-15)
+    int8 = quantize_model(tmp_path / "m.tflite", tmp_path / "cal.npy")
+    for r16, r8 in zip(res.layers, int8.layers):  # measured: 5 to 9 dB better on every layer
+        assert r16.sqnr_db > r8.sqnr_db + 4, (res.lines(), int8.lines())
+    x = np.random.default_rng(6).normal(size=(1, 8, 8, 3)).astype(np.float32)
+    q = quantize_values(x, res.graph.inputs[0].quant, "int16")
+    check(res.model, [[q], [np.full_like(q, -32768)], [np.full_like(q, 32767)]], tmp_path / "c")
+
+
+def test_int16x8_refuses_what_microc_does_not_run_in_int16(tmp_path):
+    b = ModelBuilder()
+    x, y = b.tensor("x", (1, 10), "float32"), b.tensor("y", (1, 10), "float32")
+    b.op("SOFTMAX", [x], [y])
+    b.inputs([x])
+    b.outputs([y])
+    (tmp_path / "m.tflite").write_bytes(b.build())
+    np.save(tmp_path / "cal.npy", np.zeros((2, 1, 10), np.float32))
+    with pytest.raises(UnsupportedOperator, match="cannot quantize SOFTMAX 'y' to int16x8"):
+        quantize_model(tmp_path / "m.tflite", tmp_path / "cal.npy", scheme="int16x8")

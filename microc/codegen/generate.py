@@ -169,9 +169,18 @@ def _tensor_info(t: Tensor) -> dict:
     return d
 
 
+def _fixed_inputs(graph: Graph) -> dict[int, list[int]]:
+    """Graph inputs whose only valid value is known at compile time: the output shape TRANSPOSE_CONV
+    takes as an input (its kernel, like TFLM's, reads the output tensor's static shape instead)."""
+    return {id(op.inputs[0]): list(op.outputs[0].shape) for op in graph.ops
+            if op.type == "TRANSPOSE_CONV" and op.inputs and op.inputs[0] is not None}
+
+
 def _info(graph: Graph, name: str, plan: Plan) -> dict:
+    fixed = _fixed_inputs(graph)
     return {"name": name, "model_hash": graph.source_hash,
-            "inputs": [_tensor_info(t) for t in graph.inputs],
+            "inputs": [{**_tensor_info(t), **({"value": fixed[id(t)]} if id(t) in fixed else {})}
+                       for t in graph.inputs],
             "outputs": [_tensor_info(t) for t in graph.outputs],
             "arena_bytes": plan.arena_bytes, "state_bytes": plan.state_bytes, "layers_count": len(graph.ops)}
 

@@ -30,6 +30,13 @@ def quantize_multiplier(m: float) -> tuple[int, int]:
     return q, shift
 
 
+def reduced_multiplier(q: int, shift: int) -> tuple[int, int]:
+    """TFLM's MultiplyByQuantizedMultiplier for an int64 accumulator, its compile-time half: the Q31
+    multiplier rounded to 16 bits (saturating) and the total right shift 15 - shift
+    (mc_requantize64)."""
+    return (q + (1 << 15)) >> 16 if q < 0x7FFF0000 else 0x7FFF, 15 - shift
+
+
 def quantize_multiplier_smaller_than_one_exp(m: float) -> tuple[int, int]:
     """TFLite's QuantizeMultiplierSmallerThanOneExp (used by ADD/SUB); shift <= 0."""
     q, shift = quantize_multiplier(m)

@@ -128,6 +128,8 @@ OPTIONS = {
     "SVDF": ("SVDFOptions", lambda rank, activation="NONE": dict(Rank=rank,
                                                                  FusedActivationFunction=_act(activation))),
     "UNIDIRECTIONAL_SEQUENCE_LSTM": ("UnidirectionalSequenceLSTMOptions", _lstm),
+    "TRANSPOSE_CONV": ("TransposeConvOptions", lambda padding="SAME", stride=(1, 1), activation="NONE": dict(
+        Padding=_padding(padding), StrideH=stride[0], StrideW=stride[1], FusedActivationFunction=_act(activation))),
 }
 # Not in OPTIONS (no options table): RELU, RELU6, LOGISTIC, TANH and any other option-less op.
 

@@ -66,6 +66,9 @@ _OPTIONS = {
         proj_clip=float(o.ProjClip()), time_major=bool(o.TimeMajor()),
         asymmetric_quantize_inputs=bool(o.AsymmetricQuantizeInputs()),
         diagonal_recurrent_tensors=bool(o.DiagonalRecurrentTensors()))),
+    "TRANSPOSE_CONV": (tflite.TransposeConvOptions, lambda o: dict(
+        padding=_PADDING[o.Padding()], stride=(o.StrideH(), o.StrideW()),
+        activation=_ACTIVATIONS[o.FusedActivationFunction()])),
     "SQUEEZE": (tflite.SqueezeOptions, lambda o: dict(squeeze_dims=list(o.SqueezeDimsAsNumpy())
                                                       if o.SqueezeDimsLength() else [])),
 }
@@ -205,6 +208,9 @@ def _custom_options(raw: bytes) -> dict:
 
 def _resolve_padding(op: Op) -> None:
     """Replace SAME/VALID with explicit (top, left, bottom, right) pads, as TFLite computes them."""
+    if op.type == "TRANSPOSE_CONV":
+        _resolve_transpose_padding(op)
+        return
     conv = op.type in ("CONV_2D", "DEPTHWISE_CONV_2D")
     shaped = op.inputs[:2 if conv else 1] + op.outputs[:1]
     if "padding" not in op.attrs or len(shaped) != (3 if conv else 2) or \
@@ -224,3 +230,19 @@ def _resolve_padding(op: Op) -> None:
     tot_h = max((out_h - 1) * s_h + (f_h - 1) * d_h + 1 - in_h, 0)
     tot_w = max((out_w - 1) * s_w + (f_w - 1) * d_w + 1 - in_w, 0)
     op.attrs["pads"] = (tot_h // 2, tot_w // 2, tot_h - tot_h // 2, tot_w - tot_w // 2)
+
+
+def _resolve_transpose_padding(op: Op) -> None:
+    """TRANSPOSE_CONV's pads: TFLM runs ComputePaddingHeightWidth with the output as the "input" (the
+    convolution this one transposes) and uses only the leading pads (top, left)."""
+    if "padding" not in op.attrs or len(op.inputs) < 3 or op.inputs[1] is None or not op.outputs or \
+            len(op.inputs[1].shape) != 4 or len(op.outputs[0].shape) != 4:
+        return  # the validation pass names what is missing or of the wrong rank
+    pads = []
+    for n, k, s in zip(op.outputs[0].shape[1:3], op.inputs[1].shape[1:3], op.attrs["stride"]):
+        if s < 1:
+            return
+        out = (n + s - 1) // s if op.attrs["padding"] == "SAME" else (n + s - k) // s
+        total = max((out - 1) * s + k - n, 0)
+        pads.append((total // 2, total - total // 2))
+    op.attrs["pads"] = (pads[0][0], pads[1][0], pads[0][1], pads[1][1])

@@ -1,4 +1,4 @@
-"""Post-training int8 quantization of a float IR graph, with TFLite's scheme and arithmetic.
+"""Post-training int8 (or 16x8) quantization of a float IR graph, with TFLite's scheme and arithmetic.
 
 Weights: symmetric int8 (zero point 0, values in [-127, 127]) per output channel: CONV_2D and
 FULLY_CONNECTED along axis 0, DEPTHWISE_CONV_2D along axis 3. (TFLite's older quantizer keeps
@@ -10,6 +10,8 @@ the int8 kernels (TFLite Micro): SOFTMAX/LOGISTIC output 1/256 zp -128, TANH 1/1
 copy or compare raw int8 values keep their input's parameters; CONCATENATION's inputs are requantized
 to the output's parameters where they differ. Parameter arithmetic is float32 with round-half-away, as
 quantization_utils.cc (GetAsymmetricQuantizationParams, SymmetricPerChannelQuantization).
+16x8 (scheme "int16x8"): activations symmetric int16 (zero point 0, scale max|range| / 32767), the same
+int8 weights, int64 biases; LOGISTIC/TANH outputs 2^-15.
 """
 from __future__ import annotations
 
@@ -23,6 +25,12 @@ _SAME_AS_INPUT = {"MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "SQUEEZE", "PAD",
 _OWN_RANGE = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "RELU",
               "LEAKY_RELU", "HARD_SWISH", "MEAN", "CONCATENATION"}
 SUPPORTED = sorted(_OWN_RANGE | _SAME_AS_INPUT | set(_FIXED_OUTPUT))
+# 16x8 (--scheme int16x8): int16 activations, symmetric (zero point 0), int8 weights, int64 bias; the
+# operators microc runs in int16, and TFLM's fixed output scale of LOGISTIC/TANH (2^-15, its checks).
+_FIXED_OUTPUT_16 = {"LOGISTIC": (2.0**-15, 0), "TANH": (2.0**-15, 0)}
+SUPPORTED_16 = sorted({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "LEAKY_RELU",
+                       "CONCATENATION", "RESHAPE", "SQUEEZE", "PAD", "MAX_POOL_2D"} | set(_FIXED_OUTPUT_16))
+SCHEMES = {"int8": SUPPORTED, "int16x8": SUPPORTED_16}
 _WEIGHT_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -51,10 +59,17 @@ def activation_quant(lo: float, hi: float) -> Quant:
     return Quant(np.array([scale], np.float64), np.array([zp], np.int64))
 
 
-def quantize_values(x, q: Quant) -> np.ndarray:
-    """Float -> int8 as TFLite Micro's QUANTIZE: round(x / scale) in float32, plus zp, clamped."""
+def symmetric_activation_quant(lo: float, hi: float) -> Quant:
+    """Symmetric int16 parameters for [lo, hi]: scale max(|lo|, |hi|) / 32767 in float32, zero point 0."""
+    half = np.float32(max(abs(lo), abs(hi))) or np.float32(1.0)
+    return Quant(np.array([np.float32(half / np.float32(32767))], np.float64), np.array([0], np.int64))
+
+
+def quantize_values(x, q: Quant, dtype: str = "int8") -> np.ndarray:
+    """Float -> int8 (or int16) as TFLite Micro's QUANTIZE: round(x / scale) in float32, plus zp, clamped."""
     r = round_half_away(np.asarray(x, np.float32) / np.float32(q.s))
-    return np.clip(r + q.zp, -128, 127).astype(np.int8)
+    info = np.iinfo(dtype)
+    return np.clip(r + q.zp, info.min, info.max).astype(dtype)
 
 
 def dequantize_values(x, q: Quant) -> np.ndarray:
@@ -81,25 +96,29 @@ def symmetric_weights(w: np.ndarray, axis: int | None, min_scale=None) -> tuple[
     return q, Quant(scales.astype(np.float64), np.zeros(scales.size, np.int64), axis)
 
 
-def bias_values(b: np.ndarray, input_scale: float, weight: Quant) -> tuple[np.ndarray, Quant]:
-    """int32 bias with scale input_scale * weight_scale, zero point 0 (SymmetricPerChannelBiasQuantize)."""
+def bias_values(b: np.ndarray, input_scale: float, weight: Quant,
+                dtype: str = "int32") -> tuple[np.ndarray, Quant]:
+    """int32 (int64 for 16x8) bias with scale input_scale * weight_scale, zero point 0
+    (SymmetricPerChannelBiasQuantize)."""
     scales = (np.float32(input_scale) * weight.scale.astype(np.float32)).astype(np.float32)
     inv = (1.0 / scales.astype(np.float64)).astype(np.float32)
-    q = np.clip(round_half_away(np.asarray(b, np.float32) * inv), -_INT32_MAX, _INT32_MAX)
+    limit = _INT32_MAX if dtype == "int32" else 2.0**62
+    q = np.clip(round_half_away(np.asarray(b, np.float32) * inv), -limit, limit)
     axis = 0 if weight.per_channel else None
-    return q.astype(np.int32), Quant(scales.astype(np.float64), np.zeros(scales.size, np.int64), axis)
+    return q.astype(dtype), Quant(scales.astype(np.float64), np.zeros(scales.size, np.int64), axis)
 
 
 # ---- the pass ----
 
 
 def quantize_graph(graph: Graph, ranges: dict[int, tuple[float, float]],
-                   float_io: bool = False) -> tuple[Graph, dict[int, Tensor]]:
-    """The int8 graph of float `graph`, given each activation's calibrated range (by id(tensor)).
-    Returns it with a map id(float tensor) -> its int8 counterpart. With `float_io` the graph keeps
-    float32 inputs and outputs (QUANTIZE after each input, DEQUANTIZE before each output)."""
-    check_quantizable(graph)
-    qz = _Quantizer(ranges)
+                   float_io: bool = False, scheme: str = "int8") -> tuple[Graph, dict[int, Tensor]]:
+    """The int8 (or 16x8) graph of float `graph`, given each activation's calibrated range (by
+    id(tensor)). Returns it with a map id(float tensor) -> its quantized counterpart. With `float_io`
+    the graph keeps float32 inputs and outputs (QUANTIZE after each input, DEQUANTIZE before each
+    output)."""
+    check_quantizable(graph, scheme)
+    qz = _Quantizer(ranges, scheme)
     for t in graph.inputs:
         qz.new[id(t)] = qz.activation(t, qz.range_quant(t))
     ops = []
@@ -108,12 +127,14 @@ def quantize_graph(graph: Graph, ranges: dict[int, tuple[float, float]],
     inputs = [qz.new[id(t)] for t in graph.inputs]
     outputs = [qz.new[id(t)] for t in graph.outputs]
     if float_io:
-        inputs, outputs, ops = _float_io(graph, inputs, outputs, ops)
+        inputs, outputs, ops = _float_io(graph, inputs, outputs, ops, qz.dtype)
     return Graph(graph.name, ops, inputs, outputs, graph.source_hash), qz.new
 
 
-def check_quantizable(graph: Graph) -> None:
-    """A float32 graph of supported operators, or a one-line error (checked before calibrating)."""
+def check_quantizable(graph: Graph, scheme: str = "int8") -> None:
+    """A float32 graph of operators `scheme` supports, or a one-line error (checked before calibrating)."""
+    if scheme not in SCHEMES:
+        raise QuantizationError(f"unknown quantization scheme {scheme} (microc quantizes to {', '.join(SCHEMES)})")
     if any(t.dtype != "float32" for t in graph.inputs) or any(t.quant for t in graph.activations()):
         raise QuantizationError(f"{graph.name} is not a float32 model (already quantized?); "
                                 "int8 quantization needs float inputs and activations")
@@ -122,25 +143,30 @@ def check_quantizable(graph: Graph) -> None:
     if hybrid:
         raise QuantizationError(f"{graph.name} is a hybrid model ({hybrid[0].type} {hybrid[0].name!r} has "
                                 f"{hybrid[0].inputs[1].dtype} weights): quantize its float32 original")
-    bad = [op for op in graph.ops if op.type not in SUPPORTED]
+    bad = [op for op in graph.ops if op.type not in SCHEMES[scheme]]
     if bad:
-        raise UnsupportedOperator(f"cannot quantize {bad[0].type} {bad[0].name!r} to int8 "
-                                  f"(microc quantizes {', '.join(SUPPORTED)})")
+        raise UnsupportedOperator(f"cannot quantize {bad[0].type} {bad[0].name!r} to {scheme} "
+                                  f"(microc quantizes {', '.join(SCHEMES[scheme])})")
 
 
 class _Quantizer:
-    def __init__(self, ranges):
+    def __init__(self, ranges, scheme: str = "int8"):
         self.ranges = ranges
         self.new: dict[int, Tensor] = {}
+        self.wide = scheme == "int16x8"  # int16 activations, int64 biases
+        self.dtype = "int16" if self.wide else "int8"
+        self.fixed = _FIXED_OUTPUT_16 if self.wide else _FIXED_OUTPUT
+
+    def quant_of(self, lo: float, hi: float) -> Quant:
+        return symmetric_activation_quant(lo, hi) if self.wide else activation_quant(lo, hi)
 
     def range_quant(self, t: Tensor) -> Quant:
         if id(t) not in self.ranges:
             raise QuantizationError(f"tensor {t.name!r} has no calibrated range")
-        return activation_quant(*self.ranges[id(t)])
+        return self.quant_of(*self.ranges[id(t)])
 
-    @staticmethod
-    def activation(t: Tensor, q: Quant, name: str | None = None) -> Tensor:
-        return Tensor(name or t.name, t.shape, "int8", q)
+    def activation(self, t: Tensor, q: Quant, name: str | None = None) -> Tensor:
+        return Tensor(name or t.name, t.shape, self.dtype, q)
 
     def op(self, op: Op) -> list[Op]:
         """The int8 op(s) replacing `op`: requantizing QUANTIZE ops first where needed."""
@@ -152,7 +178,7 @@ class _Quantizer:
         if op.type == "CONCATENATION":
             for i, t in enumerate(inputs):
                 if not _same_quant(t.quant, out_q):
-                    r = Tensor(f"{t.name}/requantized", t.shape, "int8", out_q)
+                    r = Tensor(f"{t.name}/requantized", t.shape, self.dtype, out_q)
                     pre.append(Op("QUANTIZE", [t], [r], {}, r.name, -1))
                     inputs[i] = r
         for t in op.outputs:
@@ -161,8 +187,8 @@ class _Quantizer:
                          op.name, op.index)]
 
     def _output_quant(self, op: Op, inputs: list[Tensor | None]) -> Quant:
-        if op.type in _FIXED_OUTPUT:
-            scale, zp = _FIXED_OUTPUT[op.type]
+        if op.type in self.fixed:
+            scale, zp = self.fixed[op.type]
             return Quant(np.array([scale]), np.array([zp], np.int64))
         if op.type in _SAME_AS_INPUT:
             return inputs[0].quant
@@ -180,15 +206,15 @@ class _Quantizer:
         if op.type in _WEIGHT_AXIS and i == 2:
             return self._bias(t, done[0].quant, done[1].quant)
         data = np.asarray(t.data, np.float32)  # a constant operand of ADD, MUL, CONCATENATION...
-        q = activation_quant(float(data.min()), float(data.max()))
-        return Tensor(t.name, t.shape, "int8", q, quantize_values(data, q))
+        q = self.quant_of(float(data.min()), float(data.max()))
+        return Tensor(t.name, t.shape, self.dtype, q, quantize_values(data, q, self.dtype))
 
     def _weights(self, op: Op, w: Tensor) -> Tensor:
         if op.inputs[0].is_const:
             raise QuantizationError(f"{op.type} {op.name!r}: constant input is not supported")
         min_scale = None
         bias = op.inputs[2] if len(op.inputs) > 2 else None
-        if bias is not None and bias.is_const:  # keep |bias| / (s_in * s_w) within half of int32
+        if bias is not None and bias.is_const and not self.wide:  # keep |bias| / (s_in * s_w) within half of int32
             s_in = np.float32(self.new[id(op.inputs[0])].quant.s)
             b = np.abs(np.asarray(bias.data, np.float32))
             need = 2 * b / (s_in * np.float32(_INT32_MAX))
@@ -196,24 +222,24 @@ class _Quantizer:
         data, q = symmetric_weights(w.data, _WEIGHT_AXIS[op.type], min_scale)
         return Tensor(w.name, w.shape, "int8", q, data)
 
-    @staticmethod
-    def _bias(b: Tensor, input_q: Quant, weight_q: Quant) -> Tensor:
-        data, q = bias_values(b.data, input_q.s, weight_q)
-        return Tensor(b.name, b.shape, "int32", q, data)
+    def _bias(self, b: Tensor, input_q: Quant, weight_q: Quant) -> Tensor:
+        dtype = "int64" if self.wide else "int32"
+        data, q = bias_values(b.data, input_q.s, weight_q, dtype)
+        return Tensor(b.name, b.shape, dtype, q, data)
 
 
 def _same_quant(a: Quant, b: Quant) -> bool:
     return np.float32(a.s) == np.float32(b.s) and a.zp == b.zp
 
 
-def _float_io(graph: Graph, inputs, outputs, ops):
-    """Float32 graph inputs quantized on entry, int8 outputs dequantized on exit (names kept)."""
+def _float_io(graph: Graph, inputs, outputs, ops, dtype: str = "int8"):
+    """Float32 graph inputs quantized on entry, int8 (int16) outputs dequantized on exit (names kept)."""
     f_in = [Tensor(t.name, t.shape, "float32") for t in graph.inputs]
     f_out = [Tensor(t.name, t.shape, "float32") for t in graph.outputs]
     for t in inputs:
-        t.name = f"{t.name}/int8"
+        t.name = f"{t.name}/{dtype}"
     for t in outputs:
-        t.name = f"{t.name}/int8"
+        t.name = f"{t.name}/{dtype}"
     pre = [Op("QUANTIZE", [f], [q], {}, q.name, -1) for f, q in zip(f_in, inputs)]
     post = [Op("DEQUANTIZE", [q], [f], {}, f.name, -1) for q, f in zip(outputs, f_out)]
     return f_in, f_out, pre + ops + post

@@ -257,6 +257,29 @@ def _conv(op: Op) -> str | None:
         or _weights_per_channel(w, 3 if depthwise else 0, out_c) or _requant_ratio(op, x, w, y)
 
 
+def _transpose_conv(op: Op) -> str | None:
+    """Inputs: the output shape (int32, 4 values), the filter [out_c, k_h, k_w, in_c], the input, an
+    optional bias. TFLM takes the output size from the output tensor (any size: taps outside it are
+    dropped); a constant output shape must agree with it."""
+    shape, w, x, y = op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]
+    bias = op.inputs[3] if len(op.inputs) > 3 else None
+    problem = _rank(x, 4, "input") or _rank(y, 4, "output") or _rank(w, 4, "filter")
+    if problem:
+        return problem
+    if shape.dtype != "int32" or shape.size != 4:
+        return f"output shape '{shape.name}' must hold 4 int32 values, has {shape.shape} {shape.dtype}"
+    if shape.is_const and tuple(int(v) for v in shape.data.reshape(-1)) != tuple(y.shape):
+        return f"output shape {shape.data.reshape(-1).tolist()} differs from the output's {y.shape}"
+    if x.shape[0] != y.shape[0] or w.shape[0] != y.shape[3] or w.shape[3] != x.shape[3]:
+        return f"filter '{w.name}' {w.shape} does not map input {x.shape} to output {y.shape}"
+    stride = op.attrs.get("stride", (1, 1))
+    if len(stride) != 2 or min(stride) < 1:
+        return f"stride {tuple(stride)} must be >= 1 on both spatial axes"
+    if "pads" not in op.attrs:
+        return "the padding is missing"
+    return _bias(op, bias, y.shape[3]) or _weights_per_channel(w, 0, y.shape[3])
+
+
 def _pool(op: Op) -> str | None:
     x, y = op.inputs[0], op.outputs[0]
     if problem := _rank(x, 4, "input") or _rank(y, 4, "output"):
@@ -389,6 +412,7 @@ RULES = {
     "FULLY_CONNECTED": _checks(2, 3, _fully_connected),
     "CONV_2D": _checks(2, 3, _conv),
     "DEPTHWISE_CONV_2D": _checks(2, 3, _conv),
+    "TRANSPOSE_CONV": _checks(3, 4, _transpose_conv),
     "AVERAGE_POOL_2D": _checks(1, 1, _pool),
     "MAX_POOL_2D": _checks(1, 1, _pool),
     "MEAN": _checks(2, 2, _mean),

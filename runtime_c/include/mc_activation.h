@@ -1,4 +1,4 @@
-/* Activation kernels: SOFTMAX (int8, float32), LOGISTIC, TANH, HARD_SWISH (float32). Their int8
+/* Activation kernels: SOFTMAX (int8, float32), LOGISTIC, TANH (int16, float32), HARD_SWISH (float32). Their int8
  * element-wise forms are compile-time lookup tables run by mc_lut_s8 (mc_pointwise.h). */
 #ifndef MC_ACTIVATION_H
 #define MC_ACTIVATION_H
@@ -21,6 +21,14 @@ typedef struct {
   float beta;
 } mc_softmax_f32_t;
 void mc_softmax_f32(const mc_softmax_f32_t *p, const float *in, float *out);
+
+/* LOGISTIC, TANH int16 (TFLM's table interpolation, mc_activation.c): input scaled by
+ * (x * multiplier + rounding) >> left_shift; output scale 2^-15, zero points 0. */
+typedef struct {
+  int32_t size, multiplier, left_shift;
+} mc_sigmoid_s16_t;
+void mc_logistic_s16(const mc_sigmoid_s16_t *p, const int16_t *in, int16_t *out);
+void mc_tanh_s16(const mc_sigmoid_s16_t *p, const int16_t *in, int16_t *out);
 
 void mc_logistic_f32(const float *in, float *out, int32_t n);
 void mc_tanh_f32(const float *in, float *out, int32_t n);

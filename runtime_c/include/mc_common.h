@@ -89,6 +89,17 @@ static inline int32_t mc_requantize_down(int32_t x, int32_t multiplier, int righ
   return mc_rounding_divide_by_pot(high, right);
 }
 
+/* TFLM's MultiplyByQuantizedMultiplier for an int64 accumulator (the 16x8 kernels, int64 bias): the
+ * Q31 multiplier reduced to 16 bits, then one rounding shift by 15 - shift. Both are computed at
+ * compile time (microc/codegen/quant.py: reduced_multiplier), so here mult16 and total_shift >= 1. */
+static inline int32_t mc_requantize64(int64_t x, int32_t mult16, int32_t total_shift) {
+  return (int32_t)((x * mult16 + ((int64_t)1 << (total_shift - 1))) >> total_shift);
+}
+
+static inline int16_t mc_clamp_s16(int32_t v, int32_t lo, int32_t hi) {
+  return (int16_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
 static inline int8_t mc_clamp_s8(int32_t v, int32_t lo, int32_t hi) {
   return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }

@@ -90,6 +90,70 @@ typedef struct {
 } mc_conv2d_f32_t;
 void mc_conv2d_f32(const mc_conv2d_f32_t *p, const float *in, float *out);
 
+/* 16x8 kernels (int16 activations, int8 weights, TFLM's reference_integer_ops): the requantization
+ * per output channel is either TFLM's int64 MultiplyByQuantizedMultiplier (`wide`: int64 bias;
+ * multiplier = the 16-bit reduced multiplier, shift = 15 - shift, see mc_requantize64) or its int32
+ * one (int32 bias: the int32 accumulator wraps as TFLM's does; multiplier and shift as mc_requantize).
+ * TFLM's int16 convolutions add no zero points (symmetric int16), and neither do these. */
+typedef struct {
+  const int8_t *weights;   /* CONV_2D: [out_c][k_h][k_w][in_c]; TRANSPOSE_CONV: the same (OHWI) */
+  const int64_t *bias;     /* [out_c] (zeros when the model has none) */
+  const int32_t *multiplier, *shift; /* [out_c] */
+  int32_t wide, act_min, act_max;
+} mc_s16_requant_t;
+
+/* CONV_2D int16 x int8 (TFLM ConvPerChannel<int64_t or int32_t>): padded taps skipped. */
+typedef struct {
+  mc_conv_geom_t g;
+  mc_s16_requant_t q;
+} mc_conv2d_s16_t;
+void mc_conv2d_s16(const mc_conv2d_s16_t *p, const int16_t *in, int16_t *out);
+
+/* DEPTHWISE_CONV_2D int16 x int8 (TFLM DepthwiseConvPerChannel, int64 bias): weights [k_h][k_w][out_c]. */
+typedef struct {
+  mc_conv_geom_t g;
+  int32_t depth_mult;
+  mc_s16_requant_t q;
+} mc_dwconv_s16_t;
+void mc_depthwise_conv2d_s16(const mc_dwconv_s16_t *p, const int16_t *in, int16_t *out);
+
+/* FULLY_CONNECTED int16 x int8 (TFLM FullyConnected[PerChannel], int64 or int32 bias): weights
+ * [out_features][in_features]. */
+typedef struct {
+  int32_t batches, in_features, out_features;
+  mc_s16_requant_t q;
+} mc_fc_s16_t;
+void mc_fully_connected_s16(const mc_fc_s16_t *p, const int16_t *in, int16_t *out);
+
+/* TRANSPOSE_CONV (TFLM TransposeConv): output pixel (oy, ox) gathers input pixel
+ * ((oy + pad_top - ky) / stride_h, (ox + pad_left - kx) / stride_w) for every filter tap where the
+ * division is exact and in range; the same sums as TFLM's scatter, in TFLM's order for float32
+ * (input rows, columns, channels ascending). Filter OHWI. */
+typedef struct {
+  int32_t batches, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w;
+  int32_t stride_h, stride_w, pad_top, pad_left;
+} mc_tconv_geom_t;
+typedef struct {
+  mc_tconv_geom_t g;
+  const int8_t *weights;
+  const int32_t *bias; /* [out_c] (zeros when the model has none) */
+  const int32_t *multiplier, *shift;
+  int32_t in_zp, out_zp, act_min, act_max;
+} mc_tconv_s8_t;
+void mc_transpose_conv_s8(const mc_tconv_s8_t *p, const int8_t *in, int8_t *out);
+typedef struct {
+  mc_tconv_geom_t g;
+  mc_s16_requant_t q;
+} mc_tconv_s16_t;
+void mc_transpose_conv_s16(const mc_tconv_s16_t *p, const int16_t *in, int16_t *out);
+typedef struct {
+  mc_tconv_geom_t g;
+  const float *weights;
+  const float *bias; /* [out_c] or NULL */
+  float act_min, act_max;
+} mc_tconv_f32_t;
+void mc_transpose_conv_f32(const mc_tconv_f32_t *p, const float *in, float *out);
+
 /* DEPTHWISE_CONV_2D int8 (TFLM DepthwiseConvPerChannel): out channel c = ic * depth_mult + m reads
  * input channel ic; weights 1HW(out_c). */
 typedef struct {

@@ -25,6 +25,18 @@ typedef struct {
 } mc_add_s8_t;
 void mc_add_s8(const mc_add_s8_t *p, const int8_t *a, const int8_t *b, int8_t *out);
 
+/* ADD/SUB int16 (TFLM's general quantized path for int16, AddGeneralParamScale/SubElementwise): each
+ * input is offset, shifted left by left_shift (15), scaled to the common scale by its own multiplier
+ * (shift <= 0); SUB negates b's scaled value (b_sign -1); the sum is scaled to the output. Per element:
+ * an int16 input has too many values to tabulate. */
+typedef struct {
+  mc_bcast_t shape;
+  int32_t a_offset, b_offset, left_shift, b_sign;
+  int32_t a_multiplier, a_shift, b_multiplier, b_shift;
+  int32_t out_multiplier, out_shift, out_offset, act_min, act_max;
+} mc_add_s16_t;
+void mc_add_s16(const mc_add_s16_t *p, const int16_t *a, const int16_t *b, int16_t *out);
+
 /* MUL int8: requant((a + a_offset) * (b + b_offset)) + out_offset, clamped. */
 typedef struct {
   mc_bcast_t shape;
@@ -32,6 +44,8 @@ typedef struct {
   int32_t act_min, act_max;
 } mc_mul_s8_t;
 void mc_mul_s8(const mc_mul_s8_t *p, const int8_t *a, const int8_t *b, int8_t *out);
+/* MUL int16 (zero points 0, as TFLM requires): requant(a * b), clamped; the offsets are unused. */
+void mc_mul_s16(const mc_mul_s8_t *p, const int16_t *a, const int16_t *b, int16_t *out);
 
 typedef struct {
   mc_bcast_t shape;

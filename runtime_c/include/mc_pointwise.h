@@ -21,6 +21,32 @@ typedef struct {
 } mc_quantize_f32_s8_t;
 void mc_quantize_f32_s8(const mc_quantize_f32_s8_t *p, const float *in, int8_t *out);
 
+/* QUANTIZE float32 -> int16 (the same arithmetic, clamped to int16). */
+void mc_quantize_f32_s16(const mc_quantize_f32_s8_t *p, const float *in, int16_t *out);
+
+/* QUANTIZE between integer types (TFLM's Requantize: int8, int16, int32 in and out, elements of
+ * in_bytes and out_bytes): out_zp + MultiplyByQuantizedMultiplier(q - in_zp), clamped to the output. */
+typedef struct {
+  int32_t size, in_bytes, out_bytes, in_zp, out_zp, multiplier, shift;
+} mc_requantize_t;
+void mc_requantize_ints(const mc_requantize_t *p, const void *in, void *out);
+
+/* DEQUANTIZE int16 -> float32: TFLM's (float)(double scale * (q - zp)). The product of a float32 scale
+ * and a 17-bit integer is exact in double, so one float32 multiply rounds it identically. */
+typedef struct {
+  int32_t size;
+  float scale;
+  int32_t zero_point;
+} mc_dequantize_t;
+void mc_dequantize_s16_f32(const mc_dequantize_t *p, const int16_t *in, float *out);
+
+/* LEAKY_RELU int16 (TFLM's QuantizeLeakyRelu): q - in_zp requantized by the identity multiplier
+ * (>= 0) or the alpha one (< 0), plus out_zp, clamped to int16. */
+typedef struct {
+  int32_t size, in_zp, out_zp, m_identity, s_identity, m_alpha, s_alpha;
+} mc_leaky_relu_s16_t;
+void mc_leaky_relu_s16(const mc_leaky_relu_s16_t *p, const int16_t *in, int16_t *out);
+
 /* RELU (lo 0, hi INFINITY), RELU6 (lo 0, hi 6) and RELU_N1_TO_1 (lo -1, hi 1) in float32; NaN passes
  * through as in TFLM. */
 typedef struct {

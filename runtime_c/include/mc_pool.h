@@ -1,4 +1,4 @@
-/* Pooling and reductions: AVERAGE_POOL_2D, MAX_POOL_2D, MEAN (int8 and float32), with the arithmetic of
+/* Pooling and reductions: AVERAGE_POOL_2D, MAX_POOL_2D (also int16), MEAN (int8 and float32), with the arithmetic of
  * TFLite Micro's reference kernels. */
 #ifndef MC_POOL_H
 #define MC_POOL_H
@@ -32,6 +32,7 @@ static inline int32_t mc_rounded_average(int32_t sum, int32_t count) {
   return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
 }
 void mc_max_pool_s8(const mc_pool_s8_t *p, const int8_t *in, int8_t *out);
+void mc_max_pool_s16(const mc_pool_s8_t *p, const int16_t *in, int16_t *out); /* int16: the same */
 void mc_avg_pool_f32(const mc_pool_f32_t *p, const float *in, float *out);
 void mc_max_pool_f32(const mc_pool_f32_t *p, const float *in, float *out);
 

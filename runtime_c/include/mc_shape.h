@@ -1,4 +1,4 @@
-/* Data movement: CONCATENATION, PAD/PADV2, TRANSPOSE (any element size: int8 or float32). RESHAPE and
+/* Data movement: CONCATENATION, PAD/PADV2, TRANSPOSE (any element size: 1, 2 or 4 bytes). RESHAPE and
  * SQUEEZE have no kernel: the planner places their output on their input. */
 #ifndef MC_SHAPE_H
 #define MC_SHAPE_H
@@ -13,7 +13,7 @@ typedef struct {
 void mc_concatenation(const mc_concat_t *p, void *out);
 
 /* PAD: dimensions without padding are merged into their outer neighbour at compile time, so the last
- * dimension is a contiguous row. pad_bits holds the pad value's bytes (elem_bytes 1 or 4). */
+ * dimension is a contiguous row. pad_bits holds the pad value's bytes (elem_bytes 1, 2 or 4). */
 #define MC_PAD_MAX_DIMS 5
 typedef struct {
   int32_t rank, elem_bytes;

@@ -86,6 +86,14 @@ void mc_mul_s8(const mc_mul_s8_t *p, const int8_t *a, const int8_t *b, int8_t *o
 #undef MUL_S8
 }
 
+void mc_mul_s16(const mc_mul_s8_t *p, const int16_t *a, const int16_t *b, int16_t *out) {
+  const int32_t mult = p->multiplier, shift = p->shift, lo = p->act_min, hi = p->act_max;
+  /* TFLM's int16 MUL requires zero points 0; the product of two int16 values fits int32 */
+#define MUL_S16(x, y) mc_clamp_s16(mc_requantize((int32_t)(x) * (y), mult, shift), lo, hi)
+  MC_BINARY_LOOP(&p->shape, int16_t, MUL_S16);
+#undef MUL_S16
+}
+
 void mc_add_f32(const mc_binary_f32_t *p, const float *a, const float *b, float *out) {
   const float lo = p->act_min, hi = p->act_max;
 #define ADD_F32(x, y) mc_clamp_f32((x) + (y), lo, hi)
@@ -181,4 +189,20 @@ void mc_maximum_s32(const mc_bcast_t *s, const int32_t *a, const int32_t *b, int
 }
 void mc_minimum_s32(const mc_bcast_t *s, const int32_t *a, const int32_t *b, int32_t *out) {
   MC_BINARY_LOOP(s, int32_t, MC_MIN);
+}
+
+static int16_t add_s16(const mc_add_s16_t *p, int32_t x, int32_t y) {
+  /* Shifted as unsigned: an offset int16 value times 2^15 is below 2^31, as in TFLM. */
+  const int32_t sx = (int32_t)((uint32_t)(x + p->a_offset) << p->left_shift);
+  const int32_t sy = (int32_t)((uint32_t)(y + p->b_offset) << p->left_shift);
+  const int32_t raw = mc_requantize_down(sx, p->a_multiplier, -p->a_shift) +
+                      p->b_sign * mc_requantize_down(sy, p->b_multiplier, -p->b_shift);
+  return mc_clamp_s16(mc_requantize_down(raw, p->out_multiplier, -p->out_shift) + p->out_offset,
+                      p->act_min, p->act_max);
+}
+
+void mc_add_s16(const mc_add_s16_t *p, const int16_t *a, const int16_t *b, int16_t *out) {
+#define ADD_S16(x, y) add_s16(p, x, y)
+  MC_BINARY_LOOP(&p->shape, int16_t, ADD_S16);
+#undef ADD_S16
 }

@@ -21,16 +21,62 @@ void mc_lut_s8_f32(const float *table, const int8_t *in, float *out, int32_t n) 
   for (i = 0; i < n; ++i) out[i] = t[in[i]];
 }
 
+/* Clamp before the zero point is added and before the cast, so huge inputs (and NaN, to the low end)
+ * stay defined in C; within range this is TFLM's round(x / scale) + zp, clamped to [qmin, qmax]. */
+static int32_t quantize_f32(const mc_quantize_f32_s8_t *p, float x, int32_t qmin, int32_t qmax) {
+  const float lo = (float)(qmin - p->zero_point), hi = (float)(qmax - p->zero_point);
+  float r = roundf(x / p->scale);
+  r = r > hi ? hi : (r >= lo ? r : lo);
+  return (int32_t)r + p->zero_point;
+}
+
 void mc_quantize_f32_s8(const mc_quantize_f32_s8_t *p, const float *in, int8_t *out) {
-  /* Clamp before the zero point is added and before the cast, so huge inputs (and NaN, to the low end)
-   * stay defined in C; within range this is TFLM's round(x / scale) + zp, clamped to int8. */
-  const float lo = (float)(-128 - p->zero_point), hi = (float)(127 - p->zero_point);
-  const float scale = p->scale;
+  int32_t i;
+  for (i = 0; i < p->size; ++i) out[i] = (int8_t)quantize_f32(p, in[i], -128, 127);
+}
+
+void mc_quantize_f32_s16(const mc_quantize_f32_s8_t *p, const float *in, int16_t *out) {
+  int32_t i;
+  for (i = 0; i < p->size; ++i) out[i] = (int16_t)quantize_f32(p, in[i], -32768, 32767);
+}
+
+static int32_t load_int(const void *in, int32_t bytes, int32_t i) {
+  if (bytes == 1) return ((const int8_t *)in)[i];
+  if (bytes == 2) return ((const int16_t *)in)[i];
+  return ((const int32_t *)in)[i];
+}
+
+void mc_requantize_ints(const mc_requantize_t *p, const void *in, void *out) {
+  const int32_t lo = p->out_bytes == 1 ? -128 : p->out_bytes == 2 ? -32768 : INT32_MIN;
+  const int32_t hi = p->out_bytes == 1 ? 127 : p->out_bytes == 2 ? 32767 : INT32_MAX;
   int32_t i;
   for (i = 0; i < p->size; ++i) {
-    float r = roundf(in[i] / scale);
-    r = r > hi ? hi : (r >= lo ? r : lo);
-    out[i] = (int8_t)((int32_t)r + p->zero_point);
+    /* int32 inputs: TFLM's q - in_zp and + out_zp wrap on overflow; so do these */
+    const int32_t x = (int32_t)((uint32_t)load_int(in, p->in_bytes, i) - (uint32_t)p->in_zp);
+    const int32_t y = (int32_t)((uint32_t)mc_requantize(x, p->multiplier, p->shift) + (uint32_t)p->out_zp);
+    const int32_t v = y < lo ? lo : (y > hi ? hi : y);
+    if (p->out_bytes == 1) {
+      ((int8_t *)out)[i] = (int8_t)v;
+    } else if (p->out_bytes == 2) {
+      ((int16_t *)out)[i] = (int16_t)v;
+    } else {
+      ((int32_t *)out)[i] = v;
+    }
+  }
+}
+
+void mc_dequantize_s16_f32(const mc_dequantize_t *p, const int16_t *in, float *out) {
+  int32_t i;
+  for (i = 0; i < p->size; ++i) out[i] = p->scale * (float)((int32_t)in[i] - p->zero_point);
+}
+
+void mc_leaky_relu_s16(const mc_leaky_relu_s16_t *p, const int16_t *in, int16_t *out) {
+  int32_t i;
+  for (i = 0; i < p->size; ++i) {
+    const int32_t v = (int32_t)in[i] - p->in_zp;
+    const int32_t y = v >= 0 ? mc_requantize(v, p->m_identity, p->s_identity)
+                             : mc_requantize(v, p->m_alpha, p->s_alpha);
+    out[i] = mc_clamp_s16(y + p->out_zp, -32768, 32767);
   }
 }
 

@@ -56,6 +56,15 @@ void mc_max_pool_s8(const mc_pool_s8_t *p, const int8_t *in, int8_t *out) {
                for (c = 0; c < C; ++c) out[c] = mc_clamp_s8(out[c], lo, hi));
 }
 
+void mc_max_pool_s16(const mc_pool_s8_t *p, const int16_t *in, int16_t *out) {
+  const int32_t C = p->g.channels, lo = p->act_min, hi = p->act_max;
+  int32_t c;
+  MC_POOL_LOOP(int16_t, p, in, out,
+               for (c = 0; c < C; ++c) out[c] = INT16_MIN,
+               for (c = 0; c < C; ++c) out[c] = px[c] > out[c] ? px[c] : out[c],
+               for (c = 0; c < C; ++c) out[c] = mc_clamp_s16(out[c], lo, hi));
+}
+
 /* Sums accumulate in the output pixel, in TFLM's order (row-major over the window). */
 void mc_avg_pool_f32(const mc_pool_f32_t *p, const float *in, float *out) {
   const int32_t C = p->g.channels;

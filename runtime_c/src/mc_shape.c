@@ -20,6 +20,11 @@ static void fill(uint8_t *dst, int32_t count, int32_t elem_bytes, uint32_t bits)
     memset(dst, (int)(bits & 0xff), (size_t)count);
     return;
   }
+  if (elem_bytes == 2) {
+    const uint16_t half = (uint16_t)bits;
+    for (i = 0; i < count; ++i) memcpy(dst + 2 * i, &half, 2);
+    return;
+  }
   for (i = 0; i < count; ++i) memcpy(dst + 4 * i, &bits, 4);
 }
 
@@ -77,6 +82,8 @@ void mc_transpose(const mc_transpose_t *p, const void *in, void *out) {
   for (d = 0; d < last; ++d) rows *= p->out_dims[d];
   if (p->elem_bytes == 1) {
     MC_TRANSPOSE_LOOP(uint8_t);
+  } else if (p->elem_bytes == 2) {
+    MC_TRANSPOSE_LOOP(uint16_t);
   } else {
     MC_TRANSPOSE_LOOP(uint32_t);
   }

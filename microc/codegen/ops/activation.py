@@ -49,10 +49,45 @@ def saturating_q4_table(op: Op, fn) -> np.ndarray:
     return int8_table(entry)
 
 
+def checked_log2(x: float) -> tuple[bool, int]:
+    """TFLite's CheckedLog2 in float32: (x is a power of two within 1e-3 of a bit, rounded log2)."""
+    lg = np.float32(np.log(np.float32(x))) * (np.float32(1.0) / np.float32(np.log(np.float32(2.0))))
+    rounded = np.float32(tflite_round(float(lg)))
+    return bool(abs(np.float32(lg - rounded)) < np.float32(1e-3)), int(rounded)
+
+
+def sigmoid_s16(op: Op, ctx: LoweringContext, pot_shifts: tuple[int, ...]) -> str:
+    """int16 LOGISTIC/TANH (TFLM's CalculateArithmeticOpDataLogistic / TanhPrepare): the input's
+    rescale to the table's 1/(3 * 4096) steps; a power-of-two input scale with one of `pot_shifts`
+    becomes the multiplier 3 << shift."""
+    x, y = op.inputs[0], op.outputs[0]
+    (in_s, in_zp), (out_s, out_zp) = per_tensor(op, x), per_tensor(op, y)
+    if in_zp or out_zp:  # TFLM checks both
+        raise unsupported(op, "int16 input and output need zero point 0")
+    if checked_log2(out_s) != (True, -15):
+        raise unsupported(op, f"int16 output scale must be 2^-15 (got {out_s:g})")
+    pot, log2 = checked_log2(in_s)
+    shift = 12 + log2  # (15 - 3 integer bits) + log2(scale)
+    if pot and shift in pot_shifts:
+        mult, shift = 3 << shift, 0
+    else:
+        m, shift = in_s * 4096.0 * 3.0, 0
+        while m <= 32767.0 / 2.0 and shift <= 30:
+            shift, m = shift + 1, m * 2.0
+        mult = int(m)
+        if mult > 32767:  # TFLM's DCHECK: the input scale is too large for the table
+            raise unsupported(op, f"int16 input scale {in_s:g} is too large for TFLM's table (at most ~2.67)")
+    p = ctx.struct("mc_sigmoid_s16_t", op.type.lower(), {"size": y.size, "multiplier": mult, "left_shift": shift})
+    return f"mc_{op.type.lower()}_s16({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+
+
 @lowering("LOGISTIC")
 def lower_logistic(op: Op, ctx: LoweringContext) -> str:
-    if require_dtype(op) == "float32":
+    dtype = require_dtype(op, ("int8", "int16", "float32"))
+    if dtype == "float32":
         return _elementwise_f32(op, ctx, "mc_logistic_f32")
+    if dtype == "int16":
+        return sigmoid_s16(op, ctx, (0,))
     if per_tensor(op, op.outputs[0])[1] != -128:  # TFLM checks this in Prepare
         raise unsupported(op, "int8 output zero point must be -128")
     return lut_call(op, ctx, saturating_q4_table(
@@ -61,8 +96,11 @@ def lower_logistic(op: Op, ctx: LoweringContext) -> str:
 
 @lowering("TANH")
 def lower_tanh(op: Op, ctx: LoweringContext) -> str:
-    if require_dtype(op) == "float32":
+    dtype = require_dtype(op, ("int8", "int16", "float32"))
+    if dtype == "float32":
         return _elementwise_f32(op, ctx, "mc_tanh_f32")
+    if dtype == "int16":
+        return sigmoid_s16(op, ctx, (0, 1))
     # TFLM assumes output scale 1/128 and zero point 0 without checking them; the table does the same.
     return lut_call(op, ctx, saturating_q4_table(
         op, lambda q4: fp.rounding_divide_by_pot(fp.tanh(q4, 4), 24)))

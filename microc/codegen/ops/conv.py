@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from microc.codegen.lowering import LoweringContext, best_isa, isa_schedules, lowering, unsupported
-from microc.codegen.ops import mve
+from microc.codegen.ops import conv16, mve
 from microc.codegen.ops.common import act_fields, folded_bias, require_dtype, requant_arrays, requant_table
 from microc.codegen.quant import per_channel_multipliers
 from microc.codegen.schedule import ConvSchedule, DepthwiseSchedule, Schedule
@@ -17,7 +17,9 @@ def _fc_schedules(op: Op, isas: tuple[str, ...]) -> list[Schedule]:
 
 @lowering("FULLY_CONNECTED", schedules=_fc_schedules)
 def lower_fully_connected(op: Op, ctx: LoweringContext) -> str:
-    dtype = require_dtype(op)
+    dtype = require_dtype(op, ("int8", "int16", "float32"))
+    if dtype == "int16":
+        return conv16.lower_fully_connected_s16(op, ctx)
     x, w = op.inputs[0], op.inputs[1]
     bias = op.inputs[2] if len(op.inputs) > 2 else None
     out = op.outputs[0]
@@ -224,13 +226,16 @@ def _conv_patch_bytes(op: Op, schedule: ConvSchedule | None) -> int:
 
 @lowering("CONV_2D", scratch_bytes=_conv_patch_bytes, schedules=_conv_schedules)
 def lower_conv2d(op: Op, ctx: LoweringContext) -> str:
-    dtype = require_dtype(op)
-    x, w, bias, out = _conv_inputs(op)
+    dtype = require_dtype(op, ("int8", "int16", "float32"))
+    x, w, out = op.inputs[0], op.inputs[1], op.outputs[0]
     out_c, k_h, k_w, f_in = w.shape
     if f_in != x.shape[-1]:
         raise unsupported(op, f"grouped convolution (filter depth {f_in}, input depth "
                               f"{x.shape[-1]}) is not supported")
     geom = _geometry(op, k_h, k_w)
+    if dtype == "int16":
+        return conv16.lower_conv2d_s16(op, ctx, geom)
+    x, w, bias, out = _conv_inputs(op)
     if dtype == "float32":
         p = ctx.struct("mc_conv2d_f32_t", "conv", {
             "g": geom, "weights": ctx.ptr(w), "bias": _float_bias(ctx, bias, out_c),
@@ -299,10 +304,13 @@ def _dw_schedules(op: Op, isas: tuple[str, ...]) -> list[DepthwiseSchedule]:
 
 @lowering("DEPTHWISE_CONV_2D", schedules=_dw_schedules)
 def lower_depthwise_conv2d(op: Op, ctx: LoweringContext) -> str:
-    dtype = require_dtype(op)
-    x, w, bias, out = _conv_inputs(op)
+    dtype = require_dtype(op, ("int8", "int16", "float32"))
+    x, w = op.inputs[0], op.inputs[1]
     _, k_h, k_w, out_c = w.shape  # 1HW(I*M), I*M a multiple of I: checked by validate.py
     common = {"g": _geometry(op, k_h, k_w), "depth_mult": out_c // x.shape[-1]}
+    if dtype == "int16":
+        return conv16.lower_depthwise_s16(op, ctx, common)
+    x, w, bias, out = _conv_inputs(op)
     if dtype == "float32":
         p = ctx.struct("mc_dwconv_f32_t", "dwconv", {
             **common, "weights": ctx.ptr(w), "bias": _float_bias(ctx, bias, out_c), **act_fields(op, out)})

@@ -13,6 +13,7 @@ from microc.ir import Op
 
 MAX_DIMS = 6  # MC_BCAST_MAX_DIMS; TFLM broadcasts up to 6-D (BroadcastAdd6DSlow and the like)
 LEFT_SHIFT = 20  # TFLM's int8 ADD/SUB headroom
+LEFT_SHIFT_S16 = 15  # and its int16 one
 
 
 def broadcast_shape(op: Op) -> dict:
@@ -43,7 +44,7 @@ def _check_operands(op: Op, dtypes: tuple[str, ...] = ("int8", "float32")) -> st
         raise unsupported(op, f"needs two {dtype} inputs")
     if op.attrs.get("activation", "NONE") not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
         raise unsupported(op, f"fused activation {op.attrs['activation']} is not supported")
-    if dtype == "int8":
+    if dtype in ("int8", "int16"):
         for t in (*op.inputs, *op.outputs):
             if t.quant is None or t.quant.per_channel:
                 raise unsupported(op, f"int8 tensor '{t.name}' must be per-tensor quantized")
@@ -85,6 +86,21 @@ def add_sub_params(op: Op, ctx: LoweringContext) -> dict:
     return {**fields, "out_multiplier": mo, "out_shift": sho, "out_offset": op.outputs[0].quant.zp}
 
 
+def add_sub_s16_params(op: Op) -> dict:
+    """TFLM's CalculateOpDataAdd/Sub for int16 (left shift 15), in double as for int8; applied per
+    element on the device (mc_add_s16)."""
+    a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    s1, s2, so = (float(np.float32(t.quant.s)) for t in (a, b, y))
+    twice = 2.0 * max(s1, s2)
+    mo, sho = _smaller_than_one(op, twice / ((1 << LEFT_SHIFT_S16) * so), "output")
+    ma, sha = _smaller_than_one(op, s1 / twice, "input")
+    mb, shb = _smaller_than_one(op, s2 / twice, "input")
+    return {"a_offset": -a.quant.zp, "b_offset": -b.quant.zp, "left_shift": LEFT_SHIFT_S16,
+            "b_sign": -1 if op.type == "SUB" else 1, "a_multiplier": ma, "a_shift": sha,
+            "b_multiplier": mb, "b_shift": shb, "out_multiplier": mo, "out_shift": sho,
+            "out_offset": y.quant.zp}
+
+
 def _offsets(op: Op) -> dict:
     a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
     return dict(a_offset=-a.quant.zp, b_offset=-b.quant.zp, out_offset=y.quant.zp)
@@ -101,7 +117,8 @@ def _add_schedules(op: Op, isas: tuple[str, ...]) -> list[Schedule]:
 @lowering("SUB", schedules=_add_schedules)
 @lowering("MUL", schedules=isa_schedules)
 def lower_binary(op: Op, ctx: LoweringContext) -> str:
-    dtype = _check_operands(op, ("int8", "float32") if op.type == "SUB" else ("int8", "float32", "int32"))
+    dtype = _check_operands(op, ("int8", "int16", "float32") if op.type == "SUB"
+                            else ("int8", "int16", "float32", "int32"))
     a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
     name = op.type.lower()
     fields = {"shape": c_init(broadcast_shape(op))}
@@ -115,9 +132,14 @@ def lower_binary(op: Op, ctx: LoweringContext) -> str:
     if op.type == "MUL":
         mult, shift = quantize_multiplier(float(np.float32(a.quant.s)) * float(np.float32(b.quant.s))
                                           / float(np.float32(y.quant.s)))
+        if dtype == "int16" and any(t.quant.zp for t in (a, b, y)):  # TFLM checks this
+            raise unsupported(op, "int16 MUL needs zero points 0")
         p = ctx.struct("mc_mul_s8_t", name, {**fields, **_offsets(op), "multiplier": mult,
                                               "shift": shift, **act_fields(op, y)})
-        return f"mc_mul_s8({p}, {args});"
+        return f"mc_mul_{'s16' if dtype == 'int16' else 's8'}({p}, {args});"
+    if dtype == "int16":
+        p = ctx.struct("mc_add_s16_t", name, {**fields, **add_sub_s16_params(op), **act_fields(op, y)})
+        return f"mc_add_s16({p}, {args});"  # SUB: b_sign -1
     p = ctx.struct("mc_add_s8_t", name, {**fields, **add_sub_params(op, ctx), **act_fields(op, y)})
     if mve.on_mve(ctx):
         return f"mc_add_s8_mve({p}, {args});"  # same shapes: one row

@@ -14,7 +14,7 @@ from microc.codegen.fixedpoint import INT32_MIN, multiply_by_quantized_multiplie
 from microc.codegen.lowering import LoweringContext, c_float, lowering, unsupported
 from microc.codegen.ops.common import require_dtype
 from microc.codegen.quant import quantize_multiplier, tflite_round
-from microc.ir import Op, Tensor
+from microc.ir import DTYPE_BYTES, Op, Tensor
 
 INT8_INPUTS = range(-128, 128)
 
@@ -96,13 +96,22 @@ def lower_relu_n1_to_1(op: Op, ctx: LoweringContext) -> str:
 def lower_leaky_relu(op: Op, ctx: LoweringContext) -> str:
     x, y = op.inputs[0], op.outputs[0]
     alpha = f32(op.attrs.get("alpha", 0.0))  # TFLM leaves it 0 without options
-    if require_dtype(op) == "float32":
+    dtype = require_dtype(op, ("int8", "int16", "float32"))
+    if dtype == "float32":
         p = ctx.struct("mc_leaky_relu_f32_t", "leaky", {"size": y.size, "alpha": c_float(alpha)})
         return f"mc_leaky_relu_f32({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
     (in_s, in_zp), (out_s, out_zp) = per_tensor(op, x), per_tensor(op, y)
     # TFLM's Prepare computes both ratios in float32, then quantizes them in double.
     m_alpha, s_alpha = quantize_multiplier(f32(f32(in_s * alpha) / out_s))
     m_id, s_id = quantize_multiplier(f32(in_s / out_s))
+    if dtype == "int16":
+        # The installed TFLM's int16 path takes both ratios in double (checked on all 65,536 inputs).
+        m_alpha, s_alpha = quantize_multiplier(in_s * alpha / out_s)
+        m_id, s_id = quantize_multiplier(in_s / out_s)
+        p = ctx.struct("mc_leaky_relu_s16_t", "leaky", {
+            "size": y.size, "in_zp": in_zp, "out_zp": out_zp, "m_identity": m_id, "s_identity": s_id,
+            "m_alpha": m_alpha, "s_alpha": s_alpha})
+        return f"mc_leaky_relu_s16({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
 
     def leaky(q: int) -> int:
         v = q - in_zp
@@ -111,26 +120,42 @@ def lower_leaky_relu(op: Op, ctx: LoweringContext) -> str:
     return lut_call(op, ctx, int8_table(leaky))
 
 
+INT_TYPES = ("int8", "int16", "int32")
+
+
 @lowering("QUANTIZE")
 def lower_quantize(op: Op, ctx: LoweringContext) -> str:
+    """float32 -> int8/int16 (AffineQuantize); between int8, int16 and int32 (TFLM's Requantize), int8
+    -> int8 as a table."""
     x, y = op.inputs[0], op.outputs[0]
-    if y.dtype != "int8" or x.dtype not in ("float32", "int8"):
-        raise unsupported(op, f"{x.dtype} -> {y.dtype} is not supported (supported: float32 -> int8, "
-                              "int8 -> int8)")
+    ints = x.dtype in INT_TYPES and y.dtype in INT_TYPES and not x.dtype == y.dtype == "int32"
+    if not (ints or (x.dtype == "float32" and y.dtype in ("int8", "int16"))):
+        raise unsupported(op, f"{x.dtype} -> {y.dtype} is not supported (supported: float32 -> int8/int16, "
+                              "between int8, int16 and int32)")
     out_s, out_zp = per_tensor(op, y)
-    if x.dtype == "int8":
+    if x.dtype == y.dtype == "int8":
         return lut_call(op, ctx, int8_table(requantize_fn(op, x, y)))
-    p = ctx.struct("mc_quantize_f32_s8_t", "quant", {"size": y.size, "scale": c_float(out_s),
-                                                      "zero_point": out_zp})
-    return f"mc_quantize_f32_s8({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+    if x.dtype == "float32":
+        p = ctx.struct("mc_quantize_f32_s8_t", "quant", {"size": y.size, "scale": c_float(out_s),
+                                                          "zero_point": out_zp})
+        return f"mc_quantize_f32_{'s8' if y.dtype == 'int8' else 's16'}({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+    (in_s, in_zp) = per_tensor(op, x)
+    mult, shift = quantize_multiplier(in_s / out_s)  # TFLM: double(input scale) / double(output scale)
+    p = ctx.struct("mc_requantize_t", "requant", {
+        "size": y.size, "in_bytes": DTYPE_BYTES[x.dtype], "out_bytes": DTYPE_BYTES[y.dtype],
+        "in_zp": in_zp, "out_zp": out_zp, "multiplier": mult, "shift": shift})
+    return f"mc_requantize_ints({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
 
 
 @lowering("DEQUANTIZE")
 def lower_dequantize(op: Op, ctx: LoweringContext) -> str:
     x, y = op.inputs[0], op.outputs[0]
-    if x.dtype != "int8" or y.dtype != "float32":
-        raise unsupported(op, f"{x.dtype} -> {y.dtype} is not supported (supported: int8 -> float32)")
+    if x.dtype not in ("int8", "int16") or y.dtype != "float32":
+        raise unsupported(op, f"{x.dtype} -> {y.dtype} is not supported (supported: int8/int16 -> float32)")
     scale, zp = per_tensor(op, x)
+    if x.dtype == "int16":
+        p = ctx.struct("mc_dequantize_t", "dequant", {"size": y.size, "scale": c_float(scale), "zero_point": zp})
+        return f"mc_dequantize_s16_f32({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
     # TFLM: (float)(double scale * (q - zp)); tabulated, so the device does no double arithmetic.
     table = np.array([scale * (q - zp) for q in INT8_INPUTS], np.float64).astype(np.float32)
     return f"mc_lut_s8_f32({ctx.const(table, 'lut', 'float')}, {ctx.ptr(x)}, {ctx.ptr(y)}, {y.size});"

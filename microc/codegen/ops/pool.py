@@ -12,12 +12,12 @@ from microc.ir import Op
 
 
 def _same_quant(op: Op) -> None:
-    """Pools compare and average raw int8 values: TFLM requires input and output quantized alike."""
+    """Pools compare and average raw values: TFLM requires input and output quantized alike."""
     x, y = op.inputs[0], op.outputs[0]
     if x.quant is None or y.quant is None or x.quant.per_channel or y.quant.per_channel:
-        raise unsupported(op, "int8 tensors must be per-tensor quantized")
+        raise unsupported(op, "integer tensors must be per-tensor quantized")
     if np.float32(x.quant.s) != np.float32(y.quant.s) or x.quant.zp != y.quant.zp:
-        raise unsupported(op, "int8 input and output must share scale and zero point")
+        raise unsupported(op, "input and output must share scale and zero point")
 
 
 def _pool_geometry(op: Op) -> str:
@@ -39,7 +39,7 @@ def _avg_scratch(op: Op, schedule=None) -> int:
 
 
 def _lower_pool(op: Op, ctx: LoweringContext, kind: str) -> str:
-    dtype = require_dtype(op)
+    dtype = require_dtype(op, ("int8", "int16", "float32") if kind == "max_pool" else ("int8", "float32"))
     if op.attrs.get("activation", "NONE") not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
         raise unsupported(op, f"fused activation {op.attrs['activation']} is not supported")
     x, y = op.inputs[0], op.outputs[0]
@@ -49,6 +49,8 @@ def _lower_pool(op: Op, ctx: LoweringContext, kind: str) -> str:
         return f"mc_{kind}_f32({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
     _same_quant(op)
     p = ctx.struct("mc_pool_s8_t", kind, fields)
+    if dtype == "int16":  # MAX_POOL_2D
+        return f"mc_max_pool_s16({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
     scratch = f", (int32_t *){ctx.scratch()}" if kind == "avg_pool" else ""
     helium = "_mve" if mve.on_mve(ctx) else ""  # AVERAGE_POOL_2D's Helium sums (mc_pool.h)
     return f"mc_{kind}_s8{helium}({p}, {ctx.ptr(x)}, {ctx.ptr(y)}{scratch});"

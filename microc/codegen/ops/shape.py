@@ -40,7 +40,7 @@ def lower_reshape(op: Op, ctx: LoweringContext) -> str:
 
 @lowering("CONCATENATION")
 def lower_concatenation(op: Op, ctx: LoweringContext) -> str:
-    dtype = require_dtype(op, ("int8", "float32", "int32"))  # int32: raw values, as TFLM
+    dtype = require_dtype(op, ("int8", "int16", "float32", "int32"))  # int32: raw values, as TFLM
     y, inputs = op.outputs[0], [t for t in op.inputs if t is not None]
     rank = len(y.shape)
     if not 1 <= len(inputs) <= MAX_CONCAT_INPUTS:
@@ -59,6 +59,9 @@ def lower_concatenation(op: Op, ctx: LoweringContext) -> str:
         raise unsupported(op, f"inputs do not add up to the output's axis {axis}")
     if dtype == "int8":
         _same_quant(op, inputs)
+    elif dtype == "int16" and any(t.quant is None or t.quant.per_channel or t.quant.zp != 0
+                                  for t in (*inputs, y)):
+        raise unsupported(op, "int16 tensors must have zero point 0 (TFLM copies them without rescaling)")
     outer = int(np.prod(y.shape[:axis], dtype=np.int64))
     block = [int(np.prod(t.shape[axis:], dtype=np.int64)) * DTYPE_BYTES[dtype] for t in inputs]
     ptrs = ctx.unique("concat_in")
@@ -102,7 +105,8 @@ def pad_geometry(in_shape: tuple[int, ...], pads: list[tuple[int, int]]) -> dict
 
 
 def _pad_bits(op: Op, dtype: str) -> int:
-    """The pad value's raw bits: PADV2's constant, else the output zero point (int8) or 0.0."""
+    """The pad value's raw bits: PADV2's constant, else the output zero point (int8) or 0 (int16: TFLM
+    pads with 0 whatever the zero point; float32: 0.0)."""
     value = op.inputs[2] if len(op.inputs) > 2 else None
     if value is not None:
         if not value.is_const or value.dtype != dtype or value.size != 1:
@@ -111,14 +115,14 @@ def _pad_bits(op: Op, dtype: str) -> int:
     elif dtype == "int8":
         raw = np.array([op.outputs[0].quant.zp], np.int8)
     else:
-        raw = np.zeros(1, np.float32)
-    return int(raw.view(np.uint8 if dtype == "int8" else np.uint32)[0])
+        raw = np.zeros(1, np.dtype(dtype))
+    return int(raw.view({"int8": np.uint8, "int16": np.uint16}.get(dtype, np.uint32))[0])
 
 
 @lowering("PAD")
 @lowering("PADV2")
 def lower_pad(op: Op, ctx: LoweringContext) -> str:
-    dtype = require_dtype(op)
+    dtype = require_dtype(op, ("int8", "int16", "float32"))
     x, y = op.inputs[0], op.outputs[0]
     if len(x.shape) > PAD_MAX_DIMS:
         raise unsupported(op, f"rank {len(x.shape)} (TFLM pads rank <= {PAD_MAX_DIMS})")

@@ -86,22 +86,22 @@ def slice_ranges(op: Op) -> list[tuple[int, int, int]]:
 
 @lowering("STRIDED_SLICE")
 def lower_strided_slice(op: Op, ctx: LoweringContext) -> str:
-    dtype = require_dtype(op, ("int8", "float32", "int32"))  # int32: raw values, as TFLM
+    dtype = require_dtype(op, ("int8", "int16", "float32", "int32"))  # int32: raw values, as TFLM
     x, y = op.inputs[0], op.outputs[0]
     ranges = slice_ranges(op)
     kept = [c for axis, (_, _, c) in enumerate(ranges) if not op.attrs.get("shrink_axis_mask", 0) & (1 << axis)]
     if int(np.prod(kept, dtype=np.int64)) != y.size or [d for d in kept if d != 1] != [d for d in y.shape if d != 1]:
         raise unsupported(op, f"output {y.shape} does not match the slice {tuple(kept)} of input {x.shape}")
-    if dtype == "int8":
+    if dtype in ("int8", "int16"):
         _raw_copy_quant(op, x, y)
     return strided_copy(ctx, x, y, ranges)
 
 
 def _raw_copy_quant(op: Op, x: Tensor, y: Tensor) -> None:
-    """int8 values are copied raw: the output must be quantized like the input."""
+    """Integer values are copied raw: the output must be quantized like the input."""
     if x.quant is None or y.quant is None or x.quant.per_channel or y.quant.per_channel or \
             np.float32(x.quant.s) != np.float32(y.quant.s) or x.quant.zp != y.quant.zp:
-        raise unsupported(op, f"int8 output '{y.name}' must share the input's scale and zero point")
+        raise unsupported(op, f"{y.dtype} output '{y.name}' must share the input's scale and zero point")
 
 
 # ---- SPLIT, SPLIT_V ----

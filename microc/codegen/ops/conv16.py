@@ -1,0 +1,133 @@
+"""Lowerings of the 16x8 CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and of TRANSPOSE_CONV (runtime_c/include/mc_conv.h,
+runtime_c/src/mc_conv_s16.c).
+
+16x8: int16 activations (symmetric, zero point 0), int8 weights, int64 (or int32) bias, requantized per
+output channel as TFLM's reference_integer_ops do; the multipliers are computed here."""
+from __future__ import annotations
+
+import numpy as np
+
+from microc.codegen.lowering import LoweringContext, lowering, unsupported
+from microc.codegen.ops.common import act_fields, c_init, folded_bias
+from microc.codegen.quant import per_channel_multipliers, reduced_multiplier
+from microc.ir import Op, Tensor
+
+TOTAL_SHIFT_MAX = 62  # mc_requantize64 shifts an int64 by 15 - shift
+
+
+def check_int16(op: Op, x: Tensor, w: Tensor, out: Tensor) -> None:
+    """16x8 tensors as TFLM's kernels take them: int8 weights, symmetric int16 activations."""
+    if w.dtype != "int8" or out.dtype != "int16":
+        raise unsupported(op, f"int16 input needs int8 weights and an int16 output, not {w.dtype} -> {out.dtype}")
+    for t in (x, out):
+        if t.quant is None or t.quant.per_channel or t.quant.zp != 0:
+            raise unsupported(op, f"int16 tensor '{t.name}' must be quantized per tensor with zero point 0 "
+                                  "(TFLM's 16x8 kernels add no zero points)")
+    if w.quant is None or np.any(w.quant.zero_point != 0):
+        raise unsupported(op, "int8 weights must be quantized with zero point 0")
+
+
+def s16_requant(op: Op, ctx: LoweringContext, x: Tensor, w: Tensor, bias: Tensor | None, out: Tensor,
+                wide: bool) -> str:
+    """The mc_s16_requant_t initializer: weights, int64 bias, per-channel multipliers and shifts
+    (reduced to 16 bits when `wide`: TFLM's int64 MultiplyByQuantizedMultiplier)."""
+    channels = out.shape[-1]
+    mult, shift = per_channel_multipliers(x, w, out)
+    if wide:
+        pairs = [reduced_multiplier(int(m), int(s)) for m, s in zip(mult, shift)]
+        if any(not 1 <= t <= TOTAL_SHIFT_MAX for _, t in pairs):
+            raise unsupported(op, "a requantization scale (input x weight / output) is outside what "
+                                  "TFLM's int64 requantization handles (shift in [-31, 7])")
+        mult = np.array([p[0] for p in pairs], np.int32)
+        shift = np.array([p[1] for p in pairs], np.int32)
+    b = np.zeros(channels, np.int64) if bias is None else bias.data.astype(np.int64).reshape(-1)
+    lo, hi = act_fields(op, out).values()
+    return c_init({"weights": ctx.const(w.data, "w", "int8_t"), "bias": ctx.const(b, "bias", "int64_t"),
+                   "multiplier": ctx.const(mult, "mult", "int32_t"),
+                   "shift": ctx.const(shift, "shift", "int32_t"),
+                   "wide": int(wide), "act_min": lo, "act_max": hi})
+
+
+def _requant_of(op: Op, ctx: LoweringContext, biases: tuple[str, ...] = ("int64", "int32")) -> str:
+    """Inputs (input, weights, bias) of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED checked, and their
+    mc_s16_requant_t: TFLM accumulates in int64 with an int64 bias (or none), in int32 with an int32
+    one."""
+    x, w, out = op.inputs[0], op.inputs[1], op.outputs[0]
+    bias = op.inputs[2] if len(op.inputs) > 2 else None
+    if not w.is_const or (bias is not None and not bias.is_const):
+        raise unsupported(op, "weights and bias must be constants")
+    check_int16(op, x, w, out)
+    if bias is not None and bias.dtype not in biases:
+        raise unsupported(op, f"int16 {op.type} needs an {' or '.join(biases)} bias, not {bias.dtype}")
+    return s16_requant(op, ctx, x, w, bias, out, bias is None or bias.dtype == "int64")
+
+
+def lower_conv2d_s16(op: Op, ctx: LoweringContext, geom: str) -> str:
+    p = ctx.struct("mc_conv2d_s16_t", "conv", {"g": geom, "q": _requant_of(op, ctx)})
+    return f"mc_conv2d_s16({p}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+
+def lower_depthwise_s16(op: Op, ctx: LoweringContext, common: dict) -> str:
+    """TFLM's int16 DepthwiseConvPerChannel takes an int64 bias only."""
+    p = ctx.struct("mc_dwconv_s16_t", "dwconv", {**common, "q": _requant_of(op, ctx, ("int64",))})
+    return f"mc_depthwise_conv2d_s16({p}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+
+def lower_fully_connected_s16(op: Op, ctx: LoweringContext) -> str:
+    x, w = op.inputs[0], op.inputs[1]
+    if op.attrs.get("weights_format", 0) != 0:
+        raise unsupported(op, "weights must be in the default format")
+    out_f, in_f = w.shape
+    p = ctx.struct("mc_fc_s16_t", "fc", {"batches": x.size // in_f, "in_features": in_f,
+                                         "out_features": out_f, "q": _requant_of(op, ctx)})
+    return f"mc_fully_connected_s16({p}, {ctx.ptr(x)}, {ctx.ptr(op.outputs[0])});"
+
+
+# ---- TRANSPOSE_CONV: inputs output_shape, weights [out_c, k_h, k_w, in_c], input, bias ----
+
+def _tconv_geometry(op: Op) -> str:
+    x, w, y = op.inputs[2], op.inputs[1], op.outputs[0]  # ranks and shapes: checked by validate.py
+    batches, in_h, in_w, in_c = x.shape
+    _, out_h, out_w, out_c = y.shape
+    s_h, s_w = op.attrs.get("stride", (1, 1))
+    pad_top, pad_left = op.attrs.get("pads", (0, 0, 0, 0))[:2]
+    return c_init({"batches": batches, "in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h,
+                   "out_w": out_w, "out_c": out_c, "k_h": w.shape[1], "k_w": w.shape[2],
+                   "stride_h": s_h, "stride_w": s_w, "pad_top": pad_top, "pad_left": pad_left})
+
+
+@lowering("TRANSPOSE_CONV")
+def lower_transpose_conv(op: Op, ctx: LoweringContext) -> str:
+    w, x, out = op.inputs[1], op.inputs[2], op.outputs[0]
+    bias = op.inputs[3] if len(op.inputs) > 3 else None
+    if not w.is_const or (bias is not None and not bias.is_const):
+        raise unsupported(op, "filter and bias must be constants")
+    if x.dtype != out.dtype or x.dtype not in ("int8", "int16", "float32"):
+        raise unsupported(op, f"{x.dtype} -> {out.dtype} is not supported (supported: int8, int16, float32)")
+    g = _tconv_geometry(op)
+    args = f"{ctx.ptr(x)}, {ctx.ptr(out)}"
+    if x.dtype == "float32":
+        if w.dtype != "float32":
+            raise unsupported(op, f"{w.dtype} filter with float32 activations (hybrid) is not supported")
+        b = ctx.const(bias.data.astype(np.float32), "bias", "float") if bias is not None else "NULL"
+        p = ctx.struct("mc_tconv_f32_t", "tconv", {"g": g, "weights": ctx.ptr(w), "bias": b,
+                                                   **act_fields(op, out)})
+        return f"mc_transpose_conv_f32({p}, {args});"
+    if x.dtype == "int16":
+        check_int16(op, x, w, out)
+        if bias is not None and bias.dtype not in ("int16", "int64"):
+            raise unsupported(op, f"int16 TRANSPOSE_CONV needs an int64 (or int16) bias, not {bias.dtype}")
+        p = ctx.struct("mc_tconv_s16_t", "tconv", {"g": g, "q": s16_requant(op, ctx, x, w, bias, out, True)})
+        return f"mc_transpose_conv_s16({p}, {args});"
+    if w.dtype != "int8" or (bias is not None and bias.dtype != "int32"):
+        raise unsupported(op, "int8 TRANSPOSE_CONV needs int8 weights and an int32 bias")
+    for t in (x, out):
+        if t.quant is None or t.quant.per_channel:
+            raise unsupported(op, f"int8 tensor '{t.name}' must be quantized per tensor")
+    raw = folded_bias(op, w, bias, 0, out.shape[-1], np.zeros(out.shape[-1], np.int64))
+    mult, shift = per_channel_multipliers(x, w, out)
+    p = ctx.struct("mc_tconv_s8_t", "tconv", {
+        "g": g, "weights": ctx.const(w.data, "w", "int8_t"), "bias": ctx.const(raw, "bias", "int32_t"),
+        "multiplier": ctx.const(mult, "mult", "int32_t"), "shift": ctx.const(shift, "shift", "int32_t"),
+        "in_zp": x.quant.zp, "out_zp": out.quant.zp, **act_fields(op, out)})
+    return f"mc_transpose_conv_s8({p}, {args});"
