@@ -188,10 +188,16 @@ def test_int16_refuses_a_nonzero_zero_point(tmp_path):
     _refused(b.build(), tmp_path, "zero point 0")
 
 
-def test_int16_logistic_tanh_match_tflm(tmp_path):
+def test_int16_logistic_tanh_softmax_match_tflm(tmp_path):
     """LOGISTIC and TANH int16 (TFLM's table interpolation) over every int16 input: power-of-two input
-    scales (2^-12 is the POT case of both, 2^-11 of TANH only) and general ones."""
+    scales (2^-12 is the POT case of both, 2^-11 of TANH only) and general ones; SOFTMAX int16 (TFLM's
+    two interpolated tables) over rows of 256, several betas."""
     b, ins, outs = ModelBuilder(), [], []
+    for k, (in_scale, beta) in enumerate(((0.001, 1.0), (0.0001, 2.0), (0.05, 0.5))):
+        y = s16(b, f"softmax{k}", (256, 256), 1 / 32768)
+        x = s16(b, f"sx{k}", (256, 256), in_scale)
+        b.op("SOFTMAX", [x], [y], beta=beta)
+        ins, outs = ins + [x], outs + [y]
     for k, in_scale in enumerate((2.0**-12, 2.0**-11, 0.0007, 0.01, 2.5)):
         x = s16(b, f"x{k}", (256, 256), in_scale)
         for op in ("LOGISTIC", "TANH"):
@@ -202,4 +208,5 @@ def test_int16_logistic_tanh_match_tflm(tmp_path):
     b.inputs(ins)
     b.outputs(outs)
     every = np.arange(-32768, 32768, dtype=np.int16).reshape(256, 256)
-    check_sanitized(b.build(), [[every] * len(ins)], tmp_path)
+    shuffled = np.random.default_rng(7).permutation(every.reshape(-1)).reshape(256, 256)
+    check_sanitized(b.build(), [[shuffled] * 3 + [every] * (len(ins) - 3)], tmp_path)

@@ -476,9 +476,10 @@ def int16x8_model() -> bytes:
     b.op("MAX_POOL_2D", [cat], [mp], filter_size=(2, 2), stride=(2, 2))
     b.op("ADD", [mp, const("offset", (8,))], [ad])
     b.op("FULLY_CONNECTED", [ad, const("w3", (10, 128)), const("b3", (10,))], [fc])
-    outs = [t("logistic", (1, 10)), t("tanh", (1, 10))]
+    outs = [t("logistic", (1, 10)), t("tanh", (1, 10)), t("softmax", (1, 10))]
     b.op("LOGISTIC", [fc], [outs[0]])
     b.op("TANH", [fc], [outs[1]])
+    b.op("SOFTMAX", [fc], [outs[2]])
     b.inputs([x])
     b.outputs([fc, *outs])
     return b.build()
@@ -494,10 +495,11 @@ def test_int16x8_quantized_model_is_16x8_close_to_float_and_compiles_bit_exact(t
     assert {t.dtype for t in acts} == {"int16"} and all(t.quant.zp == 0 for t in acts)
     consts = _by_name(res.graph)
     assert consts["w1"].dtype == consts["w3"].dtype == "int8" and consts["b1"].dtype == consts["b3"].dtype == "int64"
-    assert (consts["logistic"].quant.s, consts["tanh"].quant.s) == (2.0**-15, 2.0**-15)
+    assert {consts[n].quant.s for n in ("logistic", "tanh", "softmax")} == {2.0**-15}
     int8 = quantize_model(tmp_path / "m.tflite", tmp_path / "cal.npy")
-    for r16, r8 in zip(res.layers, int8.layers):  # measured: 5 to 9 dB better on every layer
-        assert r16.sqnr_db > r8.sqnr_db + 4, (res.lines(), int8.lines())
+    for r16, r8 in zip(res.layers, int8.layers):  # measured: 5 to 9 dB better; SOFTMAX (TFLM's
+        margin = 2 if r16.type == "SOFTMAX" else 4  # interpolated tables) 3.9 dB
+        assert r16.sqnr_db > r8.sqnr_db + margin, (res.lines(), int8.lines())
     x = np.random.default_rng(6).normal(size=(1, 8, 8, 3)).astype(np.float32)
     q = quantize_values(x, res.graph.inputs[0].quant, "int16")
     check(res.model, [[q], [np.full_like(q, -32768)], [np.full_like(q, 32767)]], tmp_path / "c")
@@ -506,10 +508,10 @@ def test_int16x8_quantized_model_is_16x8_close_to_float_and_compiles_bit_exact(t
 def test_int16x8_refuses_what_microc_does_not_run_in_int16(tmp_path):
     b = ModelBuilder()
     x, y = b.tensor("x", (1, 10), "float32"), b.tensor("y", (1, 10), "float32")
-    b.op("SOFTMAX", [x], [y])
+    b.op("HARD_SWISH", [x], [y])
     b.inputs([x])
     b.outputs([y])
     (tmp_path / "m.tflite").write_bytes(b.build())
     np.save(tmp_path / "cal.npy", np.zeros((2, 1, 10), np.float32))
-    with pytest.raises(UnsupportedOperator, match="cannot quantize SOFTMAX 'y' to int16x8"):
+    with pytest.raises(UnsupportedOperator, match="cannot quantize HARD_SWISH 'y' to int16x8"):
         quantize_model(tmp_path / "m.tflite", tmp_path / "cal.npy", scheme="int16x8")

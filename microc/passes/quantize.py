@@ -11,7 +11,7 @@ copy or compare raw int8 values keep their input's parameters; CONCATENATION's i
 to the output's parameters where they differ. Parameter arithmetic is float32 with round-half-away, as
 quantization_utils.cc (GetAsymmetricQuantizationParams, SymmetricPerChannelQuantization).
 16x8 (scheme "int16x8"): activations symmetric int16 (zero point 0, scale max|range| / 32767), the same
-int8 weights, int64 biases; LOGISTIC/TANH outputs 2^-15.
+int8 weights, int64 biases; LOGISTIC/TANH/SOFTMAX outputs 2^-15.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ _OWN_RANGE = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "
 SUPPORTED = sorted(_OWN_RANGE | _SAME_AS_INPUT | set(_FIXED_OUTPUT))
 # 16x8 (--scheme int16x8): int16 activations, symmetric (zero point 0), int8 weights, int64 bias; the
 # operators microc runs in int16, and TFLM's fixed output scale of LOGISTIC/TANH (2^-15, its checks).
-_FIXED_OUTPUT_16 = {"LOGISTIC": (2.0**-15, 0), "TANH": (2.0**-15, 0)}
+_FIXED_OUTPUT_16 = {"LOGISTIC": (2.0**-15, 0), "TANH": (2.0**-15, 0), "SOFTMAX": (2.0**-15, 0)}
 SUPPORTED_16 = sorted({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "LEAKY_RELU",
                        "CONCATENATION", "RESHAPE", "SQUEEZE", "PAD", "MAX_POOL_2D"} | set(_FIXED_OUTPUT_16))
 SCHEMES = {"int8": SUPPORTED, "int16x8": SUPPORTED_16}

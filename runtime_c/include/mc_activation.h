@@ -1,4 +1,4 @@
-/* Activation kernels: SOFTMAX (int8, float32), LOGISTIC, TANH (int16, float32), HARD_SWISH (float32). Their int8
+/* Activation kernels: SOFTMAX (int8, int16, float32), LOGISTIC, TANH (int16, float32), HARD_SWISH (float32). Their int8
  * element-wise forms are compile-time lookup tables run by mc_lut_s8 (mc_pointwise.h). */
 #ifndef MC_ACTIVATION_H
 #define MC_ACTIVATION_H
@@ -15,6 +15,15 @@ typedef struct {
 void mc_softmax_s8(const mc_softmax_s8_t *p, const int8_t *in, int8_t *out);
 /* int8 input, int16 output (scale 1/65536, zero point -32768), as TFLM's Softmax<int8_t, int16_t>. */
 void mc_softmax_s8_s16(const mc_softmax_s8_t *p, const int8_t *in, int16_t *out);
+
+/* SOFTMAX int16 (TFLM's SoftmaxInt16): (x - max) rescaled (multiplier, shift) to [-65535, 0] ~ [-10, 0]
+ * and looked up in exp_lut, the sum's reciprocal from recip_lut (both 513 entries, interpolated,
+ * computed at compile time as TFLM's Prepare does); output scale 1/32768, zero points 0. */
+typedef struct {
+  int32_t rows, depth, multiplier, shift;
+  const int16_t *exp_lut, *recip_lut;
+} mc_softmax_s16_t;
+void mc_softmax_s16(const mc_softmax_s16_t *p, const int16_t *in, int16_t *out);
 
 typedef struct {
   int32_t rows, depth;

@@ -181,3 +181,34 @@ void mc_tanh_s16(const mc_sigmoid_s16_t *p, const int16_t *in, int16_t *out) {
     out[i] = (int16_t)(r >> 8);
   }
 }
+
+/* TFLite's LUTLookup: 512 segments over the int16 range, linear interpolation on the low 7 bits. */
+static int16_t lut_s16(int16_t v, const int16_t *t) {
+  const int32_t idx = 256 + (v >> 7), off = v & 0x7F;
+  const int32_t base = t[idx], slope = t[idx + 1] - t[idx];
+  return (int16_t)(base + ((slope * off + 64) >> 7));
+}
+
+static int32_t clamp_s16(int32_t v) { return v < -32768 ? -32768 : (v > 32767 ? 32767 : v); }
+
+void mc_softmax_s16(const mc_softmax_s16_t *p, const int16_t *in, int16_t *out) {
+  int32_t r, c;
+  for (r = 0; r < p->rows; ++r, in += p->depth, out += p->depth) {
+    int16_t max = INT16_MIN, rec;
+    int32_t sum = 0, lz = 0, right;
+    for (c = 0; c < p->depth; ++c) max = in[c] > max ? in[c] : max;
+    for (c = 0; c < p->depth; ++c) { /* exp values wait in the output row */
+      const int32_t d = mc_requantize((int32_t)in[c] - max, p->multiplier, p->shift);
+      out[c] = lut_s16((int16_t)clamp_s16(d + 32767), p->exp_lut);
+      sum += out[c];
+    }
+    while (lz < 32 && !(((uint32_t)sum << lz) & 0x80000000u)) ++lz; /* sum >= 1: lz <= 31 */
+    rec = lut_s16((int16_t)clamp_s16((int32_t)((((int64_t)sum << (lz - 1)) + (1 << 13)) >> 14) -
+                                     ((1 << 15) + (1 << 16))), p->recip_lut);
+    right = 31 - lz;
+    for (c = 0; c < p->depth; ++c) {
+      const int32_t v = (int32_t)(((int64_t)out[c] * rec + ((int64_t)1 << (right - 1))) >> right);
+      out[c] = (int16_t)(v < 0 ? 0 : (v > 32767 ? 32767 : v));
+    }
+  }
+}

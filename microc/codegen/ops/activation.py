@@ -3,6 +3,9 @@ HARD_SWISH. Int8 LOGISTIC/TANH/HARD_SWISH become 256-entry tables (mc_lut_s8) ho
 fixed-point kernels compute for each input; SOFTMAX int8 tabulates its exp per (max - x) difference."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import math
 
 import numpy as np
@@ -161,7 +164,7 @@ def softmax_exp_table(op: Op, beta: float) -> np.ndarray:
 def lower_softmax(op: Op, ctx: LoweringContext) -> str:
     x, y = op.inputs[0], op.outputs[0]
     s16_out = x.dtype == "int8" and y.dtype == "int16"  # TFLM's Softmax<int8_t, int16_t>
-    dtype = "int8" if s16_out else require_dtype(op)
+    dtype = "int8" if s16_out else require_dtype(op, ("int8", "int16", "float32"))
     beta = f32(op.attrs.get("beta", 0.0))  # TFLM leaves it 0 without options
     if op.attrs.get("axis", -1) not in (-1, len(x.shape) - 1) or not x.shape:
         raise unsupported(op, "only softmax over the last axis is supported")
@@ -170,6 +173,8 @@ def lower_softmax(op: Op, ctx: LoweringContext) -> str:
     if dtype == "float32":
         p = ctx.struct("mc_softmax_f32_t", "softmax", {**dims, "beta": c_float(beta)})
         return f"mc_softmax_f32({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+    if dtype == "int16":
+        return softmax_s16(op, ctx, dims, beta)
     out_s, out_zp = per_tensor(op, y)
     want_s, want_zp = (1.0 / 65536, -32768) if s16_out else (1.0 / 256, -128)
     # TFLM checks both in Prepare (the int16 scale within 0.1 %)
@@ -181,3 +186,58 @@ def lower_softmax(op: Op, ctx: LoweringContext) -> str:
     table = ctx.const(softmax_exp_table(op, beta), "exp", "int32_t")
     p = ctx.struct("mc_softmax_s8_t", "softmax", {**dims, "exp_table": table})
     return f"mc_softmax_s8{'_s16' if s16_out else ''}({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+
+
+# ---- SOFTMAX int16 (TFLM's SoftmaxInt16): two interpolated 513-entry tables built as TFLM's Prepare
+# builds them (LUTPopulate<int16_t>, float32), the same for every model ----
+
+def _roundf(x: np.float32) -> np.float32:
+    """TfLiteRound of a float: halves away from zero, in float32."""
+    t = np.trunc(x)
+    return np.float32(t + np.sign(x) if abs(x - t) >= 0.5 else t)
+
+
+def lut_int16(in_scale, in_zp: int, out_scale, out_zp: int, fn) -> np.ndarray:
+    """TFLite's LUTPopulateInt16 in float32: 512 samples of fn over the input range, each biased by half
+    the error of linear interpolation at the midpoint, and the last value."""
+    f = np.float32
+    in_min, in_max = f(in_scale) * f(-32768 - in_zp), f(in_scale) * f(32767 - in_zp)
+    out_min, out_max = f(out_scale) * f(-32768 - out_zp), f(out_scale) * f(32767 - out_zp)
+    step = f(f(in_max - in_min) / f(512))
+    inv = f(f(65536) / f(out_max - out_min))
+    table = []
+    for i in range(512):
+        x = f(in_min + f(f(i) * step))
+        val, mid, nxt = fn(x), fn(f(x + f(step / f(2)))), fn(f(in_min + f(f(i + 1) * step)))
+        interp = _roundf(f(f(nxt * inv) + _roundf(f(val * inv))) / f(2))
+        bias = _roundf(f(interp - _roundf(f(mid * inv))) / f(2))
+        table.append(min(max(f(_roundf(f(val * inv)) - bias), f(-32768)), f(32767)))
+    table.append(min(max(_roundf(f(fn(in_max) * inv)), f(-32768)), f(32767)))
+    return np.array(table, np.int16)
+
+
+@functools.lru_cache(maxsize=1)
+def softmax_s16_tables() -> tuple[np.ndarray, np.ndarray]:
+    """exp on [-10, 0] and 1 / (1 + x) on [0, 1], both output scale 2/65535. TFLM calls the C
+    library's expf (std::exp of a float); so does this, for the same float32 values."""
+    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    libm.expf.restype, libm.expf.argtypes = ctypes.c_float, [ctypes.c_float]
+    span, f = np.float32(65535), np.float32
+    exp = lut_int16(f(10.0) / span, 32767, f(2.0) / span, 0, lambda v: f(libm.expf(float(v))))
+    recip = lut_int16(f(1.0) / span, -32768, f(2.0) / span, 0, lambda v: f(f(1.0) / f(f(1.0) + v)))
+    return exp, recip
+
+
+def softmax_s16(op: Op, ctx: LoweringContext, dims: dict, beta: float) -> str:
+    (in_s, in_zp), (out_s, out_zp) = per_tensor(op, op.inputs[0]), per_tensor(op, op.outputs[0])
+    if in_zp or out_zp or abs(out_s - 1.0 / 32768) > 0.001 / 32768:  # TFLM's checks
+        raise unsupported(op, f"int16 input and output need zero point 0 and the output scale 1/32768 "
+                              f"(got {out_s:g}, {out_zp})")
+    if dims["depth"] > 65536:  # the sum of up to 32767 per element stays below 2^31
+        raise unsupported(op, f"int16 softmax over {dims['depth']} elements (at most 65536)")
+    mult, shift = quantize_multiplier(in_s * beta / (10.0 / 65535.0))  # in double, as TFLM
+    exp, recip = softmax_s16_tables()
+    p = ctx.struct("mc_softmax_s16_t", "softmax", {
+        **dims, "multiplier": mult, "shift": shift, "exp_lut": ctx.const(exp, "exp", "int16_t"),
+        "recip_lut": ctx.const(recip, "recip", "int16_t")})
+    return f"mc_softmax_s16({p}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
