@@ -67,8 +67,8 @@ def test_project_is_a_sketch_and_an_arduino_library(tmp_path):
     assert "int mc_main(void)" in (project / LIB / "src" / "main.c").read_text()
     assert "#define MC_BAUDRATE 115200UL" in (project / LIB / "src" / "mc_board.h").read_text()
     weights = (project / LIB / "src" / "hello_world_int8_weights.c").read_text()
-    # Every array of the model is FULLY_CONNECTED's: weights, bias, multiplier, shift, all in flash.
-    assert weights.count("MC_FLASH_ATTR") == 12 and "MC_WEIGHT_ATTR" not in weights
+    # Every array of the model is FULLY_CONNECTED's: weights, bias, requantization table, all in flash.
+    assert weights.count("MC_FLASH_ATTR") == 9 and "MC_WEIGHT_ATTR" not in weights
 
 
 def test_simavr_output_is_read_without_colours_and_newline_dots():
@@ -83,7 +83,7 @@ def test_hello_world_passes_on_the_simulated_mega_with_weights_in_flash(tmp_path
     assert res.passed and res.exit_status == 0
     assert res.output.splitlines() == ["microc self-test: hello_world_int8"] + \
         [f"sample {i}: ok" for i in range(5)] + ["5/5 PASS"]
-    assert len(_constants_in_flash(tmp_path / "p", "hello_world_int8")) == 12
+    assert len(_constants_in_flash(tmp_path / "p", "hello_world_int8")) == 9
 
 
 def _constants_in_flash(project: Path, name: str, limit: int = 0x10000) -> dict[str, int]:
@@ -92,7 +92,7 @@ def _constants_in_flash(project: Path, name: str, limit: int = 0x10000) -> dict[
     elf = project / "build" / "arduino" / f"{name}.ino.elf"
     nm = subprocess.run(["avr-nm", str(elf)], capture_output=True, text=True, check=True).stdout
     placed = {f[2]: int(f[0], 16) for f in (l.split() for l in nm.splitlines()) if len(f) == 3}
-    arrays = [n for n in placed if re.fullmatch(rf"{name}_l\d+_(w|bias|bias_raw|mult|shift)", n)]
+    arrays = [n for n in placed if re.fullmatch(rf"{name}_l\d+_(w|bias|bias_raw|mult|shift|rq)", n)]
     assert all(placed[n] < limit for n in arrays), {n: hex(placed[n]) for n in arrays}
     return {n: placed[n] for n in arrays}
 
@@ -108,8 +108,9 @@ def test_digits_int8_passes_on_the_simulated_mega(tmp_path):
     res = _selftest(ROOT / "examples" / "digits" / "digits_cnn.onnx", "arduino-mega", tmp_path / "p", 5,
                     name="digits", quantize="int8", calibration=_digits_calibration(tmp_path))
     assert res.passed and res.output.splitlines()[-1] == "5/5 PASS"
-    # Two CONV_2D (weights, bias, bias_raw, multiplier, shift) and a FULLY_CONNECTED (no bias_raw).
-    assert len(_constants_in_flash(tmp_path / "p", "digits")) == 14
+    # Two CONV_2D (weights, bias, bias_raw, multiplier, shift) and a FULLY_CONNECTED (weights, bias,
+    # requantization table).
+    assert len(_constants_in_flash(tmp_path / "p", "digits")) == 13
 
 
 def test_a_wrong_expected_output_fails_under_simavr(tmp_path):
@@ -206,4 +207,4 @@ def test_150_kb_of_weights_past_64_kb_of_flash_pass_on_the_simulated_mega(tmp_pa
     res = _selftest(model, "arduino-mega", tmp_path / "p", 2, name="fc")
     assert res.passed and res.output.splitlines()[-1] == "2/2 PASS"
     placed = _constants_in_flash(tmp_path / "p", "fc", limit=0x3E000)
-    assert len(placed) == 16 and max(placed.values()) > 0x18000
+    assert len(placed) == 12 and max(placed.values()) > 0x18000

@@ -20,6 +20,7 @@ from microc import RUNTIME_C
 from microc.codegen.generate import generate
 from microc.errors import UnsupportedOperator
 from microc.frontends import load_model
+from microc.passes.order import memory_order
 from microc.verify import FLOAT_RTOL
 
 
@@ -225,15 +226,15 @@ FC_INPUTS = [((1, 1), (0.05, -3)), ((2, 3), (0.7, 127)), ((1, 4), (0.002, -128))
              ((3, 7), (0.1, 0)), ((1, 16), (0.02, 50)), ((2, 37), (0.04, -128))]
 
 
-def _fc_model(x_shape, in_q, dtype: str, seed: int) -> bytes:
-    """Every FULLY_CONNECTED of FCS side by side on x."""
+def _fc_model(x_shape, in_q, dtype: str, seed: int, fcs=FCS) -> bytes:
+    """Every FULLY_CONNECTED of `fcs` side by side on x (output i: y{i})."""
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
     batches, in_f = x_shape
     qargs = dict(scale=in_q[0], zero_point=in_q[1]) if dtype == "int8" else {}
     x = b.tensor("x", x_shape, dtype, **qargs)
     ys = []
-    for i, (out_f, act, per_channel, has_bias) in enumerate(FCS):
+    for i, (out_f, act, per_channel, has_bias) in enumerate(fcs):
         wf = rng.standard_normal((out_f, in_f)).astype(np.float32)
         bf = rng.standard_normal(out_f).astype(np.float32)
         if dtype == "float32":
@@ -400,13 +401,19 @@ def test_dsp_kernels_exact_on_cortex_m4(shape, in_q, tmp_path):
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
                     reason="qemu-system-arm and arm-none-eabi-gcc are needed for the Cortex-M4 run")
 def test_dsp_fully_connected_exact_on_cortex_m4(tmp_path):
-    """FULLY_CONNECTED's SMLAD path (blocks of 4 rows, the remainder rows, the inputs' tail) on QEMU's
-    Cortex-M4F, verified against TFLM by `microc deploy --verify`."""
+    """FULLY_CONNECTED's SMLAD paths (blocks of 4 rows, the remainder rows, the inputs' tail, batches)
+    on QEMU's Cortex-M4F, verified against TFLM by `microc deploy --verify`, in one firmware: every
+    row count of FCS with int8 weights (y0..y7) and with int16 weights (y8..y15, widened inputs)."""
     path = tmp_path / "m.tflite"
-    path.write_bytes(_fc_model((2, 37), (0.04, -128), "int8", seed=17))
+    path.write_bytes(_fc_model((2, 37), (0.04, -128), "int8", seed=17, fcs=FCS + FCS))
+    ordered = memory_order(load_model(path))
+    args = [a for step, op in enumerate(ordered.ops) for a in
+            ("--schedule", f"{step}:weights=" + ("int8" if int(op.outputs[0].name[1:]) < len(FCS) else "int16"))]
     res = subprocess.run([sys.executable, "-m", "microc", "deploy", str(path), "--board", "mps2-an386",
-                          "-n", "2", "--verify", "--json", "-o", str(tmp_path / "p")],
+                          "-n", "2", "--verify", "--json", "-o", str(tmp_path / "p"), *args],
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     report = json.loads(res.stdout)
     assert report["match"] and report["max_abs_diff"] == 0 and report["outputs_checked"] > 0
+    layers = json.loads((tmp_path / "p" / "metadata.json").read_text())["layers"]
+    assert sorted(l["schedule"]["weights"] for l in layers) == ["int16"] * len(FCS) + ["int8"] * len(FCS)

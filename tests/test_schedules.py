@@ -13,11 +13,11 @@ import harness
 import numpy as np
 import pytest
 from test_cli_errors import assert_one_line_error, microc
-from test_ops_conv import CONVS, DW_CONVS, INPUTS, _check, _model, _samples
+from test_ops_conv import CONVS, DW_CONVS, FC_INPUTS, INPUTS, _check, _fc_model, _model, _samples
 from tflite_builder import run_tflm
 
 from microc.codegen.generate import generate, schedule_choices
-from microc.codegen.schedule import ConvSchedule, isas_of
+from microc.codegen.schedule import ConvSchedule, FcSchedule, isas_of
 from microc.errors import MicrocError
 from microc.frontends import load_model
 
@@ -59,6 +59,48 @@ def test_every_schedule_sanitized(tmp_path):
         got = harness.compile_and_run_sanitized(path, [[x]], work, schedules=variant)[0]
         for g, w in zip(got, want, strict=True):
             assert np.array_equal(g, w)
+
+
+def _fc_int16(model: bytes, tmp_path) -> dict:
+    """Every layer of an FC model with int16 weights (test_ops_conv runs the default, int8, on the
+    same edge cases)."""
+    variants = schedule_variants(model, tmp_path)
+    assert [{s.weights for s in v.values()} for v in variants] == [{"int8"}, {"int16"}]
+    return variants[1]
+
+
+@pytest.mark.parametrize("shape_index", [1, 5])  # (2, 3), (2, 37): tails, whole words, batches
+def test_fc_int16_weights_exact_on_host(shape_index, tmp_path):
+    """FULLY_CONNECTED with int16 weights (portable C) against TFLM: every row count of FCS."""
+    shape, in_q = FC_INPUTS[shape_index]
+    model = _fc_model(shape, in_q, "int8", seed=24)
+    _check(model, _samples(shape, "int8", seed=25), tmp_path, schedules=_fc_int16(model, tmp_path))
+
+
+def test_fc_int16_weights_sanitized(tmp_path):
+    shape, in_q = FC_INPUTS[4]  # (1, 16)
+    model = _fc_model(shape, in_q, "int8", seed=26)
+    (x,) = _samples(shape, "int8", seed=27, n=1)[0]
+    path = tmp_path / "m.tflite"
+    path.write_bytes(model)
+    got = harness.compile_and_run_sanitized(path, [[x]], tmp_path, schedules=_fc_int16(model, tmp_path))[0]
+    want = run_tflm(model, [x])
+    assert len(got) == len(want) and all(np.array_equal(g, w) for g, w in zip(got, want))
+
+
+def test_fc_defaults(tmp_path):
+    """int16 weights by default on DSP targets up to 16 KB of weights (AD's 128 x 128 layers), int8
+    above (its 640 x 128 ones) and on the portable path; the Helium kernel first on the M55."""
+    from microc.tuning.apply import layer_keys
+    from shared_models import shared_model
+    graph = load_model(shared_model("mlperf_tiny/ad01_int8"))
+    def defaults(isas):
+        return [c[2][0] for c in layer_keys(graph, isas).values()]
+    dsp = defaults(("dsp",))
+    assert [s.weights for s in dsp] == ["int8"] + ["int16"] * 8 + ["int8"]
+    assert all(s == FcSchedule("portable") for s in defaults(("portable",)))
+    assert all(s.isa == "mve" for s in defaults(("dsp", "mve")))
+    assert [len(c[2]) for c in layer_keys(graph, ("dsp", "mve")).values()] == [3] * 10
 
 
 def _arg(step: int, schedule) -> list[str]:

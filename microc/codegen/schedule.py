@@ -55,6 +55,14 @@ class ConvSchedule(Schedule):
 
 
 @dataclass(frozen=True)
+class FcSchedule(Schedule):
+    """FULLY_CONNECTED int8. weights "int8" as in the model (blocks of 4 interleaved rows, unpacked
+    with SXTB16 in the inner loop on DSP targets), or "int16": sign-extended at compile time into the
+    SMLAD lanes (twice the flash), the inputs sign-extended once per batch, no unpacking left."""
+    weights: str = "int8"
+
+
+@dataclass(frozen=True)
 class DepthwiseSchedule(Schedule):
     """DEPTHWISE_CONV_2D int8. kernel "generic": any filter, tap lists; "3x3": 3x3 filters with depth
     multiplier 1, taps unrolled, weights laid out at compile time as sign-extended channel pairs."""

@@ -6,21 +6,30 @@
 
 /* FULLY_CONNECTED int8: out[b][o] = requant(bias[o] + sum_i w[o][i] * in[b][i]) + out_zp, clamped.
  * The input zero point is folded into bias at compile time (bias - in_zp * sum_i w[o][i]).
- * Weights in blocks of R = 4 rows (the last block: out_features % 4 rows if not 0), each block
- * [in_features / 4][R][4] (four rows' next four weights side by side) then [R][in_features % 4]. */
+ * Weights (schedule weights "int8") in blocks of R = 4 rows (the last block: out_features % 4 rows if
+ * not 0), each block [in_features / 4][R][4] (four rows' next four weights side by side) then
+ * [R][in_features % 4]. Rows are requantized in groups of MC_FC_GROUP (mc_requantize_row_s8's table). */
 typedef struct {
   int32_t batches, in_features, out_features;
-  const MC_FLASH int8_t *weights;     /* row blocks, see above */
+  const MC_FLASH int8_t *weights;     /* row blocks, see above (int32 words with weights "int16") */
   const MC_FLASH int32_t *bias;       /* [out_features], zero point folded in */
-  const MC_FLASH int32_t *multiplier; /* [out_features] */
-  const MC_FLASH int32_t *shift;      /* [out_features] */
+  const MC_FLASH int32_t *requant;    /* [out_features][4], mc_requantize_row_s8's table */
   int32_t out_zp, act_min, act_max;
 } mc_fc_s8_t;
+#define MC_FC_GROUP 16
 void mc_fully_connected_s8(const mc_fc_s8_t *p, const int8_t *in, int8_t *out);
 /* The int32 accumulators alone, acc[o] = bias[o] + sum_i w[o][i] * x[i] for one input vector, weights
  * in the same row blocks: the matrix products of other kernels (LSTM gates, SVDF features). */
 void mc_fc_accumulate_s8(const int8_t *x, const MC_FLASH int8_t *w, const MC_FLASH int32_t *bias, int32_t n,
                          int32_t out_f, int32_t *acc);
+/* The same with the weights sign-extended at compile time (schedule weights "int16"): `weights` points
+ * at int32 words, in blocks of 4 rows as above (the last: out_features % 4 rows), each block
+ * [ceil(in_features / 4)][R][even, odd], each word two int16 lanes (w[4i], w[4i + 2]) and (w[4i + 1],
+ * w[4i + 3]), the lanes SXTB16 makes of 4 inputs; weights past in_features are zero. On DSP targets
+ * each batch's inputs are sign-extended once on the stack (2 * in_features bytes, rounded up to 8;
+ * in_features at most MC_FC_W16_MAX_IN), then per 4 inputs and 4 rows: five LDRD and eight SMLAD. */
+#define MC_FC_W16_MAX_IN 1024
+void mc_fully_connected_w16_s8(const mc_fc_s8_t *p, const int8_t *in, int8_t *out);
 
 typedef struct {
   int32_t batches, in_features, out_features;

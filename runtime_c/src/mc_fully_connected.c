@@ -2,9 +2,12 @@
  *
  * The int8 weights come in blocks of four output rows, interleaved by the lowering
  * (microc/codegen/ops/conv.py, mc_conv.h) so that one pointer streams them: each input value (each
- * word of four on DSP targets, multiplied in pairs with SMLAD) is loaded once for four rows. The
- * input zero point is folded into the bias. The int8 kernel reads its constants through MC_READ_*
- * (they stay in flash on AVR; plain loads elsewhere). */
+ * word of four on DSP targets, multiplied in pairs with SMLAD) is loaded once for four rows. With
+ * weights sign-extended at compile time (schedule weights "int16") the inputs are sign-extended once
+ * per batch and the inner loop has no unpacking left. The input zero point is folded into the bias;
+ * the sums of up to MC_FC_GROUP rows are requantized together in a loop of their own
+ * (mc_requantize_row_s8: one 64-bit multiply-add per value with the table folded at compile time).
+ * The int8 kernel reads its constants through MC_READ_* (they stay in flash on AVR). */
 #define MC_CONV_IMPL
 #include "mc_kernels.h"
 
@@ -97,41 +100,147 @@ static inline acc4_t block_s8(const int8_t *x, const MC_FLASH int8_t *w, const M
   return dot_4rows_s8(x, w, chunks, tail, s);
 }
 
-/* Rows [o, o + rows) of one batch (rows <= 4) from their accumulators, requantized and clamped. */
+/* Rows [o, o + rows) of one batch from their accumulators, requantized and clamped. */
 static void requant_rows_s8(const mc_fc_s8_t *p, const int32_t *acc, int32_t o, int32_t rows,
                             int8_t *y) {
-  /* Fields in locals: the int8 stores could alias them, forcing reloads. */
-  const MC_FLASH int32_t *mult = p->multiplier + o, *shift = p->shift + o;
-  const int32_t zp = p->out_zp, lo = p->act_min, hi = p->act_max;
-  int32_t j;
-  for (j = 0; j < rows; ++j) {
-    const int32_t v = mc_requantize(acc[j], MC_READ_S32(&mult[j]), MC_READ_S32(&shift[j])) + zp;
-    y[o + j] = mc_clamp_s8(v, lo, hi);
-  }
+  mc_requantize_row_s8(acc, rows, p->requant + 4 * o, p->out_zp, p->act_min, p->act_max, y + o);
 }
 
 void mc_fully_connected_s8(const mc_fc_s8_t *p, const int8_t *in, int8_t *out) {
   const int32_t n = p->in_features, out_f = p->out_features, chunks = n >> 2, tail = n & 3;
   const MC_FLASH int32_t *bias = p->bias;
-  int32_t b, o, r;
+  int32_t b, g, o, r;
   for (b = 0; b < p->batches; ++b) {
     const int8_t *x = in + (size_t)b * n;
     int8_t *y = out + (size_t)b * out_f;
     const MC_FLASH int8_t *w = p->weights;
-    int32_t acc[4];
-    for (o = 0; o + 4 <= out_f; o += 4, w += 4 * n) {
-      acc4_t s;
-      s.s0 = MC_READ_S32(&bias[o]);
-      s.s1 = MC_READ_S32(&bias[o + 1]);
-      s.s2 = MC_READ_S32(&bias[o + 2]);
-      s.s3 = MC_READ_S32(&bias[o + 3]);
-      s = dot_4rows_s8(x, w, chunks, tail, s);
-      acc[0] = s.s0, acc[1] = s.s1, acc[2] = s.s2, acc[3] = s.s3;
-      requant_rows_s8(p, acc, o, 4, y);
+    int32_t acc[MC_FC_GROUP]; /* a group's sums, requantized together (a multiple of 4 rows) */
+    for (g = 0; g < out_f; g += MC_FC_GROUP) {
+      const int32_t end = g + MC_FC_GROUP < out_f ? g + MC_FC_GROUP : out_f;
+      for (o = g; o + 4 <= end; o += 4, w += 4 * n) {
+        acc4_t s;
+        s.s0 = MC_READ_S32(&bias[o]);
+        s.s1 = MC_READ_S32(&bias[o + 1]);
+        s.s2 = MC_READ_S32(&bias[o + 2]);
+        s.s3 = MC_READ_S32(&bias[o + 3]);
+        s = dot_4rows_s8(x, w, chunks, tail, s);
+        acc[o - g] = s.s0, acc[o - g + 1] = s.s1, acc[o - g + 2] = s.s2, acc[o - g + 3] = s.s3;
+      }
+      for (r = 0; o + r < end; ++r) /* the last block's out_f % 4 rows */
+        acc[o - g + r] = dot_row_s8(x, w, chunks, tail, end - o, r, MC_READ_S32(&bias[o + r]));
+      requant_rows_s8(p, acc, g, end - g, y);
     }
-    for (r = 0; o + r < out_f; ++r) /* the last block's out_f % 4 rows */
-      acc[r] = dot_row_s8(x, w, chunks, tail, out_f - o, r, MC_READ_S32(&bias[o + r]));
-    requant_rows_s8(p, acc, o, r, y);
+  }
+}
+
+/* ---- weights sign-extended at compile time (schedule weights "int16") ---- */
+
+/* Lane j (0..3) of 4 inputs in a block's words of one row: (w[4i], w[4i+2]) and (w[4i+1], w[4i+3]). */
+static inline int32_t lane_w16(const MC_FLASH int32_t *words, int32_t j) {
+  const int32_t word = MC_READ_S32(&words[j & 1]);
+  return j < 2 ? (int16_t)(word & 0xFFFF) : (int16_t)((uint32_t)word >> 16);
+}
+
+/* Row `row` of a block of `rows` rows over n inputs: its two words per 4 inputs lie 2 * rows apart
+ * (portable C, and the remainder rows on DSP targets; xs: the widened inputs there). */
+static int32_t dot_row_w16(const int8_t *x, const int32_t *xs, const MC_FLASH int32_t *w, int32_t n,
+                           int32_t rows, int32_t row, int32_t acc) {
+  const int32_t step = 2 * rows;
+  const MC_FLASH int32_t *k = w + 2 * row;
+  int32_t i, j;
+#ifdef MC_CONV_SIMD
+  (void)x;
+  for (i = 0; i < n; i += 4, xs += 2, k += step) acc = __smlad(xs[0], k[0], __smlad(xs[1], k[1], acc));
+  (void)j;
+#else
+  (void)xs;
+  for (i = 0; i < n; i += 4, k += step)
+    for (j = 0; j < 4 && i + j < n; ++j) acc += lane_w16(k, j) * x[i + j];
+#endif
+  return acc;
+}
+
+#ifdef MC_CONV_SIMD
+/* n inputs as [ceil(n / 4)][even, odd] 16-bit pairs, the lanes of the weights' words (a last partial
+ * word read as zeros past n). */
+static void widen_s8(const int8_t *x, int32_t n, int32_t *xs) {
+  int32_t i;
+  for (i = 0; i + 4 <= n; i += 4, x += 4, xs += 2) {
+    const int32_t v = load4(x);
+    xs[0] = EVEN(v);
+    xs[1] = ODD(v);
+  }
+  if (i < n) {
+    int8_t last[4] = {0, 0, 0, 0};
+    int32_t v;
+    memcpy(last, x, (size_t)(n - i));
+    v = load4(last);
+    xs[0] = EVEN(v);
+    xs[1] = ODD(v);
+  }
+}
+
+/* Four rows (w: [chunk][4][even, odd] words) by the widened inputs: per 4 inputs five LDRD and eight
+ * SMLAD (assembly: GCC loads the same words one LDR at a time). chunks > 0. */
+static inline acc4_t dot_4rows_w16(const int32_t *xs, const int32_t *w, int32_t chunks, acc4_t s) {
+  int32_t xe, xo, ke, ko;
+  __asm__("1:\n\t"
+          "ldrd %[xe], %[xo], [%[xs]], #8\n\t"
+          "ldrd %[ke], %[ko], [%[w]], #8\n\t"
+          "smlad %[s0], %[xe], %[ke], %[s0]\n\t"
+          "smlad %[s0], %[xo], %[ko], %[s0]\n\t"
+          "ldrd %[ke], %[ko], [%[w]], #8\n\t"
+          "smlad %[s1], %[xe], %[ke], %[s1]\n\t"
+          "smlad %[s1], %[xo], %[ko], %[s1]\n\t"
+          "ldrd %[ke], %[ko], [%[w]], #8\n\t"
+          "smlad %[s2], %[xe], %[ke], %[s2]\n\t"
+          "smlad %[s2], %[xo], %[ko], %[s2]\n\t"
+          "ldrd %[ke], %[ko], [%[w]], #8\n\t"
+          "smlad %[s3], %[xe], %[ke], %[s3]\n\t"
+          "smlad %[s3], %[xo], %[ko], %[s3]\n\t"
+          "subs %[n], %[n], #1\n\t"
+          "bne 1b"
+          : [s0] "+r"(s.s0), [s1] "+r"(s.s1), [s2] "+r"(s.s2), [s3] "+r"(s.s3), [xs] "+r"(xs),
+            [w] "+r"(w), [n] "+r"(chunks), [xe] "=&r"(xe), [xo] "=&r"(xo), [ke] "=&r"(ke), [ko] "=&r"(ko)
+          :
+          : "cc", "memory");
+  return s;
+}
+#endif
+
+void mc_fully_connected_w16_s8(const mc_fc_s8_t *p, const int8_t *in, int8_t *out) {
+  const int32_t n = p->in_features, out_f = p->out_features, chunks = (n + 3) >> 2;
+  const MC_FLASH int32_t *bias = p->bias;
+#ifdef MC_CONV_SIMD
+  int32_t xs[2 * chunks]; /* the widened inputs (C99 VLA: the stack holds what this layer needs) */
+#else
+  int32_t *xs = 0;
+#endif
+  int32_t b, g, o, r;
+  for (b = 0; b < p->batches; ++b) {
+    const int8_t *x = in + (size_t)b * n;
+    int8_t *y = out + (size_t)b * out_f;
+    const MC_FLASH int32_t *w = (const MC_FLASH int32_t *)(const MC_FLASH void *)p->weights;
+    int32_t acc[MC_FC_GROUP];
+#ifdef MC_CONV_SIMD
+    widen_s8(x, n, xs);
+#endif
+    for (g = 0; g < out_f; g += MC_FC_GROUP) {
+      const int32_t end = g + MC_FC_GROUP < out_f ? g + MC_FC_GROUP : out_f;
+      for (o = g; o + 4 <= end; o += 4, w += 8 * chunks) {
+#ifdef MC_CONV_SIMD
+        acc4_t s;
+        s.s0 = bias[o], s.s1 = bias[o + 1], s.s2 = bias[o + 2], s.s3 = bias[o + 3];
+        s = dot_4rows_w16(xs, w, chunks, s);
+        acc[o - g] = s.s0, acc[o - g + 1] = s.s1, acc[o - g + 2] = s.s2, acc[o - g + 3] = s.s3;
+#else
+        for (r = 0; r < 4; ++r) acc[o - g + r] = dot_row_w16(x, xs, w, n, 4, r, MC_READ_S32(&bias[o + r]));
+#endif
+      }
+      for (r = 0; o + r < end; ++r) /* the last block's out_f % 4 rows */
+        acc[o - g + r] = dot_row_w16(x, xs, w, n, end - o, r, MC_READ_S32(&bias[o + r]));
+      requant_rows_s8(p, acc, g, end - g, y);
+    }
   }
 }
 

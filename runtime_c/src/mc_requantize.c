@@ -12,6 +12,11 @@
  * y = 0, where both give 0). Other channels (R = 0, left shifts) go through mc_requantize. */
 #include "mc_kernels.h"
 
+#ifdef __AVR__
+/* avr-gcc 5.4 crashes in its induction-variable pass (ICE in get_use_type) on this loop when the
+ * table is a __memx pointer (the Mega 2560) */
+__attribute__((optimize("no-ivopts")))
+#endif
 void mc_requantize_row_s8(const int32_t *acc, int32_t n, const MC_FLASH int32_t *table, int32_t zp,
                           int32_t lo, int32_t hi, int8_t *out) {
   int32_t i;

@@ -3,16 +3,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from microc.codegen.lowering import LoweringContext, best_isa, isa_schedules, lowering, unsupported
+from microc.codegen.lowering import LoweringContext, best_isa, lowering, unsupported
 from microc.codegen.ops import conv16, mve
 from microc.codegen.ops.common import act_fields, folded_bias, require_dtype, requant_arrays, requant_table
 from microc.codegen.quant import per_channel_multipliers
-from microc.codegen.schedule import ConvSchedule, DepthwiseSchedule, Schedule
+from microc.codegen.schedule import ConvSchedule, DepthwiseSchedule, FcSchedule, Schedule
 from microc.ir import Op
 
 
+FC_W16_MAX_IN = 1024  # MC_FC_W16_MAX_IN: the widened inputs live on the stack (2 bytes each)
+
+
 def _fc_schedules(op: Op, isas: tuple[str, ...]) -> list[Schedule]:
-    return mve.offered(isas, op.inputs[0].dtype == "int8", [Schedule("mve")], isa_schedules(op, isas))
+    """int8: the model's int8 weights or int16 ones (the default on DSP targets up to W16_MAX_BYTES
+    of weights, as for CONV_2D: flash for speed, bounded; and for 4 rows or more: fewer rows do not
+    pay for widening the inputs); the Helium kernel first where there is one."""
+    isa, x, w = best_isa(isas), op.inputs[0], op.inputs[1]
+    if x.dtype != "int8":
+        return [FcSchedule(isa)]
+    fast = [FcSchedule(isa, "int8")]
+    if len(w.shape) == 2 and w.shape[1] <= FC_W16_MAX_IN:
+        w16_first = isa == "dsp" and w.nbytes <= W16_MAX_BYTES and w.shape[0] >= 4
+        fast.insert(int(not w16_first), FcSchedule(isa, "int16"))
+    return mve.offered(isas, True, [FcSchedule("mve")], fast)
 
 
 @lowering("FULLY_CONNECTED", schedules=_fc_schedules)
@@ -39,12 +52,19 @@ def lower_fully_connected(op: Op, ctx: LoweringContext) -> str:
                              out.quant.zp, act_fields(op, out))
         p = ctx.struct("mc_fc_mve_t", "fc", {"batches": dims["batches"], "in_features": in_f, "gemm": gemm})
         return f"mc_fully_connected_s8_mve({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
-    mult, shift = requant_arrays(ctx, x, w, out, flash=True)
+    if wide := ctx.schedule is not None and ctx.schedule.weights == "int16":
+        padded = np.zeros((out_f, -(-in_f // 4) * 4), np.int8)
+        padded[:, :in_f] = w.data
+        name = ctx.const(sign_extended_pairs(padded, 4), "w16", "int32_t", flash=True)
+        weights = f"(const MC_FLASH int8_t *){name}"
+    else:
+        weights = ctx.const(row_blocks(w.data, 4), "w", "int8_t", flash=True)
     p = ctx.struct("mc_fc_s8_t", "fc", {
-        **dims, "weights": ctx.const(row_blocks(w.data, 4), "w", "int8_t", flash=True),
-        "bias": ctx.const(bias_arr, "bias", "int32_t", flash=True),
-        "multiplier": mult, "shift": shift, "out_zp": out.quant.zp, **act_fields(op, out)})
-    return f"mc_fully_connected_s8({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
+        **dims, "weights": weights, "bias": ctx.const(bias_arr, "bias", "int32_t", flash=True),
+        "requant": ctx.const(requant_table(x, w, out), "rq", "int32_t", flash=True),
+        "out_zp": out.quant.zp, **act_fields(op, out)})
+    kernel = "mc_fully_connected_w16_s8" if wide else "mc_fully_connected_s8"
+    return f"{kernel}({p}, {ctx.ptr(x)}, {ctx.ptr(out)});"
 
 
 def row_blocks(w: np.ndarray, block: int) -> np.ndarray:
@@ -195,15 +215,16 @@ def _w16(ctx: LoweringContext, flat: np.ndarray) -> str:
     return f"(const int8_t *){ctx.const(sign_extended_pairs(flat), 'w16', 'int32_t', flash=True)}"
 
 
-def sign_extended_pairs(flat: np.ndarray) -> np.ndarray:
-    """[out, in] int8 weights (in % 4 == 0) as mc_conv2d_1x1_w16_s8 takes them (mc_conv.h): per pair
-    of channels [in / 4][2][even, odd] int32 words of two int16 lanes, (w[4i], w[4i + 2]) and
+def sign_extended_pairs(flat: np.ndarray, block: int = 2) -> np.ndarray:
+    """[out, in] int8 weights (in % 4 == 0) as the int16-weight kernels take them (mc_conv.h): per
+    block of `block` rows (2: mc_conv2d_1x1_w16_s8, 4: mc_fully_connected_w16_s8; the last block the
+    remaining rows) [in / 4][rows][even, odd] int32 words of two int16 lanes, (w[4i], w[4i + 2]) and
     (w[4i + 1], w[4i + 3])."""
     x = flat.astype(np.int32).reshape(flat.shape[0], -1, 4)
     words = np.stack([(x[..., 0] & 0xFFFF) | (x[..., 2] << 16),
                       (x[..., 1] & 0xFFFF) | (x[..., 3] << 16)], axis=2)  # [out, in / 4, 2]
-    return np.concatenate([words[o:o + 2].transpose(1, 0, 2).reshape(-1)
-                           for o in range(0, len(words), 2)]).astype(np.int32)
+    return np.concatenate([words[o:o + block].transpose(1, 0, 2).reshape(-1)
+                           for o in range(0, len(words), block)]).astype(np.int32)
 
 
 def _padded_len(op: Op) -> int:
