@@ -147,6 +147,8 @@ def test_sanitized(tmp_path):
     check(delay_model((3, 4), 9), delay_samples((3, 4)), tmp_path / "delay", sanitize=True)
     check(framer_model((2, 8), 6, 4, True), delay_samples((2, 8)), tmp_path / "framer", sanitize=True)
     check(stacker_model(4, 2, 0, 1), delay_samples((4,)), tmp_path / "stacker", sanitize=True)  # always full
+    check(overlap_add_model((2, 3, 8), 4, "int16"), delay_samples((2, 3, 8)), tmp_path / "overlap_add",
+          sanitize=True)
 
 
 def test_kernels_cross_compile_for_cortex_m4(tmp_path):
@@ -385,3 +387,25 @@ def check_valid_frames(model: bytes, samples, tmp_path) -> None:
 def test_stacker_in_sequence(channels, left, right, step, tmp_path):
     """Left and right context, steps of one frame to all of them, 9 invocations."""
     check_valid_frames(stacker_model(channels, left, right, step), delay_samples((channels,), 9), tmp_path)
+
+
+# ---- SignalOverlapAdd: the partial sums kept between invokes ----
+
+def overlap_add_model(shape, step: int, dtype: str) -> bytes:
+    b = ModelBuilder()
+    x = b.tensor("x", shape, dtype)
+    y = b.tensor("y", tuple(shape[:-2]) + (shape[-2] * step,), dtype)
+    b.custom("SignalOverlapAdd", [x], [y], T=7 if dtype == "int16" else 0, frame_step=step)
+    b.inputs([x])
+    b.outputs([y])
+    return b.build()
+
+
+@pytest.mark.parametrize("shape,step,dtype", [((2, 3, 8), 4, "int16"), ((1, 6), 2, "int16"), ((3, 2, 5), 5, "int16"),
+                                              ((2, 3, 8), 3, "float32")])
+def test_overlap_add_in_sequence(shape, step, dtype, tmp_path):
+    """Overlapping frames (int16 sums saturating), none, several rows, 6 invocations; float32 exactly
+    (the same additions in the same order)."""
+    samples = delay_samples(shape) if dtype == "int16" else \
+        [[RNG.standard_normal(shape).astype(np.float32)] for _ in range(6)]
+    check(overlap_add_model(shape, step, dtype), samples, tmp_path)

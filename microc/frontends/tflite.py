@@ -85,13 +85,18 @@ _CUSTOM_STATE = {
     "CUSTOM(SignalFramer)": lambda a, ins: ((_rows(ins), framer_capacity(a) + 1), "int16"),
     # the held count, the first-frame flag and left + 1 + right frames of num_channels samples
     "CUSTOM(SignalStacker)": lambda a, ins: ((_stacked(a) + 2,), "int16"),
+    # a frame's worth of partial sums per row of frames
+    "CUSTOM(SignalOverlapAdd)": lambda a, ins: ((_rows(ins, 2), ins[0].shape[-1] if _rows(ins, 2) else None),
+                                               ins[0].dtype if _rows(ins, 2) else "int16"),
 }
 
 
-def _rows(inputs: list) -> int | None:
-    """The rows of the first input's innermost dimension (None where it has none)."""
+def _rows(inputs: list, inner: int = 1) -> int | None:
+    """The rows of the first input's `inner` innermost dimensions (None where it has not that many)."""
     x = inputs[0] if inputs else None
-    return x.size // x.shape[-1] if x is not None and x.shape and x.shape[-1] > 0 else None
+    if x is None or len(x.shape) < inner or any(d <= 0 for d in x.shape[-inner:]):
+        return None
+    return x.size // int(np.prod(x.shape[-inner:], dtype=np.int64))
 
 
 def _stacked(attrs: dict) -> int | None:

@@ -85,4 +85,12 @@ typedef struct {
   int32_t channels, frames, left, step;
 } mc_stacker_t;
 void mc_signal_stacker(const mc_stacker_t *p, const int16_t *x, int16_t *y, uint8_t *valid, int16_t *state);
+
+/* SignalOverlapAdd: each frame of `size` samples added into the row's state (int16 saturating, float
+ * plain), the first `step` samples out, the state shifted by `step` (zeros in). State: size per row. */
+typedef struct {
+  int32_t rows, frames, size, step;
+} mc_overlap_add_t;
+void mc_signal_overlap_add_s16(const mc_overlap_add_t *p, const int16_t *x, int16_t *y, int16_t *state);
+void mc_signal_overlap_add_f32(const mc_overlap_add_t *p, const float *x, float *y, float *state);
 #endif

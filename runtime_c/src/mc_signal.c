@@ -344,3 +344,31 @@ void mc_signal_stacker(const mc_stacker_t *p, const int16_t *x, int16_t *y, uint
   }
   state[0] = (int16_t)held;
 }
+
+/* One overlap-add over every frame of every row; ADD(buffer element, input element) is the sum kept. */
+#define MC_OVERLAP_ADD(T, ADD)                                                                   \
+  do {                                                                                          \
+    int32_t r, f, i;                                                                            \
+    for (r = 0; r < p->rows; ++r, state += p->size) {                                          \
+      for (f = 0; f < p->frames; ++f, x += p->size, y += p->step) {                            \
+        for (i = 0; i < p->size; ++i) state[i] = ADD(state[i], x[i]);                           \
+        memcpy(y, state, (size_t)p->step * sizeof(T));                                         \
+        memmove(state, state + p->step, (size_t)(p->size - p->step) * sizeof(T));              \
+        memset(state + p->size - p->step, 0, (size_t)p->step * sizeof(T));                     \
+      }                                                                                         \
+    }                                                                                           \
+  } while (0)
+
+static int16_t add_sat16(int16_t a, int16_t b) {
+  const int32_t v = (int32_t)a + b;
+  return (int16_t)(v < INT16_MIN ? INT16_MIN : v > INT16_MAX ? INT16_MAX : v);
+}
+#define MC_ADD_F32(a, b) ((a) + (b))
+
+void mc_signal_overlap_add_s16(const mc_overlap_add_t *p, const int16_t *x, int16_t *y, int16_t *state) {
+  MC_OVERLAP_ADD(int16_t, add_sat16);
+}
+
+void mc_signal_overlap_add_f32(const mc_overlap_add_t *p, const float *x, float *y, float *state) {
+  MC_OVERLAP_ADD(float, MC_ADD_F32);
+}

@@ -257,6 +257,29 @@ def lower_stacker(op: Op, ctx: LoweringContext) -> str:
     return f"mc_signal_stacker({p}, {ctx.ptr(x)}, {ctx.ptr(y)}, {ctx.ptr(valid)}, {ctx.ptr(state)});"
 
 
+@lowering("CUSTOM(SignalOverlapAdd)")
+def lower_overlap_add(op: Op, ctx: LoweringContext) -> str:
+    """The partial sums kept between invokes are the operator's state (a variable tensor the frontend adds)."""
+    x, y = op.inputs[0], op.outputs[0]
+    dtype = {7: "int16", 0: "float32"}.get(op.attrs.get("T"))
+    if dtype is None or x.dtype != dtype:
+        raise unsupported(op, f"T={op.attrs.get('T')!r} with a {x.dtype} input: int16 (T=7) or float32 (T=0)")
+    _types(op, (dtype, dtype), (dtype,))
+    state = op.inputs[-1]
+    step = _option(op, "frame_step", 1, 2**24 - 1)
+    if len(x.shape) < 2 or step > x.shape[-1]:
+        raise unsupported(op, f"input {x.shape} is not frames of at least frame_step {step} samples")
+    frames, size = x.shape[-2], x.shape[-1]
+    rows = x.size // (frames * size) if frames * size else 0
+    if tuple(y.shape) != tuple(x.shape[:-2]) + (frames * step,):
+        raise unsupported(op, f"output {y.shape} must be {tuple(x.shape[:-2]) + (frames * step,)}")
+    if len(op.inputs) != 2 or not state.variable or tuple(state.shape) != (rows, size):
+        raise unsupported(op, "needs one input (and its state)")
+    p = ctx.struct("mc_overlap_add_t", "overlap_add", {"rows": rows, "frames": frames, "size": size, "step": step})
+    kind = "s16" if dtype == "int16" else "f32"
+    return f"mc_signal_overlap_add_{kind}({p}, {ctx.ptr(x)}, {ctx.ptr(y)}, {ctx.ptr(state)});"
+
+
 @lowering("CUSTOM(SignalPCAN)")
 def lower_pcan(op: Op, ctx: LoweringContext) -> str:
     _types(op, ("uint32", "uint32", "int16"), ("uint32",))
