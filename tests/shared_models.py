@@ -13,7 +13,8 @@ INT8 = ["mlperf_tiny/kws_ref_model", "mlperf_tiny/vww_96_int8", "mlperf_tiny/pre
         "mlperf_tiny/ad01_int8", "tflm/hello_world_int8"]
 # Stateful models (variable tensors: SVDF, LSTM; the audio front end's spectral subtraction keeps its noise
 # estimate): verified over several invocations in sequence.
-RECURRENT = ["tflm/trained_lstm_int8", "tflm/audio_preprocessor_int8"]
+RECURRENT = ["tflm/trained_lstm_int8", "tflm/audio_preprocessor_int8", "tflm/keyword_scrambled_8bit",
+             "tflm/keyword_scrambled"]
 FLOAT = ["mlperf_tiny/pretrainedResnet", "mlperf_tiny/vww_96_float", "mlperf_tiny/ad01_fp32",
          "tflm/hello_world_float"]
 # tflm/int16/: single-operator 16x8 models (scripts/verify_int16.sh runs all of them on host and QEMU;

@@ -36,8 +36,7 @@ def test_deploy_on_host_matches_tflm(name, tmp_path):
     report = json.loads(res.stdout)
     assert report["match"] is True
     meta = json.loads((tmp_path / "proj" / "metadata.json").read_text())
-    int8 = all(t["dtype"] == "int8" for t in meta["inputs"])  # + all -128 and all 127
-    assert report["samples"] == (12 if int8 else 10)
+    assert report["samples"] == len(make_samples(meta["inputs"], 10, 0))  # int8/int16: + minimum, maximum
     if name not in FLOAT:
         assert report["max_abs_diff"] == 0
     assert report["arena_bytes"] == meta["arena_bytes"]
