@@ -290,13 +290,14 @@ def test_int32_builtins(tmp_path):
 
 def test_audio_front_end_on_the_cortex_m4(tmp_path):
     """micro_speech's audio front end (every signal operator and the int32 builtins) as firmware on the
-    emulated M4: 5 invocations in sequence after a RESET, the noise estimate (40 uint32) carried,
-    each output bit-exact with TFLM run the same way. (On host: tests/test_shared_models.py.)"""
+    emulated M4: 5 random frames, then all -32768 and all 32767, in sequence after a RESET, the noise
+    estimate (40 uint32) carried, each output bit-exact with TFLM run the same way. (On host:
+    tests/test_shared_models.py.)"""
     from shared_models import built_for_qemu
     from microc.runner.session import run_project
     project, _ = built_for_qemu("tflm/audio_preprocessor_int8", "mps2-an386", tmp_path / "proj")
     run = run_project(project, samples=5, seed=4, verify=True)
-    assert run.match is True and run.comparison.max_abs_diff == 0 and len(run.samples) == 5
+    assert run.match is True and run.comparison.max_abs_diff == 0 and len(run.samples) == 7
     assert run.metadata["state_bytes"] == 160
     assert all(s.instructions and s.instructions > 0 for s in run.samples)
 
