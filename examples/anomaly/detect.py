@@ -6,7 +6,7 @@ Data: scikit-learn's bundled breast-cancer measurements (nothing is downloaded).
 the "normal" class: the forest sees only benign training samples; the held-out set mixes benign and
 malignant ones, and a malignant sample flagged as an anomaly (label -1) is a correct detection.
 
-    .venv/bin/python examples/anomaly/detect.py [--board mps2-an386] [--trees code|arrays] [--out DIR]
+    .venv/bin/python examples/anomaly/detect.py [--board mps2-an386] [--trees code|compact|arrays] [--out DIR]
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def train_and_export(x_train: np.ndarray, path: Path):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--board", default="mps2-an386")
-    ap.add_argument("--trees", choices=["code", "arrays"], help="tree strategy (default: microc's heuristic)")
+    ap.add_argument("--trees", choices=["code", "compact", "arrays"], help="tree strategy (default: microc's heuristic)")
     ap.add_argument("--out", type=Path, help="keep the model and the project here")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = ap.parse_args()
