@@ -5,6 +5,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from flatbuffers import flexbuffers
 
 from harness import compile_and_run, compile_and_run_sanitized
 from microc import RUNTIME_C
@@ -410,3 +411,15 @@ def test_overlap_add_in_sequence(shape, step, dtype, tmp_path):
     samples = delay_samples(shape) if dtype == "int16" else \
         [[RNG.standard_normal(shape).astype(np.float32)] for _ in range(6)]
     check(overlap_add_model(shape, step, dtype), samples, tmp_path)
+
+
+def test_corrupt_custom_options_are_one_line_errors(tmp_path):
+    """Custom options the flexbuffers reader asserts on (a corrupt type byte) are a malformed file, not a
+    traceback."""
+    model = _one("SignalWindow", [("x", (8,), "int16"), np.ones(4, np.int16)], [("y", (8,), "int16")], shift=12)
+    good = bytes(flexbuffers.Dumps({"shift": 12}))
+    assert model.count(good) == 1
+    path = tmp_path / "bad.tflite"
+    path.write_bytes(model.replace(good, b"shift\x00\x01\x07\x01\x01A\x0c\x04\x02\x11\x01"))
+    with pytest.raises(MicrocError, match=r"bad.tflite is malformed or truncated \(ValueError: custom options"):
+        load_model(path)

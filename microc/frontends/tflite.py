@@ -207,7 +207,10 @@ def _read_op(model, op, index: int, tensors: list[Tensor]) -> Op:
 
 def _custom_options(raw: bytes) -> dict:
     """A custom operator's options: a flexbuffer map (TFLM's signal operators write theirs so)."""
-    root = flexbuffers.Loads(raw)
+    try:
+        root = flexbuffers.Loads(raw)
+    except AssertionError:  # the flexbuffers reader asserts on some corrupt type bytes
+        raise ValueError("custom options are not a valid flexbuffer") from None
     return dict(root) if isinstance(root, dict) else {"custom_options": root}
 
 
