@@ -1,5 +1,5 @@
-/* Pooling and reductions: AVERAGE_POOL_2D, MAX_POOL_2D (also int16), MEAN (int8 and float32), with the arithmetic of
- * TFLite Micro's reference kernels. */
+/* Pooling and reductions: AVERAGE_POOL_2D, MAX_POOL_2D (also int16), MEAN, SUM, REDUCE_MAX, REDUCE_MIN
+ * (int8 and float32), with the arithmetic of TFLite Micro's reference kernels. */
 #ifndef MC_POOL_H
 #define MC_POOL_H
 #include <stdint.h>
@@ -55,5 +55,14 @@ typedef struct {
 
 void mc_mean_s8(const mc_mean_s8_t *p, const int8_t *in, int8_t *out);
 void mc_mean_f32(const mc_mean_geom_t *p, const float *in, float *out);
+
+/* SUM: int8 is mc_mean_s8 with the multiplier in_scale / out_scale (not divided by count), as TFLM's
+ * QuantizedMeanOrSum; float32 adds in TFLM's order. REDUCE_MAX, REDUCE_MIN: raw int8 values (TFLM
+ * requires equal input and output quantization). */
+void mc_sum_f32(const mc_mean_geom_t *g, const float *in, float *out);
+void mc_reduce_max_s8(const mc_mean_geom_t *g, const int8_t *in, int8_t *out);
+void mc_reduce_min_s8(const mc_mean_geom_t *g, const int8_t *in, int8_t *out);
+void mc_reduce_max_f32(const mc_mean_geom_t *g, const float *in, float *out);
+void mc_reduce_min_f32(const mc_mean_geom_t *g, const float *in, float *out);
 
 #endif

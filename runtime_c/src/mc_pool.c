@@ -1,4 +1,5 @@
-/* AVERAGE_POOL_2D, MAX_POOL_2D and MEAN with the arithmetic of TFLite Micro's reference kernels. */
+/* AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, SUM, REDUCE_MAX and REDUCE_MIN with the arithmetic of TFLite Micro's reference kernels. */
+#include <float.h>
 #include "mc_kernels.h"
 
 /* The window of output (oy, ox), clipped to the input: rows [*y0, *y1), columns [*x0, *x1). */
@@ -106,44 +107,71 @@ static int32_t product(int32_t n, const int32_t *dims) {
   return r;
 }
 
-/* Sum of the reduced elements at base, in row-major order of the reduced dimensions (TFLM's order). */
-#define MC_MEAN_SUM(T, ACC, g, base, sum)                                                     \
+/* Fold the reduced elements at base into acc (starting from init) with COMBINE(acc, x), in row-major
+ * order of the reduced dimensions (TFLM's order). */
+#define MC_REDUCE(T, ACC, g, base, acc, init, COMBINE)                                        \
   do {                                                                                        \
     const int32_t inner = (g)->red_dims[(g)->n_red - 1];                                      \
     const int32_t step = (g)->red_strides[(g)->n_red - 1];                                    \
     const int32_t rows = product((g)->n_red - 1, (g)->red_dims);                              \
     int32_t ridx[MC_MEAN_MAX_DIMS] = {0}, r, i;                                               \
     const T *row = (base);                                                                    \
-    sum = (ACC)0;                                                                             \
+    acc = (ACC)(init);                                                                        \
     for (r = 0; r < rows; ++r) {                                                              \
       const T *px = row;                                                                      \
-      for (i = 0; i < inner; ++i, px += step) sum += *px;                                     \
+      for (i = 0; i < inner; ++i, px += step) acc = COMBINE(acc, *px);                        \
       row += odometer_step((g)->n_red - 1, (g)->red_dims, (g)->red_strides, ridx);            \
+    }                                                                                         \
+  } while (0)
+#define MC_PLUS(acc, x) ((acc) + (x))
+
+/* One output per kept index: out[o] = FINISH(fold of its reduced elements). */
+#define MC_REDUCE_ALL(T, ACC, g, in, out, init, COMBINE, FINISH)                              \
+  do {                                                                                        \
+    const int32_t n_out_ = product((g)->n_kept, (g)->kept_dims);                              \
+    int32_t kidx_[MC_MEAN_MAX_DIMS] = {0}, o_;                                                \
+    const T *base_ = (in);                                                                    \
+    ACC acc_;                                                                                 \
+    for (o_ = 0; o_ < n_out_; ++o_) {                                                         \
+      MC_REDUCE(T, ACC, g, base_, acc_, init, COMBINE);                                       \
+      (out)[o_] = FINISH(acc_);                                                               \
+      base_ += odometer_step((g)->n_kept, (g)->kept_dims, (g)->kept_strides, kidx_);          \
     }                                                                                         \
   } while (0)
 
 void mc_mean_s8(const mc_mean_s8_t *p, const int8_t *in, int8_t *out) {
-  const mc_mean_geom_t *g = &p->g;
-  const int32_t n_out = product(g->n_kept, g->kept_dims);
-  int32_t kidx[MC_MEAN_MAX_DIMS] = {0}, o, sum;
-  const int8_t *base = in;
-  for (o = 0; o < n_out; ++o) {
-    MC_MEAN_SUM(int8_t, int32_t, g, base, sum);
-    sum = mc_requantize(sum - p->in_zp_times_count, p->multiplier, p->shift) + p->out_zp;
-    out[o] = mc_clamp_s8(sum, INT8_MIN, INT8_MAX);
-    base += odometer_step(g->n_kept, g->kept_dims, g->kept_strides, kidx);
-  }
+#define MC_MEAN_S8(sum) \
+  mc_clamp_s8(mc_requantize((sum) - p->in_zp_times_count, p->multiplier, p->shift) + p->out_zp, INT8_MIN, INT8_MAX)
+  MC_REDUCE_ALL(int8_t, int32_t, &p->g, in, out, 0, MC_PLUS, MC_MEAN_S8);
+#undef MC_MEAN_S8
 }
 
 void mc_mean_f32(const mc_mean_geom_t *g, const float *in, float *out) {
-  const int32_t n_out = product(g->n_kept, g->kept_dims);
   const float count = (float)g->count;
-  int32_t kidx[MC_MEAN_MAX_DIMS] = {0}, o;
-  float sum;
-  const float *base = in;
-  for (o = 0; o < n_out; ++o) {
-    MC_MEAN_SUM(float, float, g, base, sum);
-    out[o] = sum / count;
-    base += odometer_step(g->n_kept, g->kept_dims, g->kept_strides, kidx);
-  }
+#define MC_DIV_COUNT(sum) ((sum) / count)
+  MC_REDUCE_ALL(float, float, g, in, out, 0.0f, MC_PLUS, MC_DIV_COUNT);
+#undef MC_DIV_COUNT
+}
+
+/* REDUCE_MAX, REDUCE_MIN: TFLM starts from the type's lowest (largest) value and keeps the current one
+ * unless the element is strictly greater (smaller), so NaN is skipped and all -inf gives -FLT_MAX. */
+#define MC_KEEP_MAX(acc, x) ((x) > (acc) ? (x) : (acc))
+#define MC_KEEP_MIN(acc, x) ((x) < (acc) ? (x) : (acc))
+#define MC_SAME(acc) (acc)
+void mc_reduce_max_s8(const mc_mean_geom_t *g, const int8_t *in, int8_t *out) {
+  MC_REDUCE_ALL(int8_t, int8_t, g, in, out, INT8_MIN, MC_KEEP_MAX, MC_SAME);
+}
+void mc_reduce_min_s8(const mc_mean_geom_t *g, const int8_t *in, int8_t *out) {
+  MC_REDUCE_ALL(int8_t, int8_t, g, in, out, INT8_MAX, MC_KEEP_MIN, MC_SAME);
+}
+void mc_reduce_max_f32(const mc_mean_geom_t *g, const float *in, float *out) {
+  MC_REDUCE_ALL(float, float, g, in, out, -FLT_MAX, MC_KEEP_MAX, MC_SAME);
+}
+void mc_reduce_min_f32(const mc_mean_geom_t *g, const float *in, float *out) {
+  MC_REDUCE_ALL(float, float, g, in, out, FLT_MAX, MC_KEEP_MIN, MC_SAME);
+}
+
+/* SUM float32: the elements added in TFLM's order (int8 SUM is mc_mean_s8 with an unscaled multiplier). */
+void mc_sum_f32(const mc_mean_geom_t *g, const float *in, float *out) {
+  MC_REDUCE_ALL(float, float, g, in, out, 0.0f, MC_PLUS, MC_SAME);
 }

@@ -1,4 +1,5 @@
-"""Lowerings of the pool kernels (runtime_c/include/mc_pool.h): AVERAGE_POOL_2D, MAX_POOL_2D, MEAN."""
+"""Lowerings of the pool kernels (runtime_c/include/mc_pool.h): AVERAGE_POOL_2D, MAX_POOL_2D, and the
+reductions MEAN, SUM, REDUCE_MAX, REDUCE_MIN."""
 from __future__ import annotations
 
 import numpy as np
@@ -107,8 +108,8 @@ def mean_multiplier(in_scale: float, out_scale: float, count: int) -> tuple[int,
     return (mult << extra) // count, shift - extra
 
 
-@lowering("MEAN")
-def lower_mean(op: Op, ctx: LoweringContext) -> str:
+def _reduction(op: Op) -> tuple[str, dict]:
+    """The dtype and geometry of a reduction over constant axes (MEAN, SUM, REDUCE_MAX, REDUCE_MIN)."""
     dtype = require_dtype(op)
     x, y = op.inputs[0], op.outputs[0]
     if len(x.shape) > MEAN_MAX_DIMS:
@@ -117,13 +118,37 @@ def lower_mean(op: Op, ctx: LoweringContext) -> str:
     g = mean_geometry(x.shape, axes)
     if g["count"] == 0 or y.size != x.size // g["count"]:
         raise unsupported(op, f"output shape {y.shape} does not match input {x.shape} over axes {axes}")
+    return dtype, g
+
+
+@lowering("MEAN")
+@lowering("SUM")
+def lower_mean(op: Op, ctx: LoweringContext) -> str:
+    dtype, g = _reduction(op)
+    x, y = op.inputs[0], op.outputs[0]
+    name = op.type.lower()
     if dtype == "float32":
-        p = ctx.struct("mc_mean_geom_t", "mean", c_list(g))
-        return f"mc_mean_f32({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+        p = ctx.struct("mc_mean_geom_t", name, c_list(g))
+        return f"mc_{name}_f32({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
     geom = c_init(g)
     # The installed TFLM requantizes every int8 MEAN (even with equal quantization), rounding; its
-    # older truncating same-quantization path is gone, so there is one int8 kernel.
-    mult, shift = mean_multiplier(x.quant.s, y.quant.s, g["count"])
-    p = ctx.struct("mc_mean_s8_t", "mean", {"g": geom, "in_zp_times_count": x.quant.zp * g["count"],
-                                            "multiplier": mult, "shift": shift, "out_zp": y.quant.zp})
+    # older truncating same-quantization path is gone, so there is one int8 kernel. SUM is the same
+    # (QuantizedMeanOrSum) without the division by count.
+    if op.type == "SUM":
+        mult, shift = quantize_multiplier(float(np.float32(x.quant.s)) / float(np.float32(y.quant.s)))
+    else:
+        mult, shift = mean_multiplier(x.quant.s, y.quant.s, g["count"])
+    p = ctx.struct("mc_mean_s8_t", name, {"g": geom, "in_zp_times_count": x.quant.zp * g["count"],
+                                          "multiplier": mult, "shift": shift, "out_zp": y.quant.zp})
     return f"mc_mean_s8({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+
+
+@lowering("REDUCE_MAX")
+@lowering("REDUCE_MIN")
+def lower_reduce_max_min(op: Op, ctx: LoweringContext) -> str:
+    dtype, g = _reduction(op)
+    if dtype == "int8":
+        _same_quant(op)
+    p = ctx.struct("mc_mean_geom_t", "reduce", c_list(g))
+    fn = f"mc_{op.type.lower()}_{'s8' if dtype == 'int8' else 'f32'}"
+    return f"{fn}({p}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
