@@ -188,3 +188,27 @@ def down_scale_int32_to_int16_multiplier(m: int) -> int:
     if m >= INT32_MAX - (1 << 15):
         return INT16_MAX
     return (m + (1 << 15)) >> 16
+
+
+def inv_sqrt_quantized_multiplier_exp(x: int, reverse_shift: int) -> tuple[int, int]:
+    """TFLite's GetInvSqrtQuantizedMultiplierExp (common.h): 1/sqrt(x) as (multiplier, shift), by five
+    Newton-Raphson steps in gemmlowp's FixedPoint<int32, 3>."""
+    if x <= 1:
+        return INT32_MAX, 0
+    shift = 11
+    while x >= 1 << 29:
+        x //= 4
+        shift += 1
+    pairs = ((32 - x.bit_length()) - 1) // 2 - 1  # CountLeadingZeros(x) - 1 bits, in pairs, less one
+    shift -= pairs
+    x <<= 2 * pairs
+    half_input = rounding_divide_by_pot(x >> 1, 1)  # F3 input, halved
+    half_three = (1 << 28) + (1 << 27)  # 1.5 in F3
+    v = 1 << 28  # F3::One()
+    for _ in range(5):
+        v3 = rescale(srdhm(srdhm(v, v), v), 9, 3)
+        v = rescale(wrap32(srdhm(half_three, v) - srdhm(half_input, v3)), 6, 3)
+    v = srdhm(v, 1518500250)  # times sqrt(2)/2 in F0
+    if shift < 0:
+        v, shift = wrap32(v << -shift), 0
+    return v, shift * reverse_shift

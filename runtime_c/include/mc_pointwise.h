@@ -1,5 +1,5 @@
-/* Element-wise kernels of one input: RELU, RELU6, LEAKY_RELU, QUANTIZE, DEQUANTIZE, and the int8 lookup
- * table that also runs int8 LOGISTIC, TANH and HARD_SWISH (mc_activation.h). */
+/* Element-wise kernels of one input: RELU, RELU6, LEAKY_RELU, QUANTIZE, DEQUANTIZE, SQRT, RSQRT, EXP, LOG,
+ * and the int8 lookup table that also runs int8 LOGISTIC, TANH and HARD_SWISH (mc_activation.h). */
 #ifndef MC_POINTWISE_H
 #define MC_POINTWISE_H
 #include <stdint.h>
@@ -8,6 +8,10 @@
  * TFLite Micro's exact integer arithmetic (requantizing RELU/RELU6/LEAKY_RELU/QUANTIZE, LOGISTIC, TANH,
  * HARD_SWISH). */
 void mc_lut_s8(const int8_t *table, const int8_t *in, int8_t *out, int32_t n);
+
+/* mc_lut_s8 for inputs >= lowest only: returns -1 (without finishing) at the first input below it (int8
+ * RSQRT: TFLM stops with "Rsqrt is only defined for positive values"), else 0. */
+int mc_lut_s8_from(const int8_t *table, int32_t lowest, const int8_t *in, int8_t *out, int32_t n);
 
 /* DEQUANTIZE int8 -> float32: out[i] = table[in[i] + 128], the table holding TFLM's
  * (float)(double scale * (q - zero_point)) for each of the 256 inputs. */
@@ -61,5 +65,9 @@ typedef struct {
   float alpha;
 } mc_leaky_relu_f32_t;
 void mc_leaky_relu_f32(const mc_leaky_relu_f32_t *p, const float *in, float *out);
+
+/* SQRT, RSQRT (1 / sqrt), EXP, LOG in float32: TFLM's std:: functions of float (sqrtf, expf, logf). */
+enum { MC_SQRT, MC_RSQRT, MC_EXP, MC_LOG };
+void mc_math_f32(int32_t fn, const float *in, float *out, int32_t n);
 
 #endif

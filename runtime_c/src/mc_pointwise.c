@@ -15,6 +15,15 @@ void mc_lut_s8(const int8_t *table, const int8_t *in, int8_t *out, int32_t n) {
   for (; i < n; ++i) out[i] = t[in[i]];
 }
 
+int mc_lut_s8_from(const int8_t *table, int32_t lowest, const int8_t *in, int8_t *out, int32_t n) {
+  int32_t i;
+  for (i = 0; i < n; ++i) {
+    if (in[i] < lowest) return -1;
+    out[i] = table[in[i] + 128];
+  }
+  return 0;
+}
+
 void mc_lut_s8_f32(const float *table, const int8_t *in, float *out, int32_t n) {
   const float *t = table + 128;
   int32_t i;
@@ -90,4 +99,14 @@ void mc_leaky_relu_f32(const mc_leaky_relu_f32_t *p, const float *in, float *out
   const float alpha = p->alpha;
   int32_t i;
   for (i = 0; i < p->size; ++i) out[i] = in[i] > 0.0f ? in[i] : in[i] * alpha;
+}
+
+void mc_math_f32(int32_t fn, const float *in, float *out, int32_t n) {
+  int32_t i;
+  switch (fn) {
+    case MC_SQRT: for (i = 0; i < n; ++i) out[i] = sqrtf(in[i]); break;
+    case MC_RSQRT: for (i = 0; i < n; ++i) out[i] = 1.0f / sqrtf(in[i]); break;
+    case MC_EXP: for (i = 0; i < n; ++i) out[i] = expf(in[i]); break;
+    default: for (i = 0; i < n; ++i) out[i] = logf(in[i]); break;
+  }
 }
