@@ -93,6 +93,14 @@ def test_gather_coordinate_outside_the_axis_is_an_error_at_run_time(tmp_path):
         assert lib.m_run(*args) == 1
 
 
+def refused_as_malformed(model: bytes, tmp_path, match: str, error=ModelFormatError):
+    """Compiling the model stops with one MicrocError (the validation pass's, by default) matching `match`."""
+    path = tmp_path / "m.tflite"
+    path.write_bytes(model)
+    with pytest.raises(error, match=match):
+        harness.compile_and_run(path, [], tmp_path)
+
+
 def _bad_gather(tmp_path, error, match, **kw):
     b = ModelBuilder()
     x = b.tensor("x", (4, 5), "float32")
@@ -101,10 +109,7 @@ def _bad_gather(tmp_path, error, match, **kw):
     b.op("GATHER", [x, c], [y], **kw)
     b.inputs([x])
     b.outputs([y])
-    path = tmp_path / "m.tflite"
-    path.write_bytes(b.build())
-    with pytest.raises(error, match=match):
-        harness.compile_and_run(path, [], tmp_path)
+    refused_as_malformed(b.build(), tmp_path, match, error)
 
 
 @pytest.mark.parametrize("kw,match", [
@@ -150,10 +155,7 @@ def test_arg_max_refuses_a_run_time_axis(tmp_path):
     b.op("ARG_MAX", [x, ax], [y])
     b.inputs([x, ax])
     b.outputs([y])
-    path = tmp_path / "m.tflite"
-    path.write_bytes(b.build())
-    with pytest.raises(ModelFormatError, match="the axis must be a constant int32 scalar"):
-        harness.compile_and_run(path, [], tmp_path)
+    refused_as_malformed(b.build(), tmp_path, "the axis must be a constant int32 scalar")
 
 
 # ---- CAST ----

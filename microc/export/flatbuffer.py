@@ -122,6 +122,7 @@ OPTIONS = {
     "REDUCE_MIN": ("ReducerOptions", lambda keep_dims=False: dict(KeepDims=keep_dims)),
     "RESIZE_BILINEAR": ("ResizeBilinearOptions", lambda align_corners=False, half_pixel_centers=False: dict(
         AlignCorners=align_corners, HalfPixelCenters=half_pixel_centers)),
+    "BATCH_MATMUL": ("BatchMatMulOptions", lambda adj_x=False, adj_y=False: dict(AdjX=adj_x, AdjY=adj_y)),
     "RESIZE_NEAREST_NEIGHBOR": ("ResizeNearestNeighborOptions",
                                 lambda align_corners=False, half_pixel_centers=False: dict(
                                     AlignCorners=align_corners, HalfPixelCenters=half_pixel_centers)),

@@ -69,6 +69,8 @@ _OPTIONS = {
     "TRANSPOSE_CONV": (tflite.TransposeConvOptions, lambda o: dict(
         padding=_PADDING[o.Padding()], stride=(o.StrideH(), o.StrideW()),
         activation=_ACTIVATIONS[o.FusedActivationFunction()])),
+    "BATCH_MATMUL": (tflite.BatchMatMulOptions, lambda o: dict(
+        adj_x=bool(o.AdjX()), adj_y=bool(o.AdjY()), asymmetric_quantize_inputs=bool(o.AsymmetricQuantizeInputs()))),
     "SQUEEZE": (tflite.SqueezeOptions, lambda o: dict(squeeze_dims=list(o.SqueezeDimsAsNumpy())
                                                       if o.SqueezeDimsLength() else [])),
 }

@@ -399,6 +399,51 @@ def _ranks(**want: int):
 _LSTM_RANKS = _ranks(i0=3, **{f"i{i}": 2 for i in range(1, 9)}, **{f"i{i}": 1 for i in range(12, 16)})
 
 
+def _resize(op: Op) -> str | None:
+    """RESIZE_*: a 4-D input, a constant int32 size [2] (TFLM requires it constant) giving the output's
+    height and width; batch and channels kept."""
+    x, size, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    if problem := _rank(x, 4, "input") or _rank(y, 4, "output"):
+        return problem
+    if not size.is_const or size.dtype != "int32" or tuple(size.shape) != (2,):
+        return f"size '{size.name}' must be a constant int32 tensor of 2 values"
+    want = (x.shape[0], *(int(v) for v in size.data), x.shape[3])
+    if tuple(y.shape) != want or y.dtype != x.dtype:
+        return f"output '{y.name}' {y.shape} {y.dtype} must be {want} {x.dtype}"
+    return None
+
+
+def matmul_shapes(op: Op) -> tuple[tuple[int, ...], int, int, int] | str:
+    """BATCH_MATMUL's (broadcast batch shape, rows, depth, cols), as TFLM's Prepare computes them, or
+    what is wrong."""
+    a, b = op.inputs[0], op.inputs[1]
+    if not (2 <= len(a.shape) <= 5 and 2 <= len(b.shape) <= 5):
+        return f"operands {a.shape} and {b.shape} must have rank 2 to 5"
+    rank = max(len(a.shape), len(b.shape))
+    ea, eb = (1,) * (rank - len(a.shape)) + tuple(a.shape), (1,) * (rank - len(b.shape)) + tuple(b.shape)
+    if any(x != y and 1 not in (x, y) for x, y in zip(ea[:-2], eb[:-2])):
+        return f"the batch dimensions of {a.shape} and {b.shape} do not broadcast"
+    batch = tuple(max(x, y) for x, y in zip(ea[:-2], eb[:-2]))
+    rows, depth = ea[-2:][::-1] if op.attrs.get("adj_x") else ea[-2:]
+    depth_b, cols = eb[-2:][::-1] if op.attrs.get("adj_y") else eb[-2:]
+    if depth != depth_b:
+        return f"operands {a.shape} and {b.shape} do not multiply (depth {depth} and {depth_b})"
+    return batch, rows, depth, cols
+
+
+def _batch_matmul(op: Op) -> str | None:
+    shapes = matmul_shapes(op)
+    if isinstance(shapes, str):
+        return shapes
+    batch, rows, _, cols = shapes
+    y = op.outputs[0]
+    if tuple(y.shape) != (*batch, rows, cols):
+        return f"output '{y.name}' {y.shape} must be {(*batch, rows, cols)}"
+    if not op.inputs[0].dtype == op.inputs[1].dtype == y.dtype:
+        return "the operands and the output must have one type"
+    return None
+
+
 def _checks(low: int, high: int, *rules, required: int | None = None, outputs: int = 1):
     def check(op: Op) -> str | None:
         problem = _arity(op, low, high, required, outputs)
@@ -416,6 +461,9 @@ RULES = {
     "AVERAGE_POOL_2D": _checks(1, 1, _pool),
     "MAX_POOL_2D": _checks(1, 1, _pool),
     "MEAN": _checks(2, 2, _mean),
+    "SUM": _checks(2, 2, _mean),
+    "REDUCE_MAX": _checks(2, 2, _mean),
+    "REDUCE_MIN": _checks(2, 2, _mean),
     "ADD": _checks(2, 2, _binary),
     "SUB": _checks(2, 2, _binary),
     "MUL": _checks(2, 2, _binary),
@@ -435,10 +483,16 @@ RULES = {
     "CAST": _checks(1, 1, _unary),
     "IMPUTE": _checks(1, 1, _unary),
     "SVM_CLASSIFIER": _checks(1, 1, outputs=2),
+
+
+    "RESIZE_NEAREST_NEIGHBOR": _checks(2, 2, _resize),
+    "RESIZE_BILINEAR": _checks(2, 2, _resize),
+    "BATCH_MATMUL": _checks(2, 2, _batch_matmul),
     "ML_ELEMENTWISE": _checks(1, 64),
     # Stateful operators (docs/recurrent.md): shapes against each other are the lowerings' to check.
     "SVDF": _checks(5, 5, _state_inputs(4), _ranks(i0=2, i1=2, i2=2, i3=1), required=3),
     "UNIDIRECTIONAL_SEQUENCE_LSTM": _checks(24, 24, _state_inputs(18, 19), _LSTM_RANKS, required=1),
     **{t: _checks(1, 1, _unary) for t in ("RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "QUANTIZE",
-                                          "DEQUANTIZE", "LOGISTIC", "TANH", "HARD_SWISH", "SOFTMAX")},
+                                          "DEQUANTIZE", "LOGISTIC", "TANH", "HARD_SWISH", "SOFTMAX",
+                                          "SQRT", "RSQRT", "EXP", "LOG")},
 }

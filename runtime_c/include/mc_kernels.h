@@ -15,6 +15,8 @@
 #include "mc_trees.h"       /* TREE_ENSEMBLE, ML_CLASSIFY, NORMALIZE (classical models) */
 #include "mc_index.h"       /* GATHER, ARG_MAX, ARG_MIN, CAST */
 #include "mc_signal.h"      /* TFLM's signal library: Signal* custom operators (audio front ends) */
+#include "mc_resize.h"      /* RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR */
+#include "mc_matmul.h"      /* BATCH_MATMUL */
 #include "mc_mve.h"         /* Helium kernels of the Cortex-M55 (MVE ISA path) */
 #include "mc_recurrent.h"   /* SVDF, UNIDIRECTIONAL_SEQUENCE_LSTM (state kept between invokes) */
 #endif
