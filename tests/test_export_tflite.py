@@ -181,3 +181,23 @@ def test_explicit_pads_on_int8_max_pool_fill_with_the_lowest_value(tmp_path):
     want = np.stack([np.stack([padded[0, 2 * i:2 * i + 3, 2 * j:2 * j + 3].max(axis=(0, 1))
                                for j in range(4)]) for i in range(4)])[None]
     assert np.array_equal(got, want)
+
+
+def test_issue_12_operators_round_trip(tmp_path):
+    """GATHER's axis, RESIZE_*'s options, BATCH_MATMUL's adj flags, the reductions' keep_dims, and the
+    option-less SQRT/RSQRT/LOG are written back: the same graph, and TFLM computes the same outputs."""
+    from test_ops_m4 import _model
+    from test_ops_math import add_unary
+    from test_ops_matmul import CASES, add_matmul
+    b = ModelBuilder()
+    parts = [add_matmul(b, "float32", "0", *CASES[5]), add_unary(b, "float32", "1", "SQRT", (3,)),
+             add_unary(b, "float32", "2", "LOG", (3,))]
+    b.inputs([i for ins, _, _ in parts for i in ins])
+    b.outputs([y for _, _, y in parts])
+    for k, model in enumerate((_model(), b.build())):
+        graph = _load_bytes(tmp_path, model, f"m{k}")
+        exported = export_tflite(graph)
+        _assert_same_graph(graph, _load_bytes(tmp_path, exported, f"exported{k}"))
+        x = [np.abs(v) + 0.1 if v.dtype == np.float32 else v for v in _random_inputs(graph, np.random.default_rng(k))]
+        for want, got in zip(run_tflm(model, x), run_tflm(exported, x)):
+            np.testing.assert_array_equal(want, got)

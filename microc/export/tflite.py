@@ -72,7 +72,7 @@ def _write_tensor(writer: ModelWriter, t: Tensor) -> int:
 
 
 # Builtins without an options table; any other op outside OPTIONS would lose its options.
-_NO_OPTIONS = {"RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "TANH"}
+_NO_OPTIONS = {"RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "TANH", "SQRT", "RSQRT", "LOG"}
 
 
 def _quant_args(q) -> dict:
@@ -131,8 +131,15 @@ def _options(op: Op) -> dict:
         return dict(beta=float(a.get("beta", 1.0)))
     if t == "LEAKY_RELU":
         return dict(alpha=float(a.get("alpha", 0.2)))
-    if t == "MEAN":
+    if t in ("MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN"):
         return dict(keep_dims=bool(a.get("keep_dims", False)))
+    if t == "GATHER":
+        return dict(axis=int(a.get("axis", 0)), batch_dims=int(a.get("batch_dims", 0)))
+    if t in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"):
+        return dict(align_corners=bool(a.get("align_corners", False)),
+                    half_pixel_centers=bool(a.get("half_pixel_centers", False)))
+    if t == "BATCH_MATMUL":
+        return dict(adj_x=bool(a.get("adj_x", False)), adj_y=bool(a.get("adj_y", False)))
     if t == "CAST":
         return dict(in_type=op.inputs[0].dtype, out_type=op.outputs[0].dtype)
     if t == "SVDF":
