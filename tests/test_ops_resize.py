@@ -5,6 +5,7 @@ import pytest
 
 from test_ops_index import refused_as_malformed
 from test_ops_pool import check, check_sanitized, models_of, samples_for
+from test_ops_reduce import both_dtypes
 from test_ops_shape import _refused, qargs
 from tflite_builder import ModelBuilder
 
@@ -57,9 +58,7 @@ def test_bad_sizes_are_one_line_errors(size, out, match, tmp_path):
     refused_as_malformed(b.build(), tmp_path, match)
 
 
-@pytest.mark.parametrize("dtype", ["int8", "float32"])
-def test_sanitized(dtype, tmp_path):
+def test_sanitized(tmp_path):
     cases = [("RESIZE_NEAREST_NEIGHBOR", *GEOMETRIES[1], True, True), ("RESIZE_BILINEAR", *GEOMETRIES[0], False, True),
              ("RESIZE_BILINEAR", *GEOMETRIES[6], True, False)]
-    model, feeds = models_of(dtype, cases, add_resize)
-    check_sanitized(model, samples_for(feeds, dtype, 1, n=1), tmp_path)
+    check_sanitized(*both_dtypes(cases, add_resize), tmp_path)
