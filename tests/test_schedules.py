@@ -13,7 +13,7 @@ import harness
 import numpy as np
 import pytest
 from test_cli_errors import assert_one_line_error, microc
-from test_ops_conv import CONVS, DW_CONVS, FC_INPUTS, INPUTS, _check, _fc_model, _model, _samples
+from test_ops_conv import CONVS, DW_CONVS, FC_INPUTS, FCS, INPUTS, _check, _fc_model, _model, _samples
 from tflite_builder import run_tflm
 
 from microc.codegen.generate import generate, schedule_choices
@@ -61,31 +61,39 @@ def test_every_schedule_sanitized(tmp_path):
             assert np.array_equal(g, w)
 
 
-def _fc_int16(model: bytes, tmp_path) -> dict:
-    """Every layer of an FC model with int16 weights (test_ops_conv runs the default, int8, on the
-    same edge cases)."""
+def _fc_int16(model: bytes, tmp_path) -> list[dict]:
+    """The FC model's two variants: every layer with int8 weights (the host's default, which
+    test_ops_conv runs on FCS), every layer with int16 weights."""
     variants = schedule_variants(model, tmp_path)
     assert [{s.weights for s in v.values()} for v in variants] == [{"int8"}, {"int16"}]
-    return variants[1]
+    return variants
+
+
+# FCS with 21 rows instead of 13: past a group of 16 rows requantized together
+FCS_GROUP = FCS[:7] + [(21, "RELU6", False, True)]
 
 
 @pytest.mark.parametrize("shape_index", [1, 5])  # (2, 3), (2, 37): tails, whole words, batches
 def test_fc_int16_weights_exact_on_host(shape_index, tmp_path):
-    """FULLY_CONNECTED with int16 weights (portable C) against TFLM: every row count of FCS."""
+    """FULLY_CONNECTED with int16 weights (portable C) against TFLM, 1 to 21 rows."""
     shape, in_q = FC_INPUTS[shape_index]
-    model = _fc_model(shape, in_q, "int8", seed=24)
-    _check(model, _samples(shape, "int8", seed=25), tmp_path, schedules=_fc_int16(model, tmp_path))
+    model = _fc_model(shape, in_q, "int8", seed=24, fcs=FCS_GROUP)
+    _check(model, _samples(shape, "int8", seed=25), tmp_path, schedules=_fc_int16(model, tmp_path)[1])
 
 
-def test_fc_int16_weights_sanitized(tmp_path):
+def test_fc_schedules_sanitized(tmp_path):
+    """int8 and int16 weights under ASan/UBSan, 1 to 21 rows."""
     shape, in_q = FC_INPUTS[4]  # (1, 16)
-    model = _fc_model(shape, in_q, "int8", seed=26)
+    model = _fc_model(shape, in_q, "int8", seed=26, fcs=FCS_GROUP)
     (x,) = _samples(shape, "int8", seed=27, n=1)[0]
     path = tmp_path / "m.tflite"
     path.write_bytes(model)
-    got = harness.compile_and_run_sanitized(path, [[x]], tmp_path, schedules=_fc_int16(model, tmp_path))[0]
     want = run_tflm(model, [x])
-    assert len(got) == len(want) and all(np.array_equal(g, w) for g, w in zip(got, want))
+    for i, variant in enumerate(_fc_int16(model, tmp_path)):
+        work = tmp_path / f"v{i}"
+        work.mkdir()
+        got = harness.compile_and_run_sanitized(path, [[x]], work, schedules=variant)[0]
+        assert len(got) == len(want) and all(np.array_equal(g, w) for g, w in zip(got, want))
 
 
 def test_fc_defaults(tmp_path):
