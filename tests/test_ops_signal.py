@@ -150,6 +150,7 @@ def test_sanitized(tmp_path):
     check(stacker_model(4, 2, 0, 1), delay_samples((4,)), tmp_path / "stacker", sanitize=True)  # always full
     check(overlap_add_model((2, 3, 8), 4, "int16"), delay_samples((2, 3, 8)), tmp_path / "overlap_add",
           sanitize=True)
+    check(irfft_model(64, 2), spectra(64, 2), tmp_path / "irfft", sanitize=True)
 
 
 def test_kernels_cross_compile_for_cortex_m4(tmp_path):
@@ -423,3 +424,27 @@ def test_corrupt_custom_options_are_one_line_errors(tmp_path):
     path.write_bytes(model.replace(good, b"shift\x00\x01\x07\x01\x01A\x0c\x04\x02\x11\x01"))
     with pytest.raises(MicrocError, match=r"bad.tflite is malformed or truncated \(ValueError: custom options"):
         load_model(path)
+
+
+# ---- SignalIrfft: kiss_fftri ----
+
+def irfft_model(fft_length: int, frames: int) -> bytes:
+    bins = fft_length // 2 + 1
+    b = ModelBuilder()
+    x, y = b.tensor("spectrum", (frames, 2 * bins), "int16"), b.tensor("y", (frames, fft_length), "int16")
+    b.custom("SignalIrfft", [x], [y], T=7, fft_length=fft_length)
+    b.inputs([x])
+    b.outputs([y])
+    return b.build()
+
+
+def spectra(fft_length: int, frames: int) -> list[list[np.ndarray]]:
+    """Random, extreme (-32768 everywhere) and small values."""
+    shape = (frames, 2 * (fft_length // 2 + 1))
+    return [[np.full(shape, -32768, np.int16)], [RNG.integers(-4, 5, shape).astype(np.int16)],
+            *([RNG.integers(-32768, 32767, shape, endpoint=True).astype(np.int16)] for _ in range(3))]
+
+
+@pytest.mark.parametrize("fft_length,frames", [(512, 1), (16, 3), (64, 2)])
+def test_irfft(fft_length, frames, tmp_path):
+    check(irfft_model(fft_length, frames), spectra(fft_length, frames), tmp_path)

@@ -26,8 +26,13 @@ typedef struct {
   int32_t radix[MC_FFT_MAX_STAGES], span[MC_FFT_MAX_STAGES]; /* kissfft's factors: p, m per stage */
   const int16_t *twiddles;       /* fft_length / 2 complex */
   const int16_t *super_twiddles; /* fft_length / 4 complex */
+  int32_t inverse;               /* SignalIrfft: kissfft's inverse twiddles and butterflies */
 } mc_rfft_s16_t;
 void mc_signal_rfft_s16(const mc_rfft_s16_t *p, const int16_t *x, int16_t *y, void *scratch);
+/* SignalIrfft, int16: kiss_fftri, the inverse of the above (scaled as kissfft's fixed point does): frames
+ * of `input_length` complex inputs (the first fft_length/2 + 1 used) to `out_stride` samples (the first
+ * fft_length written). Scratch: 2 * fft_length bytes. */
+void mc_signal_irfft_s16(const mc_rfft_s16_t *p, const int16_t *x, int16_t *y, void *scratch);
 
 /* SignalEnergy: y[i] = re^2 + im^2 (uint32) for start <= i < end; the rest is not written (as TFLM). */
 void mc_signal_energy(const int16_t *x, int32_t start, int32_t end, uint32_t *y);

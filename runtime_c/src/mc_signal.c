@@ -73,7 +73,7 @@ static void bfly2(mc_cpx16 *out, int32_t fstride, const mc_cpx16 *tw, int32_t m)
   }
 }
 
-static void bfly4(mc_cpx16 *out, int32_t fstride, const mc_cpx16 *tw, int32_t m) {
+static void bfly4(mc_cpx16 *out, int32_t fstride, const mc_cpx16 *tw, int32_t m, int32_t inverse) {
   const mc_cpx16 *tw1 = tw, *tw2 = tw, *tw3 = tw;
   mc_cpx16 s[6];
   int32_t k;
@@ -100,10 +100,17 @@ static void bfly4(mc_cpx16 *out, int32_t fstride, const mc_cpx16 *tw, int32_t m)
     tw3 += fstride * 3;
     out->r = (int16_t)(out->r + s[3].r);
     out->i = (int16_t)(out->i + s[3].i);
-    out[m].r = (int16_t)(s[5].r + s[4].i);
-    out[m].i = (int16_t)(s[5].i - s[4].r);
-    out[3 * m].r = (int16_t)(s[5].r - s[4].i);
-    out[3 * m].i = (int16_t)(s[5].i + s[4].r);
+    if (inverse) {
+      out[m].r = (int16_t)(s[5].r - s[4].i);
+      out[m].i = (int16_t)(s[5].i + s[4].r);
+      out[3 * m].r = (int16_t)(s[5].r + s[4].i);
+      out[3 * m].i = (int16_t)(s[5].i - s[4].r);
+    } else {
+      out[m].r = (int16_t)(s[5].r + s[4].i);
+      out[m].i = (int16_t)(s[5].i - s[4].r);
+      out[3 * m].r = (int16_t)(s[5].r - s[4].i);
+      out[3 * m].i = (int16_t)(s[5].i + s[4].r);
+    }
   }
 }
 
@@ -117,7 +124,7 @@ static void fft_stage(const mc_rfft_s16_t *p, int32_t stage, mc_cpx16 *out, cons
     else fft_stage(p, stage + 1, out + k * m, f, fstride * radix);
   }
   if (radix == 2) bfly2(out, fstride, tw, m);
-  else bfly4(out, fstride, tw, m);
+  else bfly4(out, fstride, tw, m, p->inverse);
 }
 
 void mc_signal_rfft_s16(const mc_rfft_s16_t *p, const int16_t *x, int16_t *y, void *scratch) {
@@ -154,6 +161,39 @@ void mc_signal_rfft_s16(const mc_rfft_s16_t *p, const int16_t *x, int16_t *y, vo
       fd[ncfft - k].r = (int16_t)((f1k.r - tw.r) >> 1);
       fd[ncfft - k].i = (int16_t)((tw.i - f1k.i) >> 1);
     }
+  }
+}
+
+void mc_signal_irfft_s16(const mc_rfft_s16_t *p, const int16_t *x, int16_t *y, void *scratch) {
+  const int32_t ncfft = p->fft_length / 2;
+  mc_cpx16 *buf = (mc_cpx16 *)scratch;
+  const mc_cpx16 *super = (const mc_cpx16 *)(const void *)p->super_twiddles;
+  int32_t frame, k;
+  for (frame = 0; frame < p->frames; ++frame) {
+    const mc_cpx16 *fd = (const mc_cpx16 *)(const void *)(x + 2 * frame * p->input_length);
+    mc_cpx16 fk, fnkc, fek, fok, tmp;
+    /* kiss_fftri: the packed spectrum of the even and odd samples, then the inverse complex FFT */
+    buf[0].r = (int16_t)(fd[0].r + fd[ncfft].r);
+    buf[0].i = (int16_t)(fd[0].r - fd[ncfft].r);
+    MC_FIXDIV(buf[0], 2);
+    for (k = 1; k <= ncfft / 2; ++k) {
+      fk = fd[k];
+      fnkc.r = fd[ncfft - k].r;
+      fnkc.i = (int16_t)(-fd[ncfft - k].i);
+      MC_FIXDIV(fk, 2);
+      MC_FIXDIV(fnkc, 2);
+      fek.r = (int16_t)(fk.r + fnkc.r);
+      fek.i = (int16_t)(fk.i + fnkc.i);
+      tmp.r = (int16_t)(fk.r - fnkc.r);
+      tmp.i = (int16_t)(fk.i - fnkc.i);
+      MC_CMUL(fok, tmp, super[k - 1]);
+      buf[k].r = (int16_t)(fek.r + fok.r);
+      buf[k].i = (int16_t)(fek.i + fok.i);
+      buf[ncfft - k].r = (int16_t)(fek.r - fok.r);
+      buf[ncfft - k].i = (int16_t)(fek.i - fok.i);
+      buf[ncfft - k].i = (int16_t)(buf[ncfft - k].i * -1);
+    }
+    fft_stage(p, 0, (mc_cpx16 *)(void *)(y + frame * p->out_stride), buf, 1);
   }
 }
 

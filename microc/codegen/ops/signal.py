@@ -83,13 +83,13 @@ def kiss_twiddle(phase: float) -> tuple[int, int]:
     return math.floor(0.5 + 32767 * math.cos(phase)), math.floor(0.5 + 32767 * math.sin(phase))
 
 
-def rfft_twiddles(fft_length: int) -> tuple[np.ndarray, np.ndarray]:
+def rfft_twiddles(fft_length: int, inverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """kiss_fft_alloc's twiddles of the half-length complex FFT and kiss_fftr_alloc's super twiddles,
-    with kissfft's own expressions (the order of the double operations matters)."""
-    n = fft_length // 2
-    tw = [kiss_twiddle(-2 * math.pi * i / n) for i in range(n)]
+    with kissfft's own expressions (the order of the double operations matters; inverse: negated)."""
+    n, sign = fft_length // 2, -1 if inverse else 1
+    tw = [kiss_twiddle(sign * (-2 * math.pi * i / n)) for i in range(n)]
     pi = 3.14159265358979323846264338327
-    sup = [kiss_twiddle(-pi * ((i + 1) / n + .5)) for i in range(n // 2)]
+    sup = [kiss_twiddle(sign * (-pi * ((i + 1) / n + .5))) for i in range(n // 2)]
     return np.array(tw, np.int16).reshape(-1), np.array(sup, np.int16).reshape(-1)
 
 
@@ -102,30 +102,57 @@ def _rfft_length(op: Op) -> int:
     return n
 
 
+def _fft_operands(op: Op) -> tuple[Tensor, Tensor, int]:
+    """The int16 input and output, each with a last dimension, and the fft length."""
+    _types(op, ("int16",), ("int16",))
+    x, y = op.inputs[0], op.outputs[0]
+    n = _rfft_length(op)
+    if not x.shape or not y.shape:
+        raise unsupported(op, "input and output need a last dimension")
+    return x, y, n
+
+
 def _rfft_scratch(op: Op, schedule) -> int:
     return 4 * _rfft_length(op)  # the zero-padded frame and the complex FFT's output
 
 
 @lowering("CUSTOM(SignalRfft)", scratch_bytes=_rfft_scratch)
 def lower_rfft(op: Op, ctx: LoweringContext) -> str:
-    _types(op, ("int16",), ("int16",))
-    x, y = op.inputs[0], op.outputs[0]
-    n = _rfft_length(op)
-    if not x.shape or not y.shape:
-        raise unsupported(op, "input and output need a last dimension")
+    x, y, n = _fft_operands(op)
     in_len, out_len = x.shape[-1], y.shape[-1] // 2
     frames = -(-x.size // in_len) if in_len else 0
     if not 0 < in_len <= n or out_len != n // 2 + 1 or y.size < 2 * out_len * frames or x.size % in_len:
         raise unsupported(op, f"input {x.shape} and output {y.shape} do not fit fft_length {n} "
                               f"(frames of at most {n} samples, {n // 2 + 1} complex outputs each)")
+    p = _fft_struct(ctx, n, in_len, frames, out_len, inverse=False)
+    return f"mc_signal_rfft_s16({p}, {ctx.ptr(x)}, {ctx.ptr(y)}, {ctx.scratch()});"
+
+
+def _fft_struct(ctx: LoweringContext, n: int, in_len: int, frames: int, out_len: int, inverse: bool) -> str:
     factors = kiss_factors(n // 2) + [(0, 0)] * MAX_STAGES
-    tw, sup = rfft_twiddles(n)
-    p = ctx.struct("mc_rfft_s16_t", "rfft", c_list({
+    tw, sup = rfft_twiddles(n, inverse)
+    return ctx.struct("mc_rfft_s16_t", "irfft" if inverse else "rfft", c_list({
         "fft_length": n, "input_length": in_len, "frames": frames, "out_stride": out_len,
         "stages": len(kiss_factors(n // 2)), "radix": [f for f, _ in factors[:MAX_STAGES]],
         "span": [m for _, m in factors[:MAX_STAGES]],
-        "twiddles": ctx.const(tw, "twiddles", "int16_t"), "super_twiddles": ctx.const(sup, "super", "int16_t")}))
-    return f"mc_signal_rfft_s16({p}, {ctx.ptr(x)}, {ctx.ptr(y)}, {ctx.scratch()});"
+        "twiddles": ctx.const(tw, "twiddles", "int16_t"), "super_twiddles": ctx.const(sup, "super", "int16_t"),
+        "inverse": int(inverse)}))
+
+
+def _irfft_scratch(op: Op, schedule) -> int:
+    return 2 * _rfft_length(op)  # the packed half-length spectrum
+
+
+@lowering("CUSTOM(SignalIrfft)", scratch_bytes=_irfft_scratch)
+def lower_irfft(op: Op, ctx: LoweringContext) -> str:
+    x, y, n = _fft_operands(op)
+    in_len, out_len = x.shape[-1] // 2, y.shape[-1]
+    frames = x.size // (2 * in_len) if in_len else 0
+    if in_len < n // 2 + 1 or out_len < n or x.size != 2 * in_len * frames or y.size != out_len * frames:
+        raise unsupported(op, f"input {x.shape} and output {y.shape} do not fit fft_length {n} "
+                              f"(frames of at least {n // 2 + 1} complex inputs and {n} outputs)")
+    p = _fft_struct(ctx, n, in_len, frames, out_len, inverse=True)
+    return f"mc_signal_irfft_s16({p}, {ctx.ptr(x)}, {ctx.ptr(y)}, {ctx.scratch()});"
 
 
 @lowering("CUSTOM(SignalEnergy)")
