@@ -210,3 +210,35 @@ def test_int16_logistic_tanh_softmax_match_tflm(tmp_path):
     every = np.arange(-32768, 32768, dtype=np.int16).reshape(256, 256)
     shuffled = np.random.default_rng(7).permutation(every.reshape(-1)).reshape(256, 256)
     check_sanitized(b.build(), [[shuffled] * 3 + [every] * (len(ins) - 3)], tmp_path)
+
+
+def test_int16_data_movement_matches_tflm(tmp_path):
+    """SPLIT, SPLIT_V (negative axis), TRANSPOSE (rank 4 and 3), RESIZE_NEAREST_NEIGHBOR (plain,
+    align_corners, half_pixel_centers), MAXIMUM and MINIMUM (same shape, broadcast; raw comparisons
+    whatever the scales, as TFLM): int16 values copied or compared, one sanitized build."""
+    b, outs = ModelBuilder(), []
+    x = s16(b, "x", (2, 4, 6, 3), 0.001)
+    z = s16(b, "z", (3,), 0.0005)
+
+    def out(name, shape, scale=0.001):
+        outs.append(s16(b, name, shape, scale))
+        return outs[-1]
+
+    def ints(name, values):
+        return b.const(name, np.array(values, np.int32))
+    b.op("SPLIT", [ints("ax0", 2), x], [out("split0", (2, 4, 3, 3)), out("split1", (2, 4, 3, 3))],
+         num_splits=2)
+    b.op("SPLIT_V", [x, ints("sizes", [1, 2, 1]), ints("ax1", [-3])],
+         [out("splitv0", (2, 1, 6, 3)), out("splitv1", (2, 2, 6, 3)), out("splitv2", (2, 1, 6, 3))],
+         num_splits=3)
+    b.op("TRANSPOSE", [x, ints("perm4", [3, 0, 2, 1])], [out("t4", (3, 2, 6, 4))])
+    b.op("TRANSPOSE", [z, ints("perm1", [0])], [out("t1", (3,), 0.0005)])
+    for k, (hw, opts) in enumerate((((7, 5), {}), ((3, 9), {"align_corners": True}),
+                                    ((8, 4), {"half_pixel_centers": True}))):
+        b.op("RESIZE_NEAREST_NEIGHBOR", [x, ints(f"size{k}", hw)], [out(f"nearest{k}", (2, *hw, 3))], **opts)
+    b.op("MAXIMUM", [x, z], [out("max", (2, 4, 6, 3))])
+    b.op("MINIMUM", [z, x], [out("min", (2, 4, 6, 3), 0.002)])
+    b.op("MAXIMUM", [x, x], [out("max_same", (2, 4, 6, 3))])
+    b.inputs([x, z])
+    b.outputs(outs)
+    check_sanitized(b.build(), int16_samples([(2, 4, 6, 3), (3,)]), tmp_path)

@@ -59,6 +59,8 @@ void mc_div_f32(const mc_binary_f32_t *p, const float *a, const float *b, float 
 /* MAXIMUM, MINIMUM: raw comparisons (TFLM does not requantize int8). */
 void mc_maximum_s8(const mc_bcast_t *s, const int8_t *a, const int8_t *b, int8_t *out);
 void mc_minimum_s8(const mc_bcast_t *s, const int8_t *a, const int8_t *b, int8_t *out);
+void mc_maximum_s16(const mc_bcast_t *s, const int16_t *a, const int16_t *b, int16_t *out);
+void mc_minimum_s16(const mc_bcast_t *s, const int16_t *a, const int16_t *b, int16_t *out);
 void mc_maximum_f32(const mc_bcast_t *s, const float *a, const float *b, float *out);
 void mc_minimum_f32(const mc_bcast_t *s, const float *a, const float *b, float *out);
 

@@ -122,6 +122,12 @@ void mc_maximum_s8(const mc_bcast_t *s, const int8_t *a, const int8_t *b, int8_t
 void mc_minimum_s8(const mc_bcast_t *s, const int8_t *a, const int8_t *b, int8_t *out) {
   MC_BINARY_LOOP(s, int8_t, MC_MIN);
 }
+void mc_maximum_s16(const mc_bcast_t *s, const int16_t *a, const int16_t *b, int16_t *out) {
+  MC_BINARY_LOOP(s, int16_t, MC_MAX);
+}
+void mc_minimum_s16(const mc_bcast_t *s, const int16_t *a, const int16_t *b, int16_t *out) {
+  MC_BINARY_LOOP(s, int16_t, MC_MIN);
+}
 void mc_maximum_f32(const mc_bcast_t *s, const float *a, const float *b, float *out) {
   MC_BINARY_LOOP(s, float, MC_MAX);
 }

@@ -1,5 +1,5 @@
 """Lowerings of the binary element-wise kernels beyond ADD/SUB/MUL (runtime_c/include/mc_elementwise.h):
-MAXIMUM, MINIMUM (int8, float32), DIV (float32), SQUARED_DIFFERENCE (int8, float32). Broadcasting as
+MAXIMUM, MINIMUM (int8, int16, int32, float32), DIV (float32), SQUARED_DIFFERENCE (int8, float32). Broadcasting as
 ADD's."""
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ def _args(op: Op, ctx: LoweringContext) -> str:
 @lowering("MAXIMUM")
 @lowering("MINIMUM")
 def lower_min_max(op: Op, ctx: LoweringContext) -> str:
-    dtype = _check_operands(op, ("int8", "float32", "int32"))
+    dtype = _check_operands(op, ("int8", "int16", "float32", "int32"))
     shape = ctx.struct("mc_bcast_t", "bcast", broadcast_shape_fields(op))
-    suffix = {"int8": "s8", "int32": "s32", "float32": "f32"}[dtype]
+    suffix = {"int8": "s8", "int16": "s16", "int32": "s32", "float32": "f32"}[dtype]
     return f"mc_{op.type.lower()}_{suffix}({shape}, {_args(op, ctx)});"
 
 

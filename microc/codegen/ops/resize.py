@@ -1,4 +1,4 @@
-"""Lowerings of the resize kernels (runtime_c/include/mc_resize.h): RESIZE_NEAREST_NEIGHBOR (int8, float32)
+"""Lowerings of the resize kernels (runtime_c/include/mc_resize.h): RESIZE_NEAREST_NEIGHBOR (int8, int16, float32)
 and RESIZE_BILINEAR (int8, float32). Which input rows and columns feed each output row and column depends
 on the shapes and the options alone, so it is computed here with TFLM's own steps: float32 arithmetic
 (numpy float32 is IEEE single, as TFLM's) for the float paths, TFLM's 10-bit fixed point for int8 bilinear.
@@ -66,7 +66,9 @@ def bilinear_integer(in_size: int, out_size: int, align_corners: bool, half_pixe
 
 
 def _geometry(op: Op) -> tuple[str, dict, tuple[bool, bool]]:
-    dtype = require_dtype(op)
+    # TFLM's RESIZE_NEAREST_NEIGHBOR copies int16 pixels too; its RESIZE_BILINEAR has no int16 path
+    dtype = require_dtype(op, ("int8", "int16", "float32") if op.type == "RESIZE_NEAREST_NEIGHBOR"
+                          else ("int8", "float32"))
     x, y = op.inputs[0], op.outputs[0]
     align, half = op.attrs.get("align_corners", False), op.attrs.get("half_pixel_centers", False)
     if op.type == "RESIZE_BILINEAR" and align and half:

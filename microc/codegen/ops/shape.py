@@ -160,7 +160,7 @@ def _permutation(op: Op) -> list[int]:
 
 @lowering("TRANSPOSE")
 def lower_transpose(op: Op, ctx: LoweringContext) -> str:
-    dtype = require_dtype(op)
+    dtype = require_dtype(op, ("int8", "int16", "float32"))
     x, y = op.inputs[0], op.outputs[0]
     rank = len(x.shape)
     given = _permutation(op)

@@ -122,8 +122,8 @@ def lower_split(op: Op, ctx: LoweringContext) -> str:
     else:  # inputs: input, size_splits, axis
         x, axis_t = op.inputs[0], op.inputs[2] if len(op.inputs) > 2 else None
     dtype = x.dtype
-    if dtype not in ("int8", "float32") or any(y.dtype != dtype for y in op.outputs):
-        raise unsupported(op, f"{dtype} is not supported (supported: int8, float32)")
+    if dtype not in ("int8", "int16", "float32") or any(y.dtype != dtype for y in op.outputs):
+        raise unsupported(op, f"{dtype} is not supported (supported: int8, int16, float32)")
     rank = len(x.shape)
     axis = _split_axis(op, axis_t, rank)
     if sum(y.shape[axis] if len(y.shape) == rank else -1 for y in op.outputs) != x.shape[axis] or any(
@@ -132,7 +132,7 @@ def lower_split(op: Op, ctx: LoweringContext) -> str:
         raise unsupported(op, f"outputs {[y.shape for y in op.outputs]} do not split input {x.shape} on axis {axis}")
     calls, start = [], 0
     for y in op.outputs:
-        if dtype == "int8":
+        if dtype != "float32":
             _raw_copy_quant(op, x, y)
         ranges = [(start if d == axis else 0, 1, y.shape[d]) for d in range(rank)]
         calls.append(strided_copy(ctx, x, y, ranges))
