@@ -212,10 +212,12 @@ def test_int16_logistic_tanh_softmax_match_tflm(tmp_path):
     check_sanitized(b.build(), [[shuffled] * 3 + [every] * (len(ins) - 3)], tmp_path)
 
 
-def test_int16_data_movement_matches_tflm(tmp_path):
-    """SPLIT, SPLIT_V (negative axis), TRANSPOSE (rank 4 and 3), RESIZE_NEAREST_NEIGHBOR (plain,
+def test_int16_copies_comparisons_pools_relus_match_tflm(tmp_path):
+    """SPLIT, SPLIT_V (negative axis), TRANSPOSE (rank 4 and 1), RESIZE_NEAREST_NEIGHBOR (plain,
     align_corners, half_pixel_centers), MAXIMUM and MINIMUM (same shape, broadcast; raw comparisons
-    whatever the scales, as TFLM): int16 values copied or compared, one sanitized build."""
+    whatever the scales, as TFLM); AVERAGE_POOL_2D (SAME edges with fewer taps, VALID, fused RELU6);
+    RELU (output scale smaller and larger than the input's), RELU6 (6.0 at 6000, and past int16); one
+    sanitized build."""
     b, outs = ModelBuilder(), []
     x = s16(b, "x", (2, 4, 6, 3), 0.001)
     z = s16(b, "z", (3,), 0.0005)
@@ -239,6 +241,26 @@ def test_int16_data_movement_matches_tflm(tmp_path):
     b.op("MAXIMUM", [x, z], [out("max", (2, 4, 6, 3))])
     b.op("MINIMUM", [z, x], [out("min", (2, 4, 6, 3), 0.002)])
     b.op("MAXIMUM", [x, x], [out("max_same", (2, 4, 6, 3))])
-    b.inputs([x, z])
+    for k, (hw, stride, padding, act, out_hw) in enumerate((((3, 3), (1, 1), "SAME", "NONE", (4, 6)),
+                                                            ((2, 2), (2, 2), "VALID", "RELU6", (2, 3)),
+                                                            ((3, 2), (2, 1), "SAME", "NONE", (2, 6)))):
+        b.op("AVERAGE_POOL_2D", [x], [out(f"avg{k}", (2, *out_hw, 3))], filter_size=hw, stride=stride,
+             padding=padding, activation=act)
+    b.op("RELU", [x], [out("relu_down", (2, 4, 6, 3), 0.0023)])
+    b.op("RELU", [x], [out("relu_up", (2, 4, 6, 3), 0.0004)])
+    b.op("RELU6", [x], [out("relu6", (2, 4, 6, 3))])
+    w = s16(b, "w", (5, 7), 0.0001)  # 6.0 is past int16: TFLM clamps it to 32767
+    b.op("RELU6", [w], [out("relu6_all", (5, 7), 0.0001)])
+    b.inputs([x, z, w])
     b.outputs(outs)
-    check_sanitized(b.build(), int16_samples([(2, 4, 6, 3), (3,)]), tmp_path)
+    check_sanitized(b.build(), int16_samples([(2, 4, 6, 3), (3,), (5, 7)]), tmp_path)
+
+
+def test_int16_resize_bilinear_is_refused(tmp_path):
+    """TFLM has no int16 RESIZE_BILINEAR: a one-line error with the supported types."""
+    b = ModelBuilder()
+    x, y = s16(b, "x", (1, 2, 2, 1), 0.01), s16(b, "y", (1, 3, 3, 1), 0.01)
+    b.op("RESIZE_BILINEAR", [x, b.const("size", np.array([3, 3], np.int32))], [y])
+    b.inputs([x])
+    b.outputs([y])
+    _refused(b.build(), tmp_path, r"int16 -> int16 is not supported \(supported: int8, float32\)")

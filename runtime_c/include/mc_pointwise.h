@@ -51,6 +51,13 @@ typedef struct {
 } mc_leaky_relu_s16_t;
 void mc_leaky_relu_s16(const mc_leaky_relu_s16_t *p, const int16_t *in, int16_t *out);
 
+/* RELU and RELU6 int16 (TFLM's ReluQuantized; its Relu6Quantized is the same clamp of raw values, which
+ * the multiplier 2^30, shift 1 leaves exact): clamp(MultiplyByQuantizedMultiplier(q), lo, hi). */
+typedef struct {
+  int32_t size, multiplier, shift, lo, hi;
+} mc_relu_s16_t;
+void mc_relu_s16(const mc_relu_s16_t *p, const int16_t *in, int16_t *out);
+
 /* RELU (lo 0, hi INFINITY), RELU6 (lo 0, hi 6) and RELU_N1_TO_1 (lo -1, hi 1) in float32; NaN passes
  * through as in TFLM. */
 typedef struct {

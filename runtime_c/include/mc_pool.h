@@ -33,6 +33,9 @@ static inline int32_t mc_rounded_average(int32_t sum, int32_t count) {
 }
 void mc_max_pool_s8(const mc_pool_s8_t *p, const int8_t *in, int8_t *out);
 void mc_max_pool_s16(const mc_pool_s8_t *p, const int16_t *in, int16_t *out); /* int16: the same */
+/* int16 AVERAGE_POOL_2D: TFLM's int32 sums and rounding, as mc_avg_pool_s8 (windows of at most 65,536
+ * taps: the lowering's limit, so the sums cannot overflow). */
+void mc_avg_pool_s16(const mc_pool_s8_t *p, const int16_t *in, int16_t *out, int32_t *scratch);
 void mc_avg_pool_f32(const mc_pool_f32_t *p, const float *in, float *out);
 void mc_max_pool_f32(const mc_pool_f32_t *p, const float *in, float *out);
 

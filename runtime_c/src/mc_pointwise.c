@@ -89,6 +89,12 @@ void mc_leaky_relu_s16(const mc_leaky_relu_s16_t *p, const int16_t *in, int16_t 
   }
 }
 
+void mc_relu_s16(const mc_relu_s16_t *p, const int16_t *in, int16_t *out) {
+  int32_t i;
+  for (i = 0; i < p->size; ++i)
+    out[i] = mc_clamp_s16(mc_requantize(in[i], p->multiplier, p->shift), p->lo, p->hi);
+}
+
 void mc_relu_f32(const mc_relu_f32_t *p, const float *in, float *out) {
   const float lo = p->lo, hi = p->hi;
   int32_t i;

@@ -47,6 +47,15 @@ void mc_avg_pool_s8(const mc_pool_s8_t *p, const int8_t *in, int8_t *out, int32_
                for (c = 0; c < C; ++c) out[c] = mc_clamp_s8(mc_rounded_average(acc[c], count_), lo, hi));
 }
 
+void mc_avg_pool_s16(const mc_pool_s8_t *p, const int16_t *in, int16_t *out, int32_t *acc) {
+  const int32_t C = p->g.channels, lo = p->act_min, hi = p->act_max;
+  int32_t c;
+  MC_POOL_LOOP(int16_t, p, in, out,
+               for (c = 0; c < C; ++c) acc[c] = 0,
+               for (c = 0; c < C; ++c) acc[c] += px[c],
+               for (c = 0; c < C; ++c) out[c] = mc_clamp_s16(mc_rounded_average(acc[c], count_), lo, hi));
+}
+
 /* The output pixel is the running maximum: no scratch, contiguous loads. */
 void mc_max_pool_s8(const mc_pool_s8_t *p, const int8_t *in, int8_t *out) {
   const int32_t C = p->g.channels, lo = p->act_min, hi = p->act_max;

@@ -54,10 +54,23 @@ def _relu_f32(op: Op, ctx: LoweringContext, hi: float, lo: float = 0.0) -> str:
     return f"mc_relu_f32({p}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(y)});"
 
 
+def _relu_s16(op: Op, ctx: LoweringContext, multiplier: int, shift: int, lo: int, hi: int) -> str:
+    x, y = op.inputs[0], op.outputs[0]
+    if per_tensor(op, x)[1] != 0 or per_tensor(op, y)[1] != 0:
+        raise unsupported(op, "int16 input and output need zero point 0")
+    p = ctx.struct("mc_relu_s16_t", "relu", {"size": y.size, "multiplier": multiplier, "shift": shift,
+                                              "lo": lo, "hi": hi})
+    return f"mc_relu_s16({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+
+
 @lowering("RELU")
 def lower_relu(op: Op, ctx: LoweringContext) -> str:
-    if require_dtype(op) == "float32":
+    dtype = require_dtype(op, ("int8", "int16", "float32"))
+    if dtype == "float32":
         return _relu_f32(op, ctx, math.inf)
+    if dtype == "int16":  # TFLM's CalculateReluOpData: the scale ratio in float32, then in double
+        (in_s, _), (out_s, _) = per_tensor(op, op.inputs[0]), per_tensor(op, op.outputs[0])
+        return _relu_s16(op, ctx, *quantize_multiplier(f32(in_s / out_s)), 0, 32767)
     x, y = op.inputs[0], op.outputs[0]
     requant, act_min = requantize_fn(op, x, y), max(-128, per_tensor(op, y)[1])
     return lut_call(op, ctx, int8_table(lambda q: max(act_min, requant(q))))
@@ -70,10 +83,14 @@ def float_to_int32_x86(v: float) -> int:
 
 @lowering("RELU6")
 def lower_relu6(op: Op, ctx: LoweringContext) -> str:
-    if require_dtype(op) == "float32":
+    dtype = require_dtype(op, ("int8", "int16", "float32"))
+    if dtype == "float32":
         return _relu_f32(op, ctx, 6.0)
     # TFLM clamps raw int8 values to [zp, quantize(6.0)] on the input's scale (no requantization).
     scale, zp = per_tensor(op, op.inputs[0])
+    if dtype == "int16":  # FloatToQuantizedType clamps six to int16; an identity multiplier (2^30, shift 1)
+        six = max(-32768, min(32767, float_to_int32_x86(tflite_round(f32(6.0 / scale)) + zp)))
+        return _relu_s16(op, ctx, 1 << 30, 1, zp, six)
     six = max(-128, min(127, float_to_int32_x86(tflite_round(f32(6.0 / scale)) + zp)))
     return lut_call(op, ctx, int8_table(lambda q: min(six, max(zp, q))))
 

@@ -12,6 +12,9 @@ from microc.codegen.schedule import Schedule
 from microc.ir import Op
 
 
+AVG_S16_MAX_TAPS = 65536  # 65,536 int16 values sum within int32
+
+
 def _same_quant(op: Op) -> None:
     """Pools compare and average raw values: TFLM requires input and output quantized alike."""
     x, y = op.inputs[0], op.outputs[0]
@@ -36,13 +39,16 @@ def _pool_geometry(op: Op) -> str:
 
 def _avg_scratch(op: Op, schedule=None) -> int:
     x = op.inputs[0]
-    return 4 * x.shape[-1] if x.dtype == "int8" and x.shape else 0  # int32 sums, one per channel
+    return 4 * x.shape[-1] if x.dtype in ("int8", "int16") and x.shape else 0  # int32 sums, one per channel
 
 
 def _lower_pool(op: Op, ctx: LoweringContext, kind: str) -> str:
-    dtype = require_dtype(op, ("int8", "int16", "float32") if kind == "max_pool" else ("int8", "float32"))
+    dtype = require_dtype(op, ("int8", "int16", "float32"))
     if op.attrs.get("activation", "NONE") not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
         raise unsupported(op, f"fused activation {op.attrs['activation']} is not supported")
+    if dtype == "int16" and kind == "avg_pool" and np.prod(op.attrs["filter"]) > AVG_S16_MAX_TAPS:
+        raise unsupported(op, f"int16 window of {np.prod(op.attrs['filter'])} taps (at most {AVG_S16_MAX_TAPS}: "
+                              "the int32 sum of more int16 values can overflow)")
     x, y = op.inputs[0], op.outputs[0]
     fields = {"g": _pool_geometry(op), **act_fields(op, y)}
     if dtype == "float32":
@@ -50,9 +56,9 @@ def _lower_pool(op: Op, ctx: LoweringContext, kind: str) -> str:
         return f"mc_{kind}_f32({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
     _same_quant(op)
     p = ctx.struct("mc_pool_s8_t", kind, fields)
-    if dtype == "int16":  # MAX_POOL_2D
-        return f"mc_max_pool_s16({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
     scratch = f", (int32_t *){ctx.scratch()}" if kind == "avg_pool" else ""
+    if dtype == "int16":
+        return f"mc_{kind}_s16({p}, {ctx.ptr(x)}, {ctx.ptr(y)}{scratch});"
     helium = "_mve" if mve.on_mve(ctx) else ""  # AVERAGE_POOL_2D's Helium sums (mc_pool.h)
     return f"mc_{kind}_s8{helium}({p}, {ctx.ptr(x)}, {ctx.ptr(y)}{scratch});"
 
