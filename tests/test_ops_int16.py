@@ -216,8 +216,9 @@ def test_int16_copies_comparisons_pools_relus_match_tflm(tmp_path):
     """SPLIT, SPLIT_V (negative axis), TRANSPOSE (rank 4 and 1), RESIZE_NEAREST_NEIGHBOR (plain,
     align_corners, half_pixel_centers), MAXIMUM and MINIMUM (same shape, broadcast; raw comparisons
     whatever the scales, as TFLM); AVERAGE_POOL_2D (SAME edges with fewer taps, VALID, fused RELU6);
-    RELU (output scale smaller and larger than the input's), RELU6 (6.0 at 6000, and past int16); one
-    sanitized build."""
+    RELU (output scale smaller and larger than the input's), RELU6 (6.0 at 6000, and past int16);
+    BATCH_MATMUL (constant rhs; computed operands with adj_y; adj_x with broadcast batches: TFLM's int64
+    sums and int64 requantization); one sanitized build."""
     b, outs = ModelBuilder(), []
     x = s16(b, "x", (2, 4, 6, 3), 0.001)
     z = s16(b, "z", (3,), 0.0005)
@@ -251,9 +252,15 @@ def test_int16_copies_comparisons_pools_relus_match_tflm(tmp_path):
     b.op("RELU6", [x], [out("relu6", (2, 4, 6, 3))])
     w = s16(b, "w", (5, 7), 0.0001)  # 6.0 is past int16: TFLM clamps it to 32767
     b.op("RELU6", [w], [out("relu6_all", (5, 7), 0.0001)])
-    b.inputs([x, z, w])
+    rhs = b.const("rhs", RNG.integers(-32768, 32768, (3, 5)).astype(np.int16), scale=0.0005, zero_point=0)
+    b.op("BATCH_MATMUL", [x, rhs], [out("mm_const", (2, 4, 6, 5), 0.02)])
+    b.op("BATCH_MATMUL", [x, x], [out("mm_adj_y", (2, 4, 6, 6), 0.05)], adj_y=True)
+    m = s16(b, "m", (1, 3, 4), 0.002)
+    r = s16(b, "r", (2, 3, 5), 0.0007)
+    b.op("BATCH_MATMUL", [m, r], [out("mm_adj_x", (2, 4, 5), 0.03)], adj_x=True)
+    b.inputs([x, z, w, m, r])
     b.outputs(outs)
-    check_sanitized(b.build(), int16_samples([(2, 4, 6, 3), (3,), (5, 7)]), tmp_path)
+    check_sanitized(b.build(), int16_samples([(2, 4, 6, 3), (3,), (5, 7), (1, 3, 4), (2, 3, 5)]), tmp_path)
 
 
 def test_int16_resize_bilinear_is_refused(tmp_path):
@@ -264,3 +271,13 @@ def test_int16_resize_bilinear_is_refused(tmp_path):
     b.inputs([x])
     b.outputs([y])
     _refused(b.build(), tmp_path, r"int16 -> int16 is not supported \(supported: int8, float32\)")
+
+
+def test_int16_batch_matmul_refuses_a_nonzero_zero_point(tmp_path):
+    b = ModelBuilder()
+    x = b.tensor("x", (2, 3), "int16", scale=0.01, zero_point=4)
+    w, y = s16(b, "w", (3, 4), 0.01), s16(b, "y", (2, 4), 0.02)
+    b.op("BATCH_MATMUL", [x, w], [y])
+    b.inputs([x, w])
+    b.outputs([y])
+    _refused(b.build(), tmp_path, "int16 tensors need zero point 0")

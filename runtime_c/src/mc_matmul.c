@@ -30,6 +30,14 @@ void mc_batch_matmul_s8(const mc_batch_matmul_t *p, const int8_t *lhs, const int
 #undef MC_REQUANT
 }
 
+void mc_batch_matmul_s16(const mc_batch_matmul_t *p, const int16_t *lhs, const int16_t *rhs, int16_t *out) {
+#define MC_WIDEN(x) ((int64_t)(x))
+#define MC_REQUANT(acc) mc_clamp_s16(mc_requantize64(acc, p->multiplier, p->shift), INT16_MIN, INT16_MAX)
+  MC_MATMUL(int16_t, int64_t, MC_REQUANT, MC_WIDEN, MC_WIDEN);
+#undef MC_WIDEN
+#undef MC_REQUANT
+}
+
 void mc_batch_matmul_f32(const mc_batch_matmul_t *p, const float *lhs, const float *rhs, float *out) {
 #define MC_AS_IS(x) (x)
   MC_MATMUL(float, float, MC_AS_IS, MC_AS_IS, MC_AS_IS);
