@@ -145,6 +145,9 @@ def _options(op: Op) -> dict:
     if t == "SVDF":
         return dict(act, rank=int(a["rank"]))
     if t == "UNIDIRECTIONAL_SEQUENCE_LSTM":
+        if a.get("reset_state"):  # TFLite has no such flag: its LSTM would carry the state over
+            raise ExportError(f"{t} {op.name!r}: an LSTM that resets its state per invocation (from ONNX) "
+                              "cannot be written to .tflite")
         return dict(act, cell_clip=float(a.get("cell_clip", 0.0)), proj_clip=float(a.get("proj_clip", 0.0)),
                     time_major=bool(a.get("time_major", False)))
     return {}

@@ -51,7 +51,8 @@ class Builder:
 
     # ---- errors -------------------------------------------------------------------------------
     def where(self) -> str:
-        return f"{self.node.op_type} (node {self.node_index}, '{self.node.name or self.node.output[0]}')"
+        named = self.node.name or next((o for o in self.node.output if o), '')
+        return f"{self.node.op_type} (node {self.node_index}, '{named}')"
 
     def refuse(self, why: str) -> UnsupportedOperator:
         return UnsupportedOperator(f"{self.where()}: {why}")

@@ -134,7 +134,9 @@ def lower_lstm(op: Op, ctx: LoweringContext) -> str:
         p = ctx.struct("mc_lstm_f32_t", "lstm", {
             **dims, "w_in": _stacked(ctx, gates, 0, "float"), "w_rec": _stacked(ctx, gates, 1, "float"),
             "bias": _stacked(ctx, gates, 2, "float"), "cell_clip": c_float(max(clip, 0.0))})
-        return f"mc_lstm_f32({p}, {args}, (float *){ctx.scratch()});"
+        return _reset(op, ctx, hidden, cell) + f"mc_lstm_f32({p}, {args}, (float *){ctx.scratch()});"
+    if op.attrs.get("reset_state"):
+        raise unsupported(op, "an int8 LSTM that resets its state per invocation is not supported")
     kinds = (x.dtype, hidden.dtype, cell.dtype, out.dtype)
     if kinds != ("int8", "int8", "int16", "int8") or \
             any((w_in.dtype, w_rec.dtype, b.dtype) != ("int8", "int8", "int32") for w_in, w_rec, b in gates):
@@ -144,6 +146,14 @@ def lower_lstm(op: Op, ctx: LoweringContext) -> str:
         raise unsupported(op, "weights quantized per channel are not supported (TFLM's kernel is per tensor)")
     return f"mc_lstm_s8({_lstm_s8_params(op, ctx, x, gates, hidden, cell, dims, clip)}, {args}, " \
            f"(int16_t *){ctx.scratch()});"
+
+
+def _reset(op: Op, ctx: LoweringContext, hidden: Tensor, cell: Tensor) -> str:
+    """An LSTM imported from ONNX (`reset_state`) starts every invocation from a zero state, as
+    onnxruntime's does; TFLite's carries its state over (float32 zero is all-zero bytes)."""
+    if not op.attrs.get("reset_state"):
+        return ""
+    return "".join(f"memset({ctx.ptr(t)}, 0, {t.size * 4}); " for t in (hidden, cell))
 
 
 def _stacked(ctx: LoweringContext, gates, k: int, ctype: str, values=None, flash: bool = False) -> str:

@@ -30,7 +30,7 @@ def lower_reshape(op: Op, ctx: LoweringContext) -> str:
     x, y = op.inputs[0], op.outputs[0]
     if x.nbytes != y.nbytes:
         raise unsupported(op, f"input {x.shape} and output {y.shape} differ in size")
-    if not x.is_const and ctx.plan.offset_of(x) == ctx.plan.offset_of(y):
+    if not x.is_const and not x.variable and ctx.plan.offset_of(x) == ctx.plan.offset_of(y):
         return f"(void)0; /* {op.type}: the output is placed on the input, nothing to do */"
     # Not aliased (a constant input, or an output the planner placed elsewhere): copy.
     return f"memcpy({ctx.ptr(y)}, {ctx.ptr(x)}, {x.nbytes});"

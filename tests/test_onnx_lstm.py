@@ -1,0 +1,90 @@
+"""ONNX LSTM onto the float32 UNIDIRECTIONAL_SEQUENCE_LSTM (microc.frontends.onnx_rnn): compiled to C, run
+on the host several invocations in sequence, against onnxruntime (within FLOAT_RTOL x the largest
+reference magnitude); every sample after the first also checks that no state carries over."""
+import numpy as np
+import pytest
+
+import harness
+from microc.errors import MicrocError, UnsupportedOperator
+from microc.frontends import load_model
+from onnx_builder import OnnxModel, assert_close, run_ort
+
+
+def lstm_model(steps, batches, features, units, outputs=3, bias=True, seed=0, **attrs):
+    m = OnnxModel(seed=seed)
+    x = m.input("x", [steps, batches, features])
+    ins = [x, m.weight(1, 4 * units, features), m.weight(1, 4 * units, units)]
+    if bias:
+        ins.append(m.weight(1, 8 * units))
+    outs = m.node("LSTM", ins, n_out=outputs, hidden_size=units, **attrs)
+    for o in (outs if outputs > 1 else [outs]):
+        m.output(o)
+    return m
+
+
+@pytest.mark.parametrize("steps,batches,features,units,outputs,bias", [
+    (5, 2, 3, 4, 3, True),  # Y, Y_h, Y_c
+    (1, 1, 6, 3, 1, False),  # Y only, no B, one step
+])
+def test_lstm_matches_onnxruntime_over_invocations(tmp_path, steps, batches, features, units, outputs, bias):
+    path = lstm_model(steps, batches, features, units, outputs, bias).save(tmp_path / "lstm.onnx")
+    rng = np.random.default_rng(1)
+    samples = [[rng.standard_normal((steps, batches, features)).astype(np.float32)] for _ in range(3)]
+    samples.append(samples[0])  # the first sample again: the same outputs (zero state each time)
+    got = harness.compile_and_run(path, samples, tmp_path / "build")
+    for sample, outs in zip(samples, got):
+        assert_close(outs, run_ort(path, sample))
+    for a, c in zip(got[0], got[3]):
+        np.testing.assert_array_equal(a, c)
+    assert [op.type for op in load_model(path).ops].count("UNIDIRECTIONAL_SEQUENCE_LSTM") == 1
+
+
+def test_zero_initial_state_is_accepted(tmp_path):
+    m = OnnxModel()
+    x = m.input("x", [3, 2, 4])
+    zeros = m.const(np.zeros((1, 2, 5), np.float32))
+    m.output(m.node("LSTM", [x, m.weight(1, 20, 4), m.weight(1, 20, 5), "", "", zeros, zeros], hidden_size=5))
+    path = m.save(tmp_path / "lstm0.onnx")
+    sample = [np.random.default_rng(2).standard_normal((3, 2, 4)).astype(np.float32)]
+    assert_close(harness.compile_and_run(path, [sample], tmp_path / "build")[0], run_ort(path, sample))
+
+
+@pytest.mark.parametrize("attrs,match", [
+    (dict(direction="bidirectional"), "direction=bidirectional is not supported"),
+    (dict(direction="reverse"), "direction=reverse is not supported"),
+    (dict(clip=1.0), "clip is not supported"),
+    (dict(activations=["Sigmoid", "Relu", "Tanh"]), "activations=Sigmoid,Relu,Tanh are not supported"),
+    (dict(input_forget=1), "input_forget=1 is not supported"),
+    (dict(layout=1), r"layout=1 \(batch-major\) is not supported"),
+])
+def test_refused_attributes_name_node_and_attribute(tmp_path, attrs, match):
+    m = lstm_model(2, 1, 3, 2, outputs=1, bias=False, **attrs)
+    if attrs.get("direction") == "bidirectional":  # two directions' weights
+        m = OnnxModel()
+        x = m.input("x", [2, 1, 3])
+        m.output(m.node("LSTM", [x, m.weight(2, 8, 3), m.weight(2, 8, 2)], hidden_size=2, **attrs))
+    with pytest.raises(UnsupportedOperator, match=match) as e:
+        load_model(m.save(tmp_path / "m.onnx"))
+    assert "\n" not in str(e.value) and str(e.value).startswith("LSTM (node 0, 'LSTM_")
+
+
+@pytest.mark.parametrize("extra,match", [
+    (lambda m: [m.const(np.array([2], np.int32))], "input sequence_lens is not supported"),
+    (lambda m: ["", "", "", m.weight(1, 6)], r"input P \(peepholes\) is not supported"),
+    (lambda m: ["", m.weight(1, 1, 2)], "initial_h must be absent or a constant zero"),
+])
+def test_refused_inputs(tmp_path, extra, match):
+    m = OnnxModel()
+    x = m.input("x", [2, 1, 3])
+    m.output(m.node("LSTM", [x, m.weight(1, 8, 3), m.weight(1, 8, 2), m.weight(1, 16), *extra(m)],
+                    hidden_size=2))
+    with pytest.raises(UnsupportedOperator, match=match) as e:
+        load_model(m.save(tmp_path / "m.onnx"))
+    assert "\n" not in str(e.value) and "(node 0," in str(e.value)
+
+
+def test_reset_state_lstm_is_not_exported_to_tflite(tmp_path):
+    from microc.export.tflite import export_tflite
+    graph = load_model(lstm_model(2, 1, 3, 2, outputs=1).save(tmp_path / "m.onnx"))
+    with pytest.raises(MicrocError, match="resets its state per invocation"):
+        export_tflite(graph)
