@@ -218,7 +218,8 @@ def test_int16_copies_comparisons_pools_relus_match_tflm(tmp_path):
     whatever the scales, as TFLM); AVERAGE_POOL_2D (SAME edges with fewer taps, VALID, fused RELU6);
     RELU (output scale smaller and larger than the input's), RELU6 (6.0 at 6000, and past int16);
     BATCH_MATMUL (constant rhs; computed operands with adj_y; adj_x with broadcast batches: TFLM's int64
-    sums and int64 requantization); one sanitized build."""
+    sums and int64 requantization); MEAN and SUM (TFLM's QuantizedMeanOrSum: inner, outer and all axes,
+    keep_dims); one sanitized build."""
     b, outs = ModelBuilder(), []
     x = s16(b, "x", (2, 4, 6, 3), 0.001)
     z = s16(b, "z", (3,), 0.0005)
@@ -258,6 +259,11 @@ def test_int16_copies_comparisons_pools_relus_match_tflm(tmp_path):
     m = s16(b, "m", (1, 3, 4), 0.002)
     r = s16(b, "r", (2, 3, 5), 0.0007)
     b.op("BATCH_MATMUL", [m, r], [out("mm_adj_x", (2, 4, 5), 0.03)], adj_x=True)
+    for k, (op, axes, keep, shape, scale) in enumerate((("MEAN", [1, 2], True, (2, 1, 1, 3), 0.0007),
+                                                        ("MEAN", [3, 0], False, (4, 6), 0.001),
+                                                        ("SUM", [2], False, (2, 4, 3), 0.004),
+                                                        ("SUM", [0, 1, 2, 3], True, (1, 1, 1, 1), 0.1))):
+        b.op(op, [x, ints(f"axes{k}", axes)], [out(f"{op.lower()}{k}", shape, scale)], keep_dims=keep)
     b.inputs([x, z, w, m, r])
     b.outputs(outs)
     check_sanitized(b.build(), int16_samples([(2, 4, 6, 3), (3,), (5, 7), (1, 3, 4), (2, 3, 5)]), tmp_path)

@@ -57,6 +57,8 @@ typedef struct {
 } mc_mean_s8_t;
 
 void mc_mean_s8(const mc_mean_s8_t *p, const int8_t *in, int8_t *out);
+/* int16 MEAN and SUM: the same (TFLM's QuantizedMeanOrSum<int16_t>, int32 sums), clamped to int16. */
+void mc_mean_s16(const mc_mean_s8_t *p, const int16_t *in, int16_t *out);
 void mc_mean_f32(const mc_mean_geom_t *p, const float *in, float *out);
 
 /* SUM: int8 is mc_mean_s8 with the multiplier in_scale / out_scale (not divided by count), as TFLM's

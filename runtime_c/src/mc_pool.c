@@ -155,6 +155,13 @@ void mc_mean_s8(const mc_mean_s8_t *p, const int8_t *in, int8_t *out) {
 #undef MC_MEAN_S8
 }
 
+void mc_mean_s16(const mc_mean_s8_t *p, const int16_t *in, int16_t *out) {
+#define MC_MEAN_S16(sum) \
+  mc_clamp_s16(mc_requantize((sum) - p->in_zp_times_count, p->multiplier, p->shift) + p->out_zp, INT16_MIN, INT16_MAX)
+  MC_REDUCE_ALL(int16_t, int32_t, &p->g, in, out, 0, MC_PLUS, MC_MEAN_S16);
+#undef MC_MEAN_S16
+}
+
 void mc_mean_f32(const mc_mean_geom_t *g, const float *in, float *out) {
   const float count = (float)g->count;
 #define MC_DIV_COUNT(sum) ((sum) / count)

@@ -12,7 +12,7 @@ from microc.codegen.schedule import Schedule
 from microc.ir import Op
 
 
-AVG_S16_MAX_TAPS = 65536  # 65,536 int16 values sum within int32
+AVG_S16_MAX_TAPS = 65536  # 65,536 int16 values sum within int32 (AVERAGE_POOL_2D, MEAN, SUM)
 
 
 def _same_quant(op: Op) -> None:
@@ -114,9 +114,9 @@ def mean_multiplier(in_scale: float, out_scale: float, count: int) -> tuple[int,
     return (mult << extra) // count, shift - extra
 
 
-def _reduction(op: Op) -> tuple[str, dict]:
+def _reduction(op: Op, dtypes: tuple[str, ...] = ("int8", "float32")) -> tuple[str, dict]:
     """The dtype and geometry of a reduction over constant axes (MEAN, SUM, REDUCE_MAX, REDUCE_MIN)."""
-    dtype = require_dtype(op)
+    dtype = require_dtype(op, dtypes)
     x, y = op.inputs[0], op.outputs[0]
     if len(x.shape) > MEAN_MAX_DIMS:
         raise unsupported(op, f"rank {len(x.shape)} input (at most {MEAN_MAX_DIMS})")
@@ -130,7 +130,7 @@ def _reduction(op: Op) -> tuple[str, dict]:
 @lowering("MEAN")
 @lowering("SUM")
 def lower_mean(op: Op, ctx: LoweringContext) -> str:
-    dtype, g = _reduction(op)
+    dtype, g = _reduction(op, ("int8", "int16", "float32"))  # TFLM's REDUCE_MAX/MIN have no int16 path
     x, y = op.inputs[0], op.outputs[0]
     name = op.type.lower()
     if dtype == "float32":
@@ -144,9 +144,12 @@ def lower_mean(op: Op, ctx: LoweringContext) -> str:
         mult, shift = quantize_multiplier(float(np.float32(x.quant.s)) / float(np.float32(y.quant.s)))
     else:
         mult, shift = mean_multiplier(x.quant.s, y.quant.s, g["count"])
+    if dtype == "int16" and g["count"] > AVG_S16_MAX_TAPS:
+        raise unsupported(op, f"int16 {op.type} over {g['count']} elements (at most {AVG_S16_MAX_TAPS}: "
+                              "TFLM's int32 sum of more int16 values can overflow)")
     p = ctx.struct("mc_mean_s8_t", name, {"g": geom, "in_zp_times_count": x.quant.zp * g["count"],
                                           "multiplier": mult, "shift": shift, "out_zp": y.quant.zp})
-    return f"mc_mean_s8({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+    return f"mc_mean_{'s16' if dtype == 'int16' else 's8'}({p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
 
 
 @lowering("REDUCE_MAX")
