@@ -219,7 +219,7 @@ def test_int16_copies_comparisons_pools_relus_match_tflm(tmp_path):
     RELU (output scale smaller and larger than the input's), RELU6 (6.0 at 6000, and past int16);
     BATCH_MATMUL (constant rhs; computed operands with adj_y; adj_x with broadcast batches: TFLM's int64
     sums and int64 requantization); MEAN and SUM (TFLM's QuantizedMeanOrSum: inner, outer and all axes,
-    keep_dims); one sanitized build."""
+    keep_dims); SQUARED_DIFFERENCE (broadcast, equal operands, different scales); one sanitized build."""
     b, outs = ModelBuilder(), []
     x = s16(b, "x", (2, 4, 6, 3), 0.001)
     z = s16(b, "z", (3,), 0.0005)
@@ -264,9 +264,14 @@ def test_int16_copies_comparisons_pools_relus_match_tflm(tmp_path):
                                                         ("SUM", [2], False, (2, 4, 3), 0.004),
                                                         ("SUM", [0, 1, 2, 3], True, (1, 1, 1, 1), 0.1))):
         b.op(op, [x, ints(f"axes{k}", axes)], [out(f"{op.lower()}{k}", shape, scale)], keep_dims=keep)
-    b.inputs([x, z, w, m, r])
+    r2 = s16(b, "r2", (2, 3, 5), 0.0003)
+    b.op("SQUARED_DIFFERENCE", [x, z], [out("sqdiff", (2, 4, 6, 3), 0.05)])
+    b.op("SQUARED_DIFFERENCE", [m, m], [out("sqdiff_same", (1, 3, 4), 0.001)])
+    b.op("SQUARED_DIFFERENCE", [r, r2], [out("sqdiff_scales", (2, 3, 5), 0.02)])
+    b.inputs([x, z, w, m, r, r2])
     b.outputs(outs)
-    check_sanitized(b.build(), int16_samples([(2, 4, 6, 3), (3,), (5, 7), (1, 3, 4), (2, 3, 5)]), tmp_path)
+    check_sanitized(b.build(), int16_samples([(2, 4, 6, 3), (3,), (5, 7), (1, 3, 4), (2, 3, 5), (2, 3, 5)]),
+                    tmp_path)
 
 
 def test_int16_resize_bilinear_is_refused(tmp_path):

@@ -72,6 +72,14 @@ typedef struct {
   int32_t multiplier, shift, out_offset;
 } mc_sqdiff_s8_t;
 void mc_squared_difference_s8(const mc_sqdiff_s8_t *p, const int8_t *a, const int8_t *b, int8_t *out);
+/* int16 (TFLM's left shift 0, zero points 0): each input rescaled by its multiplier (< 1) per element,
+ * the difference squared (below 2^31: each rescaled value is at most half the int16 range) and
+ * requantized to the output. */
+typedef struct {
+  mc_bcast_t shape;
+  int32_t a_multiplier, a_shift, b_multiplier, b_shift, multiplier, shift;
+} mc_sqdiff_s16_t;
+void mc_squared_difference_s16(const mc_sqdiff_s16_t *p, const int16_t *a, const int16_t *b, int16_t *out);
 void mc_squared_difference_f32(const mc_bcast_t *s, const float *a, const float *b, float *out);
 
 /* int32, unquantized (TFLM's int32 ADD ignores the fused activation: its range is the whole int32's;

@@ -158,6 +158,17 @@ void mc_squared_difference_s8(const mc_sqdiff_s8_t *p, const int8_t *a, const in
 #undef SQDIFF_S8
 }
 
+static int16_t sqdiff_s16(const mc_sqdiff_s16_t *p, int32_t x, int32_t y) {
+  const int32_t d = mc_requantize(x, p->a_multiplier, p->a_shift) - mc_requantize(y, p->b_multiplier, p->b_shift);
+  return mc_clamp_s16(mc_requantize(d * d, p->multiplier, p->shift), INT16_MIN, INT16_MAX);
+}
+
+void mc_squared_difference_s16(const mc_sqdiff_s16_t *p, const int16_t *a, const int16_t *b, int16_t *out) {
+#define SQDIFF_S16(x, y) sqdiff_s16(p, (x), (y))
+  MC_BINARY_LOOP(&p->shape, int16_t, SQDIFF_S16);
+#undef SQDIFF_S16
+}
+
 /* int32 (unquantized, as TFLM: the signal front ends' feature scaling). Sums and products wrap in
  * two's complement (TFLM's int32 overflow is undefined; compilers wrap); DIV truncates toward zero,
  * and where C's division is undefined microc gives 0 (division by 0) and INT32_MIN (INT32_MIN / -1). */

@@ -1,5 +1,5 @@
 """Lowerings of the binary element-wise kernels beyond ADD/SUB/MUL (runtime_c/include/mc_elementwise.h):
-MAXIMUM, MINIMUM (int8, int16, int32, float32), DIV (float32), SQUARED_DIFFERENCE (int8, float32). Broadcasting as
+MAXIMUM, MINIMUM (int8, int16, int32, float32), DIV (float32, int32), SQUARED_DIFFERENCE (int8, int16, float32). Broadcasting as
 ADD's."""
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def lower_div(op: Op, ctx: LoweringContext) -> str:
 
 @lowering("SQUARED_DIFFERENCE")
 def lower_squared_difference(op: Op, ctx: LoweringContext) -> str:
-    dtype = _check_operands(op)
+    dtype = _check_operands(op, ("int8", "int16", "float32"))
     if dtype == "float32":
         shape = ctx.struct("mc_bcast_t", "bcast", broadcast_shape_fields(op))
         return f"mc_squared_difference_f32({shape}, {_args(op, ctx)});"
@@ -55,6 +55,15 @@ def lower_squared_difference(op: Op, ctx: LoweringContext) -> str:
     # TFLM's Prepare, in double from the float scales
     s1, s2, so = (float(np.float32(t.quant.s)) for t in (a, b, y))
     twice = 2.0 * max(s1, s2)
+    if dtype == "int16":  # left shift 0: the inputs are rescaled per element, not tabulated
+        if any(t.quant.zp != 0 for t in (a, b, y)):
+            raise unsupported(op, "int16 tensors need zero point 0 (TFLM checks)")
+        (ma, sa), (mb, sb) = (_smaller_than_one(op, s / twice, "input") for s in (s1, s2))
+        mult, shift = quantize_multiplier(twice * twice / so)
+        p = ctx.struct("mc_sqdiff_s16_t", "sqdiff", {"shape": c_init(broadcast_shape(op)), "a_multiplier": ma,
+                                                      "a_shift": sa, "b_multiplier": mb, "b_shift": sb,
+                                                      "multiplier": mult, "shift": shift})
+        return f"mc_squared_difference_s16({p}, {_args(op, ctx)});"
     fields = {}
     for key, t, s in (("a_table", a, s1), ("b_table", b, s2)):
         m, sh = _smaller_than_one(op, s / twice, "input")
