@@ -219,7 +219,8 @@ def test_int16_copies_comparisons_pools_relus_match_tflm(tmp_path):
     RELU (output scale smaller and larger than the input's), RELU6 (6.0 at 6000, and past int16);
     BATCH_MATMUL (constant rhs; computed operands with adj_y; adj_x with broadcast batches: TFLM's int64
     sums and int64 requantization); MEAN and SUM (TFLM's QuantizedMeanOrSum: inner, outer and all axes,
-    keep_dims); SQUARED_DIFFERENCE (broadcast, equal operands, different scales); one sanitized build."""
+    keep_dims); SQUARED_DIFFERENCE (broadcast, equal operands, different scales); PADV2 (a constant pad
+    value), SQUEEZE; one sanitized build."""
     b, outs = ModelBuilder(), []
     x = s16(b, "x", (2, 4, 6, 3), 0.001)
     z = s16(b, "z", (3,), 0.0005)
@@ -268,6 +269,9 @@ def test_int16_copies_comparisons_pools_relus_match_tflm(tmp_path):
     b.op("SQUARED_DIFFERENCE", [x, z], [out("sqdiff", (2, 4, 6, 3), 0.05)])
     b.op("SQUARED_DIFFERENCE", [m, m], [out("sqdiff_same", (1, 3, 4), 0.001)])
     b.op("SQUARED_DIFFERENCE", [r, r2], [out("sqdiff_scales", (2, 3, 5), 0.02)])
+    value = b.const("value", np.array([-1234], np.int16), scale=0.001, zero_point=0)
+    b.op("PADV2", [x, ints("pads", [[0, 1], [2, 0], [0, 0], [1, 2]]), value], [out("padv2", (3, 6, 6, 6))])
+    b.op("SQUEEZE", [m], [out("squeeze", (3, 4), 0.002)], squeeze_dims=(0,))
     b.inputs([x, z, w, m, r, r2])
     b.outputs(outs)
     check_sanitized(b.build(), int16_samples([(2, 4, 6, 3), (3,), (5, 7), (1, 3, 4), (2, 3, 5), (2, 3, 5)]),
