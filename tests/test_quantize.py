@@ -505,6 +505,32 @@ def test_int16x8_quantized_model_is_16x8_close_to_float_and_compiles_bit_exact(t
     check(res.model, [[q], [np.full_like(q, -32768)], [np.full_like(q, 32767)]], tmp_path / "c")
 
 
+def test_int16x8_pools_relus_transpose_mean_compile_bit_exact(tmp_path):
+    """AVERAGE_POOL_2D, RELU, RELU6, TRANSPOSE and MEAN quantized to 16x8 (int16 everywhere, zero points
+    0) run bit-exact with TFLM."""
+    from test_ops_pool import check
+    b, t, const = float_builder(17)
+    x, c, ap, r, r6, tr, mean = (t(n, s) for n, s in (
+        ("x", (1, 6, 6, 3)), ("conv", (1, 6, 6, 4)), ("avg", (1, 3, 3, 4)), ("relu", (1, 3, 3, 4)),
+        ("relu6", (1, 3, 3, 4)), ("transpose", (1, 4, 3, 3)), ("mean", (1, 4))))
+    b.op("CONV_2D", [x, const("w", (4, 3, 3, 3)), const("b", (4,))], [c], padding="SAME")
+    b.op("AVERAGE_POOL_2D", [c], [ap], filter_size=(2, 2), stride=(2, 2), padding="VALID")
+    b.op("RELU", [ap], [r])
+    b.op("RELU6", [ap], [r6])
+    b.op("TRANSPOSE", [r6, b.const("perm", np.array([0, 3, 1, 2], np.int32))], [tr])
+    b.op("MEAN", [tr, b.const("axes", np.array([2, 3], np.int32))], [mean])
+    b.inputs([x])
+    b.outputs([r, tr, mean])
+    (tmp_path / "m.tflite").write_bytes(b.build())
+    np.save(tmp_path / "cal.npy", np.random.default_rng(8).normal(0, 2, size=(16, 1, 6, 6, 3)).astype(np.float32))
+    res = quantize_model(tmp_path / "m.tflite", tmp_path / "cal.npy", scheme="int16x8")
+    acts = res.graph.activations()
+    assert {t.dtype for t in acts} == {"int16"} and all(t.quant.zp == 0 for t in acts)
+    x = np.random.default_rng(9).normal(0, 2, size=(1, 6, 6, 3)).astype(np.float32)
+    q = quantize_values(x, res.graph.inputs[0].quant, "int16")
+    check(res.model, [[q], [np.full_like(q, -32768)], [np.full_like(q, 32767)]], tmp_path / "c")
+
+
 def test_int16x8_refuses_what_microc_does_not_run_in_int16(tmp_path):
     b = ModelBuilder()
     x, y = b.tensor("x", (1, 10), "float32"), b.tensor("y", (1, 10), "float32")
