@@ -88,3 +88,22 @@ def test_reset_state_lstm_is_not_exported_to_tflite(tmp_path):
     graph = load_model(lstm_model(2, 1, 3, 2, outputs=1).save(tmp_path / "m.onnx"))
     with pytest.raises(MicrocError, match="resets its state per invocation"):
         export_tflite(graph)
+
+
+def test_stacked_lstms_without_y(tmp_path):
+    """LSTM -> Squeeze -> two LSTMs that output only Y_h (and Y_c): the second layer reads the first's
+    Y, and the two state pairs are distinct."""
+    m = OnnxModel(seed=4)
+    x = m.input("x", [4, 1, 3])
+    y1 = m.node("LSTM", [x, m.weight(1, 20, 3), m.weight(1, 20, 5)], hidden_size=5)
+    s = m.node("Squeeze", [y1, m.const(np.array([1], np.int64))])
+    _, h, c = m.node("LSTM", [s, m.weight(1, 8, 5), m.weight(1, 8, 2), m.weight(1, 16)], n_out=3, hidden_size=2)
+    _, h2, _ = m.node("LSTM", [s, m.weight(1, 8, 5), m.weight(1, 8, 2)], n_out=3, hidden_size=2)
+    m.nodes[-2].output[0] = m.nodes[-1].output[0] = m.nodes[-1].output[2] = ""
+    for o in (h, c, h2):
+        m.output(o)
+    path = m.save(tmp_path / "stack.onnx")
+    rng = np.random.default_rng(0)
+    samples = [[rng.standard_normal((4, 1, 3)).astype(np.float32)] for _ in range(2)]
+    for sample, outs in zip(samples, harness.compile_and_run(path, samples, tmp_path / "build")):
+        assert_close(outs, run_ort(path, sample))

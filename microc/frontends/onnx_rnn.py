@@ -70,9 +70,10 @@ def convert_lstm(b: Builder, node: NodeProto) -> None:
     weights = [b.const_tensor(gate(w, g), "lstm_w", "float32") for g in _TFLITE_GATES]
     recurrent = [b.const_tensor(gate(r, g), "lstm_r", "float32") for g in _TFLITE_GATES]
     biases = [b.const_tensor(gate(bias, g), "lstm_b", "float32") for g in _TFLITE_GATES]
-    hidden, cell = [b.tensor(f"{node.output[0] or 'lstm'}_{s}", (batches, units), "float32") for s in "hc"]
+    name = node.output[0] or f"lstm{b.node_index}"  # Y may be absent
+    hidden, cell = [b.tensor(f"{name}_{s}", (batches, units), "float32") for s in "hc"]
     hidden.variable = cell.variable = True
-    seq = b.tensor(f"{node.output[0] or 'lstm'}_seq", (*x.shape[:2], units), "float32")
+    seq = b.tensor(f"{name}_seq", (*x.shape[:2], units), "float32")
     inputs = [b.ir(x, dtype="float32"), *weights, *recurrent, None, None, None, *biases,
               None, None, hidden, cell, None, None, None, None]
     b.emit("UNIDIRECTIONAL_SEQUENCE_LSTM", inputs, [seq], activation="TANH", cell_clip=0.0, proj_clip=0.0,
