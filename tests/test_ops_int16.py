@@ -212,7 +212,10 @@ def test_int16_logistic_tanh_softmax_match_tflm(tmp_path):
     check_sanitized(b.build(), [[shuffled] * 3 + [every] * (len(ins) - 3)], tmp_path)
 
 
-def test_int16_copies_comparisons_pools_relus_match_tflm(tmp_path):
+OPS16_SHAPES = [(2, 4, 6, 3), (3,), (5, 7), (1, 3, 4), (2, 3, 5), (2, 3, 5)]
+
+
+def ops16_model() -> bytes:
     """SPLIT, SPLIT_V (negative axis), TRANSPOSE (rank 4 and 1), RESIZE_NEAREST_NEIGHBOR (plain,
     align_corners, half_pixel_centers), MAXIMUM and MINIMUM (same shape, broadcast; raw comparisons
     whatever the scales, as TFLM); AVERAGE_POOL_2D (SAME edges with fewer taps, VALID, fused RELU6);
@@ -220,7 +223,7 @@ def test_int16_copies_comparisons_pools_relus_match_tflm(tmp_path):
     BATCH_MATMUL (constant rhs; computed operands with adj_y; adj_x with broadcast batches: TFLM's int64
     sums and int64 requantization); MEAN and SUM (TFLM's QuantizedMeanOrSum: inner, outer and all axes,
     keep_dims); SQUARED_DIFFERENCE (broadcast, equal operands, different scales); PADV2 (a constant pad
-    value), SQUEEZE; one sanitized build."""
+    value), SQUEEZE: one model (inputs of OPS16_SHAPES), one build."""
     b, outs = ModelBuilder(), []
     x = s16(b, "x", (2, 4, 6, 3), 0.001)
     z = s16(b, "z", (3,), 0.0005)
@@ -274,8 +277,12 @@ def test_int16_copies_comparisons_pools_relus_match_tflm(tmp_path):
     b.op("SQUEEZE", [m], [out("squeeze", (3, 4), 0.002)], squeeze_dims=(0,))
     b.inputs([x, z, w, m, r, r2])
     b.outputs(outs)
-    check_sanitized(b.build(), int16_samples([(2, 4, 6, 3), (3,), (5, 7), (1, 3, 4), (2, 3, 5), (2, 3, 5)]),
-                    tmp_path)
+    return b.build()
+
+
+def test_int16_copies_comparisons_pools_relus_match_tflm(tmp_path):
+    """The operators of ops16_model, under ASan/UBSan (tests/test_ops_m4.py runs them on the Cortex-M4F)."""
+    check_sanitized(ops16_model(), int16_samples(OPS16_SHAPES), tmp_path)
 
 
 def test_int16_resize_bilinear_is_refused(tmp_path):

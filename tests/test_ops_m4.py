@@ -1,6 +1,7 @@
 """The operators added for issue 12 (GATHER, RESIZE_*, SUM, REDUCE_MAX, ARG_MAX/ARG_MIN, RSQRT, CAST,
 BATCH_MATMUL, EXP) in one model on QEMU's Cortex-M4F (mps2-an386), every output verified against TFLM by
-`microc deploy --verify`: the kernels as the M4 build compiles and runs them (one QEMU run for them all)."""
+`microc deploy --verify`: the kernels as the M4 build compiles and runs them (one QEMU run for them all);
+the int16 operators of test_ops_int16.ops16_model the same way (one more run)."""
 import json
 import shutil
 import subprocess
@@ -43,15 +44,33 @@ def _model() -> bytes:
     return b.build()
 
 
-@pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-                    reason="qemu-system-arm and arm-none-eabi-gcc are needed for the Cortex-M4 run")
-def test_new_operators_verify_on_cortex_m4(tmp_path):
+ON_M4 = pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+                           reason="qemu-system-arm and arm-none-eabi-gcc are needed for the Cortex-M4 run")
+
+
+def _verify_on_m4(model: bytes, tmp_path) -> dict:
     path = tmp_path / "ops.tflite"
-    path.write_bytes(_model())
+    path.write_bytes(model)
     res = subprocess.run([sys.executable, "-m", "microc", "deploy", str(path), "--board", "mps2-an386",
                           "-n", "3", "--verify", "--json", "-o", str(tmp_path / "p")],
                          capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-2000:]
-    report = json.loads(res.stdout)
+    return json.loads(res.stdout)
+
+
+@ON_M4
+def test_new_operators_verify_on_cortex_m4(tmp_path):
+    report = _verify_on_m4(_model(), tmp_path)
     # every element of the 11 outputs (904 per sample) of 3 samples; int8 exact, float32 within tolerance
     assert report["match"] and report["outputs_checked"] == 3 * 904, report
+
+
+@ON_M4
+def test_int16_operators_verify_on_cortex_m4(tmp_path):
+    """The int16 operators of test_ops_int16.ops16_model (copies, comparisons, pools, RELUs, BATCH_MATMUL,
+    MEAN, SUM, SQUARED_DIFFERENCE) as the M4 build runs them."""
+    from test_ops_int16 import ops16_model
+    report = _verify_on_m4(ops16_model(), tmp_path)
+    # 3 random samples, then all -32768 and all 32767 (int16 inputs); 3,619 output values each, exact
+    assert report["match"] and report["samples"] == 5 and report["outputs_checked"] == 5 * 3619, report
+    assert report["max_abs_diff"] == 0.0
