@@ -146,4 +146,4 @@ def test_selftest_counts_each_sample_with_the_plugin(tmp_path):
     assert first.passed and first.counter.kind == "plugin"
     assert len(first.per_sample) == 3 and first.per_sample == second.per_sample
     j = first.to_json()
-    assert 400_000 < j["instructions"] < 600_000 and j["cycles"] > j["instructions"]
+    assert 250_000 < j["instructions"] < 400_000 and j["cycles"] > j["instructions"]  # AD: 306K tuned

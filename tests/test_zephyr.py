@@ -106,9 +106,9 @@ def test_a_self_test_halts_instead_of_rebooting(tmp_path):
 
 
 def test_fit_check_uses_the_zephyr_board_memory(tmp_path):
-    """vww_96_int8's weights (262,864 bytes as laid out for the M3) plus code do not fit qemu_cortex_m3's
+    """vww_96_int8's weights (262,880 bytes as laid out for the M3) plus code do not fit qemu_cortex_m3's
     256 KiB of flash."""
-    with pytest.raises(DoesNotFit, match=r"weights 262,864\), zephyr-qemu_cortex_m3 has 262,144 in 'flash'"):
+    with pytest.raises(DoesNotFit, match=r"weights 262,880\), zephyr-qemu_cortex_m3 has 262,144 in 'flash'"):
         compile_model(shared_model("mlperf_tiny/vww_96_int8"), "zephyr-qemu_cortex_m3", tmp_path / "p")
     assert not (tmp_path / "p").exists()
 
