@@ -126,19 +126,26 @@ static void step_s8(const mc_lstm_s8_t *p, int32_t rows, const int8_t *x, int8_t
   memcpy(out, h, (size_t)n);
 }
 
+/* The walk over the sequence, for either dtype: time-major steps all batches at once; batch-major runs
+ * each batch's steps in turn on its own rows of the state. */
+#define MC_LSTM_SEQUENCE(STEP)                                                                        \
+  do {                                                                                                \
+    int32_t b_, t_;                                                                                   \
+    if (p->time_major) {                                                                              \
+      for (t_ = 0; t_ < p->time_steps; t_++)                                                          \
+        STEP(p, p->batches, in + t_ * p->batches * p->inputs, hidden, cell,                          \
+             out + t_ * p->batches * p->state, scratch);                                              \
+      break;                                                                                          \
+    }                                                                                                 \
+    for (b_ = 0; b_ < p->batches; b_++)                                                               \
+      for (t_ = 0; t_ < p->time_steps; t_++)                                                          \
+        STEP(p, 1, in + (b_ * p->time_steps + t_) * p->inputs, hidden + b_ * p->state,               \
+             cell + b_ * p->state, out + (b_ * p->time_steps + t_) * p->state, scratch);             \
+  } while (0)
+
 void mc_lstm_s8(const mc_lstm_s8_t *p, const int8_t *in, int8_t *hidden, int16_t *cell, int8_t *out,
                 int16_t *scratch) {
-  int32_t b, t;
-  if (p->time_major) {
-    for (t = 0; t < p->time_steps; t++)
-      step_s8(p, p->batches, in + t * p->batches * p->inputs, hidden, cell,
-              out + t * p->batches * p->state, scratch);
-    return;
-  }
-  for (b = 0; b < p->batches; b++)
-    for (t = 0; t < p->time_steps; t++)
-      step_s8(p, 1, in + (b * p->time_steps + t) * p->inputs, hidden + b * p->state, cell + b * p->state,
-              out + (b * p->time_steps + t) * p->state, scratch);
+  MC_LSTM_SEQUENCE(step_s8);
 }
 
 /* ---- float32: reference_ops FullyConnected, Logistic, Tanh, Mul in the same order ---- */
@@ -191,15 +198,5 @@ static void step_f32(const mc_lstm_f32_t *p, int32_t rows, const float *x, float
 
 void mc_lstm_f32(const mc_lstm_f32_t *p, const float *in, float *hidden, float *cell, float *out,
                  float *scratch) {
-  int32_t b, t;
-  if (p->time_major) {
-    for (t = 0; t < p->time_steps; t++)
-      step_f32(p, p->batches, in + t * p->batches * p->inputs, hidden, cell,
-               out + t * p->batches * p->state, scratch);
-    return;
-  }
-  for (b = 0; b < p->batches; b++)
-    for (t = 0; t < p->time_steps; t++)
-      step_f32(p, 1, in + (b * p->time_steps + t) * p->inputs, hidden + b * p->state, cell + b * p->state,
-               out + (b * p->time_steps + t) * p->state, scratch);
+  MC_LSTM_SEQUENCE(step_f32);
 }
