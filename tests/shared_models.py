@@ -17,7 +17,7 @@ RECURRENT = ["tflm/trained_lstm_int8", "tflm/audio_preprocessor_int8", "tflm/key
              "tflm/keyword_scrambled"]
 FLOAT = ["mlperf_tiny/pretrainedResnet", "mlperf_tiny/vww_96_float", "mlperf_tiny/ad01_fp32",
          "tflm/hello_world_float"]
-# tflm/int16/: single-operator 16x8 models; the tests take three (scripts/verify_int16.sh runs all of
+# tflm/int16/: single-operator 16x8 models; the tests take three (scripts/verify_shared.sh runs all of
 # them on host and QEMU, beyond the CI budget).
 INT16 = ["tflm/int16/conv2", "tflm/int16/transpose_conv1", "tflm/int16/leaky_relu1"]
 # TensorFlow Lite Micro's planned activation memory ("head" of print_allocations()) for the same files.

@@ -1,7 +1,7 @@
 """The 16x8 models of ../shared/models/tflm/int16 (issue 12): `microc deploy M --board host --verify
 --samples 10` bit for bit with TFLM (random int16 inputs plus all minimum and all maximum; the
 TRANSPOSE_CONV models' output-shape input fed its one valid value) for three of them (the other
-operators' arithmetic is in test_ops_int16.py), one on the emulated Cortex-M4. scripts/verify_int16.sh
+operators' arithmetic is in test_ops_int16.py), one on the emulated Cortex-M4. `scripts/verify_shared.sh -f tflm/int16`
 runs every model of the folder on both boards."""
 from __future__ import annotations
 
