@@ -17,7 +17,7 @@ typedef struct {
   const MC_FLASH int8_t *weights_feature; /* [filters][inputs] in FULLY_CONNECTED's row blocks */
   const MC_FLASH int32_t *feature_bias;   /* [filters]: - in_zp * row sums of weights_feature */
   const void *weights_time;            /* [filters][memory], int8 or int16 as the state */
-  const int32_t *bias;                 /* [units] */
+  const int32_t *bias;                 /* [units], minus state_zp * the unit's time weights' sum */
 } mc_svdf_s8_t;
 /* int8 input and output; the state and the time weights are int8 (s8) or int16 (s16).
  * scratch: filters int32. */

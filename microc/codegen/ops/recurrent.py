@@ -63,12 +63,15 @@ def lower_svdf(op: Op, ctx: LoweringContext) -> str:
     m1, s1 = quantize_multiplier(_f32_ratio(x.quant.s, wf.quant.s, state.quant.s))
     m2, s2 = quantize_multiplier(_f32_ratio(state.quant.s, wt.quant.s, out.quant.s))
     feature_bias = -x.quant.zp * wf.data.astype(np.int64).sum(axis=1)
+    # the state zero point folded into each unit's bias (mod 2^32, as the kernel's sums wrap)
+    time_sums = wt.data.astype(np.int64).reshape(filters // rank, -1).sum(axis=1)
+    time_bias = (bias.data.astype(np.int64) - state.quant.zp * time_sums + 2**31) % 2**32 - 2**31
     p = ctx.struct("mc_svdf_s8_t", "svdf", {
         **dims, "in_zp": x.quant.zp, "state_zp": state.quant.zp, "out_zp": out.quant.zp,
         "mult_feature": m1, "shift_feature": s1, "mult_out": m2, "shift_out": s2,
         "weights_feature": ctx.const(row_blocks(wf.data, 4), "wf", "int8_t", flash=True),
         "feature_bias": ctx.const(feature_bias.astype(np.int32), "bias", "int32_t", flash=True),
-        "weights_time": ctx.ptr(wt), "bias": bias_ptr})
+        "weights_time": ctx.ptr(wt), "bias": ctx.const(time_bias.astype(np.int32), "tbias", "int32_t")})
     fn = "mc_svdf_s8" if state.dtype == "int8" else "mc_svdf_s8_s16"
     return f"{fn}({p}, {ctx.ptr(x)}, {ctx.ptr(state)}, {ctx.ptr(out)}, (int32_t *){ctx.scratch()});"
 
