@@ -4,7 +4,8 @@
 # on the host board and the emulated Cortex-M4F (mps2-an386), niced: one line per model and board (the
 # verdict, the largest |difference| from TFLM, samples, how they ran: in sequence from a RESET for a
 # stateful model, instructions per inference on QEMU), a model that does not fit or that microc refuses
-# with its one-line error, then a summary per board. Exits 1 if any output differs from TFLM or a run
+# with its one-line error, then a summary per board. A stateful model's last invocation is also compared
+# layer by layer with TFLM's, after the others from a RESET (scripts/verify_shared.py state_layers). Exits 1 if any output differs from TFLM or a run
 # fails otherwise; a refusal or a model too large for the board is reported, not a failure.
 # Usage: bash scripts/verify_shared.sh [-f FOLDER]... [BOARD]...
 #   e.g. bash scripts/verify_shared.sh -f tflm/int16 host      (default: every folder, host mps2-an386)
@@ -33,10 +34,10 @@ for board in "${BOARDS[@]}"; do
       nice -n 10 .venv/bin/microc deploy "$model" --board "$board" --verify --samples 10 --json -o "$dir" \
         > "$OUT/report.json" 2> "$OUT/stderr"
       rc=$?
-      .venv/bin/python scripts/verify_shared_line.py "$board" "$name" "$rc" "$OUT/report.json" \
-        "$OUT/stderr" "$dir/metadata.json" | tee -a "$OUT/lines"
+      nice -n 10 .venv/bin/python scripts/verify_shared.py "$board" "$name" "$rc" "$OUT/report.json" \
+        "$OUT/stderr" "$dir" | tee -a "$OUT/lines"
       rm -rf "$dir"
     done
   done
 done
-.venv/bin/python scripts/verify_shared_line.py --summary "$OUT/lines"
+.venv/bin/python scripts/verify_shared.py --summary "$OUT/lines"
