@@ -51,12 +51,48 @@ def _onnx_outputs(path: str, inputs: list[np.ndarray]) -> list[np.ndarray]:
     if path not in _cache:
         import onnxruntime
         try:
-            _cache[path] = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+            model = _time_major(path)
+            _cache[path] = onnxruntime.InferenceSession(model or path, providers=["CPUExecutionProvider"])
         except Exception as e:
             raise MicrocError(f"onnxruntime cannot run {Path(path).name}: {str(e).splitlines()[0]}") from None
     sess = _cache[path]
     feeds = {i.name: x for i, x in zip(sess.get_inputs(), inputs)}
     return [_as_array(y) for y in sess.run(None, feeds)]
+
+
+_RECURRENT = {"LSTM": (0, 5, 6), "GRU": (0, 5), "RNN": (0, 5)}  # inputs X, initial_h (, initial_c)
+
+
+def _time_major(path: str) -> bytes | None:
+    """onnxruntime refuses batch-major (layout=1) recurrent nodes: the model with each such node run
+    time-major (layout=0) between Transposes, serialized; None when it has none."""
+    import onnx
+    from onnx import helper
+    model = onnx.load(path)
+    layouts = {id(n): a for n in model.graph.node for a in n.attribute
+               if n.op_type in _RECURRENT and a.name == "layout" and a.i == 1}
+    if not layouts:
+        return None
+    nodes = []
+    for n in model.graph.node:
+        if id(n) not in layouts:
+            nodes.append(n)
+            continue
+        layouts[id(n)].i = 0
+        for i in _RECURRENT[n.op_type]:
+            if i < len(n.input) and n.input[i]:
+                nodes.append(helper.make_node("Transpose", [n.input[i]], [f"{n.input[i]}__tm"], perm=[1, 0, 2]))
+                n.input[i] = f"{n.input[i]}__tm"
+        after = []
+        for k, out in enumerate(n.output):
+            if out:
+                n.output[k] = f"{out}__tm"
+                after.append(helper.make_node("Transpose", [n.output[k]], [out],
+                                              perm=[2, 0, 1, 3] if k == 0 else [1, 0, 2]))
+        nodes += [n, *after]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return model.SerializeToString()
 
 
 def _as_array(y) -> np.ndarray:
