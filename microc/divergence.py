@@ -36,6 +36,7 @@ def first_mismatch(device, manifest: dict, metadata: dict, sample: list[np.ndarr
     state `sample` ran with."""
     from microc.passes.calibration import observe_tensors
     graph = _project_graph(manifest, metadata)
+    parts = written_parts(graph)
     stateful = bool(metadata.get("state_bytes"))
     for reference in observe_tensors(graph, [*(before if stateful else []), sample]):
         pass  # the last sample's tensors, after the state of those before
@@ -47,13 +48,33 @@ def first_mismatch(device, manifest: dict, metadata: dict, sample: list[np.ndarr
                 raise MicrocError("the model's invoke failed while replaying the samples before")
     _write(device, sample)
     for step, (op, row) in enumerate(zip(graph.ops, metadata["layers"])):
-        for t, place in zip(op.outputs, _output_places(row)):
-            raw = device.run_layer(step, place["offset"], place["bytes"])
-            got = np.frombuffer(raw, t.dtype).reshape(t.shape)
-            mismatch = compare_tensor(got, reference[id(t)])
+        for k, (t, place) in enumerate(zip(op.outputs, _output_places(row))):
+            raw = device.run_layer(step, place["offset"], place["bytes"], run=k == 0)  # the layer runs once
+            part = parts.get(id(t), slice(None))
+            got = np.frombuffer(raw, t.dtype)[part]
+            mismatch = compare_tensor(got, reference[id(t)].reshape(-1)[part])
             if mismatch is not None:
-                return LayerMismatch(step, op.type, t.name, *mismatch)
+                differing, largest, first = mismatch
+                return LayerMismatch(step, op.type, t.name, differing, largest, first + (part.start or 0))
     return None
+
+
+_SAME_ORDER = {"CAST", "RESHAPE", "SQUEEZE", "EXPAND_DIMS"}  # output value i comes from input value i
+
+
+def written_parts(graph) -> dict[int, slice]:
+    """id(tensor) -> the flat indices that hold written values, for the tensors that are written only in
+    part: values an operator leaves unwritten (SignalEnergy outside its bins, as TFLM) are whatever was
+    there before, on the device and in TFLM's arena alike, and stay so through a CAST or RESHAPE. Any
+    other operator is taken to read only the written part: if it reads more, its output differs."""
+    from microc.codegen.ops.signal import energy_bins
+    parts: dict[int, slice] = {}
+    for op in graph.ops:
+        if op.type == "CUSTOM(SignalEnergy)":
+            parts[id(op.outputs[0])] = slice(*energy_bins(op))
+        elif op.type in _SAME_ORDER and id(op.inputs[0]) in parts:
+            parts[id(op.outputs[0])] = parts[id(op.inputs[0])]
+    return parts
 
 
 def _write(device, sample: list[np.ndarray]) -> None:

@@ -49,7 +49,7 @@ def state_layers(project: Path, n: int) -> tuple[bool, str]:
     how many of those values a fresh state would change, i.e. what the comparison proves of the state."""
     from microc.boards import load_board
     from microc.build import read_build_result
-    from microc.divergence import _project_graph, first_mismatch
+    from microc.divergence import _project_graph, first_mismatch, written_parts
     from microc.errors import MicrocError
     from microc.passes.calibration import observe_tensors
     from microc.pipeline import read_manifest, read_metadata
@@ -71,10 +71,13 @@ def state_layers(project: Path, n: int) -> tuple[bool, str]:
     graph = _project_graph(manifest, metadata)
     *_, carried = observe_tensors(graph, samples)
     fresh = next(observe_tensors(graph, samples[-1:]))  # a new interpreter: the initial state
-    outs = [t for op in graph.ops for t in op.outputs]
-    changed = sum(int(np.count_nonzero(carried[id(t)] != fresh[id(t)])) for t in outs)
+    written = written_parts(graph)
+    parts = [(t, written.get(id(t), slice(None))) for op in graph.ops for t in op.outputs]
+    changed = sum(int(np.count_nonzero(carried[id(t)].reshape(-1)[p] != fresh[id(t)].reshape(-1)[p]))
+                  for t, p in parts)
+    total = sum(np.empty(t.size)[p].size for t, p in parts)
     return True, (f"; invocation {n} layer by layer: all {len(graph.ops)} layers' outputs equal TFLM's "
-            f"({changed:,} of {sum(t.size for t in outs):,} values differ from a fresh state's)")
+                  f"({changed:,} of {total:,} values differ from a fresh state's)")
 
 
 def summary(lines: Path) -> int:

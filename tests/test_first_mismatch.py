@@ -102,6 +102,26 @@ def test_a_stateful_model_replays_the_samples_before_and_agrees_at_every_layer(t
     edit_and_find(model, "host", tmp_path / "edited", 2, "127", "FULLY_CONNECTED")
 
 
+def test_the_audio_front_end_agrees_at_every_layer_after_invocations_in_sequence(tmp_path):
+    """The micro_speech front end's 12th sample layer by layer after the 11 before (from a RESET): every
+    layer agrees. Its SignalFilterBankSpectralSubtraction has two outputs and a state: the layer runs
+    once for both (run twice, the noise estimate was smoothed twice); SignalEnergy writes bins 5 to 240
+    of 257 (as TFLM), the rest, and their CAST, hold whatever was in the arena on either side."""
+    from microc.divergence import first_mismatch, written_parts
+    project = tmp_path / "audio"
+    deploy(shared_model("tflm/audio_preprocessor_int8"), "host", project)
+    manifest, metadata = read_manifest(project), read_metadata(project)
+    samples = make_samples(metadata["inputs"], 10, seed=0)
+    artifact = json.loads((project / "build/microc-build.json").read_text())["artifact"]
+    with HostDevice(artifact, timeout=60) as device:
+        assert first_mismatch(device, manifest, metadata, samples[11], samples[:11]) is None
+    from microc.divergence import _project_graph
+    graph = _project_graph(manifest, metadata)
+    assert {graph.ops[i].type: part for i, op in enumerate(graph.ops) for t in op.outputs
+            if (part := written_parts(graph).get(id(t)))} == {"CUSTOM(SignalEnergy)": slice(5, 241),
+                                                               "CAST": slice(5, 241)}
+
+
 def test_compare_tensor_counts_and_locates_differences():
     from microc.divergence import compare_tensor
     want = np.arange(10, dtype=np.int8)

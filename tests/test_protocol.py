@@ -496,6 +496,8 @@ def test_layers_run_alone_and_their_outputs_read_back_from_the_arena(device):
     assert device.run_layer(0, out_offset, OUT) == summed  # 3000 bytes: three chunks, one run
     assert device.run_layer(1, out_offset, OUT) == bytes(255 - b for b in summed)
     assert device.read_output(0, OUT) == bytes(255 - b for b in summed)  # the arena really changed
+    # run=False reads without running (run again, layer 1 would invert its output back)
+    assert device.run_layer(1, out_offset, OUT, run=False) == bytes(255 - b for b in summed)
 
 
 @pytest.mark.parametrize("payload", [struct.pack("<BHII", 1, 2, 0, 4),  # no layer 2

@@ -160,13 +160,14 @@ class Device:
             out += chunk
         return bytes(out)
 
-    def run_layer(self, layer: int, offset: int, nbytes: int) -> bytes:
+    def run_layer(self, layer: int, offset: int, nbytes: int, run: bool = True) -> bytes:
         """Run one layer alone on the arena as it stands (LAYER), then read `nbytes` of the arena at
-        `offset` (its output), before a later layer can reuse that place."""
+        `offset` (its output), before a later layer can reuse that place. `run=False` reads without
+        running: a layer's other outputs (running a stateful layer again would update its state again)."""
         out = bytearray()
         for start in range(0, max(nbytes, 1), RX_MAX):
             n = min(RX_MAX, nbytes - start)
-            body = self._request(Request.LAYER, LAYER_REQUEST.pack(start == 0, layer, offset + start, n))
+            body = self._request(Request.LAYER, LAYER_REQUEST.pack(run and start == 0, layer, offset + start, n))
             status = struct.unpack_from("<i", body)[0] if len(body) >= 4 else None
             if len(body) != 4 + n:
                 raise DeviceError(f"device answered LAYER with {len(body)} bytes, expected {4 + n}")

@@ -158,11 +158,15 @@ def lower_irfft(op: Op, ctx: LoweringContext) -> str:
 @lowering("CUSTOM(SignalEnergy)")
 def lower_energy(op: Op, ctx: LoweringContext) -> str:
     _types(op, ("int16",), ("uint32",))
-    x, y = op.inputs[0], op.outputs[0]
-    bins = min(x.size // 2, y.size)
+    start, end = energy_bins(op)
+    return f"mc_signal_energy({ctx.ptr(op.inputs[0])}, {start}, {end}, {ctx.ptr(op.outputs[0])});"
+
+
+def energy_bins(op: Op) -> tuple[int, int]:
+    """The bins [start, end) SignalEnergy writes; TFLM leaves the others as they were (so does microc)."""
+    bins = min(op.inputs[0].size // 2, op.outputs[0].size)
     start = _option(op, "start_index", 0, bins)
-    end = _option(op, "end_index", start, bins)
-    return f"mc_signal_energy({ctx.ptr(x)}, {start}, {end}, {ctx.ptr(y)});"
+    return start, _option(op, "end_index", start, bins)
 
 
 @lowering("CUSTOM(SignalFilterBank)")
