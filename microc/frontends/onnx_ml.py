@@ -344,13 +344,18 @@ def convert_imputer(b: Builder, node: NodeProto) -> None:
     if len(a.get("imputed_value_int64s", [])):
         raise b.refuse("imputed_value_int64s (integer features) is not supported; float32 features only")
     x, n = _features(b, node)
-    values = np.asarray(a.get("imputed_value_floats", []), np.float32)
-    if values.size not in (1, n):
-        raise b.refuse(f"{values.size} imputed_value_floats for {n} features (one, or one per feature)")
+    values = _per_feature(b, a.get("imputed_value_floats", []), "imputed_value_floats", n)
     out = b.tensor(node.output[0], (1, n), "float32")
-    b.emit("IMPUTE", [x], [out], values=np.ascontiguousarray(np.broadcast_to(values, (n,))),
-           replaced=float(a.get("replaced_value_float", 0.0)))
+    b.emit("IMPUTE", [x], [out], values=values, replaced=float(a.get("replaced_value_float", 0.0)))
     _define(b, node.output[0], out)
+
+
+def _per_feature(b: Builder, values, name: str, n: int) -> np.ndarray:
+    """An attribute of one value for all n features or one per feature, as n float32 values."""
+    values = np.asarray(values, np.float32).reshape(-1)
+    if values.size not in (1, n):
+        raise b.refuse(f"{values.size} {name} values for {n} features (one, or one per feature)")
+    return np.ascontiguousarray(np.broadcast_to(values, (n,)))
 
 
 def _classify(b: Builder, node: NodeProto, raw, labels: np.ndarray, transform: str,
@@ -378,10 +383,10 @@ def convert_scaler(b: Builder, node: NodeProto) -> None:
     """SCALER: (x - offset) * scale per feature, in float as onnxruntime computes it."""
     a = attrs_of(node)
     x, n = _features(b, node)
-    offset = np.broadcast_to(np.asarray(a.get("offset", [0.0]), np.float32), (n,))
-    scale = np.broadcast_to(np.asarray(a.get("scale", [1.0]), np.float32), (n,))
+    offset = _per_feature(b, a.get("offset", [0.0]), "offset", n)
+    scale = _per_feature(b, a.get("scale", [1.0]), "scale", n)
     out = b.tensor(node.output[0], (1, n), "float32")
-    b.emit("SCALER", [x], [out], offset=np.ascontiguousarray(offset), scale=np.ascontiguousarray(scale))
+    b.emit("SCALER", [x], [out], offset=offset, scale=scale)
     _define(b, node.output[0], out)
 
 
