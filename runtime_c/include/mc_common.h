@@ -10,8 +10,8 @@
 #define MC_WEIGHT_ATTR __attribute__((aligned(4)))
 #endif
 
-/* Constant data that kernels read only through MC_READ_S8/MC_READ_S32 (the int8 weights and
- * per-channel arrays of FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D), declared
+/* Constant data that kernels read only through MC_READ_S8/S32/F32 (the int8 weights and per-channel
+ * arrays of FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D; the SVMs' support vectors and coefficients), declared
  * `const T MC_FLASH name[N] MC_FLASH_ATTR` and pointed to by `const T MC_FLASH *`. Plain const data
  * would be copied to RAM on AVR, so there it stays in flash:
  * - AVRs with more than 64 KB of flash (ELPM: the Mega 2560), compiled as GNU C (as the Arduino core
@@ -23,17 +23,20 @@
 #define MC_FLASH_ATTR
 #define MC_READ_S8(p) (*(p))
 #define MC_READ_S32(p) (*(p))
+#define MC_READ_F32(p) (*(p))
 #elif defined(__AVR__)
 #include <avr/pgmspace.h>
 #define MC_FLASH
 #define MC_FLASH_ATTR PROGMEM
 #define MC_READ_S8(p) ((int8_t)pgm_read_byte(p))
 #define MC_READ_S32(p) ((int32_t)pgm_read_dword(p))
+#define MC_READ_F32(p) pgm_read_float(p)
 #else
 #define MC_FLASH
 #define MC_FLASH_ATTR MC_WEIGHT_ATTR
 #define MC_READ_S8(p) (*(p))
 #define MC_READ_S32(p) (*(p))
+#define MC_READ_F32(p) (*(p))
 #endif
 
 #define MC_MIN(a, b) ((a) < (b) ? (a) : (b))

@@ -4,6 +4,7 @@
 #ifndef MC_TREES_H
 #define MC_TREES_H
 #include <stdint.h>
+#include "mc_common.h" /* MC_FLASH */
 
 /* TREE_ENSEMBLE over flattened node arrays: a node n sends x to left[n] if x[feature[n]] <= threshold[n],
  * else to right[n]; a child >= 0 is a node, < 0 is the leaf ~child, whose n_targets weights are added.
@@ -64,8 +65,9 @@ enum { MC_SVM_LINEAR = 0, MC_SVM_POLY = 1, MC_SVM_RBF = 2, MC_SVM_SIGMOID = 3 };
 typedef struct {
   int32_t n_vectors, n_features, kernel, one_class;
   float gamma, coef0, degree, rho;
-  const float *vectors; /* [n_vectors][n_features], or NULL (linear: coef holds the weights) */
-  const float *coef;    /* [n_vectors] (or [n_features]) */
+  /* in flash on AVR too (MC_FLASH: the support vectors are most of an SVM's bytes, more than the RAM) */
+  const MC_FLASH float *vectors; /* [n_vectors][n_features], or NULL (linear: coef holds the weights) */
+  const MC_FLASH float *coef;    /* [n_vectors] (or [n_features]) */
 } mc_svm_t;
 void mc_svm_regressor_f32(const mc_svm_t *p, const float *x, float *out);
 

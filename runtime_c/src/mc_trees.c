@@ -94,19 +94,19 @@ void mc_normalize_f32(int32_t norm, const float *x, float *out, int32_t n) {
   for (i = 0; i < n; ++i) out[i] = x[i] / d;
 }
 
-static float mc_dot(const float *a, const float *b, int32_t n) {
+static float mc_dot(const float *a, const MC_FLASH float *b, int32_t n) {
   float s = 0.0f;
   int32_t i;
-  for (i = 0; i < n; ++i) s += a[i] * b[i];
+  for (i = 0; i < n; ++i) s += a[i] * MC_READ_F32(&b[i]);
   return s;
 }
 
-static float mc_svm_kernel(const mc_svm_t *p, const float *x, const float *sv) {
+static float mc_svm_kernel(const mc_svm_t *p, const float *x, const MC_FLASH float *sv) {
   int32_t i;
   float s = 0.0f, d;
   if (p->kernel == MC_SVM_RBF) {
     for (i = 0; i < p->n_features; ++i) {
-      d = x[i] - sv[i];
+      d = x[i] - MC_READ_F32(&sv[i]);
       s += d * d;
     }
     return expf(-p->gamma * s);
@@ -126,17 +126,17 @@ void mc_svm_regressor_f32(const mc_svm_t *p, const float *x, float *out) {
   if (p->vectors == NULL) {
     y = mc_dot(x, p->coef, p->n_features) + p->rho;
   } else {
-    for (v = 0; v < p->n_vectors; ++v) y += p->coef[v] * mc_svm_kernel(p, x, p->vectors + v * p->n_features);
+    for (v = 0; v < p->n_vectors; ++v) y += MC_READ_F32(&p->coef[v]) * mc_svm_kernel(p, x, p->vectors + v * p->n_features);
     y += p->rho;
   }
   out[0] = p->one_class ? (y > 0.0f ? 1.0f : -1.0f) : y;
 }
 
 /* sum over vectors first .. end - 1 of coef[v] * kernels[v] */
-static float mc_svc_part(const float *coef, const float *kernels, int32_t first, int32_t end) {
+static float mc_svc_part(const MC_FLASH float *coef, const float *kernels, int32_t first, int32_t end) {
   float s = 0.0f;
   int32_t v;
-  for (v = first; v < end; ++v) s += coef[v] * kernels[v];
+  for (v = first; v < end; ++v) s += MC_READ_F32(&coef[v]) * kernels[v];
   return s;
 }
 

@@ -228,8 +228,8 @@ def lower_svm_regressor(op: Op, ctx: LoweringContext) -> str:
         "n_vectors": 0 if vectors is None else len(vectors), "n_features": x.size,
         "kernel": SVM_KERNEL_IDS[a["kernel"]], "one_class": a["one_class"], "gamma": a["gamma"],
         "coef0": a["coef0"], "degree": a["degree"], "rho": a["rho"],
-        "vectors": "NULL" if vectors is None else ctx.const(vectors, "vectors", "float"),
-        "coef": ctx.const(a["coef"], "coef", "float")})
+        "vectors": "NULL" if vectors is None else ctx.const(vectors, "vectors", "float", flash=True),
+        "coef": ctx.const(a["coef"], "coef", "float", flash=True)})
     return f"mc_svm_regressor_f32({p}, {ctx.ptr(x)}, {ctx.ptr(op.outputs[0])});"
 
 
@@ -244,7 +244,8 @@ def lower_svm_classifier(op: Op, ctx: LoweringContext) -> str:
     label, scores = op.outputs
     svm = {"n_vectors": len(a["vectors"]), "n_features": x.size, "kernel": SVM_KERNEL_IDS[a["kernel"]],
            "one_class": 0, "gamma": a["gamma"], "coef0": a["coef0"], "degree": a["degree"], "rho": 0.0,
-           "vectors": ctx.const(a["vectors"], "vectors", "float"), "coef": ctx.const(a["coef"], "coef", "float")}
+           "vectors": ctx.const(a["vectors"], "vectors", "float", flash=True),
+           "coef": ctx.const(a["coef"], "coef", "float", flash=True)}
     p = ctx.struct("mc_svc_t", "svc", {
         "svm": "{" + ", ".join(f".{k} = {c_value(v)}" for k, v in svm.items()) + "}",
         "n_classes": len(a["labels"]), "rho": ctx.const(a["rho"], "rho", "float"),
