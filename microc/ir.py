@@ -54,6 +54,10 @@ class Tensor:
     # A variable tensor (TFLite's is_variable: SVDF's and LSTM's state) keeps its value from one
     # invoke() to the next; the planner gives it a persistent region, outside the arena.
     variable: bool = False
+    # What a reset writes over a variable: None, TFLM's ResetVariableTensors (an int8 variable's zero
+    # point, any other 0); a byte, memset over every byte (a resource variable: TFLM's
+    # MicroResourceVariables fill); "keep": nothing (CALL_ONCE's has-run flag, which TFLM's Reset keeps).
+    reset_fill: int | str | None = None
 
     @property
     def is_const(self) -> bool:

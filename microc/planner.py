@@ -221,6 +221,8 @@ def _buffers(graph: Graph, scratch_bytes: dict[int, int], in_place: dict[int, In
                 chosen[step] = target
                 scratch_bytes[step] = in_place[step].scratch
         for t in op.outputs:
+            if t.variable:  # a resource variable an operator assigns: in the persistent region
+                continue
             if op.type in ALIAS_OPS and src is not None and id(src) in owner and id(t) not in owner:
                 join(owner[id(src)], t)
             elif target is not None:

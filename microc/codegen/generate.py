@@ -196,7 +196,7 @@ def _layer_table(graph: Graph, plan: Plan, chosen: dict[int, Schedule]) -> list[
             "arena_offsets": [plan.offset_of(t) for t in [*op.inputs, *op.outputs]
                               if t is not None and not t.is_const and not t.variable],
             "output_tensors": [{"name": t.name, "offset": plan.offset_of(t), "bytes": t.nbytes}
-                               for t in op.outputs],
+                               for t in op.outputs if not t.variable],  # variables: not in the arena
             "schedule": chosen[step].knobs() if step in chosen else None,
             "patch": op.attrs.get("patch"),
         })
@@ -337,15 +337,21 @@ def _state_source(graph: Graph, name: str, plan: Plan) -> str:
     point, others at 0, as TFLM's ResetVariableTensors) and the first invoke's implicit reset."""
     if not plan.state_bytes:
         return "\n".join([f"void {name}_reset(void) {{}}", f"#define {name}_state_init() (void)0"])
-    fills = [f"  memset({name}_state + {plan.state[id(t)]}, "
-             f"{t.quant.zp & 0xFF if t.dtype == 'int8' and t.quant is not None else 0}, {t.nbytes});"
-             for t in graph.variables()]
+    fills = [f"  memset({name}_state + {plan.state[id(t)]}, {_reset_byte(t)}, {t.nbytes});"
+             for t in graph.variables() if t.reset_fill != "keep"]
     return "\n".join([
         f"/* The variable tensors ({plan.state_bytes} bytes): kept between invokes, never reused. */",
         f"static uint8_t {name}_state[{plan.state_bytes}] __attribute__((aligned(16)));",
         f"static uint8_t {name}_state_ready;", "",
         f"void {name}_reset(void) {{", *fills, f"  {name}_state_ready = 1;", "}", "",
         f"static void {name}_state_init(void) {{", f"  if (!{name}_state_ready) {name}_reset();", "}"])
+
+
+def _reset_byte(t: Tensor) -> int:
+    """The byte a reset writes over variable `t` (ir.Tensor.reset_fill)."""
+    if t.reset_fill is not None:
+        return t.reset_fill
+    return t.quant.zp & 0xFF if t.dtype == "int8" and t.quant is not None else 0
 
 
 def _comment(text: str) -> str:

@@ -98,9 +98,14 @@ def isa_schedules(op: Op, isas: tuple[str, ...]) -> list[Schedule]:
     return [Schedule(isa=best_isa(isas))]
 
 
+# Operators a frontend turns into something else, so no lowering sees them: VAR_HANDLE's handle becomes
+# the variable tensor itself (microc/frontends/tflite_variables.py).
+LOWERED_BY_FRONTENDS = ("VAR_HANDLE",)
+
+
 def supported_ops() -> list[str]:
     _load_all()
-    return sorted(_REGISTRY)
+    return sorted([*_REGISTRY, *LOWERED_BY_FRONTENDS])
 
 
 def lowering_for(op: Op) -> Lowering:

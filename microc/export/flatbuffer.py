@@ -1,4 +1,4 @@
-"""A .tflite flatbuffer writer: tensors, constants and builtin operators of one subgraph.
+"""A .tflite flatbuffer writer: tensors, constants and builtin operators of one or more subgraphs.
 
 The low-level half of the exporter (microc/export/tflite.py turns an IR graph into calls on it);
 tests use it directly through tests/tflite_builder.py to write small models.
@@ -20,6 +20,8 @@ DTYPES = {  # name -> (tflite TensorType, numpy dtype)
     "bool": (tflite.TensorType.BOOL, np.bool_),
     "uint32": (tflite.TensorType.UINT32, np.uint32),
     "uint64": (tflite.TensorType.UINT64, np.uint64),
+    # a resource variable's handle (VAR_HANDLE's output): no data, read only by the variable operators
+    "resource": (tflite.TensorType.RESOURCE, np.int32),
 }
 
 # Constant data is aligned like the TFLite converter does, so kernels may read it in place.
@@ -129,26 +131,61 @@ OPTIONS = {
     "SVDF": ("SVDFOptions", lambda rank, activation="NONE": dict(Rank=rank,
                                                                  FusedActivationFunction=_act(activation))),
     "UNIDIRECTIONAL_SEQUENCE_LSTM": ("UnidirectionalSequenceLSTMOptions", _lstm),
+    # resource variables (docs/recurrent.md): strings are written as flatbuffer strings
+    "VAR_HANDLE": ("VarHandleOptions", lambda shared_name, container=None: dict(
+        SharedName=shared_name, **({"Container": container} if container is not None else {}))),
+    "READ_VARIABLE": ("ReadVariableOptions", _no_options),
+    "ASSIGN_VARIABLE": ("AssignVariableOptions", _no_options),
+    "CALL_ONCE": ("CallOnceOptions", lambda init_subgraph_index: dict(InitSubgraphIndex=init_subgraph_index)),
     "TRANSPOSE_CONV": ("TransposeConvOptions", lambda padding="SAME", stride=(1, 1), activation="NONE": dict(
         Padding=_padding(padding), StrideH=stride[0], StrideW=stride[1], FusedActivationFunction=_act(activation))),
 }
 # Not in OPTIONS (no options table): RELU, RELU6, LOGISTIC, TANH and any other option-less op.
 
 
-class ModelWriter:
-    """Collects tensors, constants and operators of one subgraph; `build()` returns .tflite bytes.
+class _Subgraph:
+    def __init__(self, name: str):
+        self.name = name
+        self.tensors: list[dict] = []
+        self.ops: list[tuple[int, list[int], list[int], str | None, dict]] = []
+        self.inputs: list[int] = []
+        self.outputs: list[int] = []
 
-    Tensor-creating methods return the tensor's index, which `op`, `inputs` and `outputs` take.
+
+class ModelWriter:
+    """Collects tensors, constants and operators of subgraph 0 (the model), or of the subgraph
+    `select()` chose (e.g. CALL_ONCE's init subgraph, made by `add_subgraph()`); `build()` returns
+    .tflite bytes. Buffers and operator codes are the model's, shared by every subgraph.
+
+    Tensor-creating methods return the tensor's index in the current subgraph, which `op`, `inputs`
+    and `outputs` take.
     """
 
     def __init__(self, description: str = "microc test model"):
         self.description = description
         self._buffers: list[bytes] = [b""]  # buffer 0 is the empty buffer TFLite requires
-        self._tensors: list[dict] = []
-        self._ops: list[tuple[int, list[int], list[int], str | None, dict]] = []
         self._opcodes: list[int | str] = []  # builtin codes or custom names, index = opcode_index
-        self._inputs: list[int] = []
-        self._outputs: list[int] = []
+        self._subgraphs = [_Subgraph("main")]
+        self._current = 0
+
+    @property
+    def _sg(self) -> _Subgraph:
+        return self._subgraphs[self._current]
+
+    @property
+    def _tensors(self) -> list[dict]:
+        """The current subgraph's tensors (tests read their shapes and quantization)."""
+        return self._sg.tensors
+
+    def add_subgraph(self, name: str) -> int:
+        """A new empty subgraph, selected; returns its index (CALL_ONCE's init_subgraph_index)."""
+        self._subgraphs.append(_Subgraph(name))
+        self._current = len(self._subgraphs) - 1
+        return self._current
+
+    def select(self, index: int) -> None:
+        """Add the next tensors and operators to subgraph `index` (0: the model)."""
+        self._current = index
 
     # -- graph --
 
@@ -170,9 +207,9 @@ class ModelWriter:
             if zps.size != scales.size:
                 raise ValueError(f"tensor {name!r}: {scales.size} scales, {zps.size} zero points")
             quant = (scales, zps, axis)
-        self._tensors.append(dict(name=name, shape=[int(d) for d in shape], dtype=dtype,
-                                  buffer=buffer, quant=quant, variable=variable))
-        return len(self._tensors) - 1
+        self._sg.tensors.append(dict(name=name, shape=[int(d) for d in shape], dtype=dtype,
+                                     buffer=buffer, quant=quant, variable=variable))
+        return len(self._sg.tensors) - 1
 
     def const(self, name: str, data, dtype: str | None = None, scale=None, zero_point=None,
               axis: int = 0) -> int:
@@ -202,7 +239,7 @@ class ModelWriter:
             raise TypeError(f"{name} takes no options, got {sorted(options)}")
         if code not in self._opcodes:
             self._opcodes.append(code)
-        self._ops.append((self._opcodes.index(code), list(inputs), list(outputs), table, fields))
+        self._sg.ops.append((self._opcodes.index(code), list(inputs), list(outputs), table, fields))
 
     def custom(self, name: str, inputs, outputs, **options) -> None:
         """Append custom operator `name` (e.g. "SignalWindow"), its options a flexbuffer map as TFLM's
@@ -210,37 +247,23 @@ class ModelWriter:
         if name not in self._opcodes:
             self._opcodes.append(name)
         raw = bytes(flexbuffers.Dumps(options)) if options else b""
-        self._ops.append((self._opcodes.index(name), list(inputs), list(outputs), None, raw))
+        self._sg.ops.append((self._opcodes.index(name), list(inputs), list(outputs), None, raw))
 
     def inputs(self, ids) -> None:
-        self._inputs = list(ids)
+        self._sg.inputs = list(ids)
 
     def outputs(self, ids) -> None:
-        self._outputs = list(ids)
+        self._sg.outputs = list(ids)
 
     # -- serialization (flatbuffers are built bottom-up: children before the table using them) --
 
     def build(self) -> bytes:
         b = flatbuffers.Builder(1024)
         buffers = [_write_buffer(b, data) for data in self._buffers]
-        tensors = [_write_tensor(b, t) for t in self._tensors]
-        ops = [_write_op(b, *op) for op in self._ops]
+        subgraphs = [_write_subgraph(b, sg) for sg in self._subgraphs]
         opcodes = [_write_opcode(b, code) for code in self._opcodes]
 
-        tensors_vec = _table_vector(b, tflite.SubGraphStartTensorsVector, tensors)
-        inputs_vec = _int32_vector(b, self._inputs)
-        outputs_vec = _int32_vector(b, self._outputs)
-        ops_vec = _table_vector(b, tflite.SubGraphStartOperatorsVector, ops)
-        sg_name = b.CreateString("main")
-        tflite.SubGraphStart(b)
-        tflite.SubGraphAddTensors(b, tensors_vec)
-        tflite.SubGraphAddInputs(b, inputs_vec)
-        tflite.SubGraphAddOutputs(b, outputs_vec)
-        tflite.SubGraphAddOperators(b, ops_vec)
-        tflite.SubGraphAddName(b, sg_name)
-        subgraph = tflite.SubGraphEnd(b)
-
-        subgraphs_vec = _table_vector(b, tflite.ModelStartSubgraphsVector, [subgraph])
+        subgraphs_vec = _table_vector(b, tflite.ModelStartSubgraphsVector, subgraphs)
         opcodes_vec = _table_vector(b, tflite.ModelStartOperatorCodesVector, opcodes)
         buffers_vec = _table_vector(b, tflite.ModelStartBuffersVector, buffers)
         description = b.CreateString(self.description)
@@ -252,6 +275,23 @@ class ModelWriter:
         tflite.ModelAddBuffers(b, buffers_vec)
         b.Finish(tflite.ModelEnd(b), file_identifier=b"TFL3")
         return bytes(b.Output())
+
+
+def _write_subgraph(b, sg: _Subgraph) -> int:
+    tensors = [_write_tensor(b, t) for t in sg.tensors]
+    ops = [_write_op(b, *op) for op in sg.ops]
+    tensors_vec = _table_vector(b, tflite.SubGraphStartTensorsVector, tensors)
+    inputs_vec = _int32_vector(b, sg.inputs)
+    outputs_vec = _int32_vector(b, sg.outputs)
+    ops_vec = _table_vector(b, tflite.SubGraphStartOperatorsVector, ops)
+    sg_name = b.CreateString(sg.name)
+    tflite.SubGraphStart(b)
+    tflite.SubGraphAddTensors(b, tensors_vec)
+    tflite.SubGraphAddInputs(b, inputs_vec)
+    tflite.SubGraphAddOutputs(b, outputs_vec)
+    tflite.SubGraphAddOperators(b, ops_vec)
+    tflite.SubGraphAddName(b, sg_name)
+    return tflite.SubGraphEnd(b)
 
 
 def _write_buffer(b, data: bytes) -> int:
@@ -326,8 +366,10 @@ def _write_opcode(b, code: int | str) -> int:
 
 def _write_options(b, table: str, fields: dict) -> int:
     """Write an options table by calling tflite.<table>Add<Field> for each field; list values are
-    written first as int32 vectors (flatbuffers forbids creating them inside an open table)."""
-    values = {k: _int32_vector(b, v) if isinstance(v, list) else v for k, v in fields.items()}
+    written first as int32 vectors and str values as strings (flatbuffers forbids creating them inside
+    an open table)."""
+    values = {k: _int32_vector(b, v) if isinstance(v, list) else b.CreateString(v) if isinstance(v, str) else v
+              for k, v in fields.items()}
     getattr(tflite, f"{table}Start")(b)
     for field, value in values.items():
         getattr(tflite, f"{table}Add{field}")(b, value)

@@ -22,6 +22,11 @@ class ExportError(MicrocError):
     pass
 
 
+# The resource-variable operators: the frontend turned their handles and init subgraph into variable
+# tensors (microc/frontends/tflite_variables.py), which one subgraph cannot express again.
+_NOT_WRITTEN = ("READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE")
+
+
 def export_tflite(graph: Graph, extra_outputs: list[Tensor] | None = None,
                   description: str = "microc") -> bytes:
     """The .tflite bytes of `graph`; `extra_outputs` (activations) become graph outputs too, after
@@ -31,6 +36,9 @@ def export_tflite(graph: Graph, extra_outputs: list[Tensor] | None = None,
     for t in graph.tensors():
         index[id(t)] = _write_tensor(writer, t)
     for op in graph.ops:
+        if op.type in _NOT_WRITTEN:
+            raise ExportError(f"{op.type} (operator {op.index}, {op.name!r}): resource variables are not written "
+                              "back to .tflite (docs/recurrent.md)")
         if op.type.startswith("CUSTOM("):
             _write_custom(writer, op, index)
             continue

@@ -15,6 +15,7 @@ from tflite.BuiltinOperator import BuiltinOperator
 
 from microc.errors import ModelFormatError
 from microc.frontends.malformed import malformed_file
+from microc.frontends.tflite_variables import lower_variables
 from microc.ir import Graph, Op, Quant, Tensor
 
 _OP_NAMES = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
@@ -71,6 +72,10 @@ _OPTIONS = {
         activation=_ACTIVATIONS[o.FusedActivationFunction()])),
     "BATCH_MATMUL": (tflite.BatchMatMulOptions, lambda o: dict(
         adj_x=bool(o.AdjX()), adj_y=bool(o.AdjY()), asymmetric_quantize_inputs=bool(o.AsymmetricQuantizeInputs()))),
+    "VAR_HANDLE": (tflite.VarHandleOptions, lambda o: dict(
+        container=o.Container().decode("utf-8", "replace") if o.Container() is not None else None,
+        shared_name=(o.SharedName() or b"").decode("utf-8", "replace"))),
+    "CALL_ONCE": (tflite.CallOnceOptions, lambda o: dict(init_subgraph_index=o.InitSubgraphIndex())),
     "SQUEEZE": (tflite.SqueezeOptions, lambda o: dict(squeeze_dims=list(o.SqueezeDimsAsNumpy())
                                                       if o.SqueezeDimsLength() else [])),
 }
@@ -141,8 +146,9 @@ def _build_graph(buf: bytes, name: str) -> Graph:
     if model.SubgraphsLength() < 1:
         raise ModelFormatError(f"{name}.tflite has no subgraph")
     sg = model.Subgraphs(0)
-    tensors = [_read_tensor(model, sg.Tensors(i)) for i in range(sg.TensorsLength())]
-    ops = [_read_op(model, sg.Operators(i), i, tensors) for i in range(sg.OperatorsLength())]
+    tensors, ops = _read_subgraph(model, sg)
+    # resource variables (VAR_HANDLE, CALL_ONCE's init subgraph) become variable tensors
+    ops = lower_variables(ops, lambda k: _read_subgraph(model, model.Subgraphs(k))[1], model.SubgraphsLength())
     for op in ops:
         _resolve_padding(op)
     return Graph(
@@ -152,6 +158,11 @@ def _build_graph(buf: bytes, name: str) -> Graph:
         outputs=[tensors[i] for i in sg.OutputsAsNumpy()],
         source_hash=hashlib.sha256(buf).hexdigest(),
     )
+
+
+def _read_subgraph(model, sg) -> tuple[list[Tensor], list[Op]]:
+    tensors = [_read_tensor(model, sg.Tensors(i)) for i in range(sg.TensorsLength())]
+    return tensors, [_read_op(model, sg.Operators(i), i, tensors) for i in range(sg.OperatorsLength())]
 
 
 def _read_tensor(model, t) -> Tensor:

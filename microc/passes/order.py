@@ -22,8 +22,8 @@ def memory_order(graph: Graph) -> Graph:
 
 def _best_order(graph: Graph) -> list[int] | None:
     ops = graph.ops
-    producer = {id(t): i for i, op in enumerate(ops) for t in op.outputs}
-    needs = [0] * len(ops)  # bitmask of the ops whose outputs op i reads
+    producer = {id(t): i for i, op in enumerate(ops) for t in op.outputs if not t.variable}
+    needs = _variable_order(ops)  # bitmask of the ops whose outputs op i reads, or that must run before
     consumers: dict[int, int] = {}  # id(tensor) -> bitmask of the ops reading it
     for i, op in enumerate(ops):
         for t in _activations(op.inputs):
@@ -61,6 +61,18 @@ def _best_order(graph: Graph) -> list[int] | None:
         best = frontier
     (peak, order), = best.values()
     return order
+
+
+def _variable_order(ops) -> list[int]:
+    """Per op, the bitmask of the earlier ops touching a variable it touches: a resource variable is
+    read and assigned by several operators (docs/recurrent.md), whose order is the model's."""
+    needs, last = [0] * len(ops), {}
+    for i, op in enumerate(ops):
+        for t in {id(t): t for t in [*op.inputs, *op.outputs] if t is not None and t.variable}:
+            if t in last:
+                needs[i] |= 1 << last[t]
+            last[t] = i
+    return needs
 
 
 def _activations(tensors):

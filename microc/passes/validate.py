@@ -26,7 +26,10 @@ QRANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-(2**15), 2**15 - 1)
           "int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 # Operators that move, compare or convert raw values: their integer tensors need no quantization
 # parameters.
-MOVES_BYTES = {"RESHAPE", "SQUEEZE", "TRANSPOSE", "GATHER", "CAST", "ARG_MAX", "ARG_MIN"}
+MOVES_BYTES = {"RESHAPE", "SQUEEZE", "TRANSPOSE", "GATHER", "CAST", "ARG_MAX", "ARG_MIN", "READ_VARIABLE",
+               "ASSIGN_VARIABLE", "CALL_ONCE"}
+# The operators whose outputs are variable tensors: resource variables (frontends/tflite_variables.py).
+WRITES_VARIABLES = {"ASSIGN_VARIABLE", "CALL_ONCE"}
 # A requantization multiplier in*w/out reaches the C kernels as Q31 and a left shift below 32.
 MAX_REQUANT_RATIO = 2.0**31
 
@@ -83,6 +86,8 @@ def _check_structure(op: Op, where: str, written: set[int]) -> None:
         if t is not None and not t.is_const and not t.variable and id(t) not in written:
             raise ModelFormatError(f"{where}: input '{t.name}' is read before any operator writes it")
     for t in op.outputs:
+        if t.variable and op.type in WRITES_VARIABLES:
+            continue  # a resource variable, written by every assignment (docs/recurrent.md)
         if t.is_const or t.variable or id(t) in written:
             what = "a constant" if t.is_const else "a variable tensor (state is an input its operator " \
                 "updates)" if t.variable else "written twice"
@@ -384,6 +389,22 @@ def _state_inputs(*positions: int):
     return check
 
 
+def _copies(op: Op) -> str | None:
+    """READ_VARIABLE, ASSIGN_VARIABLE, CALL_ONCE (after its has-run flag) copy each input to the output
+    at its place, byte for byte: one dtype and shape; the variables among them are variable tensors."""
+    sources = op.inputs[1:] if op.type == "CALL_ONCE" else op.inputs
+    if len(sources) != len(op.outputs):
+        return f"has {len(sources)} values for {len(op.outputs)} outputs"
+    for x, y in zip(sources, op.outputs):
+        if x is None or x.dtype != y.dtype or tuple(x.shape) != tuple(y.shape):
+            return f"copies input {x.name if x else None!r} to output '{y.name}' of another dtype or shape"
+        if (x if op.type == "READ_VARIABLE" else y).variable is False:
+            return "the variable is not a variable tensor"
+    if op.type == "CALL_ONCE" and not (op.inputs[0] is not None and op.inputs[0].variable):
+        return "input 0 (the has-run flag) must be a variable tensor"
+    return None
+
+
 def _ranks(**want: int):
     """Inputs (by position, as `i<position>`) of these ranks where present."""
     def check(op: Op) -> str | None:
@@ -492,6 +513,9 @@ RULES = {
     # Stateful operators (docs/recurrent.md): shapes against each other are the lowerings' to check.
     "SVDF": _checks(5, 5, _state_inputs(4), _ranks(i0=2, i1=2, i2=2, i3=1), required=3),
     "UNIDIRECTIONAL_SEQUENCE_LSTM": _checks(24, 24, _state_inputs(18, 19), _LSTM_RANKS, required=1),
+    "READ_VARIABLE": _checks(1, 1, _copies),
+    "ASSIGN_VARIABLE": _checks(1, 1, _copies),
+    "CALL_ONCE": _copies,
     **{t: _checks(1, 1, _unary) for t in ("RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "QUANTIZE",
                                           "DEQUANTIZE", "LOGISTIC", "TANH", "HARD_SWISH", "SOFTMAX",
                                           "SQRT", "RSQRT", "EXP", "LOG")},

@@ -2,4 +2,4 @@
 registers them."""
 from microc.codegen.ops import (activation, conv, elementwise, inplace, ml_elementwise, pointwise, pool,  # noqa: F401
                                 shape, signal, slicing, trees, arith, index, recurrent, resize, unary_math,
-                                matmul)
+                                matmul, variables)
