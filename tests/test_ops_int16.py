@@ -3,9 +3,10 @@ float32): microc's C, built with ASan/UBSan, against TFLM bit for bit (float32 w
 import numpy as np
 import pytest
 
+import harness
 from test_ops_pool import check_sanitized
 from test_ops_shape import _refused
-from tflite_builder import ModelBuilder
+from tflite_builder import ModelBuilder, run_tflm
 
 RNG = np.random.default_rng(16)
 
@@ -175,6 +176,51 @@ def test_transpose_conv_matches_tflm(dtype, tmp_path):
     b.inputs(ins)
     b.outputs(outs)
     check_sanitized(b.build(), int16_samples(shapes, n=2, dtypes=[dtype] * len(shapes)), tmp_path)
+
+
+W16 = {"CONV_2D": {"kernel": "gemm", "weights": "int16"}, "FULLY_CONNECTED": {"weights": "int16"},
+       "TRANSPOSE_CONV": {"weights": "int16"}}
+
+
+def long_sums_model():
+    """TRANSPOSE_CONV int16 cases, a CONV_2D of 600-value patches (5x5x24, SAME, stride 2), and a
+    FULLY_CONNECTED of 1,000 inputs (weights of -128 and 127 mixed in) whose all -32768 sample sums to
+    about 2^31.5: more than the int32 runs hold, which the int16-weight kernels must hand to int64 in
+    time (outputs scaled so that the sums stay visible)."""
+    b, ins, shapes, outs = ModelBuilder(), [], [], []
+    for k, case in enumerate(TCONV_CASES):
+        x, y = add_tconv(b, "int16", str(k), *case)
+        ins, shapes, outs = ins + [x], shapes + [case[0]], outs + [y]
+    x = s16(b, "cx", (1, 5, 6, 24), 0.002)
+    w, bt = conv_weights(b, "c", 5, 5, 5, 24, 0.002)
+    y = s16(b, "cy", (1, 3, 3, 5), 0.03)
+    b.op("CONV_2D", [x, w, bt], [y], padding="SAME", stride=(2, 2))
+    ins, shapes, outs = ins + [x], shapes + [(1, 5, 6, 24)], outs + [y]
+    x = s16(b, "lx", (2, 1000), 0.001)
+    w = RNG.integers(-127, 128, (6, 1000)).astype(np.int8)
+    w[0], w[1, :700] = -128, 127
+    wt = b.const("lw", w, scale=np.full(6, 0.01, np.float32), zero_point=0, axis=0)
+    y = s16(b, "ly", (2, 6), 1.0)
+    b.op("FULLY_CONNECTED", [x, wt, -1], [y])
+    b.inputs(ins + [x])
+    b.outputs(outs + [y])
+    return b.build(), shapes + [(2, 1000)]
+
+
+def test_int16_weight_schedules_match_tflm(tmp_path):
+    """The schedules with int16 weights (CONV_2D "gemm", FULLY_CONNECTED and TRANSPOSE_CONV "int16",
+    the default on DSP targets) in their portable C under ASan/UBSan: every case of conv_model and of
+    long_sums_model bit for bit with TFLM (UBSan would flag an int32 partial sum that overflows)."""
+    for k, (model, shapes) in enumerate((conv_model(), long_sums_model())):
+        path = tmp_path / f"m{k}.tflite"
+        path.write_bytes(model)
+        samples = int16_samples(shapes, n=2)
+        schedules = W16 if k else {t: W16[t] for t in ("CONV_2D", "FULLY_CONNECTED")}
+        got = harness.compile_and_run_sanitized(path, samples, tmp_path / str(k), schedules=schedules)
+        for j, (sample, outs) in enumerate(zip(samples, got)):
+            for i, (ref, out) in enumerate(zip(run_tflm(model, sample), outs)):
+                np.testing.assert_array_equal(out, ref, err_msg=f"model {k}, sample {j}, output {i}")
+    assert np.abs(run_tflm(model, samples[-2])[-1]).max() > 20000  # the long sums reached the output
 
 
 def test_int16_refuses_a_nonzero_zero_point(tmp_path):

@@ -1,7 +1,8 @@
 """The operators added for issue 12 (GATHER, RESIZE_*, SUM, REDUCE_MAX, ARG_MAX/ARG_MIN, RSQRT, CAST,
 BATCH_MATMUL, EXP) in one model on QEMU's Cortex-M4F (mps2-an386), every output verified against TFLM by
 `microc deploy --verify`: the kernels as the M4 build compiles and runs them (one QEMU run for them all);
-the int16 operators of test_ops_int16.ops16_model the same way (one more run)."""
+the int16 operators of test_ops_int16.ops16_model the same way (one more run), and the 16x8 kernels with
+int16 weights (their DSP path, SMLAD; one more run)."""
 import json
 import shutil
 import subprocess
@@ -74,3 +75,15 @@ def test_int16_operators_verify_on_cortex_m4(tmp_path):
     # 3 random samples, then all -32768 and all 32767 (int16 inputs); 3,619 output values each, exact
     assert report["match"] and report["samples"] == 5 and report["outputs_checked"] == 5 * 3619, report
     assert report["max_abs_diff"] == 0.0
+
+
+@ON_M4
+def test_int16_weight_kernels_verify_on_cortex_m4(tmp_path):
+    """test_ops_int16.long_sums_model on the M4, where CONV_2D, FULLY_CONNECTED and TRANSPOSE_CONV
+    take their int16-weight schedules by default: SMLAD over int32 runs handed to int64 sums."""
+    from test_ops_int16 import long_sums_model
+    report = _verify_on_m4(long_sums_model()[0], tmp_path)
+    kernels = {(layer["type"], (layer["schedule"] or {}).get("weights")) for layer in report["layers"]}
+    assert kernels == {("TRANSPOSE_CONV", "int16"), ("CONV_2D", "int16"), ("FULLY_CONNECTED", "int16")}, kernels
+    # 3 random samples, all -32768, all 32767; 6 TRANSPOSE_CONV outputs, the CONV_2D's, the FC's: exact
+    assert report["match"] and report["samples"] == 5 and report["outputs_checked"] == 5 * 975, report

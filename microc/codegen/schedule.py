@@ -43,9 +43,10 @@ class Schedule:
 
 @dataclass(frozen=True)
 class ConvSchedule(Schedule):
-    """CONV_2D int8. kernel "generic": filters read in place (or, with im2col, each pixel's patch
-    gathered as int8 into scratch first: pays when filter rows are short); "1x1" (1x1 filters without
-    padding): a matrix product, 2 output channels x 2 pixels per pass over the pair of pixels
+    """CONV_2D int8 (int16 x int8: kernel "generic" or "gemm" with weights "int16", mc_conv.h).
+    kernel "generic": filters read in place (or, with im2col, each pixel's patch gathered as int8
+    into scratch first: pays when filter rows are short); "1x1" (1x1 filters without padding): a
+    matrix product, 2 output channels x 2 pixels per pass over the pair of pixels
     sign-extended once (DSP targets). weights "int8" as in the model (laid out in channel pairs), or
     "int16" (1x1 on DSP targets): sign-extended at compile time into the SMLAD lanes, twice the
     flash, no unpacking in the inner loop."""
@@ -56,9 +57,10 @@ class ConvSchedule(Schedule):
 
 @dataclass(frozen=True)
 class FcSchedule(Schedule):
-    """FULLY_CONNECTED int8. weights "int8" as in the model (blocks of 4 interleaved rows, unpacked
-    with SXTB16 in the inner loop on DSP targets), or "int16": sign-extended at compile time into the
-    SMLAD lanes (twice the flash), the inputs sign-extended once per batch, no unpacking left."""
+    """FULLY_CONNECTED int8 (int16 x int8: the same two weights, mc_conv.h). weights "int8" as in
+    the model (blocks of 4 interleaved rows, unpacked with SXTB16 in the inner loop on DSP targets),
+    or "int16": sign-extended at compile time into the SMLAD lanes (twice the flash), the inputs
+    sign-extended once per batch, no unpacking left."""
     weights: str = "int8"
 
 
@@ -67,6 +69,14 @@ class DepthwiseSchedule(Schedule):
     """DEPTHWISE_CONV_2D int8. kernel "generic": any filter, tap lists; "3x3": 3x3 filters with depth
     multiplier 1, taps unrolled, weights laid out at compile time as sign-extended channel pairs."""
     kernel: str = "generic"
+
+
+@dataclass(frozen=True)
+class TconvSchedule(Schedule):
+    """TRANSPOSE_CONV int16. weights "int8" as in the model (plain loops), or "int16": sign-extended
+    at compile time, one matrix per filter tap; each output pixel's input pixels gathered, then
+    multiplied by their taps' matrices (SMLAD on DSP targets)."""
+    weights: str = "int8"
 
 
 @dataclass(frozen=True)

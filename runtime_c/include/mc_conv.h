@@ -115,8 +115,28 @@ typedef struct {
 typedef struct {
   mc_conv_geom_t g;
   mc_s16_requant_t q;
+  int32_t patch_len; /* mc_conv2d_gemm_s16: k_h * k_w * in_c rounded up to 4; else 0 */
 } mc_conv2d_s16_t;
 void mc_conv2d_s16(const mc_conv2d_s16_t *p, const int16_t *in, int16_t *out);
+
+/* The 16x8 kernels of the schedules with int16 weights (kernel "gemm" of CONV_2D, weights "int16" of
+ * FULLY_CONNECTED and TRANSPOSE_CONV): a matrix product of int16 input vectors (gathered on the stack,
+ * 4-byte aligned, zero-padded to a multiple of 4, at most MC_S16_GEMM_MAX_K values) by the weights
+ * sign-extended to int16 at compile time, 4 output channels at a time: q.weights points at int32 words,
+ * per block of 4 channels (out_c padded with zero channels to a multiple of 4) [K / 4][4][2], each word
+ * two int16 lanes (w[k], w[k + 1]) as the inputs' words hold them; SMLAD on DSP targets. The products
+ * (at most 2^22 each) are summed in int32 over at most MC_S16_RUN_CHUNKS chunks of 4 (508 < 2^9 products:
+ * no overflow), then in int64: the exact sums of TFLM's int64 accumulation.
+ * CONV_2D: K = patch_len, the patch in the weights' (ky, kx, c) order, padded taps zero.
+ * FULLY_CONNECTED: K = in_features rounded up to 4.
+ * TRANSPOSE_CONV: per filter tap t = ky * k_w + kx a matrix of out_c x K, K = in_c rounded up to 4
+ * (blocks of t at t * ceil(out_c / 4) * K * 2 words); each output pixel's input pixels (at most
+ * patch_len / K of them) are gathered, and each is multiplied by its tap's matrix. */
+#define MC_S16_GEMM_MAX_K 1024
+/* bias + acc of channel oc requantized and clamped as q says (every 16x8 kernel's last step). */
+int16_t mc_requant_s16(const mc_s16_requant_t *q, int64_t acc, int32_t oc);
+#define MC_S16_RUN_CHUNKS 127
+void mc_conv2d_gemm_s16(const mc_conv2d_s16_t *p, const int16_t *in, int16_t *out);
 
 /* DEPTHWISE_CONV_2D int16 x int8 (TFLM DepthwiseConvPerChannel, int64 bias): weights [k_h][k_w][out_c]. */
 typedef struct {
@@ -133,6 +153,7 @@ typedef struct {
   mc_s16_requant_t q;
 } mc_fc_s16_t;
 void mc_fully_connected_s16(const mc_fc_s16_t *p, const int16_t *in, int16_t *out);
+void mc_fully_connected_w16_s16(const mc_fc_s16_t *p, const int16_t *in, int16_t *out);
 
 /* TRANSPOSE_CONV (TFLM TransposeConv): output pixel (oy, ox) gathers input pixel
  * ((oy + pad_top - ky) / stride_h, (ox + pad_left - kx) / stride_w) for every filter tap where the
@@ -153,8 +174,10 @@ void mc_transpose_conv_s8(const mc_tconv_s8_t *p, const int8_t *in, int8_t *out)
 typedef struct {
   mc_tconv_geom_t g;
   mc_s16_requant_t q;
+  int32_t patch_len; /* mc_transpose_conv_w16_s16: the most taps of an output pixel x K; else 0 */
 } mc_tconv_s16_t;
 void mc_transpose_conv_s16(const mc_tconv_s16_t *p, const int16_t *in, int16_t *out);
+void mc_transpose_conv_w16_s16(const mc_tconv_s16_t *p, const int16_t *in, int16_t *out);
 typedef struct {
   mc_tconv_geom_t g;
   const float *weights;
@@ -208,6 +231,10 @@ mc_conv_window_t mc_conv_window(const mc_conv_geom_t *g, int32_t oy, int32_t ox)
 /* Helpers of the conv kernels' sources (defined MC_CONV_IMPL), not part of the interface: on DSP
  * targets (Cortex-M4/M7/M33...) int8 values are multiplied in pairs with SMLAD / SMLAxy. */
 #ifdef MC_CONV_IMPL
+/* Four rows' int32 sums. */
+typedef struct {
+  int32_t s0, s1, s2, s3;
+} mc_acc4_t;
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
 #include <arm_acle.h>
 #include <string.h>
@@ -235,6 +262,33 @@ static inline int32_t mc_sxtab16_ror8(int32_t a, int32_t v) {
 #define ODD(v) mc_sxtb16_ror8(v)
 #define EVEN_OFF(off2, v) __sxtab16(off2, v)
 #define ODD_OFF(off2, v) mc_sxtab16_ror8(off2, v)
+/* Four rows (w: [chunk][4][2] words) by 2 words of inputs per chunk (xs, 4-byte aligned), int16 lanes
+ * multiplied in matching pairs: per chunk five LDRD and eight SMLAD (assembly: GCC loads the same words
+ * one LDR at a time). chunks > 0. FULLY_CONNECTED's int16 weights and the 16x8 kernels' schedules. */
+static inline mc_acc4_t mc_dot_4rows_w16(const int32_t *xs, const int32_t *w, int32_t chunks, mc_acc4_t s) {
+  int32_t xe, xo, ke, ko;
+  __asm__("1:\n\t"
+          "ldrd %[xe], %[xo], [%[xs]], #8\n\t"
+          "ldrd %[ke], %[ko], [%[w]], #8\n\t"
+          "smlad %[s0], %[xe], %[ke], %[s0]\n\t"
+          "smlad %[s0], %[xo], %[ko], %[s0]\n\t"
+          "ldrd %[ke], %[ko], [%[w]], #8\n\t"
+          "smlad %[s1], %[xe], %[ke], %[s1]\n\t"
+          "smlad %[s1], %[xo], %[ko], %[s1]\n\t"
+          "ldrd %[ke], %[ko], [%[w]], #8\n\t"
+          "smlad %[s2], %[xe], %[ke], %[s2]\n\t"
+          "smlad %[s2], %[xo], %[ko], %[s2]\n\t"
+          "ldrd %[ke], %[ko], [%[w]], #8\n\t"
+          "smlad %[s3], %[xe], %[ke], %[s3]\n\t"
+          "smlad %[s3], %[xo], %[ko], %[s3]\n\t"
+          "subs %[n], %[n], #1\n\t"
+          "bne 1b"
+          : [s0] "+r"(s.s0), [s1] "+r"(s.s1), [s2] "+r"(s.s2), [s3] "+r"(s.s3), [xs] "+r"(xs),
+            [w] "+r"(w), [n] "+r"(chunks), [xe] "=&r"(xe), [xo] "=&r"(xo), [ke] "=&r"(ke), [ko] "=&r"(ko)
+          :
+          : "cc", "memory");
+  return s;
+}
 #endif
 #endif
 

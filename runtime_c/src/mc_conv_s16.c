@@ -1,8 +1,9 @@
 /* The 16x8 convolutions (int16 activations, int8 weights) and TRANSPOSE_CONV (int8, int16, float32),
- * with the arithmetic of TFLite Micro's reference kernels. Plain loops: no DSP path yet. */
+ * with the arithmetic of TFLite Micro's reference kernels. Plain loops; the schedules with int16 weights
+ * (the DSP path) are in mc_conv_s16_gemm.c. */
 #include "mc_kernels.h"
 
-static int16_t requant_s16(const mc_s16_requant_t *q, int64_t acc, int32_t oc) {
+int16_t mc_requant_s16(const mc_s16_requant_t *q, int64_t acc, int32_t oc) {
   int32_t v;
   acc += q->bias[oc];
   if (q->wide) {
@@ -49,7 +50,7 @@ static void conv_s16(const mc_conv_geom_t *g, const mc_s16_requant_t *q, int32_t
           const int64_t acc = depth_mult
               ? taps_s16(g, image, oy, ox, oc / depth_mult, 1, q->weights + oc, g->out_c)
               : taps_s16(g, image, oy, ox, 0, g->in_c, q->weights + (size_t)oc * patch, g->in_c);
-          *out++ = requant_s16(q, acc, oc);
+          *out++ = mc_requant_s16(q, acc, oc);
         }
       }
     }
@@ -71,7 +72,7 @@ void mc_fully_connected_s16(const mc_fc_s16_t *p, const int16_t *in, int16_t *ou
       const int8_t *w = p->q.weights + (size_t)o * p->in_features;
       int64_t acc = 0;
       for (i = 0; i < p->in_features; ++i) acc += (int32_t)in[i] * w[i];
-      *out++ = requant_s16(&p->q, acc, o);
+      *out++ = mc_requant_s16(&p->q, acc, o);
     }
   }
 }
@@ -137,7 +138,7 @@ void mc_transpose_conv_s16(const mc_tconv_s16_t *p, const int16_t *in, int16_t *
     MC_TCONV_TAPS(g, oy, ox, {
       for (ic = 0; ic < g->in_c; ++ic) acc += (int32_t)in[image + px + ic] * p->q.weights[wc + wo + ic];
     });
-    *out++ = requant_s16(&p->q, acc, oc);
+    *out++ = mc_requant_s16(&p->q, acc, oc);
   });
 }
 

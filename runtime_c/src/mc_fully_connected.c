@@ -11,9 +11,7 @@
 #define MC_CONV_IMPL
 #include "mc_kernels.h"
 
-typedef struct {
-  int32_t s0, s1, s2, s3;
-} acc4_t;
+typedef mc_acc4_t acc4_t;
 
 #ifdef MC_CONV_SIMD
 /* One word of 4 inputs (v) by the 4 rows' next 4 weights (w, 16 bytes; `aligned`: w is 4-byte
@@ -180,32 +178,6 @@ static void widen_s8(const int8_t *x, int32_t n, int32_t *xs) {
   }
 }
 
-/* Four rows (w: [chunk][4][even, odd] words) by the widened inputs: per 4 inputs five LDRD and eight
- * SMLAD (assembly: GCC loads the same words one LDR at a time). chunks > 0. */
-static inline acc4_t dot_4rows_w16(const int32_t *xs, const int32_t *w, int32_t chunks, acc4_t s) {
-  int32_t xe, xo, ke, ko;
-  __asm__("1:\n\t"
-          "ldrd %[xe], %[xo], [%[xs]], #8\n\t"
-          "ldrd %[ke], %[ko], [%[w]], #8\n\t"
-          "smlad %[s0], %[xe], %[ke], %[s0]\n\t"
-          "smlad %[s0], %[xo], %[ko], %[s0]\n\t"
-          "ldrd %[ke], %[ko], [%[w]], #8\n\t"
-          "smlad %[s1], %[xe], %[ke], %[s1]\n\t"
-          "smlad %[s1], %[xo], %[ko], %[s1]\n\t"
-          "ldrd %[ke], %[ko], [%[w]], #8\n\t"
-          "smlad %[s2], %[xe], %[ke], %[s2]\n\t"
-          "smlad %[s2], %[xo], %[ko], %[s2]\n\t"
-          "ldrd %[ke], %[ko], [%[w]], #8\n\t"
-          "smlad %[s3], %[xe], %[ke], %[s3]\n\t"
-          "smlad %[s3], %[xo], %[ko], %[s3]\n\t"
-          "subs %[n], %[n], #1\n\t"
-          "bne 1b"
-          : [s0] "+r"(s.s0), [s1] "+r"(s.s1), [s2] "+r"(s.s2), [s3] "+r"(s.s3), [xs] "+r"(xs),
-            [w] "+r"(w), [n] "+r"(chunks), [xe] "=&r"(xe), [xo] "=&r"(xo), [ke] "=&r"(ke), [ko] "=&r"(ko)
-          :
-          : "cc", "memory");
-  return s;
-}
 #endif
 
 void mc_fully_connected_w16_s8(const mc_fc_s8_t *p, const int8_t *in, int8_t *out) {
@@ -231,7 +203,7 @@ void mc_fully_connected_w16_s8(const mc_fc_s8_t *p, const int8_t *in, int8_t *ou
 #ifdef MC_CONV_SIMD
         acc4_t s;
         s.s0 = bias[o], s.s1 = bias[o + 1], s.s2 = bias[o + 2], s.s3 = bias[o + 3];
-        s = dot_4rows_w16(xs, w, chunks, s);
+        s = mc_dot_4rows_w16(xs, w, chunks, s);
         acc[o - g] = s.s0, acc[o - g + 1] = s.s1, acc[o - g + 2] = s.s2, acc[o - g + 3] = s.s3;
 #else
         for (r = 0; r < 4; ++r) acc[o - g + r] = dot_row_w16(x, xs, w, n, 4, r, MC_READ_S32(&bias[o + r]));

@@ -19,6 +19,8 @@ def _fc_schedules(op: Op, isas: tuple[str, ...]) -> list[Schedule]:
     of weights, as for CONV_2D: flash for speed, bounded; and for 4 rows or more: fewer rows do not
     pay for widening the inputs); the Helium kernel first where there is one."""
     isa, x, w = best_isa(isas), op.inputs[0], op.inputs[1]
+    if x.dtype == "int16":
+        return conv16.fc_schedules(op, isas)
     if x.dtype != "int8":
         return [FcSchedule(isa)]
     fast = [FcSchedule(isa, "int8")]
@@ -155,6 +157,8 @@ def _conv_schedules(op: Op, isas: tuple[str, ...]) -> list[ConvSchedule]:
     rows are short), and for 1x1 filters without padding the 1x1 kernel (the default on DSP
     targets, where it pays: widened inputs, SMLAD)."""
     isa, w = best_isa(isas), op.inputs[1]
+    if op.inputs[0].dtype == "int16" and len(w.shape) == 4:
+        return conv16.conv_schedules(op, isas)
     if op.inputs[0].dtype != "int8" or len(w.shape) != 4:
         return [ConvSchedule(isa)]
     short = w.shape[2] * w.shape[3] < SHORT_ROW

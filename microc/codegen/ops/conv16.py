@@ -2,17 +2,80 @@
 runtime_c/src/mc_conv_s16.c).
 
 16x8: int16 activations (symmetric, zero point 0), int8 weights, int64 (or int32) bias, requantized per
-output channel as TFLM's reference_integer_ops do; the multipliers are computed here."""
+output channel as TFLM's reference_integer_ops do; the multipliers are computed here. The schedules with
+int16 weights (CONV_2D kernel "gemm", FULLY_CONNECTED and TRANSPOSE_CONV weights "int16"; the default on
+DSP targets, where SMLAD pairs the int16 inputs with them) lay the weights out as mc_conv.h's matrix
+products take them (runtime_c/src/mc_conv_s16_gemm.c)."""
 from __future__ import annotations
 
 import numpy as np
 
-from microc.codegen.lowering import LoweringContext, lowering, unsupported
+from microc.codegen.lowering import LoweringContext, best_isa, lowering, unsupported
 from microc.codegen.ops.common import act_fields, c_init, folded_bias
 from microc.codegen.quant import per_channel_multipliers, reduced_multiplier
+from microc.codegen.schedule import ConvSchedule, FcSchedule, Schedule, TconvSchedule
 from microc.ir import Op, Tensor
 
 TOTAL_SHIFT_MAX = 62  # mc_requantize64 shifts an int64 by 15 - shift
+GEMM_MAX_K = 1024  # MC_S16_GEMM_MAX_K: the gathered inputs live on the stack (2 bytes each)
+
+
+def _ceil4(n: int) -> int:
+    return -(-n // 4) * 4
+
+
+def s16_weight_words(flat: np.ndarray) -> np.ndarray:
+    """[out, K] int8 weights as the 16x8 matrix products take them (mc_conv.h): K padded with zeros to
+    a multiple of 4, out to one of 4 (zero channels); per block of 4 channels [K / 4][4][2] int32 words
+    of two int16 lanes (w[k], w[k + 1])."""
+    rows, k = _ceil4(flat.shape[0]), _ceil4(flat.shape[1])
+    w = np.zeros((rows, k), np.int32)
+    w[:flat.shape[0], :flat.shape[1]] = flat
+    words = (w[:, 0::2] & 0xFFFF) | (w[:, 1::2] << 16)  # [rows, K / 2]
+    return words.reshape(rows // 4, 4, k // 4, 2).transpose(0, 2, 1, 3).reshape(-1).astype(np.int32)
+
+
+def _w16(ctx: LoweringContext, words: np.ndarray) -> str:
+    return f"(const int8_t *){ctx.const(words, 'w16', 'int32_t')}"
+
+
+def _wide(schedule: Schedule | None) -> bool:
+    """The layer runs a matrix product over int16 weights."""
+    return schedule is not None and getattr(schedule, "weights", "int8") == "int16"
+
+
+def _offered(isa: str, plain: Schedule, wide: Schedule, fits: bool) -> list[Schedule]:
+    """The plain loops and the int16-weight schedule where its gathered inputs fit the stack: the
+    latter first on DSP targets (SMLAD; the plain loops take 10 to 20 instructions per product there)."""
+    if not fits:
+        return [plain]
+    return [wide, plain] if isa == "dsp" else [plain, wide]
+
+
+def conv_schedules(op: Op, isas: tuple[str, ...]) -> list[Schedule]:
+    isa = best_isa(isas)
+    return _offered(isa, ConvSchedule(isa), ConvSchedule(isa, "gemm", False, "int16"),
+                    _ceil4(int(np.prod(op.inputs[1].shape[1:]))) <= GEMM_MAX_K)
+
+
+def fc_schedules(op: Op, isas: tuple[str, ...]) -> list[Schedule]:
+    isa, w = best_isa(isas), op.inputs[1]
+    return _offered(isa, FcSchedule(isa), FcSchedule(isa, "int16"),
+                    len(w.shape) == 2 and _ceil4(w.shape[1]) <= GEMM_MAX_K)
+
+
+def _tconv_patch_len(op: Op) -> int:
+    """The most input pixels one output pixel gathers, times in_c rounded up to 4."""
+    k_h, k_w = op.inputs[1].shape[1:3]
+    s_h, s_w = op.attrs.get("stride", (1, 1))
+    return -(-k_h // s_h) * -(-k_w // s_w) * _ceil4(op.inputs[1].shape[3])
+
+
+def _tconv_schedules(op: Op, isas: tuple[str, ...]) -> list[Schedule]:
+    isa = best_isa(isas)
+    if op.inputs[2].dtype != "int16" or len(op.inputs[1].shape) != 4:
+        return [TconvSchedule(isa)]
+    return _offered(isa, TconvSchedule(isa), TconvSchedule(isa, "int16"), _tconv_patch_len(op) <= GEMM_MAX_K)
 
 
 def check_int16(op: Op, x: Tensor, w: Tensor, out: Tensor) -> None:
@@ -28,9 +91,9 @@ def check_int16(op: Op, x: Tensor, w: Tensor, out: Tensor) -> None:
 
 
 def s16_requant(op: Op, ctx: LoweringContext, x: Tensor, w: Tensor, bias: Tensor | None, out: Tensor,
-                wide: bool) -> str:
-    """The mc_s16_requant_t initializer: weights, int64 bias, per-channel multipliers and shifts
-    (reduced to 16 bits when `wide`: TFLM's int64 MultiplyByQuantizedMultiplier)."""
+                wide: bool, weights: str | None = None) -> str:
+    """The mc_s16_requant_t initializer: weights (the model's, or `weights`), int64 bias, per-channel
+    multipliers and shifts (reduced to 16 bits when `wide`: TFLM's int64 MultiplyByQuantizedMultiplier)."""
     channels = out.shape[-1]
     mult, shift = per_channel_multipliers(x, w, out)
     if wide:
@@ -42,7 +105,7 @@ def s16_requant(op: Op, ctx: LoweringContext, x: Tensor, w: Tensor, bias: Tensor
         shift = np.array([p[1] for p in pairs], np.int32)
     b = np.zeros(channels, np.int64) if bias is None else bias.data.astype(np.int64).reshape(-1)
     lo, hi = act_fields(op, out).values()
-    return c_init({"weights": ctx.const(w.data, "w", "int8_t"), "bias": ctx.const(b, "bias", "int64_t"),
+    return c_init({"weights": weights or ctx.const(w.data, "w", "int8_t"), "bias": ctx.const(b, "bias", "int64_t"),
                    "multiplier": ctx.const(mult, "mult", "int32_t"),
                    "shift": ctx.const(shift, "shift", "int32_t"),
                    "wide": int(wide), "act_min": lo, "act_max": hi})
@@ -50,8 +113,8 @@ def s16_requant(op: Op, ctx: LoweringContext, x: Tensor, w: Tensor, bias: Tensor
 
 def _requant_of(op: Op, ctx: LoweringContext, biases: tuple[str, ...] = ("int64", "int32")) -> str:
     """Inputs (input, weights, bias) of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED checked, and their
-    mc_s16_requant_t: TFLM accumulates in int64 with an int64 bias (or none), in int32 with an int32
-    one."""
+    mc_s16_requant_t (the weights as int16 words when the schedule says so): TFLM accumulates in int64
+    with an int64 bias (or none), in int32 with an int32 one."""
     x, w, out = op.inputs[0], op.inputs[1], op.outputs[0]
     bias = op.inputs[2] if len(op.inputs) > 2 else None
     if not w.is_const or (bias is not None and not bias.is_const):
@@ -59,12 +122,16 @@ def _requant_of(op: Op, ctx: LoweringContext, biases: tuple[str, ...] = ("int64"
     check_int16(op, x, w, out)
     if bias is not None and bias.dtype not in biases:
         raise unsupported(op, f"int16 {op.type} needs an {' or '.join(biases)} bias, not {bias.dtype}")
-    return s16_requant(op, ctx, x, w, bias, out, bias is None or bias.dtype == "int64")
+    words = _w16(ctx, s16_weight_words(w.data.reshape(w.shape[0], -1))) if _wide(ctx.schedule) else None
+    return s16_requant(op, ctx, x, w, bias, out, bias is None or bias.dtype == "int64", words)
 
 
 def lower_conv2d_s16(op: Op, ctx: LoweringContext, geom: str) -> str:
-    p = ctx.struct("mc_conv2d_s16_t", "conv", {"g": geom, "q": _requant_of(op, ctx)})
-    return f"mc_conv2d_s16({p}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+    wide = _wide(ctx.schedule)
+    patch_len = _ceil4(int(np.prod(op.inputs[1].shape[1:]))) if wide else 0
+    p = ctx.struct("mc_conv2d_s16_t", "conv", {"g": geom, "q": _requant_of(op, ctx), "patch_len": patch_len})
+    kernel = "mc_conv2d_gemm_s16" if wide else "mc_conv2d_s16"
+    return f"{kernel}({p}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
 
 def lower_depthwise_s16(op: Op, ctx: LoweringContext, common: dict) -> str:
@@ -80,7 +147,8 @@ def lower_fully_connected_s16(op: Op, ctx: LoweringContext) -> str:
     out_f, in_f = w.shape
     p = ctx.struct("mc_fc_s16_t", "fc", {"batches": x.size // in_f, "in_features": in_f,
                                          "out_features": out_f, "q": _requant_of(op, ctx)})
-    return f"mc_fully_connected_s16({p}, {ctx.ptr(x)}, {ctx.ptr(op.outputs[0])});"
+    kernel = "mc_fully_connected_w16_s16" if _wide(ctx.schedule) else "mc_fully_connected_s16"
+    return f"{kernel}({p}, {ctx.ptr(x)}, {ctx.ptr(op.outputs[0])});"
 
 
 # ---- TRANSPOSE_CONV: inputs output_shape, weights [out_c, k_h, k_w, in_c], input, bias ----
@@ -96,7 +164,7 @@ def _tconv_geometry(op: Op) -> str:
                    "stride_h": s_h, "stride_w": s_w, "pad_top": pad_top, "pad_left": pad_left})
 
 
-@lowering("TRANSPOSE_CONV")
+@lowering("TRANSPOSE_CONV", schedules=_tconv_schedules)
 def lower_transpose_conv(op: Op, ctx: LoweringContext) -> str:
     w, x, out = op.inputs[1], op.inputs[2], op.outputs[0]
     bias = op.inputs[3] if len(op.inputs) > 3 else None
@@ -117,8 +185,14 @@ def lower_transpose_conv(op: Op, ctx: LoweringContext) -> str:
         check_int16(op, x, w, out)
         if bias is not None and bias.dtype not in ("int16", "int64"):
             raise unsupported(op, f"int16 TRANSPOSE_CONV needs an int64 (or int16) bias, not {bias.dtype}")
-        p = ctx.struct("mc_tconv_s16_t", "tconv", {"g": g, "q": s16_requant(op, ctx, x, w, bias, out, True)})
-        return f"mc_transpose_conv_s16({p}, {args});"
+        if not _wide(ctx.schedule):
+            p = ctx.struct("mc_tconv_s16_t", "tconv", {"g": g, "q": s16_requant(op, ctx, x, w, bias, out, True)})
+            return f"mc_transpose_conv_s16({p}, {args});"
+        taps = w.data.transpose(1, 2, 0, 3).reshape(-1, w.shape[0], w.shape[3])  # [tap][out_c][in_c]
+        words = _w16(ctx, np.concatenate([s16_weight_words(t) for t in taps]))
+        p = ctx.struct("mc_tconv_s16_t", "tconv", {"g": g, "q": s16_requant(op, ctx, x, w, bias, out, True, words),
+                                                   "patch_len": _tconv_patch_len(op)})
+        return f"mc_transpose_conv_w16_s16({p}, {args});"
     if w.dtype != "int8" or (bias is not None and bias.dtype != "int32"):
         raise unsupported(op, "int8 TRANSPOSE_CONV needs int8 weights and an int32 bias")
     for t in (x, out):
