@@ -69,7 +69,9 @@ def two_variables(dtype):
     b.op("ADD", [v, x], [s])
     b.op("ASSIGN_VARIABLE", [h1, s], [])
     b.op("ASSIGN_VARIABLE", [h2, x], [])
-    b.op("READ_VARIABLE", [h2], [r])          # after the assignment: this invoke's input
+    h3 = b.tensor("h3", (), "resource")       # a second handle of the same variable
+    b.op("VAR_HANDLE", [], [h3], container="c", shared_name="last")
+    b.op("READ_VARIABLE", [h3], [r])          # after the assignment: this invoke's input
     y = _io(b, "y", shape, dtype)
     b.op("SUB", [p, r], [y])
     b.inputs([x])

@@ -44,7 +44,7 @@ class _Variables:
     def assigned(self, key: int, value: Tensor) -> Tensor:
         """The variable, made from the first value assigned to it (TFLM's MicroResourceVariables::Allocate)."""
         if key not in self.tensors:
-            fill = value.quant.zp & 0xFF if value.quant is not None and value.quant.scale.size else 0
+            fill = int(value.quant.zero_point[0]) & 0xFF if value.quant is not None else 0  # int8-cast
             self.tensors[key] = Tensor(name=self.keys[key][1] or f"variable{key}", shape=tuple(value.shape),
                                        dtype=value.dtype, quant=value.quant, variable=True, reset_fill=fill)
         return self.tensors[key]
