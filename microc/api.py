@@ -54,9 +54,24 @@ def compile(model: str | Path, board: str = DEFAULT_BOARD, output: str | Path | 
                          tree_strategy=tree_strategy, schedules=schedules, tuning=tuning, tuning_db=tuning_db)
 
 
-def default_output(model: str | Path, board: str) -> Path:
-    """Where `deploy` (and `compile` without `output`) put the project."""
-    return Path("microc-out") / f"{Path(model).stem}-{board}"
+def compile_models(models: Sequence[str | Path], board: str = DEFAULT_BOARD, output: str | Path | None = None, *,
+                   name: str | None = None, optimize: str = "balanced", stack_bytes: int | None = None,
+                   tuning: bool = True, tuning_db: str | Path | None = None, stack_hop: int | None = None) -> list:
+    """Compile several models into one project whose firmware holds them all (one shared arena, each
+    model's C under its own name; docs/boards.md). `name` names the firmware. With `stack_hop` (two
+    models) the firmware also serves a pipeline, last: the first model over windows `stack_hop` input
+    elements apart, its outputs stacked into the second's input (TFLM's micro_speech). Returns a
+    CompileResult per model (and the pipeline); run one with run(project, model=INDEX or NAME)."""
+    from microc.pipeline import compile_models as compile_all
+    output = default_output(models, board) if output is None else output
+    return compile_all(models, board, output, name, optimize, stack_bytes, tuning, tuning_db, stack_hop)
+
+
+def default_output(model: str | Path | Sequence[str | Path], board: str) -> Path:
+    """Where `deploy` (and `compile` without `output`) put the project: microc-out/<model>-<board>, or
+    <model>+<model>+...-<board> for several."""
+    models = [model] if isinstance(model, (str, Path)) else list(model)
+    return Path("microc-out") / f"{'+'.join(Path(m).stem for m in models)}-{board}"
 
 
 def build(project: str | Path):
@@ -67,7 +82,7 @@ def build(project: str | Path):
 
 
 def run(project: str | Path, inputs=None, *, samples: int = 10, seed: int = 0, verify: bool = False,
-        port: str | None = None, timeout: float = 120.0):
+        port: str | None = None, timeout: float = 120.0, model: int | str | None = None):
     """Run a built project on its board (host process, QEMU, or a board on serial `port`).
 
     `inputs`: a .npy path or an array holding one input or N inputs along a leading axis (models with
@@ -75,7 +90,8 @@ def run(project: str | Path, inputs=None, *, samples: int = 10, seed: int = 0, v
     inputs from `seed`. With verify=True every output is compared with TensorFlow Lite Micro
     (onnxruntime for .onnx). Returns a microc.runner.session.RunReport (match, samples,
     instructions, per-layer instructions, to_json()) - or, for a project compiled with selftest=N, a
-    microc.runner.selftest.SelftestResult (passed, output)."""
+    microc.runner.selftest.SelftestResult (passed, output). `model`: which model of a project of several
+    (its index or name; required there)."""
     from microc.boards import load_board
     from microc.pipeline import read_manifest
     from microc.runner.session import run_project
@@ -86,7 +102,7 @@ def run(project: str | Path, inputs=None, *, samples: int = 10, seed: int = 0, v
         return run_selftest_project(project, timeout)
     input_file, arrays = (inputs, None) if isinstance(inputs, (str, Path)) else (None, inputs)
     return run_project(Path(project), input_file=input_file, inputs=arrays, samples=samples, seed=seed,
-                       verify=verify, port=port, timeout=timeout)
+                       verify=verify, port=port, timeout=timeout, model=model)
 
 
 def verify(project: str | Path, inputs=None, **options):
@@ -123,6 +139,28 @@ def deploy(model: str | Path, board: str = DEFAULT_BOARD, output: str | Path | N
     build(output)
     progress(f"running on {board}" + (" and verifying" if verify else ""))
     return run(output, samples=samples, seed=seed, verify=verify, timeout=timeout)
+
+
+def deploy_models(models: Sequence[str | Path], board: str = DEFAULT_BOARD, output: str | Path | None = None, *,
+                  samples: int = 10, seed: int = 0, verify: bool = False, timeout: float = 120.0,
+                  name: str | None = None, optimize: str = "balanced", stack_bytes: int | None = None,
+                  progress: Progress = _quiet, tuning: bool = True, tuning_db: str | Path | None = None,
+                  stack_hop: int | None = None) -> list:
+    """compile_models, build, and run each model of the one firmware in turn (options as deploy).
+    Returns a RunReport per model."""
+    from microc.boards import load_board
+    check_runnable(load_board(board), None)
+    output = default_output(models, board) if output is None else Path(output)
+    progress(f"compiling {len(models)} models for {board}")
+    compiled = compile_models(models, board, output, name=name, optimize=optimize, stack_bytes=stack_bytes,
+                              tuning=tuning, tuning_db=tuning_db, stack_hop=stack_hop)
+    progress(f"building {output}")
+    build(output)
+    reports = []
+    for i, c in enumerate(compiled):
+        progress(f"running model {i} ({c.name}) on {board}" + (" and verifying" if verify else ""))
+        reports.append(run(output, samples=samples, seed=seed, verify=verify, timeout=timeout, model=i))
+    return reports
 
 
 def bench(models: Sequence[str | Path], boards: Sequence[str] = (DEFAULT_BOARD,), samples: int = 1,

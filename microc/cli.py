@@ -126,12 +126,26 @@ def _quantize_options(f):
                         "first (kept as model/quantized.tflite).")(f)
 
 
+_stack_hop = click.option("--stack-hop", type=click.IntRange(min=1), metavar="N",
+                          help="With two MODELs: the firmware also serves a pipeline (the last --model "
+                          "index): the first model over windows N input elements apart, its outputs stacked "
+                          "into the second's input (e.g. an audio front end and its keyword model).")
+
+
+def _one_model_options(models, **options) -> None:
+    """Options that belong to a single model are refused for a project of several."""
+    given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v]
+    if len(models) > 1 and given:
+        raise MicrocError(f"{', '.join(given)} applies to a project of one model, not to {len(models)} models")
+
+
 @main.command("compile")
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("models", nargs=-1, required=True, metavar="MODEL...", type=click.Path(dir_okay=False))
 @_board
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Project folder to write (replaced if it is a microc project).")
-@click.option("--name", help="C name of the model (default: from the file name).")
+@click.option("--name", help="C name of the model, or of the firmware of several (default: from the file "
+              "names).")
 @_quantize_options
 @click.option("--selftest", type=click.IntRange(min=0), default=0, metavar="N",
               help="Embed N inputs with TensorFlow Lite Micro's outputs: the firmware checks itself and "
@@ -143,17 +157,35 @@ def _quantize_options(f):
 @_schedule
 @_db
 @_no_tuning
-def compile_cmd(model, board, out_dir, name, quantize, calibration, method, selftest, input_shapes, optimize,
-                stack_bytes, tree_strategy, schedules, tuning_db, no_tuning):
-    """Compile MODEL to C and render a project for BOARD into a folder."""
+@_stack_hop
+def compile_cmd(models, board, out_dir, name, quantize, calibration, method, selftest, input_shapes, optimize,
+                stack_bytes, tree_strategy, schedules, tuning_db, no_tuning, stack_hop):
+    """Compile MODEL to C and render a project for BOARD into a folder.
+
+    Several MODELs make one project whose firmware holds them all: one shared arena, each model's C
+    under its own name; 'microc run PROJECT --model I' runs model I (docs/boards.md)."""
+    _one_model_options(models, quantize=quantize, selftest=selftest, input_shape=input_shapes,
+                       trees=tree_strategy, schedule=schedules)
+    _needs_two(models, stack_hop)
+    if len(models) > 1:
+        for res in api.compile_models(models, board, out_dir, name=name, optimize=optimize,
+                                      stack_bytes=stack_bytes, tuning=not no_tuning, tuning_db=tuning_db,
+                                      stack_hop=stack_hop):
+            _compiled_line(res, res.name)
+        return
+    model = models[0]
     res = api.compile(model, board, out_dir, name=name, quantize=quantize, calibration=calibration,
                       method=method, selftest=selftest, input_shapes=input_shapes, optimize=optimize,
                       stack_bytes=stack_bytes, tree_strategy=tree_strategy, schedules=schedules,
                       tuning=not no_tuning, tuning_db=tuning_db)
     if res.quantization is not None:
         click.echo("\n".join(res.quantization.lines()))
+    _compiled_line(res, Path(model).name)
+
+
+def _compiled_line(res, what: str) -> None:
     m = res.metadata
-    click.echo(f"compiled {Path(model).name} for {res.board} into {res.out_dir}: {len(m['layers'])} layers, "
+    click.echo(f"compiled {what} for {res.board} into {res.out_dir}: {len(m['layers'])} layers, "
                f"arena {m['arena_bytes']:,} B (lower bound {m['lower_bound_bytes']:,} B), "
                f"weights {m['weight_bytes']:,} B")
     tuned = m.get("tuning", {}).get("tuned_layers")
@@ -192,23 +224,26 @@ def flash_cmd(project, port, dry_run):
 @_json
 @click.option("--port", help="Serial port of a real board (e.g. /dev/ttyACM0) instead of the emulator.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for any device reply.")
-def run_cmd(project, input_file, samples, seed, verify, as_json, port, timeout):
+@click.option("--model", "model", metavar="INDEX|NAME", help="Which model of a project of several to run "
+              "(required there).")
+def run_cmd(project, input_file, samples, seed, verify, as_json, port, timeout, model):
     """Run a built project on its board (host, QEMU, or --port) and report outputs and cost."""
     from microc.runner.selftest import SelftestResult
     result = api.run(project, input_file, samples=samples, seed=seed, verify=verify, port=port,
-                     timeout=timeout)
+                     timeout=timeout, model=model)
     if isinstance(result, SelftestResult):
         click.echo(json.dumps(result.to_json()) if as_json else result.output.rstrip())
         sys.exit(0 if result.passed else 1)
-    _finish(result, as_json, verify, Path(project))
+    _finish(result, as_json, verify, Path(project), record=model is None)
 
 
 @main.command("deploy")
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("models", nargs=-1, required=True, metavar="MODEL...", type=click.Path(dir_okay=False))
 @_board
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False),
-              help="Project folder (default: ./microc-out/<model>-<board>).")
-@click.option("--name", help="C name of the model (default: from the file name).")
+              help="Project folder (default: ./microc-out/<model>-<board>, <model>+<model>-<board> for several).")
+@click.option("--name", help="C name of the model, or of the firmware of several (default: from the file "
+              "names).")
 @_samples
 @_seed
 @_verify
@@ -222,9 +257,23 @@ def run_cmd(project, input_file, samples, seed, verify, as_json, port, timeout):
 @_schedule
 @_db
 @_no_tuning
-def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, timeout, quantize, calibration,
-               method, input_shapes, optimize, stack_bytes, tree_strategy, schedules, tuning_db, no_tuning):
-    """Compile, build and run MODEL on BOARD in one step."""
+@_stack_hop
+def deploy_cmd(models, board, out_dir, name, samples, seed, verify, as_json, timeout, quantize, calibration,
+               method, input_shapes, optimize, stack_bytes, tree_strategy, schedules, tuning_db, no_tuning,
+               stack_hop):
+    """Compile, build and run MODEL on BOARD in one step.
+
+    Several MODELs make one firmware holding them all (docs/boards.md); each model runs in turn on it,
+    verified on its own with --verify."""
+    _one_model_options(models, quantize=quantize, input_shape=input_shapes, trees=tree_strategy,
+                       schedule=schedules)
+    _needs_two(models, stack_hop)
+    if len(models) > 1:
+        _deploy_models(models, board, out_dir, name, samples, seed, verify, as_json, timeout, optimize,
+                       stack_bytes, tuning_db, no_tuning, stack_hop)
+        return
+    model = models[0]
+
     def compiled(res) -> None:
         if res.quantization is not None and not as_json:
             click.echo("\n".join(res.quantization.lines()), err=True)
@@ -238,6 +287,33 @@ def deploy_cmd(model, board, out_dir, name, samples, seed, verify, as_json, time
                             on_compiled=compiled, tuning=not no_tuning, tuning_db=tuning_db)
         step("writing the report")
         _finish(report, as_json, verify, out_dir, html=True)
+
+
+def _needs_two(models, stack_hop) -> None:
+    if stack_hop is not None and len(models) != 2:
+        raise MicrocError(f"--stack-hop chains two models, not {len(models)}")
+
+
+def _deploy_models(models, board, out_dir, name, samples, seed, verify, as_json, timeout, optimize, stack_bytes,
+                   tuning_db, no_tuning, stack_hop) -> None:
+    """deploy of several models: one JSON object {"project", "match", "models": [each run's]} or each
+    model's report in turn; exit 1 unless every model matched (with --verify)."""
+    from microc.report import print_report
+    out_dir = Path(out_dir or api.default_output(models, board))
+    with _progress("deploying") as step:
+        reports = api.deploy_models(models, board, out_dir, samples=samples, seed=seed, verify=verify,
+                                    timeout=timeout, name=name, optimize=optimize, stack_bytes=stack_bytes,
+                                    progress=step, tuning=not no_tuning, tuning_db=tuning_db,
+                                    stack_hop=stack_hop)
+    match = all(r.match for r in reports) if verify else None
+    if as_json:
+        click.echo(json.dumps({"project": str(out_dir), "match": match, "models": [r.to_json() for r in reports]}))
+    else:
+        for i, r in enumerate(reports):
+            click.echo(f"model {i}: {r.metadata['name']}")
+            print_report(r)
+    if verify and not match:
+        sys.exit(1)
 
 
 @contextlib.contextmanager
@@ -356,11 +432,12 @@ def boards_cmd():
         click.echo(f"{b.name:{width}}  {b.description}")
 
 
-def _finish(report, as_json: bool, verify: bool, project: Path, html: bool = False) -> None:
-    """Print the run, keep it in the project for 'microc report' (and with `html`, write the report)."""
+def _finish(report, as_json: bool, verify: bool, project: Path, html: bool = False, record: bool = True) -> None:
+    """Print the run, keep it in the project for 'microc report' (and with `html`, write the report);
+    the run of one model of several is not kept (the report covers projects of one model)."""
     from microc.project_report import record_run
     from microc.report import print_report
-    page = record_run(project, report.to_json(), html)
+    page = record_run(project, report.to_json(), html) if record else None
     if as_json:
         click.echo(json.dumps(report.to_json()))
     else:

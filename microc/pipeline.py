@@ -92,28 +92,125 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
     return CompileResult(out_dir, name, board.name, model.metadata, quantized)
 
 
+SHARED_ARENA = "mc_shared_arena"  # the arena of a project of several models (model/mc_shared_arena.c)
+
+
+def compile_models(model_paths, board_name: str, out_dir: str | Path, name: str | None = None,
+                   optimize: str = "balanced", stack_bytes: int | None = None, tuning: bool = True,
+                   tuning_db: str | Path | None = None, stack_hop: int | None = None) -> list[CompileResult]:
+    """One project whose firmware holds several models (docs/boards.md, "Several models in one
+    firmware"): each model's C is prefixed with its own name (from its file, made unique), they share one
+    arena (they run one at a time; each model's state stays its own), and the runner addresses one by
+    its index (SELECT, docs/protocol.md). `name` names the firmware (default: the models' names joined).
+    With `stack_hop` (two models), the firmware also serves, as the last model, a pipeline
+    (microc.codegen.chain): the first model over windows `stack_hop` elements apart, its outputs
+    stacked into the second's input. Returns one CompileResult per model (and the pipeline), in order."""
+    from types import SimpleNamespace
+
+    from microc.boards import load_board
+    from microc.project import check_fits, render_project
+    paths = [Path(p).resolve() for p in model_paths]
+    if len(paths) < 2:
+        raise MicrocError("a project of several models needs at least two models")
+    if len(paths) + (stack_hop is not None) > 255:
+        raise MicrocError(f"{len(paths)} models: a firmware serves at most 255")
+    board = load_board(board_name)
+    if stack_bytes:
+        board = replace(board, stack_bytes=stack_bytes)
+    graphs = [load_model(p) for p in paths]
+    names = unique_names([c_identifier(g.name) for g in graphs])
+    firmware = c_identifier(name or "_".join(names))
+    db = Path(tuning_db) if tuning_db else None
+    models = [_generate_fitting(g, n, board, optimize, None, tuning, db, SHARED_ARENA)
+              for g, n in zip(graphs, names)]
+    arena = max(m.arena_array_bytes for m in models)
+    chain = _chain(models, stack_hop, names) if stack_hop is not None else None
+    own = chain.metadata["arena_bytes"] if chain else 0  # the pipeline's window and stacked outputs
+    check_fits(SimpleNamespace(metadata=_combined_needs(models, arena + own)), board)
+    entries = [{"name": m.name, "model": str(p), "model_hash": g.source_hash}
+               for m, p, g in zip(models, paths, graphs)]
+    if chain is not None:
+        entries.append({"name": chain.name, "model": " -> ".join(e["model"] for e in entries),
+                        "model_hash": chain.metadata["model_hash"], "chain": {"models": [0, 1], "hop": stack_hop}})
+        models.append(chain)
+    out_dir = Path(out_dir)
+    with _atomic_dir(out_dir) as tmp:
+        (tmp / "model").mkdir()
+        for model, entry in zip(models, entries):
+            model.metadata["stack_reserve_bytes"] = board.stack_bytes
+            entry["metadata"] = f"model/{model.name}.json"
+            for fname, text in model.files.items():
+                (tmp / "model" / fname).write_text(text)
+            (tmp / entry["metadata"]).write_text(json.dumps(model.metadata, indent=2) + "\n")
+        (tmp / "model" / f"{SHARED_ARENA}.c").write_text(_shared_arena_source(names, arena))
+        served = [m.name for m in models]
+        render_project(tmp, board, firmware, models=served, arena_objects=[*served, SHARED_ARENA])
+        manifest = {"name": firmware, "board": board.name, "models": entries, "shared_arena_bytes": arena}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return [CompileResult(out_dir, m.name, board.name, m.metadata) for m in models]
+
+
+def _chain(models: list[GeneratedModel], hop: int, names: list[str]) -> GeneratedModel:
+    """The pipeline model of --stack-hop, named `pipeline` (or `pipeline_2`, ... past the models' names)."""
+    from microc.codegen.chain import generate_chain
+    if len(models) != 2:
+        raise MicrocError(f"--stack-hop chains two models, not {len(models)}")
+    return generate_chain(unique_names([*names, "pipeline"])[-1], models[0], models[1], hop)
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """C names for the models of one firmware: a name taken (or another's `<name>_weights`, a file of
+    its own) gets `_2`, `_3`, ..."""
+    taken: set[str] = set()
+    out = []
+    for n in names:
+        candidate, k = n, 2
+        while candidate in taken or f"{candidate}_weights" in taken:
+            candidate, k = f"{n}_{k}", k + 1
+        taken |= {candidate, f"{candidate}_weights"}
+        out.append(candidate)
+    return out
+
+
+def _combined_needs(models: list[GeneratedModel], arena: int) -> dict:
+    """What check_fits reads, for the whole firmware: every model's layers and weights, one arena (the
+    largest), every model's state."""
+    largest = max((m.metadata["largest_array"] for m in models), key=lambda a: a["bytes"])
+    return {"layers": [l for m in models for l in m.metadata["layers"]],
+            "weight_bytes": sum(m.metadata["weight_bytes"] for m in models),
+            "arena_bytes": arena + sum(m.metadata["state_bytes"] for m in models), "largest_array": largest}
+
+
+def _shared_arena_source(names: list[str], nbytes: int) -> str:
+    return "\n".join([f"/* Generated by microc: the activation arena of the models {', '.join(names)}, which the",
+                      " * firmware runs one at a time (the largest model's arena; each keeps its own state). */",
+                      "#include <stdint.h>", "",
+                      f"uint8_t {SHARED_ARENA}[{nbytes}] __attribute__((aligned(16)));", ""])
+
+
 def _generate_fitting(graph, name: str, board, optimize: str, schedules: dict | None, tuning: bool = False,
-                      tuning_db: Path | None = None) -> GeneratedModel:
+                      tuning_db: Path | None = None, shared_arena: str | None = None) -> GeneratedModel:
     from microc.codegen.schedule import isas_of
     from microc.tuning.apply import annotate, tuned_schedules
     isas = isas_of(board.features)
     tuned = tuned_schedules(graph, board, isas, tuning_db, schedules) if tuning else {}
     schedules = {**{step: s for step, (s, _) in tuned.items()}, **(schedules or {})}
-    model = _generate(graph, name, optimize, isas, schedules, board)
+    model = _generate(graph, name, optimize, isas, schedules, board, shared_arena)
     annotate(model.metadata, tuned, tuning_db, tuning)
     return model
 
 
-def _generate(graph, name: str, optimize: str, isas, schedules: dict, board) -> GeneratedModel:
+def _generate(graph, name: str, optimize: str, isas, schedules: dict, board,
+              shared_arena: str | None = None) -> GeneratedModel:
     from microc.errors import DoesNotFit
     from microc.project import check_fits
-    model = generate(graph, name, optimize, isas, schedules)
+    model = generate(graph, name, optimize, isas, schedules, shared_arena)
     try:
         check_fits(model, board)
     except DoesNotFit as balanced_error:
         if optimize != "balanced":
             raise
-        smaller = generate(graph, name, "memory", isas, schedules)  # more instructions; may fit
+        smaller = generate(graph, name, "memory", isas, schedules, shared_arena)  # more instructions; may fit
         try:
             check_fits(smaller, board)
         except DoesNotFit:
@@ -150,14 +247,50 @@ def _write_model(root: Path, model: GeneratedModel) -> None:
 
 
 def read_manifest(project: str | Path) -> dict:
+    """The project's manifest; for a project of several models, the firmware's (name, board, models)."""
     path = Path(project) / MANIFEST
     if not path.is_file():
         raise MicrocError(f"{project} is not a microc project (no {MANIFEST}); create one with 'microc compile'")
     return json.loads(path.read_text())
 
 
-def read_metadata(project: str | Path) -> dict:
-    return json.loads((Path(project) / "metadata.json").read_text())
+def model_index(project: str | Path, model: int | str | None) -> int | None:
+    """Which model of the project `model` (an index or a name) addresses: None for a project of one model
+    (its runs never send SELECT, as before), an index for a project of several."""
+    models = read_manifest(project).get("models")
+    if models is None:
+        if model not in (None, 0, "0", read_manifest(project)["name"]):
+            raise MicrocError(f"{project} holds one model; --model {model} names no other")
+        return None
+    names = [m["name"] for m in models]
+    if model is None:
+        raise MicrocError(f"{project} holds {len(models)} models ({', '.join(names)}): choose one with "
+                          "--model INDEX or NAME")
+    text = str(model)
+    if text in names:
+        return names.index(text)
+    if text.isdigit() and int(text) < len(models):
+        return int(text)
+    raise MicrocError(f"{project} has no model {model}: its models are "
+                      + ", ".join(f"{i} {n}" for i, n in enumerate(names)))
+
+
+def model_manifest(project: str | Path, index: int | None) -> dict:
+    """The manifest as one model sees it: a project of several models gives model `index`'s entry (its
+    name, model file and hash) over the firmware's board."""
+    manifest = read_manifest(project)
+    return manifest if index is None else {**manifest, **manifest["models"][index]}
+
+
+def metadata_path(project: str | Path, index: int | None = None) -> Path:
+    return Path(project) / ("metadata.json" if index is None else model_manifest(project, index)["metadata"])
+
+
+def read_metadata(project: str | Path, index: int | None = None) -> dict:
+    """Model `index`'s metadata (None: the project's one model)."""
+    if index is None and "models" in read_manifest(project):
+        raise MicrocError(f"{project} holds several models; this command reads a project of one")
+    return json.loads(metadata_path(project, index).read_text())
 
 
 @contextlib.contextmanager

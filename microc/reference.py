@@ -36,6 +36,22 @@ def reference_sequence(model_path: str | Path, samples: list[list[np.ndarray]],
     return [reference_outputs(model_path, sample, n_outputs) for sample in samples]
 
 
+def reference_chain(front: str | Path, back: str | Path, hop: int, frames: int, front_shape, back_shape,
+                    samples: list[list[np.ndarray]], n_outputs: int) -> list[list[np.ndarray]]:
+    """The pipeline of a firmware of two models (microc/codegen/chain.py) on the reference: per sample,
+    `front` over `frames` windows `hop` elements apart from its initial state, its outputs stacked into
+    `back`'s input."""
+    size = int(np.prod(front_shape))
+    out = []
+    for sample in samples:
+        x = np.asarray(sample[0]).reshape(-1)
+        windows = [[x[i * hop:i * hop + size].reshape(front_shape)] for i in range(frames)]
+        rows = reference_sequence(front, windows, 1)
+        stacked = np.concatenate([r[0].reshape(-1) for r in rows]).reshape(back_shape)
+        out.append(reference_outputs(back, [stacked], n_outputs))
+    return out
+
+
 _cache: dict[str, object] = {}
 
 

@@ -160,6 +160,8 @@ def version_1_info_frame() -> bytes:
     (encode_frame(0x04, b"\0\0\0\0\0"), 6),
     (encode_frame(0x01, b"x"), 6),
     (encode_frame(0x09, b"x"), 6),  # RESET takes no payload
+    (encode_frame(0x0A, b""), 6),  # SELECT takes a model index
+    (encode_frame(0x0A, b"\1"), 3),  # a firmware of one model has no model 1
     (header_only(0x02, 5000)[:-1] + b"\0", 7),  # a damaged header: its length is not acted on
 ])
 def test_malformed_frames_get_error_frames(device, frame, code):
@@ -199,6 +201,11 @@ def test_reset_restores_the_state_and_a_later_invoke_runs_again(device):
     device.reset()
     assert device.invoke().status == 0
     assert device.read_output(0, OUT) == expected_output(in0, in1)
+
+
+def test_select_on_a_firmware_of_one_model_answers_its_count(device):
+    assert device.select(0) == 1
+    assert device.info()["name"] == "fake"
 
 
 def test_a_read_longer_than_the_device_buffer_is_rejected(device):

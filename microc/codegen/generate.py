@@ -30,14 +30,18 @@ class GeneratedModel:
     files: dict[str, str]  # path relative to the model folder -> text
     metadata: dict
     plan: Plan
+    arena_array_bytes: int = 0  # the arena array: the plan's bytes and the slack ISA paths may read
 
 
 def generate(graph: Graph, name: str, optimize: str = "balanced", isas: tuple[str, ...] = ("portable",),
-             schedules: dict | None = None) -> GeneratedModel:
+             schedules: dict | None = None, shared_arena: str | None = None) -> GeneratedModel:
     """`optimize` (speed, balanced, memory) chooses the in-place variants the planner may use
     (microc/codegen/lowering.py in_place_candidates). `isas`: the board's ISA paths
     (schedule.isas_of(board.features)). `schedules`: per layer (step index in execution order, or an
-    operator type for all its layers) a Schedule or a dict of knobs over the default."""
+    operator type for all its layers) a Schedule or a dict of knobs over the default. `shared_arena`:
+    the C array (defined elsewhere, e.g. microc.project.multi) holding the activations of every model
+    of a firmware that runs them one after the other, instead of the model's own; its state stays its own.
+    Every symbol is prefixed with `name`, so models of different names link into one firmware."""
     check_supported(graph)
     graph = memory_order(graph)
     chosen = resolve_schedules(graph, isas, schedules or {})
@@ -59,17 +63,22 @@ def generate(graph: Graph, name: str, optimize: str = "balanced", isas: tuple[st
     sizes = {a.name: a.values.size * np.dtype(_np(a.ctype)).itemsize for a in ctx.arrays}
     weight_bytes = sum(sizes.values())
     largest = max(sizes, key=sizes.get, default=None)  # boards may limit one object's size (AVR)
+    array_bytes = arena_array_bytes(plan, chosen)
     files = {
         f"{name}.h": _header(graph, name, plan),
-        f"{name}.c": _source(graph, name, plan, ctx, calls, info,
-                             max((ARENA_SLACK.get(s.isa, 0) for s in chosen.values()), default=0)),
+        f"{name}.c": _source(graph, name, plan, ctx, calls, info, shared_arena, array_bytes),
         f"{name}_weights.c": _weights(name, ctx),
     }
     metadata = {**info, "lower_bound_bytes": plan.lower_bound_bytes, "optimize": optimize,
                  "planner": {**_planner_info(graph, plan), "patches": patch_info}, "weight_bytes": weight_bytes,
                 "largest_array": {"name": largest, "bytes": sizes[largest] if largest else 0},
                 "operators": graph.op_types(), "layers": layers}
-    return GeneratedModel(name, files, metadata, plan)
+    return GeneratedModel(name, files, metadata, plan, array_bytes)
+
+
+def arena_array_bytes(plan: Plan, chosen: dict[int, Schedule]) -> int:
+    """The arena array's size: the plan (at least 16 bytes) and the slack its ISA paths may read past it."""
+    return max(plan.arena_bytes, 16) + max((ARENA_SLACK.get(s.isa, 0) for s in chosen.values()), default=0)
 
 
 def _patched(graph: Graph, chosen: dict[int, Schedule], plan: Plan):
@@ -242,7 +251,7 @@ def _tensor_macros(p: str, t: Tensor) -> list[str]:
 
 
 def _source(graph: Graph, name: str, plan: Plan, ctx: LoweringContext, calls: list[str], info: dict,
-            slack: int) -> str:
+            shared_arena: str | None, array_bytes: int) -> str:
     n_in, n_out = len(graph.inputs), len(graph.outputs)
     externs = [f"extern const {a.ctype}{' MC_FLASH' if a.flash else ''} {a.name}[{a.values.size}];"
                for a in ctx.arrays]
@@ -261,7 +270,7 @@ def _source(graph: Graph, name: str, plan: Plan, ctx: LoweringContext, calls: li
 
 /* Every activation lives at a fixed offset planned at compile time ({plan.arena_bytes} bytes;
  * the layer-wise lower bound is {plan.lower_bound_bytes}). */
-static uint8_t {name}_arena[{max(plan.arena_bytes, 16) + slack}] __attribute__((aligned(16)));
+{_arena_decl(name, shared_arena, array_bytes)}
 
 static const uint32_t {name}_input_offsets[{n_in}] = {{{in_offs}}};
 static const uint32_t {name}_output_offsets[{n_out}] = {{{out_offs}}};
@@ -318,9 +327,16 @@ static const char {name}_info_json[] = {c_string(json.dumps(info, separators=(",
 const mc_model_t {name}_model = {{
   "{name}", {name}_info_json, {n_in}, {n_out}, {name}_input_bytes, {name}_output_bytes,
   {name}_input, {name}_output, {name}_invoke, {len(graph.ops)}, MC_LAYER_TICKS,
-  {name}_layer, {name}_arena, sizeof {name}_arena, {name}_reset
+  {name}_layer, {name}_arena, {array_bytes}u, {name}_reset
 }};
 """
+
+
+def _arena_decl(name: str, shared_arena: str | None, nbytes: int) -> str:
+    if shared_arena is None:
+        return f"static uint8_t {name}_arena[{nbytes}] __attribute__((aligned(16)));"
+    return "\n".join([f"/* Shared with the firmware's other models, which run one at a time. */",
+                      f"extern uint8_t {shared_arena}[];", f"#define {name}_arena {shared_arena}"])
 
 
 def _layer_function(name: str, calls: list[str]) -> str:

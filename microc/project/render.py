@@ -25,14 +25,21 @@ PLATFORM_DIR = "platform"
 ENTRY_POINTS = {"arduino": "mc_main"}
 
 
-def render_project(root: str | Path, board, name: str, selftest: int = 0) -> None:
+def render_project(root: str | Path, board, name: str, selftest: int = 0, models: list[str] | None = None,
+                   arena_objects: list[str] | None = None) -> None:
     """`selftest`: how many embedded samples main() checks (model/selftest_data.c, written by
-    write_selftest); 0 for a firmware that serves the runner protocol."""
+    write_selftest); 0 for a firmware that serves the runner protocol. `name` names the firmware;
+    `models`: the C names of the models it serves (default: the one model `name`), `arena_objects`: the
+    sources whose zero-initialised data the link script places in the arena region (default: `models`)."""
+    models = models or [name]
+    if selftest and len(models) > 1:
+        raise MicrocError("a self-test firmware holds one model")
     root = Path(root)
     family_dir = TEMPLATES / board.family
     if not family_dir.is_dir():
         raise MicrocError(f"board {board.name}: no templates for family '{board.family}' in {TEMPLATES}")
-    context = {"board": board, "name": name, "selftest": selftest, "regions": board.memory,
+    context = {"board": board, "name": name, "models": models, "arena_objects": arena_objects or models,
+               "selftest": selftest, "regions": board.memory,
                "platform_files": list(board.platform), "entry_point": ENTRY_POINTS.get(board.family, "main")}
     env = jinja2.Environment(loader=jinja2.FileSystemLoader([str(family_dir), str(TEMPLATES / "common")]),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,

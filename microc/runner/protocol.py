@@ -61,6 +61,7 @@ class Request(enum.IntEnum):
     STORE = 0x07
     LAYER = 0x08
     RESET = 0x09
+    SELECT = 0x0A
 
 
 class DeviceRejected(DeviceError):
@@ -185,6 +186,22 @@ class Device:
                 raise
             raise DeviceError("the device's firmware predates the RESET request (a stateful model needs "
                               "it): rebuild and flash the project") from None
+
+    def select(self, index: int) -> int:
+        """Address the firmware's model `index` from now on (SELECT); returns how many models it holds."""
+        _check_u8(index, "model index")
+        try:
+            body = self._request(Request.SELECT, bytes([index]))
+        except DeviceRejected as e:
+            if e.code == DeviceErrorCode.TYPE:
+                raise DeviceError("the device's firmware predates the SELECT request (a project of several "
+                                  "models needs it): rebuild and flash the project") from None
+            if e.code == DeviceErrorCode.RANGE:
+                raise DeviceError(f"the device's firmware has no model {index}") from None
+            raise
+        if len(body) != 1:
+            raise DeviceError(f"device answered SELECT with {len(body)} bytes, expected 1")
+        return body[0]
 
     def exit(self, code: int = 0) -> None:
         """Ask the device to stop with `code`. It answers first, but the answer may be lost as the

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from microc.errors import DeviceError, MicrocError
-from microc.pipeline import read_manifest, read_metadata
+from microc.pipeline import metadata_path, model_index, model_manifest, read_metadata
 from microc.runner.counter import CounterInfo
 from microc.verify import Comparison, as_samples, load_samples, make_samples, onnx_output_quanta
 
@@ -121,11 +121,13 @@ def _median(values: list[int | None]) -> int | None:
 
 def run_project(project: Path, input_file: str | None = None, samples: int = 10, seed: int = 0,
                 verify: bool = False, port: str | None = None, timeout: float = 120.0,
-                inputs=None) -> RunReport:
-    """`inputs`: arrays (microc.verify.as_samples) instead of a .npy `input_file` or random samples."""
+                inputs=None, model: int | str | None = None) -> RunReport:
+    """`inputs`: arrays (microc.verify.as_samples) instead of a .npy `input_file` or random samples.
+    `model`: which model of a project of several (index or name; the device is told with SELECT)."""
     from microc.boards import load_board
     from microc.build import BUILD_RESULT, read_build_result
-    manifest, metadata = read_manifest(project), read_metadata(project)
+    index = model_index(project, model)
+    manifest, metadata = model_manifest(project, index), read_metadata(project, index)
     board = load_board(manifest["board"])
     # A board on a port may have been built and flashed by its platform's own tools, not microc build;
     # the device's model hash still proves it runs this project's model.
@@ -139,8 +141,8 @@ def run_project(project: Path, input_file: str | None = None, samples: int = 10,
         inputs = make_samples(metadata["inputs"], samples, seed)
     # The reference (TFLM or onnxruntime) runs in a thread while the device runs: the host mostly waits.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        wanted = pool.submit(_reference, manifest["model"], metadata, inputs) if verify else None
-        with open_device(board, project, build, port, timeout) as device:
+        wanted = pool.submit(_reference, project, manifest, metadata, inputs) if verify else None
+        with open_device(board, project, build, port, timeout, index) as device:
             _check_identity(device.info(), metadata)
             cost = _Cost(board, getattr(device, "counter", None))
             if metadata.get("state_bytes"):  # the samples run in sequence from the initial state, as TFLM's
@@ -149,21 +151,22 @@ def run_project(project: Path, input_file: str | None = None, samples: int = 10,
             profiled, layers = _layer_costs(device, cost)
             device.exit(0)
             counter = getattr(device, "counter_info", CounterInfo("timer"))
-        comparison = _compare(manifest["model"], results, wanted.result()) if verify else None
+        comparison = _compare(manifest, results, wanted.result()) if verify else None
     report = RunReport(manifest["model"], board.name, metadata, build, results, comparison, layers, counter,
                        profiled)
     if report.stack_bytes:
-        _record_stack(project, report.stack_bytes)
-    if comparison is not None and not comparison.match:
+        _record_stack(metadata_path(project, index), report.stack_bytes)
+    if comparison is not None and not comparison.match and "chain" in manifest:
+        report.divergence_note = "a pipeline is not rerun layer by layer: run its models (--model) on its own"
+    elif comparison is not None and not comparison.match:
         failing = next((r.index for r in results if r.match is False), len(results) - 1)
-        _find_first_mismatch(report, manifest, inputs[failing], (board, project, build, port, timeout),
+        _find_first_mismatch(report, manifest, inputs[failing], (board, project, build, port, timeout, index),
                              inputs[:failing])
     return report
 
 
-def _record_stack(project: Path, stack_bytes: int) -> None:
-    """metadata.json keeps the measured stack beside the reserve the project was built with."""
-    path = Path(project) / "metadata.json"
+def _record_stack(path: Path, stack_bytes: int) -> None:
+    """The model's metadata keeps the measured stack beside the reserve the project was built with."""
     metadata = json.loads(path.read_text())
     metadata["stack_bytes"] = stack_bytes
     path.write_text(json.dumps(metadata, indent=2) + "\n")
@@ -185,8 +188,17 @@ def _find_first_mismatch(report: RunReport, manifest: dict, sample, device_args,
 
 
 @contextlib.contextmanager
-def open_device(board, project: Path, build: dict, port: str | None, timeout: float):
-    """The device serving the runner protocol: a serial port, the host executable, simavr, or QEMU."""
+def open_device(board, project: Path, build: dict, port: str | None, timeout: float, index: int | None = None):
+    """The device serving the runner protocol: a serial port, the host executable, simavr, or QEMU;
+    addressing model `index` of a firmware of several (None: a firmware of one, sent no SELECT)."""
+    with _open_device(board, project, build, port, timeout) as dev:
+        if index is not None:
+            dev.select(index)
+        yield dev
+
+
+@contextlib.contextmanager
+def _open_device(board, project: Path, build: dict, port: str | None, timeout: float):
     if port:
         from microc.runner.protocol import Device
         from microc.runner.transport import SerialTransport
@@ -252,14 +264,23 @@ def _layer_costs(device, cost: _Cost) -> tuple[LayerCost, list[LayerCost]]:
     return cost.of(device.invoke(per_layer=True))
 
 
-def _reference(model: str, metadata: dict, inputs) -> list[list[np.ndarray]]:
-    from microc.reference import reference_sequence
-    return reference_sequence(model, inputs, len(metadata["outputs"]))
+def _reference(project: Path, manifest: dict, metadata: dict, inputs) -> list[list[np.ndarray]]:
+    from microc.reference import reference_chain, reference_sequence
+    if "chain" in manifest:  # the pipeline of --stack-hop: its two models' references, chained the same way
+        front, back = (model_manifest(project, i) for i in manifest["chain"]["models"])
+        chain = metadata["chain"]
+        return reference_chain(front["model"], back["model"], chain["hop"], chain["frames"],
+                               read_metadata(project, manifest["chain"]["models"][0])["inputs"][0]["shape"],
+                               read_metadata(project, manifest["chain"]["models"][1])["inputs"][0]["shape"],
+                               inputs, len(metadata["outputs"]))
+    return reference_sequence(manifest["model"], inputs, len(metadata["outputs"]))
 
 
-def _compare(model: str, results: list[SampleResult], wanted: list[list[np.ndarray]]) -> Comparison:
+def _compare(manifest: dict, results: list[SampleResult], wanted: list[list[np.ndarray]]) -> Comparison:
     # QDQ ONNX models: outputs in int8 quanta, which onnxruntime rounds differently from TFLite.
-    comparison = Comparison(quanta=onnx_output_quanta(model) if Path(model).suffix == ".onnx" else None)
+    model = manifest["model"]
+    onnx = "chain" not in manifest and Path(model).suffix == ".onnx"
+    comparison = Comparison(quanta=onnx_output_quanta(model) if onnx else None)
     for res, want in zip(results, wanted):
         res.match = comparison.add(res.outputs, want)
     if comparison.outputs_checked == 0:

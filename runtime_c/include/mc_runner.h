@@ -1,4 +1,5 @@
-/* The device side of the runner protocol (docs/protocol.md): serves one model over the board's link. */
+/* The device side of the runner protocol (docs/protocol.md): serves the firmware's models over the
+ * board's link, one at a time (SELECT chooses; the first until then). */
 #ifndef MC_RUNNER_H
 #define MC_RUNNER_H
 #include "mc_model.h"
@@ -10,5 +11,8 @@
 /* Answer INFO/WRITE/INVOKE/READ/EXIT requests forever; returns only through mc_exit() on EXIT.
  * Call mc_platform_init() first. */
 void mc_serve(const mc_model_t *model);
+
+/* The same for a firmware holding `n` (1..255) models: SELECT addresses one by its index. */
+void mc_serve_models(const mc_model_t *const *models, uint8_t n);
 
 #endif

@@ -7,7 +7,7 @@
 
 enum { SYNC0 = 0xA5, SYNC1 = 0x5A };
 enum { T_INFO = 0x01, T_WRITE = 0x02, T_INVOKE = 0x03, T_READ = 0x04, T_EXIT = 0x05, T_LOAD = 0x06, T_STORE = 0x07,
-       T_LAYER = 0x08, T_RESET = 0x09 };
+       T_LAYER = 0x08, T_RESET = 0x09, T_SELECT = 0x0A };
 enum { T_RESPONSE = 0x80, T_ERROR = 0x7F };
 enum {
   E_OK = 0, E_CRC = 1, E_TYPE = 2, E_RANGE = 3, E_VERSION = 4, E_TOO_LONG = 5, E_MALFORMED = 6,
@@ -281,6 +281,20 @@ static int handle_reset(const mc_model_t *m) {
   return E_OK;
 }
 
+/* SELECT: u8 model index; later requests address that model. Answers the firmware's model count, so a
+ * host can also send SELECT 0 just to ask it. A new model means a new INVOKE whatever its seq. */
+static int handle_select(const mc_model_t *const *models, uint8_t n, const mc_model_t **current) {
+  if (rx.length != 1) return E_MALFORMED;
+  if (rx.payload[0] >= n) return E_RANGE;
+  *current = models[rx.payload[0]];
+  last_invoke.valid = 0;
+  last_layer.valid = 0;
+  tx_begin(T_SELECT | T_RESPONSE, 1);
+  tx_byte(n);
+  tx_end();
+  return E_OK;
+}
+
 static int handle_exit(void) {
   if (rx.length != 1) return E_MALFORMED;
   send_empty(T_EXIT | T_RESPONSE);
@@ -325,10 +339,15 @@ static int dispatch(const mc_model_t *m) {
   }
 }
 
-void mc_serve(const mc_model_t *model) {
+void mc_serve_models(const mc_model_t *const *models, uint8_t n) {
+  const mc_model_t *current = models[0];
   for (;;) {
     int err = rx_frame();
-    if (err == E_OK) err = dispatch(model);
+    if (err == E_OK) err = rx.type == T_SELECT ? handle_select(models, n, &current) : dispatch(current);
     if (err != E_OK) send_error(err);
   }
+}
+
+void mc_serve(const mc_model_t *model) {
+  mc_serve_models(&model, 1);
 }
