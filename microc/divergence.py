@@ -48,7 +48,10 @@ def first_mismatch(device, manifest: dict, metadata: dict, sample: list[np.ndarr
                 raise MicrocError("the model's invoke failed while replaying the samples before")
     _write(device, sample)
     for step, (op, row) in enumerate(zip(graph.ops, metadata["layers"])):
-        for k, (t, place) in enumerate(zip(op.outputs, _output_places(row))):
+        outputs = _in_arena(op.outputs)
+        if not outputs:  # it assigns resource variables only: it runs, nothing to read back
+            device.run_layer(step, 0, 0)
+        for k, (t, place) in enumerate(zip(outputs, _output_places(row))):
             raw = device.run_layer(step, place["offset"], place["bytes"], run=k == 0)  # the layer runs once
             part = parts.get(id(t), slice(None))
             got = np.frombuffer(raw, t.dtype)[part]
@@ -107,11 +110,16 @@ def _project_graph(manifest: dict, metadata: dict):
     shapes = {k: tuple(v) for k, v in manifest.get("input_shapes", {}).items()} if model.suffix == ".onnx" \
         else None
     graph = memory_order(load_model(model, shapes or None))
-    names = [[t.name for t in op.outputs] for op in graph.ops]
+    names = [[t.name for t in _in_arena(op.outputs)] for op in graph.ops]
     if graph.source_hash != metadata["model_hash"] or \
             names != [[t["name"] for t in _output_places(l)] for l in metadata["layers"]]:
         raise MicrocError(f"{Path(manifest['model']).name} changed since the project was compiled")
     return graph
+
+
+def _in_arena(outputs: list) -> list:
+    """The outputs a layer writes in the arena, not the resource variables it assigns (docs/recurrent.md)."""
+    return [t for t in outputs if not t.variable]
 
 
 def _output_places(row: dict) -> list[dict]:

@@ -1,6 +1,7 @@
 """Resource variables (VAR_HANDLE, READ_VARIABLE, ASSIGN_VARIABLE, CALL_ONCE): microc's C against TFLM,
 several invocations in sequence with the variables carried on both sides, and across a reset."""
 import ctypes
+import json
 import shutil
 
 import numpy as np
@@ -193,3 +194,20 @@ def test_counter_on_the_m4_under_qemu(tmp_path):
     report = api.deploy(tmp_path / "counter.tflite", "mps2-an386", tmp_path / "project", samples=6, verify=True)
     assert report.match is True and len(report.samples) == 8  # 6 random, then all 127 and all -128
     assert report.metadata["state_bytes"] == 32
+
+
+def test_first_divergent_layer_with_variables(tmp_path):
+    """The layer-by-layer search runs the IR on TFLM with its variables written back (microc/export/
+    variables.py) and runs the layers that only assign: CALL_ONCE's constant edited by hand, the first
+    layer that differs is the READ_VARIABLE after it (CALL_ONCE writes no arena output to compare)."""
+    from test_first_mismatch import alter_weight, deploy, microc
+    (tmp_path / "counter.tflite").write_bytes(counter("int8"))
+    project = tmp_path / "project"
+    clean = deploy(tmp_path / "counter.tflite", "host", project)
+    assert clean["match"] is True and clean["first_mismatch"] is None
+    assert alter_weight(project, 0, "77") == "10"
+    assert microc("build", project).returncode == 0
+    res = microc("run", project, "--verify", "--json")
+    m = json.loads(res.stdout)["first_mismatch"]
+    assert res.returncode == 1 and (m["layer"], m["op"], m["tensor"]) == (1, "READ_VARIABLE", "v")
+    assert (m["differing"], m["first_index"], m["max_abs_diff"]) == (1, 0, 67)

@@ -15,16 +15,12 @@ import numpy as np
 
 from microc.errors import MicrocError
 from microc.export.flatbuffer import DTYPES, OPTIONS, ModelWriter
+from microc.export.variables import VARIABLE_OPS, is_resource, write_variable_op
 from microc.ir import Graph, Op, Tensor
 
 
 class ExportError(MicrocError):
     pass
-
-
-# The resource-variable operators: the frontend turned their handles and init subgraph into variable
-# tensors (microc/frontends/tflite_variables.py), which one subgraph cannot express again.
-_NOT_WRITTEN = ("READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE")
 
 
 def export_tflite(graph: Graph, extra_outputs: list[Tensor] | None = None,
@@ -34,11 +30,13 @@ def export_tflite(graph: Graph, extra_outputs: list[Tensor] | None = None,
     writer = ModelWriter(description)
     index: dict[int, int] = {}
     for t in graph.tensors():
-        index[id(t)] = _write_tensor(writer, t)
+        if not is_resource(t):
+            index[id(t)] = _write_tensor(writer, t)
+    names: dict[int, str] = {}  # resource variables' shared names
     for op in graph.ops:
-        if op.type in _NOT_WRITTEN:
-            raise ExportError(f"{op.type} (operator {op.index}, {op.name!r}): resource variables are not written "
-                              "back to .tflite (docs/recurrent.md)")
+        if op.type in VARIABLE_OPS:
+            write_variable_op(writer, op, index, names, _write_tensor)
+            continue
         if op.type.startswith("CUSTOM("):
             _write_custom(writer, op, index)
             continue
