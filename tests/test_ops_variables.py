@@ -167,10 +167,20 @@ def _init_computes(b):
     return [x], [x]
 
 
+def _null_container_first(b):
+    h1, h2, x = b.tensor("h1", (), "resource"), b.tensor("h2", (), "resource"), _io(b, "x", (1, 4), "int8")
+    b.op("VAR_HANDLE", [], [h1], shared_name="a")
+    b.op("VAR_HANDLE", [], [h2], container="c", shared_name="b")
+    b.op("ASSIGN_VARIABLE", [h1, x], [])
+    b.op("ASSIGN_VARIABLE", [h2, x], [])
+    return [x], [x]
+
+
 @pytest.mark.parametrize("build,message", [
     (_never_assigned, "READ_VARIABLE (operator 1, 'v'): variable 'ghost' is read but never assigned"),
     (_dtype_change, "ASSIGN_VARIABLE (operator 1 of subgraph 1, 'op1'): tensor 'acc_init' is int8 [1, 4] but "
                     "variable 'acc' is int16 [1, 4]"),
+    (_null_container_first, "VAR_HANDLE (operator 1, 'h2'): a container after a variable without one"),
     (_init_computes, "CALL_ONCE (operator 0, 'op0'): its init subgraph 1 runs ADD (operator 1 of subgraph 1"),
 ])
 def test_unsupported_variables_are_one_line_errors(build, message, tmp_path):

@@ -35,6 +35,10 @@ class _Variables:
         self.tensors: dict[int, Tensor] = {}  # key index -> the variable, once an assignment fixed it
 
     def find(self, container: str | None, shared_name: str) -> int:
+        """The variable's key (TFLM's FindId, else a new one); -1 where TFLM's FindId would compare a
+        container with a variable's null one (strcmp with NULL: it crashes)."""
+        if container is not None and any(c is None for c, _ in self.keys):
+            return -1
         for i, (c, n) in enumerate(self.keys):
             if (container is None or container == c) and shared_name == n:
                 return i
@@ -58,7 +62,7 @@ def lower_variables(ops: list[Op], read_subgraph: Callable[[int], list[Op]], cou
     variables = _Variables()
     subgraphs = {k: read_subgraph(k) for k in _init_subgraphs(ops, count)}
     subgraphs[0] = ops
-    handles = {k: _handles(sg_ops, variables) for k, sg_ops in sorted(subgraphs.items())}
+    handles = {k: _handles(sg_ops, variables, k) for k, sg_ops in sorted(subgraphs.items())}
     for k in sorted(subgraphs):  # TFLM prepares the subgraphs in order: the first assignment fixes a variable
         for op in subgraphs[k]:
             if op.type == "ASSIGN_VARIABLE":
@@ -79,14 +83,18 @@ def lower_variables(ops: list[Op], read_subgraph: Callable[[int], list[Op]], cou
     return out
 
 
-def _handles(ops: list[Op], variables: _Variables) -> dict[int, int]:
+def _handles(ops: list[Op], variables: _Variables, subgraph: int) -> dict[int, int]:
     """id(handle tensor) -> variable key, from the subgraph's VAR_HANDLE operators."""
     out = {}
     for op in ops:
         if op.type == "VAR_HANDLE":
             if len(op.outputs) != 1 or not op.attrs.get("shared_name"):
-                raise ModelFormatError(f"{_where(op)}: needs one output and a shared_name")
-            out[id(op.outputs[0])] = variables.find(op.attrs.get("container"), op.attrs["shared_name"])
+                raise ModelFormatError(f"{_where(op, subgraph)}: needs one output and a shared_name")
+            key = variables.find(op.attrs.get("container"), op.attrs["shared_name"])
+            if key < 0:
+                raise UnsupportedOperator(f"{_where(op, subgraph)}: a container after a variable without one "
+                                          "(TFLM's FindId then compares with a null container and crashes)")
+            out[id(op.outputs[0])] = key
     return out
 
 
