@@ -87,9 +87,11 @@ _stack_bytes = click.option("--stack-bytes", type=click.IntRange(min=256), metav
                                  "it measured; add a margin, docs/memory.md).")
 
 
-_trees = click.option("--trees", "tree_strategy", type=click.Choice(["code", "compact", "arrays"]), default=None,
-                      help="How tree ensembles become C: if/else code, the same compiled for size, or node "
-                           "arrays in a loop (default: tuned or chosen per model, docs/classical.md).")
+_trees = click.option("--trees", "tree_strategy",
+                      type=click.Choice(["code", "compact", "arrays", "perfect", "gemm"]), default=None,
+                      help="How tree ensembles become C: if/else code, the same compiled for size, node "
+                           "arrays in a loop, or Hummingbird's perfect trees or GEMM form (default: tuned or "
+                           "chosen per model, docs/classical.md).")
 
 
 def _parse_schedules(ctx, param, values) -> dict:

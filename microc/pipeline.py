@@ -49,7 +49,7 @@ def compile_model(model_path: str | Path, board_name: str, out_dir: str | Path,
     dimensions ({"input": (1, 1, 8, 8)}). `optimize` (speed, balanced, memory): which in-place operators
     the planner may use (docs/memory.md); balanced takes memory's when the model would not fit otherwise.
     `stack_bytes`: the stack reserve instead of the board's (e.g. a measured stack plus a margin,
-    microc.bench.stack_reserve). `tree_strategy` (code, compact, arrays): how tree ensembles are generated
+    microc.bench.stack_reserve). `tree_strategy` (code, compact, arrays, perfect, gemm): how tree ensembles are generated
     (docs/classical.md; default: a heuristic per model). `schedules` overrides layers'
     schedules (generate()). With `tuning`, layers take the best verified schedule of the tuning
     databases (the user's `tuning_db`, default microc.tuning.db.default_path(), then the shipped one;

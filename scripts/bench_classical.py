@@ -51,13 +51,20 @@ def measure(project: Path, x: np.ndarray, verify: bool) -> dict:
             "layers": sum(layers) if layers and None not in layers else None}
 
 
-def microc_rows(t, x, work: Path) -> list[dict]:
+def microc_rows(t, x, work: Path, features: str = "float32") -> list[dict]:
+    """microc's rows; `features` int16: the model with int16 features (a Cast in front), run on x
+    truncated to int16 as emlearn's int16 forest reads it, verified against onnxruntime on those."""
     trees = not t.name.startswith(("linear", "rbf"))
+    path, suffix = t.onnx_path, ""
+    if features != "float32":
+        path = classical_models.integer_input(t.onnx_path, features, work / f"{features}.onnx")
+        x, suffix = x.astype(features), f" {features}"
     rows = []
     for strategy in (["code", "compact", "arrays"] if trees else [None]):
-        project = work / f"microc-{strategy or 'default'}"
-        compile_model(t.onnx_path, BOARD, project, name="model", tree_strategy=strategy)
-        rows.append({"tool": f"microc {strategy}" if strategy else "microc", **measure(project, x, True)})
+        project = work / f"microc-{strategy or 'default'}{suffix.strip()}"
+        compile_model(path, BOARD, project, name="model", tree_strategy=strategy)
+        tool = f"microc {strategy}{suffix}" if strategy else "microc"
+        rows.append({"tool": tool, **measure(project, x, True)})
     return rows
 
 
@@ -100,7 +107,7 @@ const mc_model_t model_model = {{
 
 
 def wrap(microc_project: Path, dest: Path, tool: str, source: str, body: str, n_features: int,
-         extra_c: str = "") -> Path:
+         extra_c: str = "", in_bytes: int | None = None) -> Path:
     """A copy of microc's project whose model is `source` (the tool's C) called by `body`."""
     if dest.exists():
         shutil.rmtree(dest)
@@ -116,14 +123,16 @@ def wrap(microc_project: Path, dest: Path, tool: str, source: str, body: str, n_
     n_scores = meta["outputs"][1]["bytes"] // 4
     label_at = (n_features + 1) // 2 * 2  # 8-byte aligned, after the input
     text = WRAPPER.format(tool=tool, include='#include "tool_model.h"\n' + extra_c,
-                          arena_floats=label_at + 2 + n_scores, in_bytes=4 * n_features,
+                          arena_floats=label_at + 2 + n_scores, in_bytes=in_bytes or 4 * n_features,
                           out_bytes=4 * n_scores, label_at=label_at, scores_at=label_at + 2, body=body,
                           info=json.dumps(json.dumps(info, separators=(",", ":"))))
     (dest / "model" / "model.c").write_text(text)
     return dest
 
 
-def emlearn_rows(t, x, microc_project: Path, work: Path) -> list[dict]:
+def emlearn_rows(t, x, microc_project: Path, work: Path, int16_project: Path | None = None) -> list[dict]:
+    """emlearn's float forest on the float inputs; its int16 (default) forest on int16 features, the
+    inputs truncated as its Python wrapper does, read from the input of microc's int16 project."""
     import emlearn
     if type(t.model).__name__ not in ("RandomForestClassifier",):
         return []
@@ -135,12 +144,13 @@ def emlearn_rows(t, x, microc_project: Path, work: Path) -> list[dict]:
             c.save(file=f"{tmp}/em.h", name="em")
             source = Path(f"{tmp}/em.h").read_text()
         if dtype == "float":
-            body = f"  *label = em_predict(x, {n});"
-        else:  # emlearn's int16 features: the float inputs truncated, as its Python wrapper does
-            body = (f"  int16_t q[{n}]; int i;\n  for (i = 0; i < {n}; ++i) q[i] = (int16_t)x[i];\n"
-                    f"  *label = em_predict(q, {n});")
-        proj = wrap(microc_project, work / f"emlearn-{dtype}", "emlearn", source, body, n)
-        rows.append({"tool": label, **measure(proj, x, False)})
+            proj = wrap(microc_project, work / f"emlearn-{dtype}", "emlearn", source,
+                        f"  *label = em_predict(x, {n});", n)
+            rows.append({"tool": label, **measure(proj, x, False)})
+        else:
+            proj = wrap(int16_project, work / f"emlearn-{dtype}", "emlearn", source,
+                        f"  *label = em_predict((const int16_t *)(const void *)x, {n});", n, in_bytes=2 * n)
+            rows.append({"tool": label, **measure(proj, x.astype(np.int16), False)})
     return rows
 
 
@@ -186,7 +196,9 @@ def bench_model(kind: str, data: str, work: Path, samples: int) -> dict:
     expected = t.model.predict(x)
     rows = microc_rows(t, x, work)
     first = work / f"microc-{'code' if rows[0]['tool'] != 'microc' else 'default'}"
-    rows += emlearn_rows(t, x, first, work) + m2cgen_rows(t, x, first, work)
+    if type(t.model).__name__ == "RandomForestClassifier":  # emlearn's int16 forest: the same int16 inputs
+        rows += microc_rows(t, x, work, "int16")
+    rows += emlearn_rows(t, x, first, work, work / "microc-codeint16") + m2cgen_rows(t, x, first, work)
     empty = baseline(first, work, x)
     for r in rows:
         r["model_flash"] = r["flash"] - empty["flash"]

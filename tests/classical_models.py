@@ -89,3 +89,19 @@ def train(kind: str, data: str, out_dir: Path, small: bool = False) -> Trained:
         model.fit(x_train, y_train)
     path = export(model, x_train.shape[1], Path(out_dir) / f"{kind}_{data}.onnx")
     return Trained(f"{kind}_{data}", model, x_train, x_test, y_test, path)
+
+
+def integer_input(onnx_path: Path, dtype: str, out: Path) -> Path:
+    """The model with integer features: its float input X becomes `dtype` (int8, int16 or int32), cast
+    to float by a Cast node in front (microc then compares the integers: docs/classical.md)."""
+    import onnx
+    from onnx import helper
+    model = onnx.load(str(onnx_path))
+    x = model.graph.input[0]
+    for node in model.graph.node:
+        node.input[:] = [f"{x.name}_float" if i == x.name else i for i in node.input]
+    cast = helper.make_node("Cast", [x.name], [f"{x.name}_float"], to=onnx.TensorProto.FLOAT)
+    model.graph.node.insert(0, cast)
+    x.type.tensor_type.elem_type = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    onnx.save(model, str(out))
+    return out

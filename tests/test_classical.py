@@ -1,5 +1,5 @@
 """Classical models (ONNX-ML): trees, boosting, linear models from scikit-learn, LightGBM and XGBoost,
-compiled with each TREE_ENSEMBLE strategy and run on the host on held-out dataset samples, against
+compiled with each TREE_ENSEMBLE strategy (code, compact, arrays, perfect, gemm) and run on the host on held-out dataset samples, against
 onnxruntime: labels identical on every sample, scores within verify.FLOAT_RTOL; one model end to end
 through `microc deploy --verify` on the emulated Cortex-M4; and bad input."""
 import json
@@ -14,6 +14,7 @@ from onnx import helper
 import classical_models
 import harness
 from microc.codegen.generate import generate
+from microc.codegen.ops.trees import STRATEGIES
 from microc.errors import UnsupportedOperator
 from microc.frontends import load_model
 from microc.reference import reference_outputs
@@ -49,7 +50,7 @@ def compare(path, samples, outputs) -> Comparison:
 def test_matches_onnxruntime_on_held_out_samples(kind, data, tmp_path):
     t = classical_models.train(kind, data, tmp_path, small=True)
     samples = t.x_test[:40]
-    strategies = ["code", "compact", "arrays"] if kind != "linear_svm" else [None]
+    strategies = list(STRATEGIES) if kind != "linear_svm" else [None]
     results = {}
     for s in strategies:
         results[s] = run_host(t.onnx_path, samples, tmp_path / f"build-{s}", s)
@@ -79,7 +80,7 @@ def test_tree_strategy_is_a_tunable_schedule(tmp_path):
     from microc.tuning.signature import signature
     t = classical_models.train("random_forest", "breast_cancer", tmp_path, small=True)
     graph = load_model(t.onnx_path)
-    assert [c.strategy for c in schedule_choices(graph, ("dsp",))[0]] == ["code", "compact", "arrays"]
+    assert [c.strategy for c in schedule_choices(graph, ("dsp",))[0]] == ["code", "compact", "arrays", "perfect", "gemm"]
     arrays = generate(graph, "m", schedules={"TREE_ENSEMBLE": {"strategy": "arrays"}})
     code = generate(graph, "m")
     assert "mc_trees_f32_s16(" in "".join(arrays.files.values())

@@ -21,13 +21,15 @@ from microc.frontends.malformed import malformed_file
 from microc.frontends.onnx_graph import Builder, Value
 from microc.frontends.onnx_layout import Layout
 from microc.frontends.onnx_ml import (ELEMENTWISE, ML_DOMAIN, ML_MIN_OPSET, annotate_shapes,
-                                     convert_elementwise, convert_ml_node, fix_batch_dimension, is_ml_model)
+                                     convert_elementwise, convert_ml_node, fix_batch_dimension,
+                                     fold_integer_features, is_ml_model)
 from microc.frontends.onnx_ml_fold import fold
 from microc.frontends.onnx_ops import CONVERTERS, supported_onnx_ops
 from microc.ir import Graph
 
 MIN_OPSET = 11
-_DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT8: "int8"}
+_TREE_FEATURES = {onnx.TensorProto.INT16: "int16", onnx.TensorProto.INT32: "int32"}  # classical models only
+_DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT8: "int8", **_TREE_FEATURES}
 _NOT_FOLDED = {"DequantizeLinear", "Constant"}  # DequantizeLinear of a constant keeps its int8 data
 
 
@@ -148,15 +150,16 @@ def _convert(model: onnx.ModelProto, name: str) -> Graph:
         _convert_node(b, model, node)
     b.node = None
     outputs = [_graph_output(b, o.name) for o in g.output]
-    return Graph(name=name, ops=b.ops, inputs=inputs, outputs=outputs)
+    ops = fold_integer_features(b.ops, outputs) if b.classical else b.ops
+    return Graph(name=name, ops=ops, inputs=inputs, outputs=outputs)
 
 
 def _graph_input(b: Builder, vi) -> object:
     shape, elem = b.infos[vi.name]
-    if elem not in _DTYPES:
+    if elem not in _DTYPES or (elem in _TREE_FEATURES and not b.classical):
         raise UnsupportedOperator(f"input '{vi.name}' is {helper.tensor_dtype_to_np_dtype(elem)}; "
-                                  "microc runs float32 models "
-                                  "(and int8 through QuantizeLinear/DequantizeLinear)")
+                                  "microc runs float32 models (int8 through QuantizeLinear/"
+                                  "DequantizeLinear; int8/int16/int32 features of tree ensembles)")
     t = b.tensor(vi.name, shape, _DTYPES[elem])
     b.define(vi.name, shape, t, Layout.identity(shape))
     return t

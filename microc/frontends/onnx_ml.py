@@ -18,7 +18,7 @@ from onnx import NodeProto, helper, numpy_helper
 from microc.errors import UnsupportedOperator
 from microc.frontends.onnx_graph import Builder
 from microc.frontends.onnx_layout import Layout
-from microc.frontends.onnx_ml_trees import Ensemble, TreeError, parse_ensemble
+from microc.frontends.onnx_ml_trees import INTEGER_FEATURES, Ensemble, TreeError, integer_features, parse_ensemble
 from microc.frontends.onnx_ops import converter
 
 ML_DOMAIN = "ai.onnx.ml"
@@ -140,13 +140,14 @@ def _text(a: dict, name: str, default: str) -> str:
     return v.decode() if isinstance(v, bytes) else v
 
 
-def _features(b: Builder, node: NodeProto):
-    """The node's input as a float32 [1, F] IR tensor, and F."""
+def _features(b: Builder, node: NodeProto, integer: bool = False):
+    """The node's input as a float32 [1, F] IR tensor (or, `integer`, an int32 one too), and F."""
     v = b.input(0)
     if v.is_const or v.tensor is None:
         raise b.refuse("a constant input is not supported")
-    if v.tensor.dtype != "float32":
-        raise b.refuse(f"input '{v.name}' is {v.tensor.dtype}; the classical operators read float32")
+    if v.tensor.dtype != "float32" and not (integer and v.tensor.dtype == "int32"):
+        more = " (tree ensembles: or int32; int8/int16 through a Cast to float)" if integer else ""
+        raise b.refuse(f"input '{v.name}' is {v.tensor.dtype}; the classical operators read float32{more}")
     n = int(np.prod(v.shape))
     if len(v.shape) > 2 or (len(v.shape) == 2 and v.shape[0] != 1):
         raise b.refuse(f"input shape {list(v.shape)}: one sample [1, F] or [F] per inference")
@@ -183,6 +184,8 @@ def _ensemble(b: Builder, a: dict, prefix: str, n_targets: int, n_features: int)
 
 
 def _tree_ensemble(b: Builder, x, ens: Ensemble, name: str):
+    if x.dtype != "float32":  # onnxruntime's int32 features
+        ens = integer_features(ens, x.dtype)
     raw = b.tensor(name, (1, ens.n_targets), "float32")
     b.emit("TREE_ENSEMBLE", [x], [raw], ensemble=ens)
     return raw
@@ -193,7 +196,7 @@ def convert_tree_classifier(b: Builder, node: NodeProto) -> None:
     a = attrs_of(node)
     labels = _labels(b, a)
     transform = _transform(b, a)
-    x, n_features = _features(b, node)
+    x, n_features = _features(b, node, integer=True)
     ens = _ensemble(b, a, "class", len(labels), n_features)
     used = sorted({int(c) for c in a.get("class_ids", [])})
     base = np.asarray(a.get("base_values", a.get("base_values_as_tensor", [])), np.float32).reshape(-1)
@@ -224,7 +227,7 @@ def convert_tree_classifier(b: Builder, node: NodeProto) -> None:
 def convert_tree_regressor(b: Builder, node: NodeProto) -> None:
     a = attrs_of(node)
     _transform(b, a, ("NONE",))
-    x, n_features = _features(b, node)
+    x, n_features = _features(b, node, integer=True)
     ens = _ensemble(b, a, "target", int(a.get("n_targets", 1)), n_features)
     base = np.asarray(a.get("base_values", a.get("base_values_as_tensor", [])), np.float32).reshape(-1)
     if len(base) not in (0, ens.n_targets):
@@ -433,6 +436,28 @@ def convert_cast(b: Builder, node: NodeProto) -> None:
     b.values[node.output[0]] = v
 
 
+def fold_integer_features(ops: list, outputs: list) -> list:
+    """Integer features: a CAST of int8/int16/int32 features to float32 read by tree ensembles only
+    is dropped, and those ensembles compare the integers (onnx_ml_trees.integer_features: the same
+    decisions, integer threshold tables). Returns the ops left."""
+    readers: dict[int, list] = {}
+    for op in ops:
+        for t in op.inputs:
+            readers.setdefault(id(t), []).append(op)
+    dropped = set()
+    for op in ops:
+        x = op.inputs[0] if op.type == "CAST" else None
+        uses = readers.get(id(op.outputs[0]), []) if x is not None else []
+        if x is None or x.dtype not in INTEGER_FEATURES or op.outputs[0].dtype != "float32" or not uses or \
+                any(u.type != "TREE_ENSEMBLE" for u in uses) or any(o is op.outputs[0] for o in outputs):
+            continue
+        for u in uses:
+            u.inputs[0] = x
+            u.attrs["ensemble"] = integer_features(u.attrs["ensemble"], x.dtype)
+        dropped.add(id(op))
+    return [op for op in ops if id(op) not in dropped]
+
+
 # ---- the ordinary operators around classical models, on their few values ---------------------------
 
 ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Neg", "Abs", "Pow", "Exp", "Log", "Sqrt", "Less", "Greater",
@@ -451,6 +476,12 @@ def convert_elementwise(b: Builder, node: NodeProto) -> None:
     first = b.input(0)
     if node.op_type == "Cast" and not first.is_const and first.tensor.dtype == _ELEM_DTYPES[elem]:
         b.values[node.output[0]] = first
+        return
+    if node.op_type == "Cast" and not first.is_const and first.tensor.dtype in INTEGER_FEATURES and \
+            elem == onnx.TensorProto.FLOAT:  # integer features (fold_integer_features)
+        out = b.tensor(node.output[0], shape, "float32")
+        b.emit("CAST", [b.ir(first)], [out])
+        _define(b, node.output[0], out)
         return
     inputs, consts = [], {}
     for k, name in enumerate(node.input):

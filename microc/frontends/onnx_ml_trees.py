@@ -19,7 +19,7 @@ _SWAPPED = {"BRANCH_LEQ": False, "BRANCH_LT": False, "BRANCH_GT": True, "BRANCH_
 @dataclass
 class Tree:
     feature: np.ndarray  # int32 [internal nodes], preorder from the root (index 0)
-    threshold: np.ndarray  # float32
+    threshold: np.ndarray  # float32 (int64 for integer features: Ensemble.features)
     left: np.ndarray  # int32 child: >= 0 internal node, < 0 ~leaf
     right: np.ndarray
     leaves: np.ndarray  # float32 [leaves, targets]
@@ -38,11 +38,14 @@ class Ensemble:
     n_features: int
     base_values: np.ndarray  # float32 [n_targets], added after the sum (set by the caller)
     average: bool  # AVERAGE aggregation: the sum is divided by the number of trees
+    # the features' type: float32, or an integer type (int8, int16, int32; integer_features): then every
+    # threshold is an integer of that type and x <= threshold is exact in integers
+    features: str = "float32"
 
     def digest(self) -> str:
         """A hash of every table: the tuner's signature of the layer (two ensembles of one shape run
         different code)."""
-        h = hashlib.sha256(f"{self.n_targets},{self.n_features},{self.average}".encode())
+        h = hashlib.sha256(f"{self.n_targets},{self.n_features},{self.average},{self.features}".encode())
         for t in self.trees:
             for a in (t.feature, t.threshold, t.left, t.right, t.leaves):
                 h.update(np.ascontiguousarray(a).tobytes())
@@ -132,6 +135,56 @@ def _build(nodes: dict, leaf_w: dict, tid: int, n_targets: int, n_features: int)
     visit(root, 0)
     return Tree(np.array(feature, np.int32), np.array(threshold, np.float32), np.array(left, np.int32),
                 np.array(right, np.int32), np.array(leaves, np.float32).reshape(len(leaves), n_targets))
+
+
+INTEGER_FEATURES = {"int8": np.int8, "int16": np.int16, "int32": np.int32}
+
+
+def integer_features(ens: Ensemble, dtype: str) -> Ensemble:
+    """The ensemble for integer features of type `dtype` (onnxruntime converts them to float and
+    compares with the float32 threshold t): each threshold becomes the largest integer x with
+    float(x) <= t (floor(t) where every integer of the type is a float32, as for int8 and int16); a
+    branch that every value of the type takes the same way is replaced by that child. The decisions
+    are onnxruntime's for every integer input; the thresholds fit the type (int16/int8 tables)."""
+    info = np.iinfo(INTEGER_FEATURES[dtype])
+    trees = [_integer_tree(t, info.min, info.max) for t in ens.trees]
+    return Ensemble(trees, ens.n_targets, ens.n_features, ens.base_values, ens.average, dtype)
+
+
+def integer_threshold(t: np.float32) -> int:
+    """The largest integer x with float32(x) <= t (float32(x): round to nearest, ties to even)."""
+    low = int(np.floor(np.float64(t)))
+    if abs(low) < 2 ** 24:  # every integer this small is a float32
+        return low
+    step = int(np.nextafter(np.float32(low), np.float32(np.inf))) - low  # integers up to there round to low or up
+    x = low + step // 2
+    return x if np.float32(np.float64(x)) <= t else x - 1
+
+
+def _integer_tree(t: Tree, lo: int, hi: int) -> Tree:
+    """Tree t with integer thresholds, constant branches (always <=: threshold >= hi; never: < lo)
+    replaced by their child; nodes and leaves renumbered in preorder."""
+    feature, threshold, left, right, leaves = [], [], [], [], []
+
+    def visit(n: int) -> int:
+        if n < 0:
+            leaves.append(t.leaves[~n])
+            return ~(len(leaves) - 1)
+        x = integer_threshold(t.threshold[n])
+        if x >= hi or x < lo:
+            return visit(int(t.left[n] if x >= hi else t.right[n]))
+        index = len(feature)
+        feature.append(int(t.feature[n]))
+        threshold.append(x)
+        left.append(0)
+        right.append(0)
+        left[index] = visit(int(t.left[n]))
+        right[index] = visit(int(t.right[n]))
+        return index
+
+    visit(0 if len(t.feature) else -1)  # the root is node 0, or (no node left) leaf 0
+    return Tree(np.array(feature, np.int32), np.array(threshold, np.int64), np.array(left, np.int32),
+                np.array(right, np.int32), np.array(leaves, np.float32).reshape(len(leaves), t.leaves.shape[1]))
 
 
 def evaluate(ens: Ensemble, x: np.ndarray) -> np.ndarray:

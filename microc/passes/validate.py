@@ -27,7 +27,7 @@ QRANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-(2**15), 2**15 - 1)
 # Operators that move, compare or convert raw values: their integer tensors need no quantization
 # parameters.
 MOVES_BYTES = {"RESHAPE", "SQUEEZE", "TRANSPOSE", "GATHER", "CAST", "ARG_MAX", "ARG_MIN", "READ_VARIABLE",
-               "ASSIGN_VARIABLE", "CALL_ONCE"}
+               "ASSIGN_VARIABLE", "CALL_ONCE", "TREE_ENSEMBLE"}  # TREE_ENSEMBLE: integer features (docs/classical.md)
 # The operators whose outputs are variable tensors: resource variables (frontends/tflite_variables.py).
 WRITES_VARIABLES = {"ASSIGN_VARIABLE", "CALL_ONCE"}
 # A requantization multiplier in*w/out reaches the C kernels as Q31 and a left shift below 32.

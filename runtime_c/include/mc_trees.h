@@ -9,11 +9,12 @@
 /* TREE_ENSEMBLE over flattened node arrays: a node n sends x to left[n] if x[feature[n]] <= threshold[n],
  * else to right[n]; a child >= 0 is a node, < 0 is the leaf ~child, whose n_targets weights are added.
  * out = sum / divisor + base (onnxruntime's order). Two widths: uint8 features and int16 children where they fit (_s16), else
- * uint16 features and int32 children (_s32). roots[t] is tree t's first node (or ~leaf). */
+ * uint16 features and int32 children (_s32). roots[t] is tree t's first node (or ~leaf). Features x and
+ * thresholds are float (_f32), or integers (_i8, _i16, _i32: integer features, integer thresholds). */
 typedef struct {
   int32_t n_trees, n_targets;
   const int32_t *roots;
-  const float *threshold;
+  const void *threshold; /* [nodes] of x's type */
   const float *leaves; /* [leaves][n_targets] */
   const float *base;   /* [n_targets] */
   float divisor;       /* 1, or n_trees (AVERAGE) */
@@ -22,6 +23,56 @@ void mc_trees_f32_s16(const mc_trees_t *p, const uint8_t *feature, const int16_t
                       const int16_t *right, const float *x, float *out);
 void mc_trees_f32_s32(const mc_trees_t *p, const uint16_t *feature, const int32_t *left,
                       const int32_t *right, const float *x, float *out);
+void mc_trees_i8_s16(const mc_trees_t *p, const uint8_t *feature, const int16_t *left,
+                     const int16_t *right, const int8_t *x, float *out);
+void mc_trees_i8_s32(const mc_trees_t *p, const uint16_t *feature, const int32_t *left,
+                     const int32_t *right, const int8_t *x, float *out);
+void mc_trees_i16_s16(const mc_trees_t *p, const uint8_t *feature, const int16_t *left,
+                      const int16_t *right, const int16_t *x, float *out);
+void mc_trees_i16_s32(const mc_trees_t *p, const uint16_t *feature, const int32_t *left,
+                      const int32_t *right, const int16_t *x, float *out);
+void mc_trees_i32_s16(const mc_trees_t *p, const uint8_t *feature, const int16_t *left,
+                      const int16_t *right, const int32_t *x, float *out);
+void mc_trees_i32_s32(const mc_trees_t *p, const uint16_t *feature, const int32_t *left,
+                      const int32_t *right, const int32_t *x, float *out);
+
+/* TREE_ENSEMBLE as Hummingbird's perfect-tree traversal: tree t padded to a perfect tree of depth[t]
+ * levels, its 2^depth - 1 nodes from nodes[t] (level by level: node n's children are 2n + 1, 2n + 2),
+ * its 2^depth bottom slots from slots[t], each naming its leaf (a row of leaves). Padding nodes send
+ * both ways to the same leaf. */
+typedef struct {
+  int32_t n_trees, n_targets;
+  const int32_t *nodes, *slots; /* [n_trees] */
+  const uint8_t *depth;         /* [n_trees] */
+  const uint16_t *feature;
+  const void *threshold; /* of x's type */
+  const int32_t *leaf;   /* [slots] */
+  const float *leaves, *base;
+  float divisor;
+} mc_trees_perfect_t;
+void mc_trees_perfect_f32(const mc_trees_perfect_t *p, const float *x, float *out);
+void mc_trees_perfect_i8(const mc_trees_perfect_t *p, const int8_t *x, float *out);
+void mc_trees_perfect_i16(const mc_trees_perfect_t *p, const int16_t *x, float *out);
+void mc_trees_perfect_i32(const mc_trees_perfect_t *p, const int32_t *x, float *out);
+
+/* TREE_ENSEMBLE as Hummingbird's GEMM form: tree t's nodes nodes[t] .. nodes[t + 1] - 1 and leaves
+ * leafs[t] .. leafs[t + 1] - 1; paths + paths_at[t]: [leaves][nodes] of +1 (the leaf is in the node's
+ * left subtree), -1 (right), 0; lefts[leaf]: its +1 count. bits: scratch, one byte per node of the
+ * largest tree. */
+typedef struct {
+  int32_t n_trees, n_targets;
+  const int32_t *nodes, *leafs, *paths_at; /* [n_trees + 1], [n_trees + 1], [n_trees] */
+  const uint16_t *feature;
+  const void *threshold; /* of x's type */
+  const int8_t *paths;
+  const uint8_t *lefts;
+  const float *leaves, *base;
+  float divisor;
+} mc_trees_gemm_t;
+void mc_trees_gemm_f32(const mc_trees_gemm_t *p, const float *x, uint8_t *bits, float *out);
+void mc_trees_gemm_i8(const mc_trees_gemm_t *p, const int8_t *x, uint8_t *bits, float *out);
+void mc_trees_gemm_i16(const mc_trees_gemm_t *p, const int16_t *x, uint8_t *bits, float *out);
+void mc_trees_gemm_i32(const mc_trees_gemm_t *p, const int32_t *x, uint8_t *bits, float *out);
 
 /* Attributes of the generated if/else trees (TREE_ENSEMBLE strategies "code" and "compact"). GCC's -O2
  * block reordering ("stc") moves subtrees apart, so most branches become 32-bit long branches; in source

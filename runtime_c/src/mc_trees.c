@@ -2,28 +2,88 @@
  * weights added in float in tree order, then the base values; the post transforms as in its ml_common.h. */
 #include "mc_kernels.h"
 
-/* One tree walk per tree; the two widths share the body. */
-#define MC_TREES_BODY                                                              \
-  int32_t t, j;                                                                    \
-  for (j = 0; j < p->n_targets; ++j) out[j] = 0.0f;                                \
-  for (t = 0; t < p->n_trees; ++t) {                                               \
-    int32_t n = p->roots[t];                                                       \
-    const float *w;                                                                \
-    while (n >= 0) n = x[feature[n]] <= p->threshold[n] ? left[n] : right[n];     \
-    w = p->leaves + (int32_t)(~n) * p->n_targets;                                  \
-    for (j = 0; j < p->n_targets; ++j) out[j] += w[j];                             \
-  }                                                                                \
-  for (j = 0; j < p->n_targets; ++j) out[j] = out[j] / p->divisor + p->base[j];
+/* One tree walk per tree; every feature type and width shares the body (threshold: of x's type). */
+#define MC_TREES_KERNEL(name, x_t, feature_t, child_t)                                      \
+  void name(const mc_trees_t *p, const feature_t *feature, const child_t *left, const child_t *right, \
+            const x_t *x, float *out) {                                                     \
+    const x_t *threshold = (const x_t *)p->threshold;                                       \
+    int32_t t, j;                                                                            \
+    for (j = 0; j < p->n_targets; ++j) out[j] = 0.0f;                                        \
+    for (t = 0; t < p->n_trees; ++t) {                                                       \
+      int32_t n = p->roots[t];                                                               \
+      const float *w;                                                                        \
+      while (n >= 0) n = x[feature[n]] <= threshold[n] ? left[n] : right[n];                 \
+      w = p->leaves + (int32_t)(~n) * p->n_targets;                                          \
+      for (j = 0; j < p->n_targets; ++j) out[j] += w[j];                                     \
+    }                                                                                        \
+    for (j = 0; j < p->n_targets; ++j) out[j] = out[j] / p->divisor + p->base[j];           \
+  }
 
-void mc_trees_f32_s16(const mc_trees_t *p, const uint8_t *feature, const int16_t *left,
-                      const int16_t *right, const float *x, float *out) {
-  MC_TREES_BODY
-}
+MC_TREES_KERNEL(mc_trees_f32_s16, float, uint8_t, int16_t)
+MC_TREES_KERNEL(mc_trees_f32_s32, float, uint16_t, int32_t)
+MC_TREES_KERNEL(mc_trees_i8_s16, int8_t, uint8_t, int16_t)
+MC_TREES_KERNEL(mc_trees_i8_s32, int8_t, uint16_t, int32_t)
+MC_TREES_KERNEL(mc_trees_i16_s16, int16_t, uint8_t, int16_t)
+MC_TREES_KERNEL(mc_trees_i16_s32, int16_t, uint16_t, int32_t)
+MC_TREES_KERNEL(mc_trees_i32_s16, int32_t, uint8_t, int16_t)
+MC_TREES_KERNEL(mc_trees_i32_s32, int32_t, uint16_t, int32_t)
 
-void mc_trees_f32_s32(const mc_trees_t *p, const uint16_t *feature, const int32_t *left,
-                      const int32_t *right, const float *x, float *out) {
-  MC_TREES_BODY
-}
+/* Hummingbird's perfect-tree traversal: every tree padded to a perfect tree of its depth, stored level by
+ * level; a walk is `depth` steps of index arithmetic, no data-dependent branch (x <= t: left, else
+ * right, as above). The bottom slot names the leaf. */
+#define MC_TREES_PERFECT(name, x_t)                                                           \
+  void name(const mc_trees_perfect_t *p, const x_t *x, float *out) {                        \
+    const x_t *threshold = (const x_t *)p->threshold;                                        \
+    int32_t t, j, k;                                                                          \
+    for (j = 0; j < p->n_targets; ++j) out[j] = 0.0f;                                         \
+    for (t = 0; t < p->n_trees; ++t) {                                                        \
+      const uint16_t *f = p->feature + p->nodes[t];                                           \
+      const x_t *th = threshold + p->nodes[t];                                                \
+      const int32_t depth = p->depth[t];                                                      \
+      int32_t n = 0;                                                                          \
+      const float *w;                                                                         \
+      for (k = 0; k < depth; ++k) n = 2 * n + 2 - (x[f[n]] <= th[n]);                         \
+      w = p->leaves + p->leaf[p->slots[t] + n - ((1 << depth) - 1)] * p->n_targets;           \
+      for (j = 0; j < p->n_targets; ++j) out[j] += w[j];                                      \
+    }                                                                                         \
+    for (j = 0; j < p->n_targets; ++j) out[j] = out[j] / p->divisor + p->base[j];            \
+  }
+
+MC_TREES_PERFECT(mc_trees_perfect_f32, float)
+MC_TREES_PERFECT(mc_trees_perfect_i8, int8_t)
+MC_TREES_PERFECT(mc_trees_perfect_i16, int16_t)
+MC_TREES_PERFECT(mc_trees_perfect_i32, int32_t)
+
+/* Hummingbird's GEMM form, per tree: the node decisions T (x <= t, one byte each in `bits`: X A compared
+ * with the thresholds), then for each leaf l the product T B[l] (B: +1 where l is in a node's left
+ * subtree, -1 in its right, 0 elsewhere); the leaf reached is the one whose product equals its count of
+ * left turns C[l] (every other leaf's is smaller). */
+#define MC_TREES_GEMM(name, x_t)                                                              \
+  void name(const mc_trees_gemm_t *p, const x_t *x, uint8_t *bits, float *out) {            \
+    const x_t *threshold = (const x_t *)p->threshold;                                        \
+    int32_t t, j, i, l;                                                                       \
+    for (j = 0; j < p->n_targets; ++j) out[j] = 0.0f;                                         \
+    for (t = 0; t < p->n_trees; ++t) {                                                        \
+      const int32_t first = p->nodes[t], nodes = p->nodes[t + 1] - first;                     \
+      const int32_t leaves = p->leafs[t + 1] - p->leafs[t];                                   \
+      const int8_t *b = p->paths + p->paths_at[t];                                            \
+      const float *w;                                                                         \
+      for (i = 0; i < nodes; ++i) bits[i] = x[p->feature[first + i]] <= threshold[first + i]; \
+      for (l = 0; l < leaves - 1; ++l, b += nodes) {                                          \
+        int32_t s = 0;                                                                        \
+        for (i = 0; i < nodes; ++i) s += b[i] * bits[i];                                      \
+        if (s == p->lefts[p->leafs[t] + l]) break;                                            \
+      }                                                                                       \
+      w = p->leaves + (p->leafs[t] + l) * p->n_targets; /* none matched before: the last */   \
+      for (j = 0; j < p->n_targets; ++j) out[j] += w[j];                                      \
+    }                                                                                         \
+    for (j = 0; j < p->n_targets; ++j) out[j] = out[j] / p->divisor + p->base[j];            \
+  }
+
+MC_TREES_GEMM(mc_trees_gemm_f32, float)
+MC_TREES_GEMM(mc_trees_gemm_i8, int8_t)
+MC_TREES_GEMM(mc_trees_gemm_i16, int16_t)
+MC_TREES_GEMM(mc_trees_gemm_i32, int32_t)
 
 static float mc_logistic(float v) {
   const float e = 1.0f / (1.0f + expf(-fabsf(v)));

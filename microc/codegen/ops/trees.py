@@ -10,9 +10,12 @@ chooses; by default choose_strategy's heuristic):
 - "compact": the same if/else function compiled for size (MC_TREES_COMPACT): less flash, more
   instructions;
 - "arrays": flattened node arrays (uint8/int16 where they fit) walked in a loop by mc_trees_f32_*: the
-  least flash per node.
-Both add leaf weights in float in tree order, then divide (AVERAGE) and add the base values, as
-onnxruntime does, so their outputs are identical to each other.
+  least flash per node;
+- "perfect" and "gemm": Hummingbird's perfect-tree traversal (each tree padded to 2^depth leaves,
+  walked without data-dependent branches) and GEMM form (node decisions, then path products per leaf).
+All add leaf weights in float in tree order, then divide (AVERAGE) and add the base values, as
+onnxruntime does, so their outputs are identical to each other. Integer features (Ensemble.features:
+int8/int16/int32) compare with integer thresholds: immediates in code, tables of the features' type.
 """
 from __future__ import annotations
 
@@ -21,11 +24,14 @@ import numpy as np
 from microc.codegen.lowering import LoweringContext, best_isa, c_float, c_value, lowering, unsupported
 from microc.codegen.schedule import TreeSchedule
 from microc.errors import MicrocError
-from microc.frontends.onnx_ml_trees import Ensemble, Tree
+from microc.frontends.onnx_ml_trees import INTEGER_FEATURES, Ensemble, Tree
 from microc.ir import Op
 
-STRATEGIES = ("code", "compact", "arrays")
+STRATEGIES = ("code", "compact", "arrays", "perfect", "gemm")
 CODE_MAX_NODES = 8192  # beyond this many branch nodes the if/else code costs too much flash
+PERFECT_MAX_DEPTH = 10  # Hummingbird's limit for perfect trees: 2^depth slots per tree
+GEMM_MAX_ENTRIES = 65536  # path matrix bytes (nodes x leaves per tree, summed) the tuner may try
+C_TYPES = {"float32": "float", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t"}  # Ensemble.features
 TRANSFORM_IDS = {"NONE": 0, "LOGISTIC": 1, "SOFTMAX": 2, "SOFTMAX_ZERO": 3}
 BINARY_IDS = {None: 0, "sign": 1, "half": 2, "linear": 3}
 NORM_IDS = {"MAX": 0, "L1": 1, "L2": 2}
@@ -47,24 +53,53 @@ def set_strategy(graph, strategy: str) -> None:
             op.attrs["strategy"] = strategy
 
 
+def fits(ens: Ensemble, strategy: str) -> bool:
+    """Whether Hummingbird's forms are worth building: perfect trees up to PERFECT_MAX_DEPTH levels
+    (2^depth slots each), GEMM path matrices up to GEMM_MAX_ENTRIES bytes; the others always."""
+    if strategy == "perfect":
+        return ens.max_depth <= PERFECT_MAX_DEPTH
+    if strategy == "gemm":
+        return sum(len(t.feature) * len(t.leaves) for t in ens.trees) <= GEMM_MAX_ENTRIES
+    return True
+
+
 def tree_schedules(op: Op, isas: tuple[str, ...]) -> list[TreeSchedule]:
-    """The strategies a tuner may measure, the default (--trees, else the heuristic) first; only the
-    one --trees names when it names one."""
-    first = op.attrs.get("strategy") or choose_strategy(op.attrs["ensemble"])
-    others = [] if op.attrs.get("strategy") else [s for s in STRATEGIES if s != first]
+    """The strategies a tuner may measure (those that fit), the default (--trees, else the heuristic)
+    first; only the one --trees names when it names one."""
+    ens = op.attrs["ensemble"]
+    first = op.attrs.get("strategy") or choose_strategy(ens)
+    others = [] if op.attrs.get("strategy") else [s for s in STRATEGIES if s != first and fits(ens, s)]
     return [TreeSchedule(isa=best_isa(isas), strategy=s) for s in [first, *others]]
 
 
-@lowering("TREE_ENSEMBLE", schedules=tree_schedules)
+def _strategy(op: Op, schedule) -> str:
+    chosen = schedule.strategy if isinstance(schedule, TreeSchedule) else None
+    return op.attrs.get("strategy") or chosen or choose_strategy(op.attrs["ensemble"])
+
+
+def _scratch(op: Op, schedule=None) -> int:
+    """gemm: one byte per node of the largest tree (its decisions)."""
+    if _strategy(op, schedule) != "gemm":
+        return 0
+    return max((len(t.feature) for t in op.attrs["ensemble"].trees), default=0)
+
+
+@lowering("TREE_ENSEMBLE", schedules=tree_schedules, scratch_bytes=_scratch)
 def lower_tree_ensemble(op: Op, ctx: LoweringContext) -> str:
     ens: Ensemble = op.attrs["ensemble"]
-    chosen = ctx.schedule.strategy if isinstance(ctx.schedule, TreeSchedule) else None
-    strategy = op.attrs.get("strategy") or chosen or choose_strategy(ens)
+    strategy = _strategy(op, ctx.schedule)
     if strategy not in STRATEGIES:
         raise unsupported(op, f"strategy '{strategy}' is not one of {', '.join(STRATEGIES)}")
+    if strategy == "perfect" and not fits(ens, strategy):
+        raise unsupported(op, f"strategy perfect pads each tree to 2^depth leaves: depth {ens.max_depth} is "
+                              f"more than {PERFECT_MAX_DEPTH}")
     x, out = op.inputs[0], op.outputs[0]
     if strategy in ("code", "compact"):
         return f"{_code_function(ens, ctx, strategy)}({ctx.ptr(x)}, {ctx.ptr(out)});"
+    if strategy == "perfect":
+        return _perfect_call(ens, ctx, ctx.ptr(x), ctx.ptr(out))
+    if strategy == "gemm":
+        return _gemm_call(ens, ctx, ctx.ptr(x), ctx.ptr(out))
     return _arrays_call(ens, ctx, ctx.ptr(x), ctx.ptr(out))
 
 
@@ -84,7 +119,8 @@ def flatten(ens: Ensemble) -> dict[str, np.ndarray]:
         n_nodes += len(t.feature)
         n_leaves += len(t.leaves)
     cat = lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)  # noqa: E731
-    return {"feature": cat(feature, np.int64), "threshold": cat(threshold, np.float32),
+    x_type = np.float32 if ens.features == "float32" else INTEGER_FEATURES[ens.features]
+    return {"feature": cat(feature, np.int64), "threshold": cat(threshold, x_type),
             "left": cat(left, np.int64), "right": cat(right, np.int64),
             "leaves": np.concatenate(leaves).reshape(-1).astype(np.float32),
             "roots": np.array(roots, np.int32)}
@@ -93,12 +129,12 @@ def flatten(ens: Ensemble) -> dict[str, np.ndarray]:
 def _arrays_call(ens: Ensemble, ctx: LoweringContext, x: str, out: str) -> str:
     a = flatten(ens)
     small = ens.n_features <= 256 and max(len(a["left"]), len(a["leaves"]) // max(ens.n_targets, 1)) < 32768
-    feat_t, child_t, fn = ("uint8_t", "int16_t", "mc_trees_f32_s16") if small else \
-        ("uint16_t", "int32_t", "mc_trees_f32_s32")
+    feat_t, child_t, width = ("uint8_t", "int16_t", "s16") if small else ("uint16_t", "int32_t", "s32")
+    fn = f"mc_trees_{_suffix(ens)}_{width}"
     p = ctx.struct("mc_trees_t", "trees", {
         "n_trees": len(ens.trees), "n_targets": ens.n_targets,
         "roots": ctx.const(a["roots"], "roots", "int32_t"),
-        "threshold": ctx.const(a["threshold"], "thresholds", "float"),
+        "threshold": ctx.const(a["threshold"], "thresholds", C_TYPES[ens.features]),
         "leaves": ctx.const(a["leaves"], "leaves", "float"),
         "base": ctx.const(ens.base_values, "base", "float"),
         "divisor": float(len(ens.trees)) if ens.average else 1.0})
@@ -107,23 +143,136 @@ def _arrays_call(ens: Ensemble, ctx: LoweringContext, x: str, out: str) -> str:
     return f"{fn}({p}, {feature}, {left}, {right}, {x}, {out});"
 
 
+def _suffix(ens: Ensemble) -> str:
+    """The kernels' name for the feature type: f32, i8, i16, i32."""
+    return ens.features.replace("float", "f").replace("int", "i")
+
+
+def _common(ens: Ensemble, ctx: LoweringContext, a: dict) -> dict:
+    return {"leaves": ctx.const(a["leaves"], "leaves", "float"), "base": ctx.const(ens.base_values, "base", "float"),
+            "divisor": float(len(ens.trees)) if ens.average else 1.0}
+
+
+def perfect(ens: Ensemble) -> dict[str, np.ndarray]:
+    """Each tree padded to a perfect tree of its depth, level by level (node n: children 2n + 1 and
+    2n + 2); padding nodes (feature 0, threshold 0) lead both ways to the same leaf; slots: the leaf
+    (global row) under each bottom position."""
+    a = flatten(ens)
+    feature, threshold, leaf, nodes, slots, depth = [], [], [], [], [], []
+    first_leaf = 0
+    for t in ens.trees:
+        d = t.depth
+        f, th, lf = np.zeros(2 ** d - 1, np.int64), np.zeros(2 ** d - 1, a["threshold"].dtype), np.zeros(2 ** d, np.int64)
+
+        def fill(n: int, pos: int, level: int) -> None:
+            if level == d:
+                lf[pos - (2 ** d - 1)] = first_leaf + ~n
+                return
+            if n >= 0:
+                f[pos], th[pos] = t.feature[n], t.threshold[n]
+            fill(int(t.left[n]) if n >= 0 else n, 2 * pos + 1, level + 1)
+            fill(int(t.right[n]) if n >= 0 else n, 2 * pos + 2, level + 1)
+
+        fill(0 if len(t.feature) else -1, 0, 0)
+        nodes.append(sum(len(x) for x in feature))
+        slots.append(sum(len(x) for x in leaf))
+        depth.append(d)
+        feature.append(f)
+        threshold.append(th)
+        leaf.append(lf)
+        first_leaf += len(t.leaves)
+    cat = lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)  # noqa: E731
+    return {"feature": cat(feature, np.uint16), "threshold": cat(threshold, a["threshold"].dtype),
+            "leaf": cat(leaf, np.int32), "nodes": np.array(nodes, np.int32), "slots": np.array(slots, np.int32),
+            "depth": np.array(depth, np.uint8), "leaves": a["leaves"]}
+
+
+def _perfect_call(ens: Ensemble, ctx: LoweringContext, x: str, out: str) -> str:
+    a = perfect(ens)
+    p = ctx.struct("mc_trees_perfect_t", "trees", {
+        "n_trees": len(ens.trees), "n_targets": ens.n_targets,
+        "nodes": ctx.const(a["nodes"], "nodes", "int32_t"), "slots": ctx.const(a["slots"], "slots", "int32_t"),
+        "depth": ctx.const(a["depth"], "depth", "uint8_t"), "feature": ctx.const(a["feature"], "features", "uint16_t"),
+        "threshold": ctx.const(_nonempty(a["threshold"]), "thresholds", C_TYPES[ens.features]),
+        "leaf": ctx.const(a["leaf"], "leaf", "int32_t"), **_common(ens, ctx, a)})
+    return f"mc_trees_perfect_{_suffix(ens)}({p}, {x}, {out});"
+
+
+def gemm(ens: Ensemble) -> dict[str, np.ndarray]:
+    """Per tree, Hummingbird's path matrix B [leaves][nodes] (+1: the leaf is in the node's left
+    subtree, -1: right, 0) and each leaf's count of +1 (C), with node and leaf offsets."""
+    a = flatten(ens)
+    paths, lefts, nodes, leafs, at = [], [], [0], [0], []
+    for t in ens.trees:
+        b = np.zeros((len(t.leaves), len(t.feature)), np.int8)
+
+        def walk(n: int, path: list[tuple[int, int]]) -> None:
+            if n < 0:
+                for node, sign in path:
+                    b[~n, node] = sign
+                return
+            walk(int(t.left[n]), path + [(n, 1)])
+            walk(int(t.right[n]), path + [(n, -1)])
+
+        walk(0 if len(t.feature) else -1, [])
+        at.append(sum(x.size for x in paths))
+        paths.append(b.reshape(-1))
+        lefts.append((b == 1).sum(axis=1))
+        nodes.append(nodes[-1] + len(t.feature))
+        leafs.append(leafs[-1] + len(t.leaves))
+    return {"paths": np.concatenate(paths).astype(np.int8), "lefts": np.concatenate(lefts).astype(np.uint8),
+            "nodes": np.array(nodes, np.int32), "leafs": np.array(leafs, np.int32), "at": np.array(at, np.int32),
+            "feature": a["feature"].astype(np.uint16), "threshold": a["threshold"], "leaves": a["leaves"]}
+
+
+def _gemm_call(ens: Ensemble, ctx: LoweringContext, x: str, out: str) -> str:
+    a = gemm(ens)
+    p = ctx.struct("mc_trees_gemm_t", "trees", {
+        "n_trees": len(ens.trees), "n_targets": ens.n_targets,
+        "nodes": ctx.const(a["nodes"], "nodes", "int32_t"), "leafs": ctx.const(a["leafs"], "leafs", "int32_t"),
+        "paths_at": ctx.const(a["at"], "paths_at", "int32_t"),
+        "feature": ctx.const(_nonempty(a["feature"]), "features", "uint16_t"),
+        "threshold": ctx.const(_nonempty(a["threshold"]), "thresholds", C_TYPES[ens.features]),
+        "paths": ctx.const(_nonempty(a["paths"]), "paths", "int8_t"), "lefts": ctx.const(a["lefts"], "lefts", "uint8_t"),
+        **_common(ens, ctx, a)})
+    return f"mc_trees_gemm_{_suffix(ens)}({p}, {x}, (uint8_t *){ctx.scratch()}, {out});"
+
+
+def _nonempty(a: np.ndarray) -> np.ndarray:
+    """A C array needs an element: a zero where every tree is one leaf."""
+    return a if len(a) else np.zeros(1, a.dtype)
+
+
 def _code_function(ens: Ensemble, ctx: LoweringContext, strategy: str = "code") -> str:
     """A static function `void f(const float *x, float *out)` with every tree as if/else; the
     thresholds' bit patterns are one const table (a load each: fewer instructions and bytes than
-    movw/movt immediates). One float accumulator per output; a tree whose leaves weigh one output only
-    (boosting: a tree per class) adds its leaf's weight as an immediate, others look their leaf's row
-    up in a table after the tree. "code" keeps the blocks in source order (short branches, MC_TREES_CODE),
-    "compact" compiles the function for size (MC_TREES_COMPACT)."""
+    movw/movt immediates). Integer features (`const int16_t *x`, ...) compare with immediates: one
+    `cmp` where the constant encodes, else a movw and a cmp, no table. One float accumulator per
+    output; a tree whose leaves weigh one output only (boosting: a tree per class) adds its leaf's
+    weight as an immediate, others look their leaf's row up in a table after the tree. "code" keeps
+    the blocks in source order (short branches, MC_TREES_CODE), "compact" compiles the function for
+    size (MC_TREES_COMPACT)."""
     name = ctx.unique("trees")
     n = ens.n_targets
-    lines = [f"MC_TREES_{strategy.upper()} static void {name}(const float *x, float *out) {{",
-             "  const int32_t *xi = (const int32_t *)(const void *)x; /* the arena holds bytes */",
-             "  const int32_t *t = THRESHOLDS;",
-             "  float " + ", ".join(f"a{j} = 0.0f" for j in range(n)) + ";"]
+    integer = ens.features != "float32"
+    head = [f"MC_TREES_{strategy.upper()} static void {name}(const {C_TYPES[ens.features]} *x, float *out) {{"]
+    if not integer:
+        head += ["  const int32_t *xi = (const int32_t *)(const void *)x; /* the arena holds bytes */",
+                 "  const int32_t *t = THRESHOLDS;"]
+    lines = head + ["  float " + ", ".join(f"a{j} = 0.0f" for j in range(n)) + ";"]
     vote = vote_value(ens)
     if vote is not None:
         lines.append("  int32_t votes = 0;")
     rows, bits = [], {}
+
+    def compare(feature: int, threshold) -> str:
+        if integer:
+            return f"x[{feature}] <= {c_int(int(threshold))}"
+        value = threshold_bits(threshold)
+        if value not in bits:  # one table entry per distinct threshold (forests reuse split points)
+            bits[value] = len(bits)
+        return bit_compare(feature, value, bits[value])
+
     for tree in ens.trees:
         cols = [j for j in range(n) if np.any(tree.leaves[:, j] != 0)] or [0]
         table = None if len(cols) == 1 else len(rows)
@@ -131,7 +280,7 @@ def _code_function(ens: Ensemble, ctx: LoweringContext, strategy: str = "code") 
             rows += list(tree.leaves)
             lines.append("  {")
             lines.append("  int32_t leaf = 0;")
-        _tree_code(tree, 0 if len(tree.feature) else -1, cols[0], table, lines, "  ", bits, vote is not None)
+        _tree_code(tree, 0 if len(tree.feature) else -1, cols[0], table, lines, "  ", compare, vote is not None)
         if table is not None:
             lines += [f"  a{j} += LEAVES[leaf * {n} + {j}];" for j in cols] + ["  }"]
     div = f" / {c_float(len(ens.trees))}" if ens.average else ""
@@ -140,13 +289,20 @@ def _code_function(ens: Ensemble, ctx: LoweringContext, strategy: str = "code") 
     lines += [f"  out[{j}] = a{j}{div} + {c_float(ens.base_values[j])};" for j in range(n)] + ["}"]
     # In the weights file (another translation unit): a static table's values would be folded back
     # into movw/movt immediates.
-    text = "\n".join(lines).replace("THRESHOLDS", ctx.const(np.array(list(bits) or [0], np.int32), "thresholds", "int32_t"))
+    text = "\n".join(lines)
+    if not integer:
+        text = text.replace("THRESHOLDS", ctx.const(np.array(list(bits) or [0], np.int32), "thresholds", "int32_t"))
     if rows:
         text = text.replace("LEAVES", ctx.const(np.array(rows, np.float32).reshape(-1), "leaves", "float"))
     if vote is not None:
         text = text.replace("VOTES", ctx.const(vote_sums(vote, len(ens.trees)), "votes", "float"))
     ctx.decl(text)
     return name
+
+
+def c_int(v: int) -> str:
+    """An integer literal of int type (INT32_MIN as an expression: 2147483648 alone is not an int)."""
+    return "(-2147483647 - 1)" if v == -2 ** 31 else str(v)
 
 
 def vote_value(ens: Ensemble) -> np.float32 | None:
@@ -185,9 +341,10 @@ def bit_compare(feature: int, bits: int, k: int) -> str:
 
 
 def _tree_code(t: Tree, n: int, col: int, first_row: int | None, lines: list[str], pad: str,
-               bits: dict[int, int], votes: bool = False) -> None:
-    """Node n of tree t as if/else; a leaf adds its weight to accumulator a<col>, counts a vote
-    (vote_value), or (first_row set) records its row of the leaf table."""
+               compare, votes: bool = False) -> None:
+    """Node n of tree t as if/else (compare(feature, threshold): the C condition); a leaf adds its
+    weight to accumulator a<col>, counts a vote (vote_value), or (first_row set) records its row of
+    the leaf table."""
     if n < 0:
         leaf = ~n
         if first_row is not None:
@@ -195,13 +352,10 @@ def _tree_code(t: Tree, n: int, col: int, first_row: int | None, lines: list[str
         elif t.leaves[leaf, col] != 0:  # adding a zero leaves every sum as it is (none is -0.0)
             lines.append(f"{pad}++votes;" if votes else f"{pad}a{col} += {c_float(t.leaves[leaf, col])};")
         return
-    value = threshold_bits(t.threshold[n])
-    if value not in bits:  # one table entry per distinct threshold (forests reuse split points)
-        bits[value] = len(bits)
-    lines.append(f"{pad}if ({bit_compare(int(t.feature[n]), value, bits[value])}) {{")
-    _tree_code(t, int(t.left[n]), col, first_row, lines, pad + "  ", bits, votes)
+    lines.append(f"{pad}if ({compare(int(t.feature[n]), t.threshold[n])}) {{")
+    _tree_code(t, int(t.left[n]), col, first_row, lines, pad + "  ", compare, votes)
     lines.append(f"{pad}}} else {{")
-    _tree_code(t, int(t.right[n]), col, first_row, lines, pad + "  ", bits, votes)
+    _tree_code(t, int(t.right[n]), col, first_row, lines, pad + "  ", compare, votes)
     lines.append(f"{pad}}}")
 
 
