@@ -287,9 +287,12 @@ def test_grouped_convolution_is_refused(tmp_path):
 
 
 def test_hybrid_model_is_refused():
-    """int8 weights with float32 activations (TFLM refuses the model too)."""
+    """int8 weights with float32 activations: TFLM refuses the model too, so there is no reference; the
+    one-line error says what to compile instead."""
     graph = load_model(shared_model("mlperf_tiny/kws_ref_model_float32"))
-    with pytest.raises(UnsupportedOperator, match="hybrid"):
+    with pytest.raises(UnsupportedOperator, match=r"^CONV_2D \(operator 0, .*\): int8 weights with float32 "
+                       r"activations \(hybrid\) are not supported, as in TFLM: compile the model's int8 version, "
+                       r"or quantize its float32 original \(microc quantize\)$"):
         generate(graph, "m")
 
 

@@ -17,6 +17,16 @@ def require_dtype(op: Op, dtypes: tuple[str, ...] = ("int8", "float32")) -> str:
     return dtype
 
 
+def refuse_hybrid(op: Op, x: Tensor, w: Tensor) -> None:
+    """Weights of another type than the activations ("hybrid": int8 weights, float32 activations). TFLM
+    refuses such models, so there is no reference to match; TFLite's hybrid kernels quantize the
+    activations at run time, which float kernels on dequantized weights would not reproduce."""
+    if w.dtype != x.dtype:
+        raise unsupported(op, f"{w.dtype} weights with {x.dtype} activations (hybrid) are not supported, as in "
+                              "TFLM: compile the model's int8 version, or quantize its float32 original "
+                              "(microc quantize)")
+
+
 def requant_arrays(ctx: LoweringContext, inp: Tensor, w: Tensor, out: Tensor,
                    flash: bool = False) -> tuple[str, str]:
     """`flash`: the kernel reads them through MC_READ_S32 (LoweringContext.const)."""

@@ -5,7 +5,8 @@ import numpy as np
 
 from microc.codegen.lowering import LoweringContext, best_isa, lowering, unsupported
 from microc.codegen.ops import conv16, mve
-from microc.codegen.ops.common import act_fields, folded_bias, require_dtype, requant_arrays, requant_table
+from microc.codegen.ops.common import (act_fields, folded_bias, refuse_hybrid, require_dtype, requant_arrays,
+                                       requant_table)
 from microc.codegen.quant import per_channel_multipliers
 from microc.codegen.schedule import ConvSchedule, DepthwiseSchedule, FcSchedule, Schedule
 from microc.ir import Op
@@ -40,8 +41,7 @@ def lower_fully_connected(op: Op, ctx: LoweringContext) -> str:
     out = op.outputs[0]
     if not w.is_const or op.attrs.get("weights_format", 0) != 0:
         raise unsupported(op, "weights must be a constant in the default format")
-    if w.dtype != x.dtype:
-        raise unsupported(op, f"{w.dtype} weights with {x.dtype} activations (hybrid) are not supported")
+    refuse_hybrid(op, x, w)
     out_f, in_f = w.shape
     dims = {"batches": x.size // in_f, "in_features": in_f, "out_features": out_f}
     if dtype == "float32":
@@ -114,8 +114,7 @@ def _conv_inputs(op: Op) -> tuple:
     bias = op.inputs[2] if len(op.inputs) > 2 else None
     if not w.is_const or (bias is not None and not bias.is_const):
         raise unsupported(op, "filter and bias must be constants")
-    if w.dtype != x.dtype:
-        raise unsupported(op, f"{w.dtype} filter with {x.dtype} activations (hybrid) is not supported")
+    refuse_hybrid(op, x, w)
     return x, w, bias, op.outputs[0]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from microc.codegen.lowering import LoweringContext, best_isa, lowering, unsupported
-from microc.codegen.ops.common import act_fields, c_init, folded_bias
+from microc.codegen.ops.common import act_fields, c_init, folded_bias, refuse_hybrid
 from microc.codegen.quant import per_channel_multipliers, reduced_multiplier
 from microc.codegen.schedule import ConvSchedule, FcSchedule, Schedule, TconvSchedule
 from microc.ir import Op, Tensor
@@ -175,8 +175,7 @@ def lower_transpose_conv(op: Op, ctx: LoweringContext) -> str:
     g = _tconv_geometry(op)
     args = f"{ctx.ptr(x)}, {ctx.ptr(out)}"
     if x.dtype == "float32":
-        if w.dtype != "float32":
-            raise unsupported(op, f"{w.dtype} filter with float32 activations (hybrid) is not supported")
+        refuse_hybrid(op, x, w)
         b = ctx.const(bias.data.astype(np.float32), "bias", "float") if bias is not None else "NULL"
         p = ctx.struct("mc_tconv_f32_t", "tconv", {"g": g, "weights": ctx.ptr(w), "bias": b,
                                                    **act_fields(op, out)})
