@@ -1,7 +1,8 @@
 """A classical model through the command line: the benchmark's SVMClassifier (StandardScaler + RBF SVC on
 breast cancer, trained once for the module) deployed and verified on the emulated Cortex-M4, and taken
-through `microc compile`, `build`, `run --verify` on the host (ASan/UBSan) over held-out samples. The
-full matrix (every benchmark model x host, QEMU, simavr): scripts/verify_classical.py."""
+through `microc compile`, `build`, `run --verify` over held-out samples on the Arduino Mega (simavr; its
+support vectors in flash) and on the host board; bad ONNX-ML attribute values and pickles refused in one
+line. The full matrix (every benchmark model x host, QEMU, simavr): scripts/verify_classical.py."""
 import json
 import subprocess
 import sys
