@@ -87,29 +87,33 @@ def _time_major(path: str) -> bytes | None:
     import onnx
     from onnx import helper
     model = onnx.load(path)
-    layouts = {id(n): a for n in model.graph.node for a in n.attribute
+    nodes = [onnx.NodeProto() for _ in model.graph.node]  # copies: the graph's own are replaced below
+    for n, original in zip(nodes, model.graph.node):
+        n.CopyFrom(original)
+    layouts = {k: a for k, n in enumerate(nodes) for a in n.attribute
                if n.op_type in _RECURRENT and a.name == "layout" and a.i == 1}
     if not layouts:
         return None
-    nodes = []
-    for n in model.graph.node:
-        if id(n) not in layouts:
-            nodes.append(n)
+    rewritten = []
+    for k, n in enumerate(nodes):
+        if k not in layouts:
+            rewritten.append(n)
             continue
-        layouts[id(n)].i = 0
+        layouts[k].i = 0
         for i in _RECURRENT[n.op_type]:
             if i < len(n.input) and n.input[i]:
-                nodes.append(helper.make_node("Transpose", [n.input[i]], [f"{n.input[i]}__tm"], perm=[1, 0, 2]))
+                rewritten.append(helper.make_node("Transpose", [n.input[i]], [f"{n.input[i]}__tm"],
+                                                  perm=[1, 0, 2]))
                 n.input[i] = f"{n.input[i]}__tm"
         after = []
-        for k, out in enumerate(n.output):
+        for j, out in enumerate(n.output):
             if out:
-                n.output[k] = f"{out}__tm"
-                after.append(helper.make_node("Transpose", [n.output[k]], [out],
-                                              perm=[2, 0, 1, 3] if k == 0 else [1, 0, 2]))
-        nodes += [n, *after]
+                n.output[j] = f"{out}__tm"
+                after.append(helper.make_node("Transpose", [n.output[j]], [out],
+                                              perm=[2, 0, 1, 3] if j == 0 else [1, 0, 2]))
+        rewritten += [n, *after]
     del model.graph.node[:]
-    model.graph.node.extend(nodes)
+    model.graph.node.extend(rewritten)
     return model.SerializeToString()
 
 

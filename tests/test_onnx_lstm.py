@@ -32,9 +32,10 @@ def lstm_model(steps, batches, features, units, outputs=3, bias=True, seed=0, di
 
 def batch_major_reference(tmp_path, build, sample):
     """onnxruntime cannot run layout=1: the reference is the same model (same seed, so the same weights)
-    built with layout=0, run on the input transposed to [seq, batch, ...], its outputs transposed back."""
+    built with layout=0, run on the inputs (X, initial states) transposed to [seq or D, batch, ...], its
+    outputs transposed back."""
     path = build(layout=0).save(tmp_path / "layout0.onnx")
-    outs = run_ort(path, [sample[0].transpose(1, 0, 2)])
+    outs = run_ort(path, [x.transpose(1, 0, 2) for x in sample])
     return [o.transpose(2, 0, 1, 3) if o.ndim == 4 else o.transpose(1, 0, 2) for o in outs]
 
 

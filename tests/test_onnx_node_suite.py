@@ -34,7 +34,7 @@ CASES = _collect()
 CONST_INPUTS = {"Conv": (1, 2), "Gemm": (1, 2), "MatMul": (1,), "BatchNormalization": (1, 2, 3, 4),
                 "Clip": (1, 2), "Pad": (1, 2, 3), "Reshape": (1,), "Squeeze": (1,), "Unsqueeze": (1,),
                 "ReduceMean": (1,), "QuantizeLinear": (1, 2), "DequantizeLinear": (1, 2),
-                "LSTM": (1, 2, 3, 5, 6, 7)}
+                "LSTM": (1, 2, 3, 5, 6, 7), "GRU": (1, 2, 3)}
 
 
 def freeze_constant_inputs(case) -> tuple[onnx.ModelProto, list[list[np.ndarray]]]:

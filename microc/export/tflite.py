@@ -139,6 +139,8 @@ def _options(op: Op) -> dict:
         return dict(alpha=float(a.get("alpha", 0.2)))
     if t in ("MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN"):
         return dict(keep_dims=bool(a.get("keep_dims", False)))
+    if t in ("SPLIT", "SPLIT_V"):
+        return dict(num_splits=len(op.outputs))
     if t == "GATHER":
         return dict(axis=int(a.get("axis", 0)), batch_dims=int(a.get("batch_dims", 0)))
     if t in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"):

@@ -361,4 +361,4 @@ def pad(b: Builder, node: NodeProto, x: Value, begin, end, name: str | None = No
     return b.values[out.name]
 
 
-from microc.frontends import onnx_conv, onnx_rnn  # noqa: E402,F401  (register their converters)
+from microc.frontends import onnx_conv, onnx_gru, onnx_rnn  # noqa: E402,F401  (register their converters)

@@ -2,14 +2,18 @@
 most-bytes-alive step is smallest.
 
 Exact by dynamic programming over the sets of operators already run (a graph's downsets: a chain has
-n + 1, a residual block adds a few per branch point); graphs with more states than MAX_STATES keep their
-order. The model's own order wins ties, so a chain is never reordered.
+n + 1, a residual block adds a few per branch point); graphs with more states than MAX_STATES, or whose
+search would examine more than MAX_WORK (states x operators x tensors, each step's cost), keep their
+order: an unrolled bidirectional GRU (microc.frontends.onnx_gru) has two independent chains of about
+50 operators whose interleavings made a 106-operator search take minutes. The model's own order wins
+ties, so a chain is never reordered.
 """
 from __future__ import annotations
 
 from microc.ir import Graph
 
 MAX_STATES = 20000
+MAX_WORK = 20_000_000
 
 
 def memory_order(graph: Graph) -> Graph:
@@ -46,7 +50,11 @@ def _best_order(graph: Graph) -> list[int] | None:
                    if (not made_by or after & made_by) and (readers & ~done or keep))
 
     best: dict[int, tuple[int, list[int]]] = {0: (0, [])}
+    work = 0
     for _ in ops:
+        work += len(best) * len(ops) * len(facts)
+        if work > MAX_WORK:
+            return None
         frontier: dict[int, tuple[int, list[int]]] = {}
         for done, (peak, order) in best.items():
             for i in range(len(ops)):

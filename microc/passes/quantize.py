@@ -21,7 +21,7 @@ from microc.errors import MicrocError, UnsupportedOperator
 from microc.ir import Graph, Op, Quant, Tensor
 
 _FIXED_OUTPUT = {"SOFTMAX": (1.0 / 256, -128), "LOGISTIC": (1.0 / 256, -128), "TANH": (1.0 / 128, 0)}
-_SAME_AS_INPUT = {"MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "SQUEEZE", "PAD", "RELU6", "TRANSPOSE"}
+_SAME_AS_INPUT = {"MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "SQUEEZE", "PAD", "RELU6", "TRANSPOSE", "SPLIT_V"}
 _OWN_RANGE = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "RELU",
               "LEAKY_RELU", "HARD_SWISH", "MEAN", "CONCATENATION"}
 SUPPORTED = sorted(_OWN_RANGE | _SAME_AS_INPUT | set(_FIXED_OUTPUT))
