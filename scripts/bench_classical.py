@@ -31,6 +31,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import classical_models  # noqa: E402
 from microc.build import build_project  # noqa: E402
+from microc.codegen.ops.trees import STRATEGIES, fits  # noqa: E402
+from microc.frontends import load_model  # noqa: E402
 from microc.pipeline import compile_model, read_metadata  # noqa: E402
 from microc.runner.session import run_project  # noqa: E402
 
@@ -60,7 +62,8 @@ def microc_rows(t, x, work: Path, features: str = "float32") -> list[dict]:
         path = classical_models.integer_input(t.onnx_path, features, work / f"{features}.onnx")
         x, suffix = x.astype(features), f" {features}"
     rows = []
-    for strategy in (["code", "compact", "arrays"] if trees else [None]):
+    ens = load_model(path).ops[0].attrs["ensemble"] if trees else None
+    for strategy in ([s for s in STRATEGIES if fits(ens, s)] if trees else [None]):  # the tuner's candidates
         project = work / f"microc-{strategy or 'default'}{suffix.strip()}"
         compile_model(path, BOARD, project, name="model", tree_strategy=strategy)
         tool = f"microc {strategy}{suffix}" if strategy else "microc"
