@@ -128,3 +128,16 @@ def test_hummingbird_strategies_on_the_emulated_cortex_m4(strategy, features, tm
     assert report["match"] is True and report["instructions"] > 0
     meta = read_metadata(tmp_path / "out")
     assert meta["inputs"][0]["dtype"] == features and meta["layers"][0]["schedule"]["strategy"] == strategy
+
+
+def test_every_tree_kernel_is_copied_into_a_project(tmp_path):
+    """A project gets the runtime files defining the kernels its model calls (needed_sources): every
+    tree kernel of mc_trees.h is found in mc_trees.c (a regressor calls no other function of it)."""
+    import re
+    from microc import RUNTIME_C
+    from microc.project.render import needed_sources
+    names = re.findall(r"\b(mc_trees_\w+)\(", (RUNTIME_C / "include" / "mc_trees.h").read_text())
+    assert len(names) == 16
+    for name in names:
+        (tmp_path / "m.c").write_text(f"void f(void) {{ {name}(0, 0, 0); }}\n")
+        assert [p.name for p in needed_sources([tmp_path / "m.c"])] == ["mc_trees.c"], name

@@ -2,10 +2,11 @@
  * weights added in float in tree order, then the base values; the post transforms as in its ml_common.h. */
 #include "mc_kernels.h"
 
-/* One tree walk per tree; every feature type and width shares the body (threshold: of x's type). */
-#define MC_TREES_KERNEL(name, x_t, feature_t, child_t)                                      \
-  void name(const mc_trees_t *p, const feature_t *feature, const child_t *left, const child_t *right, \
-            const x_t *x, float *out) {                                                     \
+/* One tree walk per tree; every feature type and width shares the body (threshold: of x's type). The
+ * functions are spelled out: microc copies the runtime files whose definitions its model calls
+ * (project/render.py's needed_sources finds "name(" on a definition's line). */
+#define MC_TREES_BODY(x_t)                                                                   \
+  {                                                                                          \
     const x_t *threshold = (const x_t *)p->threshold;                                       \
     int32_t t, j;                                                                            \
     for (j = 0; j < p->n_targets; ++j) out[j] = 0.0f;                                        \
@@ -19,20 +20,28 @@
     for (j = 0; j < p->n_targets; ++j) out[j] = out[j] / p->divisor + p->base[j];           \
   }
 
-MC_TREES_KERNEL(mc_trees_f32_s16, float, uint8_t, int16_t)
-MC_TREES_KERNEL(mc_trees_f32_s32, float, uint16_t, int32_t)
-MC_TREES_KERNEL(mc_trees_i8_s16, int8_t, uint8_t, int16_t)
-MC_TREES_KERNEL(mc_trees_i8_s32, int8_t, uint16_t, int32_t)
-MC_TREES_KERNEL(mc_trees_i16_s16, int16_t, uint8_t, int16_t)
-MC_TREES_KERNEL(mc_trees_i16_s32, int16_t, uint16_t, int32_t)
-MC_TREES_KERNEL(mc_trees_i32_s16, int32_t, uint8_t, int16_t)
-MC_TREES_KERNEL(mc_trees_i32_s32, int32_t, uint16_t, int32_t)
+void mc_trees_f32_s16(const mc_trees_t *p, const uint8_t *feature, const int16_t *left, const int16_t *right,
+                      const float *x, float *out) MC_TREES_BODY(float)
+void mc_trees_f32_s32(const mc_trees_t *p, const uint16_t *feature, const int32_t *left, const int32_t *right,
+                      const float *x, float *out) MC_TREES_BODY(float)
+void mc_trees_i8_s16(const mc_trees_t *p, const uint8_t *feature, const int16_t *left, const int16_t *right,
+                     const int8_t *x, float *out) MC_TREES_BODY(int8_t)
+void mc_trees_i8_s32(const mc_trees_t *p, const uint16_t *feature, const int32_t *left, const int32_t *right,
+                     const int8_t *x, float *out) MC_TREES_BODY(int8_t)
+void mc_trees_i16_s16(const mc_trees_t *p, const uint8_t *feature, const int16_t *left, const int16_t *right,
+                      const int16_t *x, float *out) MC_TREES_BODY(int16_t)
+void mc_trees_i16_s32(const mc_trees_t *p, const uint16_t *feature, const int32_t *left, const int32_t *right,
+                      const int16_t *x, float *out) MC_TREES_BODY(int16_t)
+void mc_trees_i32_s16(const mc_trees_t *p, const uint8_t *feature, const int16_t *left, const int16_t *right,
+                      const int32_t *x, float *out) MC_TREES_BODY(int32_t)
+void mc_trees_i32_s32(const mc_trees_t *p, const uint16_t *feature, const int32_t *left, const int32_t *right,
+                      const int32_t *x, float *out) MC_TREES_BODY(int32_t)
 
 /* Hummingbird's perfect-tree traversal: every tree padded to a perfect tree of its depth, stored level by
  * level; a walk is `depth` steps of index arithmetic, no data-dependent branch (x <= t: left, else
  * right, as above). The bottom slot names the leaf. */
-#define MC_TREES_PERFECT(name, x_t)                                                           \
-  void name(const mc_trees_perfect_t *p, const x_t *x, float *out) {                        \
+#define MC_TREES_PERFECT(x_t)                                                                 \
+  {                                                                                           \
     const x_t *threshold = (const x_t *)p->threshold;                                        \
     int32_t t, j, k;                                                                          \
     for (j = 0; j < p->n_targets; ++j) out[j] = 0.0f;                                         \
@@ -49,17 +58,17 @@ MC_TREES_KERNEL(mc_trees_i32_s32, int32_t, uint16_t, int32_t)
     for (j = 0; j < p->n_targets; ++j) out[j] = out[j] / p->divisor + p->base[j];            \
   }
 
-MC_TREES_PERFECT(mc_trees_perfect_f32, float)
-MC_TREES_PERFECT(mc_trees_perfect_i8, int8_t)
-MC_TREES_PERFECT(mc_trees_perfect_i16, int16_t)
-MC_TREES_PERFECT(mc_trees_perfect_i32, int32_t)
+void mc_trees_perfect_f32(const mc_trees_perfect_t *p, const float *x, float *out) MC_TREES_PERFECT(float)
+void mc_trees_perfect_i8(const mc_trees_perfect_t *p, const int8_t *x, float *out) MC_TREES_PERFECT(int8_t)
+void mc_trees_perfect_i16(const mc_trees_perfect_t *p, const int16_t *x, float *out) MC_TREES_PERFECT(int16_t)
+void mc_trees_perfect_i32(const mc_trees_perfect_t *p, const int32_t *x, float *out) MC_TREES_PERFECT(int32_t)
 
 /* Hummingbird's GEMM form, per tree: the node decisions T (x <= t, one byte each in `bits`: X A compared
  * with the thresholds), then for each leaf l the product T B[l] (B: +1 where l is in a node's left
  * subtree, -1 in its right, 0 elsewhere); the leaf reached is the one whose product equals its count of
  * left turns C[l] (every other leaf's is smaller). */
-#define MC_TREES_GEMM(name, x_t)                                                              \
-  void name(const mc_trees_gemm_t *p, const x_t *x, uint8_t *bits, float *out) {            \
+#define MC_TREES_GEMM(x_t)                                                                    \
+  {                                                                                           \
     const x_t *threshold = (const x_t *)p->threshold;                                        \
     int32_t t, j, i, l;                                                                       \
     for (j = 0; j < p->n_targets; ++j) out[j] = 0.0f;                                         \
@@ -80,10 +89,10 @@ MC_TREES_PERFECT(mc_trees_perfect_i32, int32_t)
     for (j = 0; j < p->n_targets; ++j) out[j] = out[j] / p->divisor + p->base[j];            \
   }
 
-MC_TREES_GEMM(mc_trees_gemm_f32, float)
-MC_TREES_GEMM(mc_trees_gemm_i8, int8_t)
-MC_TREES_GEMM(mc_trees_gemm_i16, int16_t)
-MC_TREES_GEMM(mc_trees_gemm_i32, int32_t)
+void mc_trees_gemm_f32(const mc_trees_gemm_t *p, const float *x, uint8_t *bits, float *out) MC_TREES_GEMM(float)
+void mc_trees_gemm_i8(const mc_trees_gemm_t *p, const int8_t *x, uint8_t *bits, float *out) MC_TREES_GEMM(int8_t)
+void mc_trees_gemm_i16(const mc_trees_gemm_t *p, const int16_t *x, uint8_t *bits, float *out) MC_TREES_GEMM(int16_t)
+void mc_trees_gemm_i32(const mc_trees_gemm_t *p, const int32_t *x, uint8_t *bits, float *out) MC_TREES_GEMM(int32_t)
 
 static float mc_logistic(float v) {
   const float e = 1.0f / (1.0f + expf(-fabsf(v)));
