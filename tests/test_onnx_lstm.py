@@ -56,14 +56,30 @@ def test_lstm_matches_onnxruntime_over_invocations(tmp_path, steps, batches, fea
     assert [op.type for op in load_model(path).ops].count("UNIDIRECTIONAL_SEQUENCE_LSTM") == 1
 
 
-def test_zero_initial_state_is_accepted(tmp_path):
-    m = OnnxModel()
-    x = m.input("x", [3, 2, 4])
-    zeros = m.const(np.zeros((1, 2, 5), np.float32))
-    m.output(m.node("LSTM", [x, m.weight(1, 20, 4), m.weight(1, 20, 5), "", "", zeros, zeros], hidden_size=5))
-    path = m.save(tmp_path / "lstm0.onnx")
-    sample = [np.random.default_rng(2).standard_normal((3, 2, 4)).astype(np.float32)]
-    assert_close(harness.compile_and_run(path, [sample], tmp_path / "build")[0], run_ort(path, sample))
+@pytest.mark.parametrize("direction,layout,zero", [
+    ("forward", 0, True),  # constant zeros: the same code as no initial state
+    ("bidirectional", 1, False),  # each direction's own constant initial_h and initial_c, batch-major
+])
+def test_constant_initial_state(tmp_path, direction, layout, zero):
+    """The state is set to initial_h/initial_c before every run: the second sample starts from them too."""
+    dirs = 2 if direction == "bidirectional" else 1
+    rng = np.random.default_rng(6)
+    h0, c0 = [np.zeros((dirs, 2, 5), np.float32) if zero else rng.standard_normal((dirs, 2, 5)).astype(np.float32)
+              for _ in "hc"]
+
+    def build(layout):
+        m = OnnxModel(seed=2)
+        x = m.input("x", [3, 2, 4] if layout == 0 else [2, 3, 4])
+        states = [m.const(s if layout == 0 else s.transpose(1, 0, 2)) for s in (h0, c0)]
+        outs = m.node("LSTM", [x, m.weight(dirs, 20, 4), m.weight(dirs, 20, 5), m.weight(dirs, 40), "", *states],
+                      n_out=3, hidden_size=5, direction=direction, **({"layout": 1} if layout else {}))
+        for o in outs:
+            m.output(o)
+        return m
+    path = build(layout).save(tmp_path / "lstm0.onnx")
+    samples = [[rng.standard_normal((3, 2, 4) if layout == 0 else (2, 3, 4)).astype(np.float32)] for _ in range(2)]
+    for sample, outs in zip(samples, harness.compile_and_run(path, samples, tmp_path / "build")):
+        assert_close(outs, run_ort(path, sample) if layout == 0 else batch_major_reference(tmp_path, build, sample))
 
 
 @pytest.mark.parametrize("direction,layout,steps,batches,features,units,outputs", [
@@ -113,7 +129,7 @@ def test_refused_attributes_name_node_and_attribute(tmp_path, attrs, match):
 @pytest.mark.parametrize("extra,match", [
     (lambda m: [m.const(np.array([1], np.int32))], r"sequence_lens \[1\] is not supported \(only the full length, 2\)"),
     (lambda m: ["", "", "", m.weight(1, 6)], r"input P \(peepholes\) is not supported"),
-    (lambda m: ["", m.weight(1, 1, 2)], "initial_h must be absent or a constant zero"),
+    (lambda m: ["", m.input("h0", [1, 1, 2])], "initial_h must be absent or a constant"),
 ])
 def test_refused_inputs(tmp_path, extra, match):
     m = OnnxModel()

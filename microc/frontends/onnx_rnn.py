@@ -8,9 +8,10 @@ num_directions axis). Layout 0 is [seq, batch, ...] (TFLite's time-major), layou
 LSTM: one float32 UNIDIRECTIONAL_SEQUENCE_LSTM per direction. ONNX packs each gate's weights and biases
 in the order i, o, f, c; TFLite's operator takes them as separate inputs (input gate 1/5/12, forget
 2/6/13, cell 3/7/14, output 4/8/15), and ONNX's two biases (input and recurrent, B = [Wb, Rb]) are both
-added, so their sum is TFLite's one bias. An ONNX LSTM starts every run from a zero state, where
-TFLite's state tensors carry over between invocations: the op gets `reset_state`, and its lowering
-zeroes the state before each run (as onnxruntime's does). The reverse direction runs the same kernel on
+added, so their sum is TFLite's one bias. An ONNX LSTM starts every run from its initial state (zero,
+or constant initial_h/initial_c), where TFLite's state tensors carry over between invocations: the op
+gets `reset_state` (and the constants as `initial_h`/`initial_c`), and its lowering sets the state
+before each run (as onnxruntime's does). The reverse direction runs the same kernel on
 the input reversed in time; its Y is reversed back. GRU: microc.frontends.onnx_gru.
 """
 from __future__ import annotations
@@ -126,12 +127,16 @@ def define_outputs(b: Builder, node: NodeProto, rec: Recurrence, ys, hs, cs=None
             b.define(name, t.shape, t, Layout.identity(t.shape))
 
 
-def _zero_state(b: Builder, i: int, what: str) -> None:
-    if i >= len(b.node.input) or not b.node.input[i]:
-        return
+def _initial_state(b: Builder, i: int, what: str, rec: Recurrence) -> list:
+    """Each direction's constant initial state [batch, H] (float32), or None where it is zero."""
     v = b.input(i)
-    if not v.is_const or np.any(v.const):
-        raise b.refuse(f"{what} must be absent or a constant zero (the kernel starts from a zero state)")
+    if v is None:
+        return [None] * len(rec.reverse)
+    if not v.is_const:
+        raise b.refuse(f"{what} must be absent or a constant (the state is set before each run)")
+    data = np.asarray(v.const, np.float32)
+    per_dir = [data[d] if rec.layout == 0 else data[:, d] for d in range(len(rec.reverse))]
+    return [np.ascontiguousarray(s) if np.any(s) else None for s in per_dir]
 
 
 @converter("LSTM")
@@ -141,8 +146,7 @@ def convert_lstm(b: Builder, node: NodeProto) -> None:
         raise b.refuse("input_forget=1 is not supported")
     if len(node.input) > 7 and node.input[7]:
         raise b.refuse("input P (peepholes) is not supported")
-    _zero_state(b, 5, "initial_h")
-    _zero_state(b, 6, "initial_c")
+    h0, c0 = _initial_state(b, 5, "initial_h", rec), _initial_state(b, 6, "initial_c", rec)
     x = b.ir(b.input(0), dtype="float32")
     w, r = b.const_input(1, "W"), b.const_input(2, "R")  # [D, 4H, I], [D, 4H, H]
     units = rec.units
@@ -151,16 +155,17 @@ def convert_lstm(b: Builder, node: NodeProto) -> None:
     name = node.output[0] or f"lstm{b.node_index}"  # Y may be absent
     ys, hs, cs = [], [], []
     for d, rev in enumerate(rec.reverse):
-        seq, hidden, cell = _lstm(b, rec, reversed_in_time(b, x, rec) if rev else x,
-                                  w[d], r[d], bias[d][:4 * units] + bias[d][4 * units:], f"{name}_{d}")
+        seq, hidden, cell = _lstm(b, rec, reversed_in_time(b, x, rec) if rev else x, w[d], r[d],
+                                  bias[d][:4 * units] + bias[d][4 * units:], f"{name}_{d}", h0[d], c0[d])
         ys.append(lambda seq=seq, rev=rev: reversed_in_time(b, seq, rec) if rev else seq)
         hs.append(lambda hidden=hidden: hidden)  # the hidden state after the last step: Y_h
         cs.append(lambda cell=cell: cell)
     define_outputs(b, node, rec, ys, hs, cs)
 
 
-def _lstm(b: Builder, rec: Recurrence, x: Tensor, w, r, bias, name: str):
-    """One direction's UNIDIRECTIONAL_SEQUENCE_LSTM over x: its output sequence, hidden and cell state."""
+def _lstm(b: Builder, rec: Recurrence, x: Tensor, w, r, bias, name: str, h0, c0):
+    """One direction's UNIDIRECTIONAL_SEQUENCE_LSTM over x, from the state h0, c0 (None: zero): its
+    output sequence, hidden and cell state."""
     units = rec.units
     gate = lambda data, g: data[_ONNX_GATES.index(g) * units:(_ONNX_GATES.index(g) + 1) * units]  # noqa: E731
     weights = [b.const_tensor(gate(w, g), "lstm_w", "float32") for g in _TFLITE_GATES]
@@ -171,6 +176,7 @@ def _lstm(b: Builder, rec: Recurrence, x: Tensor, w, r, bias, name: str):
     seq = b.tensor(f"{name}_seq", (*x.shape[:2], units), "float32")
     inputs = [x, *weights, *recurrent, None, None, None, *biases,
               None, None, hidden, cell, None, None, None, None]
+    initial = {k: v for k, v in (("initial_h", h0), ("initial_c", c0)) if v is not None}
     b.emit("UNIDIRECTIONAL_SEQUENCE_LSTM", inputs, [seq], activation="TANH", cell_clip=0.0, proj_clip=0.0,
-           time_major=rec.layout == 0, reset_state=True)
+           time_major=rec.layout == 0, reset_state=True, **initial)
     return seq, hidden, cell

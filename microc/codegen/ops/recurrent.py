@@ -152,11 +152,19 @@ def lower_lstm(op: Op, ctx: LoweringContext) -> str:
 
 
 def _reset(op: Op, ctx: LoweringContext, hidden: Tensor, cell: Tensor) -> str:
-    """An LSTM imported from ONNX (`reset_state`) starts every invocation from a zero state, as
-    onnxruntime's does; TFLite's carries its state over (float32 zero is all-zero bytes)."""
+    """An LSTM imported from ONNX (`reset_state`) starts every invocation from its initial state (zero,
+    or the node's constant initial_h/initial_c: attributes `initial_h`, `initial_c`), as onnxruntime's
+    does; TFLite's carries its state over (float32 zero is all-zero bytes)."""
     if not op.attrs.get("reset_state"):
         return ""
-    return "".join(f"memset({ctx.ptr(t)}, 0, {t.size * 4}); " for t in (hidden, cell))
+    code = ""
+    for t, key in ((hidden, "initial_h"), (cell, "initial_c")):
+        init = op.attrs.get(key)
+        if init is None:
+            code += f"memset({ctx.ptr(t)}, 0, {t.size * 4}); "
+        else:
+            code += f"memcpy({ctx.ptr(t)}, {ctx.const(init, 'lstm_init', 'float')}, {t.size * 4}); "
+    return code
 
 
 def _stacked(ctx: LoweringContext, gates, k: int, ctype: str, values=None, flash: bool = False) -> str:
