@@ -208,3 +208,18 @@ def test_150_kb_of_weights_past_64_kb_of_flash_pass_on_the_simulated_mega(tmp_pa
     assert res.passed and res.output.splitlines()[-1] == "2/2 PASS"
     placed = _constants_in_flash(tmp_path / "p", "fc", limit=0x3E000)
     assert len(placed) == 12 and max(placed.values()) > 0x18000
+
+
+def test_a_ram_overflow_at_link_counts_every_section_past_the_end():
+    """avr-ld names each section past the end of RAM (its words for the benchmark's forest as node arrays
+    on the Mega): the static data is up to the end of .bss (0x3010 - 0x200), not of .data alone."""
+    from microc.boards import load_board
+    from microc.build.arduino import _refuse_ram_overflow
+    elf = "/tmp/p/build/arduino/random_forest_breast_cancer.ino.elf"
+    output = (f"/usr/lib/gcc/avr/5.4.0/../../../avr/bin/ld: address 0x802a96 of {elf} section `.data' is not within "
+              f"region `data'\n/usr/lib/gcc/avr/5.4.0/../../../avr/bin/ld: address 0x803010 of {elf} section `.bss' "
+              f"is not within region `data'\ncollect2: error: ld returned 1 exit status\n")
+    with pytest.raises(ArduinoBuildError, match=r"^firmware needs 12,816 bytes of RAM \(static data 11,792 \+ stack "
+                                                r"1,024\), arduino-mega has 8,192: exceeds by 4,624 bytes$"):
+        _refuse_ram_overflow(output, load_board("arduino-mega"))
+    assert _refuse_ram_overflow("ld: cannot find -lm\n", load_board("arduino-mega")) == ""

@@ -98,14 +98,16 @@ def _refuse_ram(static: int, ram, board) -> None:
                                 f"exceeds by {static + board.stack_bytes - ram.size:,} bytes")
 
 
-# avr-ld's words when static data passes the end of RAM; the address is where the section ends.
+# avr-ld's words when static data passes the end of RAM, one line per section past it (.data, then .bss);
+# the address is where that section ends.
 _RAM_OVERFLOW = re.compile(r"address 0x([0-9a-f]+) of \S+ section `\.\w+' is not within region `data'")
 
 
 def _refuse_ram_overflow(output: str, board) -> str:
     """Static data past the end of RAM fails the link: refuse it as _check_ram refuses the rest (the
     run_tool hint raises rather than adding to the linker's words); "" for any other failure."""
-    ram, found = board.region("stack"), _RAM_OVERFLOW.search(output)
-    if ram is not None and found:
-        _refuse_ram((int(found.group(1), 16) & 0xFFFF) - ram.origin, ram, board)  # AVR data is at 0x800000
+    ram = board.region("stack")
+    ends = [int(m.group(1), 16) & 0xFFFF for m in _RAM_OVERFLOW.finditer(output)]  # AVR data is at 0x800000
+    if ram is not None and ends:
+        _refuse_ram(max(ends) - ram.origin, ram, board)  # the last section's end: .bss too, not .data alone
     return ""
