@@ -2,6 +2,7 @@
 (or its one-line error) and the project it deployed, and the summary of those lines (`--summary LINES`)."""
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -109,7 +110,41 @@ def summary(lines: Path) -> int:
     return int(any(c["DIFFERS"] or c["FAILED"] for c in counts.values()))
 
 
+def markdown(lines: Path) -> str:
+    """The lines as docs/benchmark.md's table: a row per model, a verdict column per board."""
+    rows: dict[str, dict[str, str]] = {}
+    for text in lines.read_text().splitlines():
+        board, name, rest = text.split(None, 2)
+        rows.setdefault(name, {})[board] = rest
+    boards = list(dict.fromkeys(b for r in rows.values() for b in r))
+    out = ["| model | " + " | ".join(boards) + " | max \\|diff\\| | samples | instructions/inference (QEMU) |",
+           "|---" * (len(boards) + 4) + "|"]
+    for name, r in rows.items():
+        text = " ".join(r.values())
+        diffs = sorted(set(re.findall(r"max \|diff\| ([^ ,]+)", text)), key=float)
+        runs = re.search(r"(\d+) (?:samples|invocations in sequence from a RESET, state ([\d,]+) B)", text)
+        layers = re.search(r"invocation (\d+) layer by layer: all (\d+) layers' outputs equal TFLM's "
+                           r"\(([\d,]+) of ([\d,]+)", text)
+        cost = re.search(r"([\d,]+) instructions/inference", text)
+        samples = "-" if not runs else runs.group(1) if not runs.group(2) else \
+            f"{runs.group(1)} in sequence from a RESET ({runs.group(2)} B state)"
+        if layers:
+            samples += (f"; invocation {layers.group(1)} equal at all {layers.group(2)} layers ({layers.group(3)} "
+                        f"of {layers.group(4)} values state-dependent)")
+        cells = [_verdict(r.get(b, "-")) for b in boards]
+        diff = (diffs[-1] + (" (float)" if "(float" in text else "")) if diffs else "-"
+        out.append(f"| {name} | " + " | ".join(cells) + f" | {diff} | {samples} | {cost.group(1) if cost else '-'} |")
+    return "\n".join(out) + "\n"
+
+
+def _verdict(rest: str) -> str:
+    verdict = next((v for v in VERDICTS if rest.startswith(v)), rest)
+    return "refused" + rest[len("REFUSED"):].split(":")[0] if verdict == "REFUSED" else verdict.lower()
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "--summary":
         sys.exit(summary(Path(sys.argv[2])))
+    if sys.argv[1] == "--markdown":
+        sys.exit(print(markdown(Path(sys.argv[2])), end=""))
     print(line(sys.argv[1], sys.argv[2], int(sys.argv[3]), *map(Path, sys.argv[4:7])))

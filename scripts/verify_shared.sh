@@ -7,16 +7,18 @@
 # with its one-line error, then a summary per board. A stateful model's last invocation is also compared
 # layer by layer with TFLM's, after the others from a RESET (scripts/verify_shared.py state_layers). Exits 1 if any output differs from TFLM or a run
 # fails otherwise; a refusal or a model too large for the board is reported, not a failure.
-# Usage: bash scripts/verify_shared.sh [-f FOLDER]... [BOARD]...
+# Usage: bash scripts/verify_shared.sh [-f FOLDER]... [-m TABLE.md] [BOARD]...
 #   e.g. bash scripts/verify_shared.sh -f tflm/int16 host      (default: every folder, host mps2-an386)
+#   -m writes the lines as docs/benchmark.md's table too.
 # docs/benchmark.md holds the table of a run. It takes about 35 minutes on a loaded 2-core machine.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=../shared/models
 [ -d "$ROOT" ] || { echo "$ROOT not found"; exit 2; }
 FOLDERS=()
-while getopts f: opt; do
-  case $opt in f) FOLDERS+=("$OPTARG") ;; *) exit 2 ;; esac
+MARKDOWN=
+while getopts f:m: opt; do
+  case $opt in f) FOLDERS+=("$OPTARG") ;; m) MARKDOWN=$OPTARG ;; *) exit 2 ;; esac
 done
 shift $((OPTIND - 1))
 [ ${#FOLDERS[@]} -eq 0 ] && FOLDERS=(mlperf_tiny tflm tflm/int16)
@@ -41,4 +43,5 @@ for board in "${BOARDS[@]}"; do
   done
 done
 echo "# $(date -u '+%H:%M UTC'): $(( (SECONDS + 30) / 60 )) minutes"
+[ -z "$MARKDOWN" ] || .venv/bin/python scripts/verify_shared.py --markdown "$OUT/lines" > "$MARKDOWN"
 .venv/bin/python scripts/verify_shared.py --summary "$OUT/lines"
