@@ -157,3 +157,13 @@ def test_mve_sources_compile_to_nothing_without_mve(cpu, tmp_path):
                         "-o", str(obj)], check=True, capture_output=True, text=True)
         size = subprocess.run(["arm-none-eabi-size", "-A", str(obj)], capture_output=True, text=True).stdout
         assert re.search(r"^\.text\s+0\s", size, re.M), size
+
+
+@needs_qemu
+def test_int16_kernels_exact_on_cortex_m55(tmp_path):
+    """The 16x8 CONV_2D, FULLY_CONNECTED and TRANSPOSE_CONV on Helium (int8 weights widened on load,
+    int64 sums by VMLALDAVA) over test_ops_int16.long_sums_model: 6 TRANSPOSE_CONV (strides, output
+    padding, in_c 2..4: partial vectors), a CONV_2D of 600-value patches, an FC whose sums pass 2^31."""
+    from test_ops_int16 import long_sums_model
+    calls = _calls(_deploy(long_sums_model()[0], tmp_path))
+    assert calls == {"mc_transpose_conv_s16_mve": 6, "mc_conv2d_gemm_s16_mve": 1, "mc_fully_connected_s16_mve": 1}

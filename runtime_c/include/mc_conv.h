@@ -178,6 +178,23 @@ typedef struct {
 } mc_tconv_s16_t;
 void mc_transpose_conv_s16(const mc_tconv_s16_t *p, const int16_t *in, int16_t *out);
 void mc_transpose_conv_w16_s16(const mc_tconv_s16_t *p, const int16_t *in, int16_t *out);
+/* The same on Helium (mve: the M55), with the weights left int8 (VLDRB.S16 widens them) in chunks of 8:
+ * per block of 4 channels [K / 8][4][8] int8, K rounded up to 8, the sums int64 (VMLALDAVA). */
+void mc_conv2d_gemm_s16_mve(const mc_conv2d_s16_t *p, const int16_t *in, int16_t *out);
+void mc_fully_connected_s16_mve(const mc_fc_s16_t *p, const int16_t *in, int16_t *out);
+void mc_transpose_conv_s16_mve(const mc_tconv_s16_t *p, const int16_t *in, int16_t *out);
+/* The walks of those kernels over the output pixels: CONV_2D's gathers each pixel's patch (padded taps
+ * and the tail zero; patch_len values, a multiple of `lanes`) and calls gemm(q, out_c, patch,
+ * patch_len / lanes, out); TRANSPOSE_CONV's gathers the input pixels that reach it, k values each (in_c
+ * rounded up to `lanes`, zero-padded), with their filter taps, and calls fn(p, patch, k, taps, n, out). */
+typedef void (*mc_s16_gemm_fn)(const mc_s16_requant_t *q, int32_t out_c, const int16_t *x, int32_t chunks,
+                               int16_t *out);
+void mc_conv2d_s16_pixels(const mc_conv2d_s16_t *p, const int16_t *in, int16_t *out, int32_t lanes,
+                          mc_s16_gemm_fn gemm);
+typedef void (*mc_s16_taps_fn)(const mc_tconv_s16_t *p, const int16_t *patch, int32_t k, const int32_t *taps,
+                               int32_t n, int16_t *out);
+void mc_tconv_s16_pixels(const mc_tconv_s16_t *p, const int16_t *in, int16_t *out, int32_t lanes,
+                         mc_s16_taps_fn fn);
 typedef struct {
   mc_tconv_geom_t g;
   const float *weights;

@@ -71,19 +71,18 @@ static void gemm_s16(const mc_s16_requant_t *q, int32_t out_c, const int16_t *x,
   }
 }
 
-static void copy_s16(int16_t *dst, const int16_t *src, int32_t n) {
-  int32_t i;
-  for (i = 0; i < n; ++i) dst[i] = src[i];
+/* GCC makes library calls of these loops in any case; the tests skip the calls for empty runs. */
+static inline void copy_s16(int16_t *dst, const int16_t *src, int32_t n) {
+  if (n > 0) memcpy(dst, src, (size_t)n * sizeof(int16_t));
 }
 
-static void zero_s16(int16_t *dst, int32_t n) {
-  int32_t i;
-  for (i = 0; i < n; ++i) dst[i] = 0;
+static inline void zero_s16(int16_t *dst, int32_t n) {
+  if (n > 0) memset(dst, 0, (size_t)n * sizeof(int16_t));
 }
 
-/* The patch of output pixel (oy, ox) in the weights' order: padded taps and the tail zero. */
-static void gather_s16(const mc_conv_geom_t *g, const int16_t *image, int32_t oy, int32_t ox, int32_t len,
-                       int16_t *patch) {
+/* The patch of output pixel (oy, ox) in the weights' order: padded taps and the tail (to len) zero. */
+static void gather_patch(const mc_conv_geom_t *g, const int16_t *image, int32_t oy, int32_t ox, int32_t len,
+                         int16_t *patch) {
   const mc_conv_window_t w = mc_conv_window(g, oy, ox);
   const int32_t row = g->k_w * g->in_c;
   int32_t ky, kx;
@@ -105,7 +104,8 @@ static void gather_s16(const mc_conv_geom_t *g, const int16_t *image, int32_t oy
   zero_s16(patch, len - g->k_h * row);
 }
 
-void mc_conv2d_gemm_s16(const mc_conv2d_s16_t *p, const int16_t *in, int16_t *out) {
+void mc_conv2d_s16_pixels(const mc_conv2d_s16_t *p, const int16_t *in, int16_t *out, int32_t lanes,
+                          mc_s16_gemm_fn gemm) {
   const mc_conv_geom_t *g = &p->g;
   int16_t patch[p->patch_len] __attribute__((aligned(8))); /* C99 VLA: at most MC_S16_GEMM_MAX_K */
   int32_t b, oy, ox;
@@ -113,10 +113,14 @@ void mc_conv2d_gemm_s16(const mc_conv2d_s16_t *p, const int16_t *in, int16_t *ou
     const int16_t *image = in + (size_t)b * g->in_h * g->in_w * g->in_c;
     for (oy = 0; oy < g->out_h; ++oy)
       for (ox = 0; ox < g->out_w; ++ox, out += g->out_c) {
-        gather_s16(g, image, oy, ox, p->patch_len, patch);
-        gemm_s16(&p->q, g->out_c, patch, p->patch_len >> 2, out);
+        gather_patch(g, image, oy, ox, p->patch_len, patch);
+        gemm(&p->q, g->out_c, patch, p->patch_len / lanes, out);
       }
   }
+}
+
+void mc_conv2d_gemm_s16(const mc_conv2d_s16_t *p, const int16_t *in, int16_t *out) {
+  mc_conv2d_s16_pixels(p, in, out, 4, gemm_s16);
 }
 
 void mc_fully_connected_w16_s16(const mc_fc_s16_t *p, const int16_t *in, int16_t *out) {
@@ -137,34 +141,54 @@ static int32_t tap_input(int32_t o, int32_t k, int32_t pad, int32_t stride, int3
   return t / stride < n ? t / stride : -1;
 }
 
-void mc_transpose_conv_w16_s16(const mc_tconv_s16_t *p, const int16_t *in, int16_t *out) {
+/* The input pixels that reach output pixel (oy, ox), k values each (in_c, then zeros), and their filter
+ * taps; returns how many. */
+static int32_t gather_taps(const mc_tconv_geom_t *g, const int16_t *image, int32_t oy, int32_t ox, int32_t k,
+                           int16_t *patch, int32_t *taps) {
+  int32_t n = 0, ky, kx;
+  for (ky = 0; ky < g->k_h; ++ky) {
+    const int32_t iy = tap_input(oy, ky, g->pad_top, g->stride_h, g->in_h);
+    for (kx = 0; iy >= 0 && kx < g->k_w; ++kx) {
+      const int32_t ix = tap_input(ox, kx, g->pad_left, g->stride_w, g->in_w);
+      if (ix < 0) continue;
+      copy_s16(patch + n * k, image + ((size_t)iy * g->in_w + ix) * g->in_c, g->in_c);
+      zero_s16(patch + n * k + g->in_c, k - g->in_c);
+      taps[n++] = ky * g->k_w + kx;
+    }
+  }
+  return n;
+}
+
+void mc_tconv_s16_pixels(const mc_tconv_s16_t *p, const int16_t *in, int16_t *out, int32_t lanes,
+                         mc_s16_taps_fn fn) {
   const mc_tconv_geom_t *g = &p->g;
-  const int32_t k = (g->in_c + 3) & ~3, chunks = k >> 2, blocks = (g->out_c + 3) >> 2;
-  const int32_t *w = (const int32_t *)(const void *)p->q.weights;
-  int16_t patch[p->patch_len] __attribute__((aligned(8))); /* the pixel's input pixels, K values each */
+  const int32_t k = (g->in_c + lanes - 1) / lanes * lanes;
+  int16_t patch[p->patch_len] __attribute__((aligned(8))); /* the pixel's input pixels, k values each */
   int32_t taps[p->patch_len / k];                           /* and their filter taps */
-  int32_t b, oy, ox, ky, kx, n, o, r, i;
+  int32_t b, oy, ox;
   for (b = 0; b < g->batches; ++b) {
     const int16_t *image = in + (size_t)b * g->in_h * g->in_w * g->in_c;
     for (oy = 0; oy < g->out_h; ++oy)
-      for (ox = 0; ox < g->out_w; ++ox, out += g->out_c) {
-        for (n = 0, ky = 0; ky < g->k_h; ++ky) {
-          const int32_t iy = tap_input(oy, ky, g->pad_top, g->stride_h, g->in_h);
-          for (kx = 0; iy >= 0 && kx < g->k_w; ++kx) {
-            const int32_t ix = tap_input(ox, kx, g->pad_left, g->stride_w, g->in_w);
-            if (ix < 0) continue;
-            copy_s16(patch + n * k, image + ((size_t)iy * g->in_w + ix) * g->in_c, g->in_c);
-            zero_s16(patch + n * k + g->in_c, k - g->in_c);
-            taps[n++] = ky * g->k_w + kx;
-          }
-        }
-        for (o = 0; o < blocks; ++o) {
-          sums_t t;
-          sums_init(&t);
-          for (i = 0; i < n; ++i) sums_add(&t, patch + i * k, w + ((size_t)taps[i] * blocks + o) * chunks * 8, chunks);
-          sums_flush(&t);
-          for (r = 0; r < 4 && 4 * o + r < g->out_c; ++r) out[4 * o + r] = mc_requant_s16(&p->q, t.a[r], 4 * o + r);
-        }
-      }
+      for (ox = 0; ox < g->out_w; ++ox, out += g->out_c)
+        fn(p, patch, k, taps, gather_taps(g, image, oy, ox, k, patch, taps), out);
   }
+}
+
+/* One output pixel of TRANSPOSE_CONV: per block of 4 channels, the sum over its n taps. */
+static void tconv_taps(const mc_tconv_s16_t *p, const int16_t *patch, int32_t k, const int32_t *taps,
+                       int32_t n, int16_t *out) {
+  const int32_t chunks = k >> 2, blocks = (p->g.out_c + 3) >> 2;
+  const int32_t *w = (const int32_t *)(const void *)p->q.weights;
+  int32_t o, r, i;
+  for (o = 0; o < blocks; ++o) {
+    sums_t t;
+    sums_init(&t);
+    for (i = 0; i < n; ++i) sums_add(&t, patch + i * k, w + ((size_t)taps[i] * blocks + o) * chunks * 8, chunks);
+    sums_flush(&t);
+    for (r = 0; r < 4 && 4 * o + r < p->g.out_c; ++r) out[4 * o + r] = mc_requant_s16(&p->q, t.a[r], 4 * o + r);
+  }
+}
+
+void mc_transpose_conv_w16_s16(const mc_tconv_s16_t *p, const int16_t *in, int16_t *out) {
+  mc_tconv_s16_pixels(p, in, out, 4, tconv_taps);
 }

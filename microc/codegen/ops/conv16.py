@@ -24,6 +24,10 @@ def _ceil4(n: int) -> int:
     return -(-n // 4) * 4
 
 
+def _ceil8(n: int) -> int:
+    return -(-n // 8) * 8
+
+
 def s16_weight_words(flat: np.ndarray) -> np.ndarray:
     """[out, K] int8 weights as the 16x8 matrix products take them (mc_conv.h): K padded with zeros to
     a multiple of 4, out to one of 4 (zero channels); per block of 4 channels [K / 4][4][2] int32 words
@@ -35,47 +39,79 @@ def s16_weight_words(flat: np.ndarray) -> np.ndarray:
     return words.reshape(rows // 4, 4, k // 4, 2).transpose(0, 2, 1, 3).reshape(-1).astype(np.int32)
 
 
-def _w16(ctx: LoweringContext, words: np.ndarray) -> str:
-    return f"(const int8_t *){ctx.const(words, 'w16', 'int32_t')}"
+def s8_row_chunks(flat: np.ndarray) -> np.ndarray:
+    """[out, K] int8 weights as the Helium 16x8 kernels take them (mc_conv.h): K padded with zeros to a
+    multiple of 8, out to one of 4; per block of 4 channels [K / 8][4][8]."""
+    rows, k = _ceil4(flat.shape[0]), _ceil8(flat.shape[1])
+    w = np.zeros((rows, k), np.int8)
+    w[:flat.shape[0], :flat.shape[1]] = flat
+    return w.reshape(rows // 4, 4, k // 8, 8).transpose(0, 2, 1, 3).reshape(-1)
+
+
+def _mve(schedule: Schedule | None) -> bool:
+    return schedule is not None and schedule.isa == "mve"
 
 
 def _wide(schedule: Schedule | None) -> bool:
-    """The layer runs a matrix product over int16 weights."""
+    """The layer runs a matrix product over int16 weights (the DSP path's)."""
     return schedule is not None and getattr(schedule, "weights", "int8") == "int16"
 
 
-def _offered(isa: str, plain: Schedule, wide: Schedule, fits: bool) -> list[Schedule]:
-    """The plain loops and the int16-weight schedule where its gathered inputs fit the stack: the
-    latter first on DSP targets (SMLAD; the plain loops take 10 to 20 instructions per product there)."""
-    if not fits:
+def _gemm_len(schedule: Schedule | None, k: int) -> int:
+    """Values per gathered input vector of K values (K padded as the kernel's lanes want), 0 for the
+    plain loops."""
+    return _ceil8(k) if _mve(schedule) else _ceil4(k) if _wide(schedule) else 0
+
+
+def _weights(ctx: LoweringContext, flats: list[np.ndarray]) -> str | None:
+    """The matrices (one per filter tap for TRANSPOSE_CONV) in the schedule's layout, or None: the
+    model's weights as they are."""
+    if _mve(ctx.schedule):
+        return ctx.const(np.concatenate([s8_row_chunks(f) for f in flats]), "w", "int8_t")
+    if _wide(ctx.schedule):
+        words = np.concatenate([s16_weight_words(f) for f in flats])
+        return f"(const int8_t *){ctx.const(words, 'w16', 'int32_t')}"
+    return None
+
+
+def _offered(isas: tuple[str, ...], make, k: int) -> list[Schedule]:
+    """The plain loops (make(isa)) and the matrix products where a gathered input fits the stack: on
+    Helium (make("mve", mve=True)) first where the board has it, then over int16 weights (make(isa,
+    wide=True)), the default on DSP targets (SMLAD; the plain loops take 10 to 20 instructions per
+    product there)."""
+    isa = best_isa(isas)
+    plain, wide = make(isa), make(isa, wide=True)
+    if _ceil8(k) > GEMM_MAX_K:
         return [plain]
-    return [wide, plain] if isa == "dsp" else [plain, wide]
+    others = [wide, plain] if isa == "dsp" else [plain, wide]
+    return ([make("mve", mve=True)] if "mve" in isas else []) + others
 
 
 def conv_schedules(op: Op, isas: tuple[str, ...]) -> list[Schedule]:
-    isa = best_isa(isas)
-    return _offered(isa, ConvSchedule(isa), ConvSchedule(isa, "gemm", False, "int16"),
-                    _ceil4(int(np.prod(op.inputs[1].shape[1:]))) <= GEMM_MAX_K)
+    def make(isa, wide=False, mve=False):
+        return ConvSchedule(isa, "gemm", False, "int16") if wide else ConvSchedule(isa, "gemm" if mve else "generic")
+    return _offered(isas, make, int(np.prod(op.inputs[1].shape[1:])))
 
 
 def fc_schedules(op: Op, isas: tuple[str, ...]) -> list[Schedule]:
-    isa, w = best_isa(isas), op.inputs[1]
-    return _offered(isa, FcSchedule(isa), FcSchedule(isa, "int16"),
-                    len(w.shape) == 2 and _ceil4(w.shape[1]) <= GEMM_MAX_K)
+    w = op.inputs[1]
+    if len(w.shape) != 2:
+        return [FcSchedule(best_isa(isas))]
+    return _offered(isas, lambda isa, wide=False, mve=False: FcSchedule(isa, "int16" if wide else "int8"), w.shape[1])
 
 
-def _tconv_patch_len(op: Op) -> int:
-    """The most input pixels one output pixel gathers, times in_c rounded up to 4."""
+def _tconv_patch_len(op: Op, schedule: Schedule | None) -> int:
+    """The most input pixels one output pixel gathers, times in_c padded as the kernel wants."""
     k_h, k_w = op.inputs[1].shape[1:3]
     s_h, s_w = op.attrs.get("stride", (1, 1))
-    return -(-k_h // s_h) * -(-k_w // s_w) * _ceil4(op.inputs[1].shape[3])
+    return -(-k_h // s_h) * -(-k_w // s_w) * _gemm_len(schedule, op.inputs[1].shape[3])
 
 
 def _tconv_schedules(op: Op, isas: tuple[str, ...]) -> list[Schedule]:
-    isa = best_isa(isas)
     if op.inputs[2].dtype != "int16" or len(op.inputs[1].shape) != 4:
-        return [TconvSchedule(isa)]
-    return _offered(isa, TconvSchedule(isa), TconvSchedule(isa, "int16"), _tconv_patch_len(op) <= GEMM_MAX_K)
+        return [TconvSchedule(best_isa(isas))]
+    return _offered(isas, lambda isa, wide=False, mve=False: TconvSchedule(isa, "int16" if wide else "int8"),
+                    _tconv_patch_len(op, TconvSchedule("mve")))
 
 
 def check_int16(op: Op, x: Tensor, w: Tensor, out: Tensor) -> None:
@@ -122,15 +158,18 @@ def _requant_of(op: Op, ctx: LoweringContext, biases: tuple[str, ...] = ("int64"
     check_int16(op, x, w, out)
     if bias is not None and bias.dtype not in biases:
         raise unsupported(op, f"int16 {op.type} needs an {' or '.join(biases)} bias, not {bias.dtype}")
-    words = _w16(ctx, s16_weight_words(w.data.reshape(w.shape[0], -1))) if _wide(ctx.schedule) else None
-    return s16_requant(op, ctx, x, w, bias, out, bias is None or bias.dtype == "int64", words)
+    weights = _weights(ctx, [w.data.reshape(w.shape[0], -1)])
+    return s16_requant(op, ctx, x, w, bias, out, bias is None or bias.dtype == "int64", weights)
+
+
+def _kernel(ctx: LoweringContext, plain: str, wide: str, mve: str) -> str:
+    return mve if _mve(ctx.schedule) else wide if _wide(ctx.schedule) else plain
 
 
 def lower_conv2d_s16(op: Op, ctx: LoweringContext, geom: str) -> str:
-    wide = _wide(ctx.schedule)
-    patch_len = _ceil4(int(np.prod(op.inputs[1].shape[1:]))) if wide else 0
+    patch_len = _gemm_len(ctx.schedule, int(np.prod(op.inputs[1].shape[1:])))
     p = ctx.struct("mc_conv2d_s16_t", "conv", {"g": geom, "q": _requant_of(op, ctx), "patch_len": patch_len})
-    kernel = "mc_conv2d_gemm_s16" if wide else "mc_conv2d_s16"
+    kernel = _kernel(ctx, "mc_conv2d_s16", "mc_conv2d_gemm_s16", "mc_conv2d_gemm_s16_mve")
     return f"{kernel}({p}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
 
@@ -147,7 +186,7 @@ def lower_fully_connected_s16(op: Op, ctx: LoweringContext) -> str:
     out_f, in_f = w.shape
     p = ctx.struct("mc_fc_s16_t", "fc", {"batches": x.size // in_f, "in_features": in_f,
                                          "out_features": out_f, "q": _requant_of(op, ctx)})
-    kernel = "mc_fully_connected_w16_s16" if _wide(ctx.schedule) else "mc_fully_connected_s16"
+    kernel = _kernel(ctx, "mc_fully_connected_s16", "mc_fully_connected_w16_s16", "mc_fully_connected_s16_mve")
     return f"{kernel}({p}, {ctx.ptr(x)}, {ctx.ptr(op.outputs[0])});"
 
 
@@ -184,14 +223,11 @@ def lower_transpose_conv(op: Op, ctx: LoweringContext) -> str:
         check_int16(op, x, w, out)
         if bias is not None and bias.dtype not in ("int16", "int64"):
             raise unsupported(op, f"int16 TRANSPOSE_CONV needs an int64 (or int16) bias, not {bias.dtype}")
-        if not _wide(ctx.schedule):
-            p = ctx.struct("mc_tconv_s16_t", "tconv", {"g": g, "q": s16_requant(op, ctx, x, w, bias, out, True)})
-            return f"mc_transpose_conv_s16({p}, {args});"
         taps = w.data.transpose(1, 2, 0, 3).reshape(-1, w.shape[0], w.shape[3])  # [tap][out_c][in_c]
-        words = _w16(ctx, np.concatenate([s16_weight_words(t) for t in taps]))
-        p = ctx.struct("mc_tconv_s16_t", "tconv", {"g": g, "q": s16_requant(op, ctx, x, w, bias, out, True, words),
-                                                   "patch_len": _tconv_patch_len(op)})
-        return f"mc_transpose_conv_w16_s16({p}, {args});"
+        q = s16_requant(op, ctx, x, w, bias, out, True, _weights(ctx, list(taps)))
+        p = ctx.struct("mc_tconv_s16_t", "tconv", {"g": g, "q": q, "patch_len": _tconv_patch_len(op, ctx.schedule)})
+        kernel = _kernel(ctx, "mc_transpose_conv_s16", "mc_transpose_conv_w16_s16", "mc_transpose_conv_s16_mve")
+        return f"{kernel}({p}, {args});"
     if w.dtype != "int8" or (bias is not None and bias.dtype != "int32"):
         raise unsupported(op, "int8 TRANSPOSE_CONV needs int8 weights and an int32 bias")
     for t in (x, out):

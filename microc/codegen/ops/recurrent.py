@@ -47,12 +47,11 @@ def lower_svdf(op: Op, ctx: LoweringContext) -> str:
                               f"weights {wt.shape}, state {state.shape}, output {out.shape}, rank {rank})")
     dims = {"batches": batches, "inputs": inputs, "filters": filters, "units": filters // rank,
             "rank": rank, "memory": memory}
-    bias_ptr = ctx.ptr(bias)
     if x.dtype == "float32" and {wf.dtype, wt.dtype, state.dtype, out.dtype} == {"float32"}:
         if op.attrs.get("activation", "NONE") not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
             raise unsupported(op, f"fused activation {op.attrs['activation']} is not supported")
         p = ctx.struct("mc_svdf_f32_t", "svdf", {**dims, "weights_feature": ctx.ptr(wf),
-                       "weights_time": ctx.ptr(wt), "bias": bias_ptr, **act_fields(op, out)})
+                       "weights_time": ctx.ptr(wt), "bias": ctx.ptr(bias), **act_fields(op, out)})
         return f"mc_svdf_f32({p}, {ctx.ptr(x)}, {ctx.ptr(state)}, {ctx.ptr(out)});"
     kinds = (x.dtype, wf.dtype, wt.dtype, state.dtype, out.dtype)
     if kinds not in (("int8",) * 5, ("int8", "int8", "int16", "int16", "int8")) or \
