@@ -48,6 +48,7 @@ def _samples(shapes, n, seed):
     ("bidirectional", 0, 1, 2, 2, 3, 6, "input"),
     ("forward", 1, 0, 4, 2, 3, 5, "input"),
     ("bidirectional", 1, 1, 3, 2, 3, 6, None),
+    ("forward", 0, 0, 12, 1, 2, 3, None),  # Y of 12 steps: more than TFLM's 10 CONCATENATION inputs
 ])
 def test_gru_matches_onnxruntime(tmp_path, direction, layout, lbr, steps, batches, features, units, h0):
     build = lambda layout: gru_model(steps, batches, features, units, direction, layout, lbr, h0,  # noqa: E731

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from onnx import NodeProto
 
+from microc.codegen.ops.shape import MAX_CONCAT_INPUTS  # the kernel's limit, which the import respects
 from microc.frontends.onnx_graph import Builder
 from microc.frontends.onnx_layout import Layout
 from microc.frontends.onnx_ops import converter
@@ -106,9 +107,18 @@ def joined(b: Builder, parts: list[Tensor], shape, axis: int) -> Tensor:
     """Equal parts (any shape of the right size) stacked on `axis` of `shape`: reshaped, concatenated."""
     piece = list(shape)
     piece[axis] //= len(parts)
-    ins = [b.reshape(p, piece) for p in parts]
+    return _concatenated(b, [b.reshape(p, piece) for p in parts], axis)
+
+
+def _concatenated(b: Builder, ins: list[Tensor], axis: int) -> Tensor:
+    """One CONCATENATION, or a tree of them where there are more inputs than TFLM's kernel takes."""
     if len(ins) == 1:
         return ins[0]
+    if len(ins) > MAX_CONCAT_INPUTS:
+        size = -(-len(ins) // MAX_CONCAT_INPUTS)
+        return _concatenated(b, [_concatenated(b, ins[i:i + size], axis) for i in range(0, len(ins), size)], axis)
+    shape = list(ins[0].shape)
+    shape[axis] = sum(t.shape[axis] for t in ins)
     out = b.like(ins[0], shape, "cat")
     b.emit("CONCATENATION", ins, [out], axis=axis, activation="NONE")
     return out
