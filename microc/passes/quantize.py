@@ -30,7 +30,7 @@ SUPPORTED = sorted(_OWN_RANGE | _SAME_AS_INPUT | set(_FIXED_OUTPUT))
 _FIXED_OUTPUT_16 = {"LOGISTIC": (2.0**-15, 0), "TANH": (2.0**-15, 0), "SOFTMAX": (2.0**-15, 0)}
 SUPPORTED_16 = sorted({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "LEAKY_RELU",
                        "CONCATENATION", "RESHAPE", "SQUEEZE", "PAD", "MAX_POOL_2D", "AVERAGE_POOL_2D", "RELU",
-                       "RELU6", "TRANSPOSE", "MEAN"} | set(_FIXED_OUTPUT_16))
+                       "RELU6", "TRANSPOSE", "MEAN", "SPLIT_V"} | set(_FIXED_OUTPUT_16))
 SCHEMES = {"int8": SUPPORTED, "int16x8": SUPPORTED_16}
 _WEIGHT_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
 _INT32_MAX = np.iinfo(np.int32).max
