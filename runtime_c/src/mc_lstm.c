@@ -72,15 +72,37 @@ static int16_t tanh_s16(int16_t x, int32_t mult, int32_t shift) {
   return (int16_t)(result >> 8);
 }
 
+/* mc_requantize(x, mult, shift) of many values by one multiplier and shift: for a right shift R >= 1 and
+ * mult >= 0 (QuantizeMultiplier's for scales below 1/2: the LSTM's) one 64-bit multiply-add per value,
+ * floor((x * mult + 2^30 + 2^(30 + R) - [x < 0] * 2^31) / 2^(31 + R)) (the identity of mc_requantize.c),
+ * else mc_requantize itself. */
+typedef struct {
+  int64_t round;
+  int32_t mult, shift, r1; /* r1 = R - 1, or -1: mc_requantize */
+} requant_t;
+
+static requant_t requant_of(int32_t mult, int32_t shift) {
+  requant_t q;
+  q.mult = mult, q.shift = shift, q.r1 = shift <= -1 && mult >= 0 ? -shift - 1 : -1;
+  q.round = q.r1 >= 0 ? ((int64_t)1 << 30) + ((int64_t)1 << (30 - shift)) : 0;
+  return q;
+}
+
+static inline int32_t requant(const requant_t *q, int32_t x) {
+  if (q->r1 < 0) return mc_requantize(x, q->mult, q->shift);
+  return (int32_t)((q->round + (int64_t)x * q->mult - ((int64_t)((uint32_t)x >> 31) << 31)) >> 32) >> q->r1;
+}
+
 /* FC of `rows` int8 vectors of n to m int16 outputs (zero point folded into the bias; FULLY_CONNECTED's
  * accumulation, SMLAD on DSP targets), requantized and clamped to int16 as
  * reference_integer_ops::FullyConnected. acc: m int32. */
 static void fc_s8_s16(int32_t rows, int32_t n, int32_t m, const int8_t *x, const MC_FLASH int8_t *w,
                       const MC_FLASH int32_t *bias, int32_t mult, int32_t shift, int16_t *y, int32_t *acc) {
+  const requant_t q = requant_of(mult, shift);
   int32_t r, o;
   for (r = 0; r < rows; r++) {
     mc_fc_accumulate_s8(x + r * n, w, bias, n, m, acc);
-    for (o = 0; o < m; o++) y[r * m + o] = (int16_t)clamp_s16(mc_requantize(acc[o], mult, shift));
+    for (o = 0; o < m; o++) y[r * m + o] = (int16_t)clamp_s16(requant(&q, acc[o]));
   }
 }
 
@@ -88,7 +110,8 @@ static void fc_s8_s16(int32_t rows, int32_t n, int32_t m, const int8_t *x, const
 static void mul_s16(int32_t n, const int16_t *a, const int16_t *b, int32_t mult, int32_t shift,
                     int16_t *y) {
   int32_t i;
-  for (i = 0; i < n; i++) y[i] = (int16_t)clamp_s16(mc_requantize(a[i] * b[i], mult, shift));
+  const requant_t q = requant_of(mult, shift);
+  for (i = 0; i < n; i++) y[i] = (int16_t)clamp_s16(requant(&q, a[i] * b[i]));
 }
 
 static void gate_s8(const mc_lstm_s8_t *p, int g, int32_t rows, const int8_t *x, const int8_t *h,
@@ -109,6 +132,7 @@ static void step_s8(const mc_lstm_s8_t *p, int32_t rows, const int8_t *x, int8_t
   const int32_t n = rows * p->state;
   int16_t *b0 = scratch, *b1 = scratch + n, *b2 = scratch + 2 * n, *b3 = scratch + 3 * n;
   int32_t *acc = (int32_t *)(void *)(scratch + 4 * n); /* 8 * n bytes in: 4-byte aligned */
+  const requant_t hidden = requant_of(p->hidden_mult, p->hidden_shift);
   int32_t i;
   gate_s8(p, FORGET, rows, x, h, b0, b3, acc);
   gate_s8(p, INPUT, rows, x, h, b1, b3, acc);
@@ -121,8 +145,7 @@ static void step_s8(const mc_lstm_s8_t *p, int32_t rows, const int8_t *x, int8_t
   gate_s8(p, OUTPUT, rows, x, h, b1, b3, acc);
   for (i = 0; i < n; i++) b0[i] = tanh_s16(c[i], p->tanh_mult, p->tanh_shift);
   for (i = 0; i < n; i++)
-    h[i] = mc_clamp_s8(mc_requantize(b0[i] * b1[i], p->hidden_mult, p->hidden_shift) + p->hidden_zp,
-                       -128, 127);
+    h[i] = mc_clamp_s8(requant(&hidden, b0[i] * b1[i]) + p->hidden_zp, -128, 127);
   memcpy(out, h, (size_t)n);
 }
 
