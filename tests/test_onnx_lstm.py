@@ -176,3 +176,12 @@ def test_bidirectional_batch_major_is_sanitizer_clean(tmp_path):
     samples = [[rng.standard_normal((2, 3, 3)).astype(np.float32)] for _ in range(2)]
     for sample, outs in zip(samples, harness.compile_and_run_sanitized(path, samples, tmp_path / "build")):
         assert_close(outs, batch_major_reference(tmp_path, build, sample))
+
+
+def test_quantize_refuses_an_onnx_lstm_with_the_reason(tmp_path):
+    from microc.api import quantize
+    path = lstm_model(2, 1, 3, 2, outputs=1).save(tmp_path / "m.onnx")
+    np.save(tmp_path / "cal.npy", np.zeros((2, 2, 1, 3), np.float32))
+    with pytest.raises(UnsupportedOperator, match="an LSTM imported from ONNX resets its state every run") as e:
+        quantize(path, tmp_path / "cal.npy", tmp_path / "q.tflite")
+    assert "\n" not in str(e.value) and not (tmp_path / "q.tflite").exists()
