@@ -299,3 +299,21 @@ def test_svc_probabilities_are_refused_in_one_line(tmp_path):
     path = _export(SVC(probability=True, random_state=0).fit(x_train, y_train), 13, tmp_path / "p.onnx")
     with pytest.raises(UnsupportedOperator, match=r"SVMClassifier .*prob_a, prob_b.* not supported"):
         load_model(path)
+
+
+def test_a_binary_ensemble_weighting_both_classes_is_refused(tmp_path):
+    """onnxruntime labels it by class 1's score alone (label 1 for leaves [0.8, 0.2] too); refused."""
+    node = helper.make_node(
+        "TreeEnsembleClassifier", ["X"], ["L", "P"], domain="ai.onnx.ml", classlabels_int64s=[0, 1],
+        nodes_treeids=[0, 0, 0], nodes_nodeids=[0, 1, 2], nodes_featureids=[0, 0, 0], nodes_values=[0.5, 0, 0],
+        nodes_modes=["BRANCH_LEQ", "LEAF", "LEAF"], nodes_truenodeids=[1, 0, 0], nodes_falsenodeids=[2, 0, 0],
+        class_treeids=[0, 0, 0, 0], class_nodeids=[1, 1, 2, 2], class_ids=[0, 1, 0, 1],
+        class_weights=[0.8, 0.2, 0.3, 0.7])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, [1, 1])],
+                              [helper.make_tensor_value_info("L", onnx.TensorProto.INT64, [1]),
+                               helper.make_tensor_value_info("P", onnx.TensorProto.FLOAT, [1, 2])])
+    path = tmp_path / "both.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                      helper.make_opsetid("ai.onnx.ml", 3)], ir_version=8), path)
+    with pytest.raises(UnsupportedOperator, match=r"TreeEnsembleClassifier .*leaf weights for both classes"):
+        load_model(path)

@@ -213,6 +213,11 @@ def convert_tree_classifier(b: Builder, node: NodeProto) -> None:
         raw = _tree_ensemble(b, x, ens, f"{node.output[0]}_raw")
         _classify(b, node, raw, labels, transform, binary="half" if positive else "sign")
         return
+    if len(labels) == 2:
+        # onnxruntime labels such a model by the sign of class 1's score alone, not by the top class the
+        # ONNX spec names; no exporter writes it, so it is refused rather than guessed.
+        raise b.refuse("a binary classifier with leaf weights for both classes is not supported "
+                       "(onnxruntime labels it by the sign of class 1's score, not the top class)")
     if len(base) not in (0, len(labels)):
         raise b.refuse(f"{len(base)} base_values for {len(labels)} classes is not supported")
     if len(base):
