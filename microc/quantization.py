@@ -58,7 +58,7 @@ def quantize_model(model_path: str | Path, calibration: str | Path, method: str 
                    input_shapes: dict[str, tuple[int, ...]] | None = None,
                    scheme: str = "int8") -> QuantizeResult:
     """`scheme`: "int8" or "int16x8" (int16 activations, int8 weights, int64 biases)."""
-    graph = load_model(model_path, input_shapes)
+    graph = load_model(model_path, input_shapes, for_quantization=True)
     check_quantizable(graph, scheme)
     samples = load_calibration(calibration, graph)
     ranges = calibrate(graph, samples, method, percentile)

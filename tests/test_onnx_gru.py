@@ -13,7 +13,7 @@ from microc.errors import UnsupportedOperator
 from microc.frontends import load_model
 from microc.reference import reference_outputs
 from onnx_builder import OnnxModel, assert_close, run_ort
-from test_onnx_lstm import batch_major_reference
+from test_onnx_lstm import batch_major_reference, int8_on_qemu, quantized_errors
 
 
 def gru_model(steps, batches, features, units, direction="forward", layout=0, lbr=0, h0=None, seed=0,
@@ -110,51 +110,21 @@ def test_shorter_sequence_lens_is_refused(tmp_path):
         load_model(m.save(tmp_path / "m.onnx"))
 
 
-def _quantized(tmp_path, model, shape, scheme):
-    from microc.api import quantize
-    calibration = tmp_path / "calibration.npy"
-    np.save(calibration, np.random.default_rng(0).standard_normal((32, *shape)).astype(np.float32))
-    out = tmp_path / f"gru_{scheme}.tflite"
-    quantize(model, calibration, out, scheme=scheme)
-    return out
-
-
-@pytest.mark.parametrize("scheme,dtype,mean_quanta,max_share", [("int8", np.int8, 1.5, 0.08),
-                                                                 ("int16x8", np.int16, 40, 0.005)])
-def test_quantized_gru_is_bit_exact_with_tflm(tmp_path, scheme, dtype, mean_quanta, max_share):
+@pytest.mark.parametrize("scheme,mean_quanta,max_share", [("int8", 1.5, 0.08), ("int16x8", 40, 0.005)])
+def test_quantized_gru_is_bit_exact_with_tflm(tmp_path, scheme, mean_quanta, max_share):
     """The float GRU quantized by microc: TFLM runs the same .tflite (every op a builtin) and microc's
     outputs equal its bit for bit. Dequantized, they are near onnxruntime's float outputs: measured, int8
     0.7-1.1 output quanta on average and 0.9-6.3% of the output range at most (int8 gates, TFLite's 1/256
     sigmoid); int16x8 20-27 of its quanta (65,536 over the range) on average, 0.13-0.23% of the range at
     most."""
     path = gru_model(4, 2, 3, 5, "bidirectional", lbr=1, seed=9).save(tmp_path / "gru.onnx")
-    q = _quantized(tmp_path, path, (4, 2, 3), scheme)
-    graph = load_model(q)
-    assert {t.dtype for t in graph.inputs + graph.outputs} == {np.dtype(dtype).name}
-    rng = np.random.default_rng(4)
-    floats = [rng.standard_normal((4, 2, 3)).astype(np.float32) for _ in range(3)]
-    qin, info = graph.inputs[0].quant, np.iinfo(dtype)
-    samples = [[np.clip(np.round(f / qin.s) + qin.zp, info.min, info.max).astype(dtype)] for f in floats]
-    for sample, outs in zip(samples, harness.compile_and_run(q, samples, tmp_path / "build")):
-        for got, want in zip(outs, reference_outputs(q, sample, 2)):
-            np.testing.assert_array_equal(got, want)
-        ref_in = (sample[0].astype(np.float32) - qin.zp) * np.float32(qin.s)
-        for got, t, ref in zip(outs, graph.outputs, run_ort(path, [ref_in])):
-            err = np.abs((got.astype(np.float32) - t.quant.zp) * t.quant.s - ref)
-            assert err.mean() <= mean_quanta * t.quant.s and err.max() <= max_share * (ref.max() - ref.min())
+    for mean, largest in quantized_errors(tmp_path, path, (4, 2, 3), scheme, 2):
+        assert mean <= mean_quanta and largest <= max_share
 
 
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm is not installed")
 def test_int8_gru_on_qemu(tmp_path):
     """`--quantize int8` of an ONNX GRU deployed to mps2-an386: bit-exact with TFLM on 3 samples."""
-    from microc.build import build_project
-    from microc.pipeline import compile_model
-    from microc.runner.session import run_project
     path = gru_model(3, 1, 4, 6, "reverse", seed=3).save(tmp_path / "gru.onnx")
-    calibration = tmp_path / "calibration.npy"
-    np.save(calibration, np.random.default_rng(0).standard_normal((32, 3, 1, 4)).astype(np.float32))
-    project = tmp_path / "proj"
-    compile_model(path, "mps2-an386", project, quantize="int8", calibration=calibration)
-    build_project(project)
-    report = run_project(project, samples=3, seed=2, verify=True)
+    report = int8_on_qemu(tmp_path, path, (3, 1, 4))
     assert report.match is True and report.comparison.max_abs_diff == 0

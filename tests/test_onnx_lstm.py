@@ -1,6 +1,10 @@
 """ONNX LSTM onto the float32 UNIDIRECTIONAL_SEQUENCE_LSTM (microc.frontends.onnx_rnn): compiled to C, run
 on the host several invocations in sequence, against onnxruntime (within FLOAT_RTOL x the largest
-reference magnitude); every sample after the first also checks that no state carries over."""
+reference magnitude); every sample after the first also checks that no state carries over. Through
+`microc quantize`, unrolled into builtins (microc.frontends.onnx_unroll): int8 and int16x8 bit-exact with
+TFLite Micro, and within the quantization error of onnxruntime's float outputs."""
+import shutil
+
 import numpy as np
 import onnx
 import pytest
@@ -8,6 +12,7 @@ import pytest
 import harness
 from microc.errors import MicrocError, UnsupportedOperator
 from microc.frontends import load_model
+from microc.passes.calibration import observe_tensors
 from microc.reference import reference_outputs
 from onnx_builder import OnnxModel, assert_close, run_ort
 
@@ -178,10 +183,84 @@ def test_bidirectional_batch_major_is_sanitizer_clean(tmp_path):
         assert_close(outs, batch_major_reference(tmp_path, build, sample))
 
 
-def test_quantize_refuses_an_onnx_lstm_with_the_reason(tmp_path):
+@pytest.mark.parametrize("direction,states", [("bidirectional", "const"), ("reverse", "input")])
+def test_unrolled_float_lstm_matches_onnxruntime(tmp_path, direction, states):
+    """The graph `microc quantize` calibrates (the LSTM unrolled into builtins), run in float32 on TFLM
+    over two samples, against onnxruntime: with constant initial_h/initial_c, or run-time ones (the
+    float path's LSTM kernel refuses those: its state is set before each run)."""
+    m = OnnxModel(seed=5)
+    dirs = 2 if direction == "bidirectional" else 1
+    x = m.input("x", [3, 2, 4])
+    h0, c0 = (m.weight(dirs, 2, 5) if states == "const" else m.input(n, [dirs, 2, 5]) for n in "hc")
+    outs = m.node("LSTM", [x, m.weight(dirs, 20, 4), m.weight(dirs, 20, 5), m.weight(dirs, 40), "", h0, c0],
+                  n_out=3, hidden_size=5, direction=direction)
+    for o in outs:
+        m.output(o)
+    path = m.save(tmp_path / "lstm.onnx")
+    graph = load_model(path, for_quantization=True)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in {op.type for op in graph.ops}
+    rng = np.random.default_rng(1)
+    shapes = [(3, 2, 4)] + ([(dirs, 2, 5)] * 2 if states == "input" else [])
+    samples = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(2)]
+    for sample, values in zip(samples, observe_tensors(graph, samples)):
+        assert_close([values[id(t)] for t in graph.outputs], run_ort(path, sample))
+
+
+def quantized_errors(tmp_path, path, shape, scheme, outputs, seed=4):
+    """`microc quantize` of the float ONNX recurrent model at `path` (32 calibration samples of `shape`),
+    run by microc on the host over 3 samples and asserted bit-exact with TFLM running the same .tflite;
+    returns, per sample and output, (mean |error|, max |error|) against onnxruntime's float outputs on
+    the dequantized inputs, in output quanta and as a share of the reference's range."""
     from microc.api import quantize
-    path = lstm_model(2, 1, 3, 2, outputs=1).save(tmp_path / "m.onnx")
-    np.save(tmp_path / "cal.npy", np.zeros((2, 2, 1, 3), np.float32))
-    with pytest.raises(UnsupportedOperator, match="an LSTM imported from ONNX resets its state every run") as e:
-        quantize(path, tmp_path / "cal.npy", tmp_path / "q.tflite")
-    assert "\n" not in str(e.value) and not (tmp_path / "q.tflite").exists()
+    dtype = {"int8": np.int8, "int16x8": np.int16}[scheme]
+    calibration = tmp_path / "calibration.npy"
+    np.save(calibration, np.random.default_rng(0).standard_normal((32, *shape)).astype(np.float32))
+    q = tmp_path / f"{path.stem}_{scheme}.tflite"
+    quantize(path, calibration, q, scheme=scheme)
+    graph = load_model(q)
+    assert {t.dtype for t in graph.inputs + graph.outputs} == {np.dtype(dtype).name}
+    rng = np.random.default_rng(seed)
+    qin, info = graph.inputs[0].quant, np.iinfo(dtype)
+    samples = [[np.clip(np.round(rng.standard_normal(shape).astype(np.float32) / qin.s) + qin.zp,
+                        info.min, info.max).astype(dtype)] for _ in range(3)]
+    errors = []
+    for sample, outs in zip(samples, harness.compile_and_run(q, samples, tmp_path / "build")):
+        for got, want in zip(outs, reference_outputs(q, sample, outputs)):
+            np.testing.assert_array_equal(got, want)
+        ref_in = (sample[0].astype(np.float32) - qin.zp) * np.float32(qin.s)
+        for got, t, ref in zip(outs, graph.outputs, run_ort(path, [ref_in])):
+            err = np.abs((got.astype(np.float32) - t.quant.zp) * t.quant.s - ref)
+            errors.append((err.mean() / t.quant.s, err.max() / (ref.max() - ref.min())))
+    return errors
+
+
+@pytest.mark.parametrize("scheme,direction,mean_quanta,max_share", [("int8", "forward", 1.5, 0.08),
+                                                                    ("int16x8", "bidirectional", 40, 0.005)])
+def test_quantized_lstm_is_bit_exact_with_tflm(tmp_path, scheme, direction, mean_quanta, max_share):
+    """`microc quantize` imports the LSTM unrolled into builtins (the float path keeps the LSTM kernel):
+    microc's int8 / 16x8 outputs equal TFLM's bit for bit, and are near onnxruntime's float ones."""
+    path = lstm_model(4, 2, 3, 5, seed=9, direction=direction).save(tmp_path / "lstm.onnx")
+    for mean, largest in quantized_errors(tmp_path, path, (4, 2, 3), scheme, 3):
+        assert mean <= mean_quanta and largest <= max_share
+
+
+def int8_on_qemu(tmp_path, path, shape):
+    """`compile --quantize int8` (32 random-normal calibration samples of `shape`) for mps2-an386, built
+    and run on QEMU over 3 samples with --verify: the run's report."""
+    from microc.build import build_project
+    from microc.pipeline import compile_model
+    from microc.runner.session import run_project
+    calibration = tmp_path / "calibration.npy"
+    np.save(calibration, np.random.default_rng(0).standard_normal((32, *shape)).astype(np.float32))
+    project = tmp_path / "proj"
+    compile_model(path, "mps2-an386", project, quantize="int8", calibration=calibration)
+    build_project(project)
+    return run_project(project, samples=3, seed=2, verify=True)
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm is not installed")
+def test_int8_lstm_on_qemu(tmp_path):
+    """`--quantize int8` of a reverse ONNX LSTM deployed to mps2-an386: bit-exact with TFLM on 3 samples."""
+    path = lstm_model(3, 1, 4, 6, seed=3, direction="reverse").save(tmp_path / "lstm.onnx")
+    report = int8_on_qemu(tmp_path, path, (3, 1, 4))
+    assert report.match is True and report.comparison.max_abs_diff == 0

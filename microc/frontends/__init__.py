@@ -7,14 +7,17 @@ from microc.errors import ModelFormatError
 from microc.ir import Graph
 
 
-def load_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None = None) -> Graph:
+def load_model(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None = None,
+               for_quantization: bool = False) -> Graph:
     """Import a model and validate it (microc/passes/validate.py): everything downstream reads a
-    well-formed graph. input_shapes fixes dynamic input dimensions (ONNX only)."""
+    well-formed graph. input_shapes fixes dynamic input dimensions (ONNX only). for_quantization
+    (`microc quantize`): an ONNX LSTM is unrolled into builtins TFLM can calibrate and verify, instead of
+    the float32 LSTM kernel (docs/recurrent.md)."""
     from microc.passes.validate import validate
-    return validate(_import(Path(path), input_shapes))
+    return validate(_import(Path(path), input_shapes, for_quantization))
 
 
-def _import(path: Path, input_shapes: dict[str, tuple[int, ...]] | None) -> Graph:
+def _import(path: Path, input_shapes: dict[str, tuple[int, ...]] | None, for_quantization: bool) -> Graph:
     if not path.exists():
         raise ModelFormatError(f"model file not found: {path}")
     from microc.frontends import native
@@ -35,5 +38,5 @@ def _import(path: Path, input_shapes: dict[str, tuple[int, ...]] | None) -> Grap
         return load_tflite(path)
     if path.suffix == ".onnx":
         from microc.frontends.onnx import load_onnx
-        return load_onnx(path, input_shapes)
+        return load_onnx(path, input_shapes, for_quantization)
     raise ModelFormatError(f"{path.name}: unknown model format '{path.suffix}' (expected .tflite, .onnx, an XGBoost .json or a LightGBM text model)")

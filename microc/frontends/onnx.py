@@ -33,7 +33,8 @@ _DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT8: "int8", **_
 _NOT_FOLDED = {"DequantizeLinear", "Constant"}  # DequantizeLinear of a constant keeps its int8 data
 
 
-def load_onnx(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None = None) -> Graph:
+def load_onnx(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None = None,
+              for_quantization: bool = False) -> Graph:
     path = Path(path)
     try:
         buf = path.read_bytes()
@@ -49,7 +50,7 @@ def load_onnx(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None 
         _set_input_shapes(model, input_shapes or {}, path.name)
         model = annotate_shapes(model, lambda m: _infer_shapes(m, path.name)) if classical \
             else _infer_shapes(model, path.name)
-        graph = _convert(model, path.stem)
+        graph = _convert(model, path.stem, for_quantization)
     graph.source_hash = hashlib.sha256(buf).hexdigest()
     return graph
 
@@ -128,7 +129,7 @@ def _value_infos(model: onnx.ModelProto) -> dict[str, tuple[tuple[int, ...] | No
     return infos
 
 
-def _convert(model: onnx.ModelProto, name: str) -> Graph:
+def _convert(model: onnx.ModelProto, name: str, for_quantization: bool = False) -> Graph:
     g = model.graph
     consumers = defaultdict(list)
     for node in g.node:
@@ -137,6 +138,7 @@ def _convert(model: onnx.ModelProto, name: str) -> Graph:
     b = Builder(name, consumers, {o.name for o in g.output})
     b.opset = opset_of(model)
     b.classical = is_ml_model(model)
+    b.unroll_lstm = for_quantization
     b.infos = _value_infos(model)
     for init in g.initializer:
         data = numpy_helper.to_array(init)

@@ -45,6 +45,7 @@ class Builder:
         self.node_index = -1
         self.opset = 0  # of the default domain
         self.classical = False  # the model has ONNX-ML operators (microc.frontends.onnx_ml)
+        self.unroll_lstm = False  # for `microc quantize`: an LSTM as builtins (microc.frontends.onnx_rnn)
         self.conv_pads: dict[int, tuple[int, int, int, int]] = {}  # id(Conv node) -> pads of a Pad fused in
         self.infos: dict[str, tuple[tuple[int, ...] | None, int]] = {}  # name -> (static shape, elem type)
         self._n = 0

@@ -12,7 +12,9 @@ added, so their sum is TFLite's one bias. An ONNX LSTM starts every run from its
 or constant initial_h/initial_c), where TFLite's state tensors carry over between invocations: the op
 gets `reset_state` (and the constants as `initial_h`/`initial_c`), and its lowering sets the state
 before each run (as onnxruntime's does). The reverse direction runs the same kernel on
-the input reversed in time; its Y is reversed back. GRU: microc.frontends.onnx_gru.
+the input reversed in time; its Y is reversed back. Such an op has no .tflite form, so for `microc
+quantize` (Builder.unroll_lstm) the LSTM is unrolled over time into builtins instead, with the GRU's
+step builder (microc.frontends.onnx_unroll). GRU: microc.frontends.onnx_gru.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from microc.frontends.onnx_graph import Builder
 from microc.frontends.onnx_layout import Layout
 from microc.frontends.onnx_ops import converter
 from microc.frontends.onnx_qdq import attr
+from microc.frontends.onnx_unroll import Unrolled, direction_outputs, initial_states, split
 from microc.ir import Tensor
 
 _ONNX_GATES = "iofc"
@@ -156,12 +159,14 @@ def convert_lstm(b: Builder, node: NodeProto) -> None:
         raise b.refuse("input_forget=1 is not supported")
     if len(node.input) > 7 and node.input[7]:
         raise b.refuse("input P (peepholes) is not supported")
-    h0, c0 = _initial_state(b, 5, "initial_h", rec), _initial_state(b, 6, "initial_c", rec)
     x = b.ir(b.input(0), dtype="float32")
     w, r = b.const_input(1, "W"), b.const_input(2, "R")  # [D, 4H, I], [D, 4H, H]
     units = rec.units
     bias = b.const_input(3, "B")
     bias = np.zeros((len(rec.reverse), 8 * units), np.float32) if bias is None else bias
+    if b.unroll_lstm:
+        return _unrolled_lstm(b, node, rec, x, w, r, bias[:, :4 * units] + bias[:, 4 * units:])
+    h0, c0 = _initial_state(b, 5, "initial_h", rec), _initial_state(b, 6, "initial_c", rec)
     name = node.output[0] or f"lstm{b.node_index}"  # Y may be absent
     ys, hs, cs = [], [], []
     for d, rev in enumerate(rec.reverse):
@@ -190,3 +195,36 @@ def _lstm(b: Builder, rec: Recurrence, x: Tensor, w, r, bias, name: str, h0, c0)
     b.emit("UNIDIRECTIONAL_SEQUENCE_LSTM", inputs, [seq], activation="TANH", cell_clip=0.0, proj_clip=0.0,
            time_major=rec.layout == 0, reset_state=True, **initial)
     return seq, hidden, cell
+
+
+def _unrolled_lstm(b: Builder, node: NodeProto, rec: Recurrence, x: Tensor, w, r, bias) -> None:
+    """The LSTM unrolled over time into builtins (microc.frontends.onnx_unroll), for `microc quantize`:
+    TFLM can calibrate and verify it, where it cannot an LSTM kernel whose state resets every run."""
+    h0, c0 = initial_states(b, rec, 5), initial_states(b, rec, 6)
+    ys, hs, cs = [], [], []
+    for d, rev in enumerate(rec.reverse):
+        hidden, cell = _LstmSteps(b, rec).run(x, w[d], r[d], bias[d], h0[d], c0[d], rev)
+        y, h = direction_outputs(b, rec, hidden, rev)
+        ys.append(y)
+        hs.append(h)
+        cs.append(direction_outputs(b, rec, cell, rev)[1])
+    define_outputs(b, node, rec, ys, hs, cs)
+
+
+class _LstmSteps(Unrolled):
+    """One direction's LSTM steps, gates in ONNX's order i, o, f, c (the sigmoid gates first):
+        i, o, f = split(LOGISTIC(s_t)), g = TANH(c_t) where s_t, c_t = split(x_t W^T + H R^T + Wb + Rb)
+        C' = i * g + f * C,  H' = o * TANH(C')
+    """
+
+    def run(self, x: Tensor, w, r, bias, h, c, reverse: bool) -> tuple[list[Tensor], list[Tensor]]:
+        """The hidden and cell states after each step, in time order."""
+        units, b = self.rec.units, self.b
+        xs = self.per_step(x, w, bias)
+        hidden, cell = {}, {}
+        for t in self.steps(reverse):
+            s, g = split(b, self.add(xs[t], self.fc(h, r)), 1, [3 * units, units])
+            i, o, f = split(b, self.op("LOGISTIC", s), 1, [units] * 3)
+            c = cell[t] = self.add(self.op("MUL", i, self.op("TANH", g)), self.op("MUL", f, c))
+            h = hidden[t] = self.op("MUL", o, self.op("TANH", c))
+        return [hidden[t] for t in range(self.rec.steps)], [cell[t] for t in range(self.rec.steps)]

@@ -145,10 +145,6 @@ def check_quantizable(graph: Graph, scheme: str = "int8") -> None:
         raise QuantizationError(f"{graph.name} is a hybrid model ({hybrid[0].type} {hybrid[0].name!r} has "
                                 f"{hybrid[0].inputs[1].dtype} weights): quantize its float32 original")
     bad = [op for op in graph.ops if op.type not in SCHEMES[scheme]]
-    if bad and bad[0].attrs.get("reset_state"):  # an ONNX LSTM (docs/recurrent.md)
-        raise UnsupportedOperator(f"cannot quantize {bad[0].type} {bad[0].name!r}: an LSTM imported from ONNX "
-                                  "resets its state every run, which a .tflite LSTM cannot express, so TFLM "
-                                  "cannot calibrate or verify it (it runs in float32; an ONNX GRU quantizes)")
     if bad:
         raise UnsupportedOperator(f"cannot quantize {bad[0].type} {bad[0].name!r} to {scheme} "
                                   f"(microc quantizes {', '.join(SCHEMES[scheme])})")
