@@ -183,27 +183,34 @@ def test_bidirectional_batch_major_is_sanitizer_clean(tmp_path):
         assert_close(outs, batch_major_reference(tmp_path, build, sample))
 
 
-@pytest.mark.parametrize("direction,states", [("bidirectional", "const"), ("reverse", "input")])
-def test_unrolled_float_lstm_matches_onnxruntime(tmp_path, direction, states):
+@pytest.mark.parametrize("direction,states,layout", [("bidirectional", "const", 0), ("reverse", "input", 0),
+                                                     ("bidirectional", "input", 1)])
+def test_unrolled_float_lstm_matches_onnxruntime(tmp_path, direction, states, layout):
     """The graph `microc quantize` calibrates (the LSTM unrolled into builtins), run in float32 on TFLM
     over two samples, against onnxruntime: with constant initial_h/initial_c, or run-time ones (the
-    float path's LSTM kernel refuses those: its state is set before each run)."""
-    m = OnnxModel(seed=5)
+    float path's LSTM kernel refuses those: its state is set before each run); layout=1 through the
+    time-major model with the same weights."""
     dirs = 2 if direction == "bidirectional" else 1
-    x = m.input("x", [3, 2, 4])
-    h0, c0 = (m.weight(dirs, 2, 5) if states == "const" else m.input(n, [dirs, 2, 5]) for n in "hc")
-    outs = m.node("LSTM", [x, m.weight(dirs, 20, 4), m.weight(dirs, 20, 5), m.weight(dirs, 40), "", h0, c0],
-                  n_out=3, hidden_size=5, direction=direction)
-    for o in outs:
-        m.output(o)
-    path = m.save(tmp_path / "lstm.onnx")
+
+    def build(layout):
+        m = OnnxModel(seed=5)
+        x = m.input("x", [3, 2, 4] if layout == 0 else [2, 3, 4])
+        state = [dirs, 2, 5] if layout == 0 else [2, dirs, 5]
+        h0, c0 = (m.weight(*state) if states == "const" else m.input(n, state) for n in "hc")
+        outs = m.node("LSTM", [x, m.weight(dirs, 20, 4), m.weight(dirs, 20, 5), m.weight(dirs, 40), "", h0, c0],
+                      n_out=3, hidden_size=5, direction=direction, **({"layout": 1} if layout else {}))
+        for o in outs:
+            m.output(o)
+        return m
+    path = build(layout).save(tmp_path / "lstm.onnx")
     graph = load_model(path, for_quantization=True)
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in {op.type for op in graph.ops}
     rng = np.random.default_rng(1)
-    shapes = [(3, 2, 4)] + ([(dirs, 2, 5)] * 2 if states == "input" else [])
+    shapes = [t.shape for t in graph.inputs]
     samples = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(2)]
     for sample, values in zip(samples, observe_tensors(graph, samples)):
-        assert_close([values[id(t)] for t in graph.outputs], run_ort(path, sample))
+        want = run_ort(path, sample) if layout == 0 else batch_major_reference(tmp_path, build, sample)
+        assert_close([values[id(t)] for t in graph.outputs], want)
 
 
 def quantized_errors(tmp_path, path, shape, scheme, outputs, seed=4):
