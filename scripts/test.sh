@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # -n auto: one pytest worker per core (the tests are mostly compilers and emulators, one process each).
-exec .venv/bin/python -m pytest -q -ra -n auto "$@"
+# --durations: the slowest tests, to keep CI under its 30-minute budget.
+exec .venv/bin/python -m pytest -q -ra -n auto --durations=15 "$@"
