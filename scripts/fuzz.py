@@ -302,7 +302,7 @@ def sanitized_run(project: Path) -> str:
     return ""
 
 
-def run_case(case: Case, mutant: bytes, workdir: Path, sanitize: bool, server: ForkServer | None = None) -> Case:
+def run_case(case: Case, mutant: bytes, workdir: Path, server: ForkServer | None = None) -> Case:
     suffix = Path(case.seed_file).suffix
     model = workdir / f"case{case.index}{suffix}"
     out = workdir / f"case{case.index}"
@@ -313,10 +313,14 @@ def run_case(case: Case, mutant: bytes, workdir: Path, sanitize: bool, server: F
         case.outcome, case.detail = classify(res, out)
     except subprocess.TimeoutExpired:
         case.outcome, case.detail = "hang", f"no exit within {TIMEOUT:g} s"
-    if case.outcome == "accepted" and sanitize:
-        problem = sanitized_run(out)
-        case.outcome, case.detail = ("sanitizer", problem) if problem else ("accepted", "sanitized")
     case.seconds = time.monotonic() - start
+    return case
+
+
+def sanitize_case(case: Case, workdir: Path) -> Case:
+    """Build and run an accepted case's project under ASan/UBSan."""
+    problem = sanitized_run(workdir / f"case{case.index}")
+    case.outcome, case.detail = ("sanitizer", problem) if problem else ("accepted", "sanitized")
     return case
 
 
@@ -324,12 +328,13 @@ def run_case(case: Case, mutant: bytes, workdir: Path, sanitize: bool, server: F
 
 def fuzz(cases: int, seed: int = 0, first: int = 0, jobs: int = 2, sanitize_every: int = 50,
          keep: Path | None = None, progress=lambda case: None, fork: bool = True) -> list[Case]:
-    """Run cases first..first+cases-1; every `sanitize_every`-th case that is accepted (by index) is also
-    built and run under ASan/UBSan. Failing mutants are copied into `keep` when given. `fork`: compile
+    """Run cases first..first+cases-1; every `sanitize_every`-th accepted case (the first, then counted in
+    index order, so the choice does not depend on which seeds exist) is also built and run under ASan/UBSan. Failing mutants are copied into `keep` when given. `fork`: compile
     through a ForkServer (else `python -m microc` per case)."""
     with tempfile.TemporaryDirectory(prefix="microc-fuzz-") as tmp:
         tmp = Path(tmp)
         (tmp / "seeds").mkdir()
+        (tmp / "accepted").mkdir()
         seeds = make_seeds(tmp / "seeds")
         blobs = [p.read_bytes() for p in seeds]
 
@@ -349,18 +354,38 @@ def fuzz(cases: int, seed: int = 0, first: int = 0, jobs: int = 2, sanitize_ever
             case = Case(i, _display(seeds[k]), what)
             workdir = tmp / f"w{i}"
             workdir.mkdir()
-            run_case(case, mutant, workdir, sanitize_every > 0 and i % sanitize_every == 0, server())
+            run_case(case, mutant, workdir, server())
             if keep is not None and (case.outcome in FAILURES or keep_all):
                 keep.mkdir(parents=True, exist_ok=True)
                 (keep / f"case{i}{seeds[k].suffix}").write_bytes(mutant)
+            if case.outcome == "accepted" and sanitize_every > 0:  # kept for the sanitized runs
+                (tmp / "accepted" / f"case{i}{seeds[k].suffix}").write_bytes(mutant)
             shutil.rmtree(workdir, ignore_errors=True)
+            progress(case)
+            return case
+
+        def sanitize(case: Case) -> Case:
+            mutant = next((tmp / "accepted").glob(f"case{case.index}.*"))
+            workdir = tmp / f"s{case.index}"
+            workdir.mkdir()
+            run_case(case, mutant.read_bytes(), workdir, server())  # compiled again: projects are not kept
+            if case.outcome == "accepted":
+                sanitize_case(case, workdir)
+            shutil.rmtree(workdir, ignore_errors=True)
+            if keep is not None and case.outcome in FAILURES:
+                keep.mkdir(parents=True, exist_ok=True)
+                shutil.copy(mutant, keep / mutant.name)
             progress(case)
             return case
 
         keep_all = cases == 1
         try:
             with ThreadPoolExecutor(max_workers=jobs) as pool:
-                return list(pool.map(one, range(first, first + cases)))
+                results = list(pool.map(one, range(first, first + cases)))
+                if sanitize_every > 0:
+                    accepted = [c for c in results if c.outcome == "accepted"]
+                    list(pool.map(sanitize, accepted[::sanitize_every]))
+                return results
         finally:
             for s in servers:
                 s.close()
