@@ -2,22 +2,30 @@
  * weights added in float in tree order, then the base values; the post transforms as in its ml_common.h. */
 #include "mc_kernels.h"
 
+/* What every strategy does around its walks: zero the sums, add each tree's leaf, then average and
+ * add the base values. Macros, not functions: GCC did not inline the functions at -O2 (+50 to +100
+ * instructions per inference on the benchmark's forest). */
+#define MC_TREES_ZERO(out, n) { int32_t j_; for (j_ = 0; j_ < (n); ++j_) (out)[j_] = 0.0f; }
+#define MC_TREES_ADD(out, w, n) { int32_t j_; for (j_ = 0; j_ < (n); ++j_) (out)[j_] += (w)[j_]; }
+#define MC_TREES_FINISH(out, n, divisor, base)                                              \
+  { int32_t j_; for (j_ = 0; j_ < (n); ++j_) (out)[j_] = (out)[j_] / (divisor) + (base)[j_]; }
+
 /* One tree walk per tree; every feature type and width shares the body (threshold: of x's type). The
  * functions are spelled out: microc copies the runtime files whose definitions its model calls
  * (project/render.py's needed_sources finds "name(" on a definition's line). */
 #define MC_TREES_BODY(x_t)                                                                   \
   {                                                                                          \
     const x_t *threshold = (const x_t *)p->threshold;                                       \
-    int32_t t, j;                                                                            \
-    for (j = 0; j < p->n_targets; ++j) out[j] = 0.0f;                                        \
+    int32_t t;                                                                              \
+    MC_TREES_ZERO(out, p->n_targets)                                                        \
     for (t = 0; t < p->n_trees; ++t) {                                                       \
       int32_t n = p->roots[t];                                                               \
       const float *w;                                                                        \
       while (n >= 0) n = x[feature[n]] <= threshold[n] ? left[n] : right[n];                 \
       w = p->leaves + (int32_t)(~n) * p->n_targets;                                          \
-      for (j = 0; j < p->n_targets; ++j) out[j] += w[j];                                     \
+      MC_TREES_ADD(out, w, p->n_targets)                                                    \
     }                                                                                        \
-    for (j = 0; j < p->n_targets; ++j) out[j] = out[j] / p->divisor + p->base[j];           \
+    MC_TREES_FINISH(out, p->n_targets, p->divisor, p->base)                                 \
   }
 
 void mc_trees_f32_s16(const mc_trees_t *p, const uint8_t *feature, const int16_t *left, const int16_t *right,
@@ -43,8 +51,8 @@ void mc_trees_i32_s32(const mc_trees_t *p, const uint16_t *feature, const int32_
 #define MC_TREES_PERFECT(x_t)                                                                 \
   {                                                                                           \
     const x_t *threshold = (const x_t *)p->threshold;                                        \
-    int32_t t, j, k;                                                                          \
-    for (j = 0; j < p->n_targets; ++j) out[j] = 0.0f;                                         \
+    int32_t t, k;                                                                           \
+    MC_TREES_ZERO(out, p->n_targets)                                                        \
     for (t = 0; t < p->n_trees; ++t) {                                                        \
       const uint16_t *f = p->feature + p->nodes[t];                                           \
       const x_t *th = threshold + p->nodes[t];                                                \
@@ -53,9 +61,9 @@ void mc_trees_i32_s32(const mc_trees_t *p, const uint16_t *feature, const int32_
       const float *w;                                                                         \
       for (k = 0; k < depth; ++k) n = 2 * n + 2 - (x[f[n]] <= th[n]);                         \
       w = p->leaves + p->leaf[p->slots[t] + n - ((1 << depth) - 1)] * p->n_targets;           \
-      for (j = 0; j < p->n_targets; ++j) out[j] += w[j];                                      \
+      MC_TREES_ADD(out, w, p->n_targets)                                                    \
     }                                                                                         \
-    for (j = 0; j < p->n_targets; ++j) out[j] = out[j] / p->divisor + p->base[j];            \
+    MC_TREES_FINISH(out, p->n_targets, p->divisor, p->base)                                 \
   }
 
 void mc_trees_perfect_f32(const mc_trees_perfect_t *p, const float *x, float *out) MC_TREES_PERFECT(float)
@@ -70,8 +78,8 @@ void mc_trees_perfect_i32(const mc_trees_perfect_t *p, const int32_t *x, float *
 #define MC_TREES_GEMM(x_t)                                                                    \
   {                                                                                           \
     const x_t *threshold = (const x_t *)p->threshold;                                        \
-    int32_t t, j, i, l;                                                                       \
-    for (j = 0; j < p->n_targets; ++j) out[j] = 0.0f;                                         \
+    int32_t t, i, l;                                                                        \
+    MC_TREES_ZERO(out, p->n_targets)                                                        \
     for (t = 0; t < p->n_trees; ++t) {                                                        \
       const int32_t first = p->nodes[t], nodes = p->nodes[t + 1] - first;                     \
       const int32_t leaves = p->leafs[t + 1] - p->leafs[t];                                   \
@@ -84,9 +92,9 @@ void mc_trees_perfect_i32(const mc_trees_perfect_t *p, const int32_t *x, float *
         if (s == p->lefts[p->leafs[t] + l]) break;                                            \
       }                                                                                       \
       w = p->leaves + (p->leafs[t] + l) * p->n_targets; /* none matched before: the last */   \
-      for (j = 0; j < p->n_targets; ++j) out[j] += w[j];                                      \
+      MC_TREES_ADD(out, w, p->n_targets)                                                    \
     }                                                                                         \
-    for (j = 0; j < p->n_targets; ++j) out[j] = out[j] / p->divisor + p->base[j];            \
+    MC_TREES_FINISH(out, p->n_targets, p->divisor, p->base)                                 \
   }
 
 void mc_trees_gemm_f32(const mc_trees_gemm_t *p, const float *x, uint8_t *bits, float *out) MC_TREES_GEMM(float)
